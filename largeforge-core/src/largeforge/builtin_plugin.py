@@ -1,0 +1,24 @@
+"""The core's own plugin: built-in data formats and model sources, through the same hooks
+third parties use."""
+
+from __future__ import annotations
+
+from largeforge.hookspecs import Register, hookimpl
+
+
+@hookimpl
+def register_formats(register: Register) -> None:
+    from largeforge.data.formats import BUILTIN_FORMATS
+
+    for fmt in BUILTIN_FORMATS:
+        register(fmt())
+
+
+@hookimpl
+def register_model_sources(register: Register) -> None:
+    from largeforge.models.embedded import EmbeddedModelSource
+    from largeforge.models.local import HubSource, LocalDirectorySource
+
+    register(EmbeddedModelSource())
+    register(LocalDirectorySource())
+    register(HubSource())

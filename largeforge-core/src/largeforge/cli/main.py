@@ -1,0 +1,93 @@
+"""The ``largeforge`` command line, built from the installed plugins by :func:`create_app`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from largeforge.cli.state import CLIState
+
+if TYPE_CHECKING:
+    from largeforge.plugins import PluginManager
+
+HELP = """LargeForge: forge domain-expert language models from your data.
+
+Validate and convert data, fine-tune (SFT, DPO, LoRA), quantize, serve behind an
+OpenAI-compatible API and route queries to the right expert. Commands come from plugins:
+`largeforge plugins` lists them."""
+
+
+def create_app(pm: PluginManager | None = None) -> typer.Typer:
+    """Build the Typer app: core commands plus whatever the plugins register."""
+    from largeforge.cli import data as data_cmd
+    from largeforge.cli import doctor, models, plugins_cmd, version_cmd
+    from largeforge.plugins import get_plugin_manager
+
+    pm = pm or get_plugin_manager()
+    app = typer.Typer(help=HELP, no_args_is_help=True, pretty_exceptions_enable=False,
+                      context_settings={"help_option_names": ["-h", "--help"]})
+
+    @app.callback()
+    def root(
+        ctx: typer.Context,
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug output."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only."),
+        config: Optional[Path] = typer.Option(
+            None, "--config", help="Global config file (YAML/TOML/JSON); commands read their section."),
+    ) -> None:
+        from largeforge.utils.logging import configure_logging
+
+        ctx.obj = CLIState(verbose=verbose, quiet=quiet, config_path=config)
+        configure_logging("DEBUG" if verbose else "WARNING" if quiet else "INFO")
+
+    version_cmd.register(app)
+    doctor.register(app)
+    plugins_cmd.register(app, pm)
+    app.add_typer(data_cmd.build(), name="data")
+    app.add_typer(models.build(), name="models")
+    try:
+        pm.hook.register_commands(app=app)
+    except Exception as exc:  # a broken plugin must not take the CLI down
+        pm._fail("register_commands", "register_commands", exc)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI; LargeForge errors become one line and exit code 1."""
+    from largeforge.errors import LargeForgeError
+
+    try:
+        app = create_app()
+        result = app(args=argv, prog_name="largeforge", standalone_mode=False)
+    except LargeForgeError as exc:
+        from largeforge.cli.output import print_error
+
+        print_error(str(exc))
+        return 1
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        print("Aborted.", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:  # pragma: no cover - console script shim
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,95 @@
+"""Training configs (spec 1.7): shared TrainingConfig, LoRAConfig, SFTConfig, DPOConfig."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from largeforge.config.base import BaseConfig
+
+PositiveInt = Annotated[int, Meta(ge=1)]
+
+
+class ModelConfig(BaseConfig):
+    """Which model to load and how (spec 1.6)."""
+
+    name: Annotated[str, Meta(min_length=1)]
+    revision: str = "main"
+    torch_dtype: Literal["float16", "bfloat16", "float32"] = "bfloat16"
+    device_map: str = "auto"
+    trust_remote_code: bool = False
+
+
+class TrainingConfig(BaseConfig):
+    """Hyper-parameters shared by every trainer (spec 1.7).
+
+    ``bf16`` defaults to true as in the spec; trainers fall back to fp32 with a warning on
+    devices without native bf16 (most CPUs), where bf16 autocast is many times slower.
+    """
+
+    output_dir: Annotated[str, Meta(min_length=1)]
+    num_train_epochs: Annotated[int, Meta(ge=1, le=100)] = 3
+    per_device_train_batch_size: PositiveInt = 4
+    per_device_eval_batch_size: PositiveInt = 4
+    gradient_accumulation_steps: PositiveInt = 4
+    learning_rate: Annotated[float, Meta(gt=0)] = 2e-5
+    weight_decay: Annotated[float, Meta(ge=0)] = 0.01
+    warmup_ratio: Annotated[float, Meta(ge=0, le=1)] = 0.1
+    max_grad_norm: Annotated[float, Meta(gt=0)] = 1.0
+    logging_steps: PositiveInt = 10
+    save_steps: PositiveInt = 500
+    eval_steps: PositiveInt = 500
+    save_total_limit: PositiveInt = 3
+    fp16: bool = False
+    bf16: bool = True
+    seed: int = 42
+    # Beyond the spec: what users of TRL/axolotl expect to set.
+    max_steps: Annotated[int, Meta(ge=-1)] = -1
+    lr_scheduler_type: Literal[
+        "linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"
+    ] = "linear"
+    gradient_checkpointing: bool = False
+    report_to: list[str] = msgspec.field(default_factory=list)
+
+    def check(self) -> None:
+        if self.fp16 and self.bf16:
+            raise ValueError("fp16 and bf16 cannot both be true")
+
+
+class LoRAConfig(BaseConfig):
+    """LoRA adapter settings (spec 1.7). ``target_modules`` also takes ``"all-linear"``."""
+
+    r: Annotated[int, Meta(ge=1, le=256)] = 8
+    lora_alpha: PositiveInt = 16
+    lora_dropout: Annotated[float, Meta(ge=0, le=1)] = 0.05
+    target_modules: list[str] | str = msgspec.field(default_factory=lambda: ["q_proj", "v_proj"])
+    bias: Literal["none", "all", "lora_only"] = "none"
+    task_type: str = "CAUSAL_LM"
+
+
+class SFTConfig(TrainingConfig):
+    """Supervised fine-tuning (spec 1.7). Loss on completions only unless ``train_on_prompt``."""
+
+    max_seq_length: Annotated[int, Meta(ge=128)] = 2048
+    packing: bool = False
+    dataset_text_field: str = "text"
+    train_on_prompt: bool = False
+
+
+class DPOConfig(TrainingConfig):
+    """Direct preference optimisation (spec 1.7)."""
+
+    beta: Annotated[float, Meta(gt=0, le=1)] = 0.1
+    max_length: Annotated[int, Meta(ge=128)] = 1024
+    max_prompt_length: Annotated[int, Meta(ge=64)] = 512
+    loss_type: Literal["sigmoid", "hinge", "ipo"] = "sigmoid"
+
+    def check(self) -> None:
+        super().check()
+        if self.max_prompt_length >= self.max_length:
+            raise ValueError(
+                f"max_prompt_length ({self.max_prompt_length}) must be below max_length "
+                f"({self.max_length})"
+            )

@@ -1,0 +1,184 @@
+"""The contracts plugins implement. Small ABCs and Protocols; no heavy imports.
+
+A newcomer finds a capability by walking: contract (here) → registry (``largeforge.plugins``)
+→ the plugin that registers an implementation.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from largeforge.config import GenerationConfig, InferenceConfig
+    from largeforge.data.conversation import Conversation, Task
+
+
+class RowError(ValueError):
+    """A data row does not fit its format; the message says why (shown with the row number)."""
+
+
+class DataFormat(abc.ABC):
+    """A data format: how rows of one shape decode, validate and map to a :class:`Conversation`.
+
+    ``row_type`` is a :class:`msgspec.Struct` type; rows are decoded into it by msgspec (which
+    checks field types fast), then :meth:`to_conversation` applies the semantic rules.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    task: ClassVar[Task] = "sft"
+    row_type: ClassVar[type]
+    #: Keys whose presence in a row identifies this format (more keys = more specific).
+    signature: ClassVar[frozenset[str]] = frozenset()
+
+    def detect(self, row: Mapping[str, Any]) -> bool:
+        """True when ``row`` (a plain dict) looks like this format."""
+        return bool(self.signature) and self.signature <= row.keys()
+
+    @abc.abstractmethod
+    def to_conversation(self, row: Any) -> Conversation:
+        """Convert a decoded row; raise :class:`RowError` with a reason when it is invalid."""
+
+    def from_conversation(self, conversation: Conversation) -> dict[str, Any]:
+        """Write a conversation as a row of this format; :class:`RowError` when it cannot."""
+        raise RowError(f"format {self.name!r} cannot be written")
+
+    @property
+    def writable(self) -> bool:
+        """Whether :meth:`from_conversation` is implemented (``data convert --to``)."""
+        return type(self).from_conversation is not DataFormat.from_conversation
+
+
+@dataclass
+class TrainingResult:
+    """What a trainer returns (spec 3.1)."""
+
+    loss: float
+    metrics: dict[str, float]
+    output_dir: str
+    training_time: float
+    global_step: int = 0
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """A trainer registered through ``register_trainers``.
+
+    The registry holds a class (or factory) called as
+    ``factory(model_name, config, lora_config=None, **options)``.
+    """
+
+    def train(self, train_dataset: Any, eval_dataset: Any = None) -> TrainingResult:
+        """Train and return the result (final loss, metrics, where the output is)."""
+        ...
+
+    def save(self, output_dir: str) -> None:
+        """Save the model (or adapter) and tokenizer to ``output_dir``."""
+        ...
+
+
+class InferenceEngine(abc.ABC):
+    """An inference backend (spec 4.1), registered through ``register_backends``."""
+
+    backend_name: ClassVar[str] = "base"
+
+    def __init__(self, model_path: str, config: InferenceConfig | None = None) -> None:
+        from largeforge.config import InferenceConfig
+
+        self.model_path = model_path
+        self.config = config or InferenceConfig(model_path=model_path)
+
+    @abc.abstractmethod
+    def load(self) -> None:
+        """Load the model into memory."""
+
+    def unload(self) -> None:
+        """Free the model's memory."""
+
+    @property
+    @abc.abstractmethod
+    def is_loaded(self) -> bool:
+        """Whether :meth:`load` has completed."""
+
+    @abc.abstractmethod
+    def generate(self, prompt: str, config: GenerationConfig | None = None) -> str:
+        """Generate a completion of ``prompt``."""
+
+    @abc.abstractmethod
+    def generate_stream(self, prompt: str, config: GenerationConfig | None = None) -> Iterator[str]:
+        """Yield the completion of ``prompt`` piece by piece."""
+
+    @property
+    def model_info(self) -> dict[str, Any]:
+        """model_path, backend, device, memory_used and max_length (spec 4.1)."""
+        return {
+            "model_path": self.model_path,
+            "backend": self.backend_name,
+            "device": "unknown",
+            "memory_used": 0,
+            "max_length": self.config.max_model_len,
+        }
+
+    def __enter__(self) -> InferenceEngine:
+        self.load()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.unload()
+
+
+@dataclass
+class ClassificationResult:
+    """Which expert a classifier picked, how sure it is, and every expert's score."""
+
+    expert: str
+    confidence: float
+    scores: dict[str, float] = field(default_factory=dict)
+    method: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """A router classifier registered through ``register_classifiers``."""
+
+    def classify(self, query: str) -> ClassificationResult:
+        """Pick an expert for ``query``."""
+        ...
+
+
+@runtime_checkable
+class Quantizer(Protocol):
+    """A quantizer registered through ``register_quantizers`` (called as
+    ``cls(model_path, bits=4, **options)``)."""
+
+    def quantize(self, calibration_data: list[str], output_path: str) -> Any:
+        """Quantize with ``calibration_data`` and write the model to ``output_path``."""
+        ...
+
+
+class ModelSource(abc.ABC):
+    """Resolves a model reference (alias, path, hub id) to a local model directory."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def can_resolve(self, ref: str) -> bool:
+        """Whether this source is responsible for ``ref`` (cheap; no loading)."""
+
+    @abc.abstractmethod
+    def resolve(self, ref: str) -> Path:
+        """A local directory holding the model; raise ``ModelSourceError`` saying what to do."""
+
+    def pull(self, ref: str) -> Path:
+        """Fetch or prepare ``ref`` ahead of time (``largeforge models pull``)."""
+        return self.resolve(ref)
+
+    def available(self) -> list[dict[str, Any]]:
+        """Models this source knows about, for ``largeforge models list``."""
+        return []

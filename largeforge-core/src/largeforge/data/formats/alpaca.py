@@ -1,0 +1,65 @@
+"""Alpaca: ``instruction`` / ``input`` / ``output``, with LLaMA-Factory's optional
+``system`` and ``history`` (earlier ``[instruction, output]`` pairs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from largeforge.contracts import DataFormat, RowError
+from largeforge.data.conversation import Conversation, Message
+
+
+class AlpacaRow(msgspec.Struct):
+    instruction: str
+    output: str
+    input: str = ""
+    system: str | None = None
+    history: list[list[str]] | None = None
+
+
+def user_text(instruction: str, input_text: str) -> str:
+    """The user turn of an Alpaca row: instruction, then the input on its own paragraph."""
+    return f"{instruction}\n\n{input_text}" if input_text.strip() else instruction
+
+
+class AlpacaFormat(DataFormat):
+    name = "alpaca"
+    description = "Alpaca instruction/input/output rows (optional system and history)"
+    task = "sft"
+    row_type = AlpacaRow
+    signature = frozenset({"instruction", "output"})
+
+    def to_conversation(self, row: AlpacaRow) -> Conversation:
+        if not row.instruction.strip():
+            raise RowError("instruction is empty")
+        if not row.output.strip():
+            raise RowError("output is empty")
+        messages: list[Message] = []
+        if row.system:
+            messages.append(Message("system", row.system))
+        for i, pair in enumerate(row.history or []):
+            if len(pair) != 2 or not all(part.strip() for part in pair):
+                raise RowError(f"history[{i}] must be a non-empty [instruction, output] pair")
+            messages += [Message("user", pair[0]), Message("assistant", pair[1])]
+        messages += [Message("user", user_text(row.instruction, row.input)),
+                     Message("assistant", row.output)]
+        return Conversation(messages)
+
+    def from_conversation(self, conversation: Conversation) -> dict[str, Any]:
+        if conversation.task != "sft":
+            raise RowError(f"a {conversation.task} example cannot be written as alpaca")
+        turns = list(conversation.messages)
+        row: dict[str, Any] = {}
+        if turns and turns[0].role == "system":
+            row["system"] = turns.pop(0).content
+        if len(turns) < 2 or len(turns) % 2 or any(
+            t.role != ("user" if i % 2 == 0 else "assistant") for i, t in enumerate(turns)
+        ):
+            raise RowError("alpaca needs alternating user/assistant turns without tool calls")
+        history = [[turns[i].content, turns[i + 1].content] for i in range(0, len(turns) - 2, 2)]
+        row.update(instruction=turns[-2].content, input="", output=turns[-1].content)
+        if history:
+            row["history"] = history
+        return row

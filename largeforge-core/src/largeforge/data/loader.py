@@ -1,0 +1,125 @@
+"""Load data files into conversations or a ``datasets.Dataset`` (spec 2.2–2.5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from largeforge.data.conversation import Conversation
+from largeforge.data.detect import get_format
+from largeforge.data.formats.alpaca import AlpacaRow, user_text
+from largeforge.data.reader import scan
+from largeforge.errors import DataError
+from largeforge.utils.logging import get_logger
+
+if TYPE_CHECKING:
+    import datasets
+
+logger = get_logger(__name__)
+_SHOWN_ERRORS = 3
+
+
+def load_conversations(
+    path: str | Path, format: str = "auto", *, skip_invalid: bool = False
+) -> list[Conversation]:
+    """Every row of ``path`` as a :class:`Conversation`.
+
+    Invalid rows raise :class:`DataError` (with the first few reasons and a count), so nothing
+    is dropped silently; ``skip_invalid=True`` skips them with a warning instead.
+    """
+    fmt = get_format(format, path)
+    conversations: list[Conversation] = []
+    errors: list[str] = []
+    for row in scan(path, fmt):
+        if row.conversation is not None:
+            conversations.append(row.conversation)
+        else:
+            errors.append(f"{row.location}: {row.error}")
+    if errors:
+        shown = "; ".join(errors[:_SHOWN_ERRORS])
+        summary = f"{path}: {len(errors)} of {len(errors) + len(conversations)} rows are invalid ({shown}"
+        summary += "; …)" if len(errors) > _SHOWN_ERRORS else ")"
+        if not skip_invalid:
+            raise DataError(f"{summary}; run `largeforge data validate {path}` to list them all")
+        logger.warning("%s; skipped", summary)
+    if not conversations:
+        raise DataError(f"{path}: no valid rows")
+    return conversations
+
+
+def conversations_to_dataset(conversations: list[Conversation]) -> datasets.Dataset:
+    """A ``datasets.Dataset`` in TRL's conversational layout (see ``Conversation.to_record``)."""
+    import datasets
+
+    tasks = {c.task for c in conversations}
+    if len(tasks) > 1:
+        raise DataError(f"cannot mix example kinds in one dataset: {', '.join(sorted(tasks))}")
+    return datasets.Dataset.from_list([c.to_record() for c in conversations])
+
+
+class DatasetFactory:
+    """One entry point for every format (spec 2.5)."""
+
+    @staticmethod
+    def load(path: str | Path, format: str = "auto", *, skip_invalid: bool = False) -> datasets.Dataset:
+        """Load ``path`` (format detected when ``"auto"``) as a ``datasets.Dataset``.
+
+        SFT rows become ``messages``; preference rows ``prompt``/``chosen``/``rejected``;
+        labelled (KTO) rows ``prompt``/``completion``/``label``.
+        """
+        return conversations_to_dataset(load_conversations(path, format, skip_invalid=skip_invalid))
+
+
+class FormatLoader:
+    """A loader bound to one file and format (the spec's per-format loaders)."""
+
+    format_name = "auto"
+
+    def __init__(self, path: str | Path, tokenizer: Any = None) -> None:
+        self.path = Path(path)
+        self.tokenizer = tokenizer
+
+    def load(self) -> list[Conversation]:
+        """Load and validate every row (invalid rows raise :class:`DataError`)."""
+        return load_conversations(self.path, self.format_name)
+
+    def to_dataset(self) -> datasets.Dataset:
+        """The rows as a ``datasets.Dataset``."""
+        return conversations_to_dataset(self.load())
+
+
+class AlpacaLoader(FormatLoader):
+    format_name = "alpaca"
+
+    @staticmethod
+    def format_example(example: AlpacaRow | dict[str, str]) -> str:
+        """The classic Alpaca prompt with its response (Input section only when non-empty)."""
+        get = example.get if isinstance(example, dict) else lambda k, d="": getattr(example, k, d)
+        instruction, input_text, output = get("instruction", ""), get("input", ""), get("output", "")
+        text = f"### Instruction:\n{instruction}\n\n"
+        if (input_text or "").strip():
+            text += f"### Input:\n{input_text}\n\n"
+        return text + f"### Response:\n{output}"
+
+
+class ShareGPTLoader(FormatLoader):
+    format_name = "sharegpt"
+
+    @staticmethod
+    def to_messages(example: Conversation) -> list[dict[str, str]]:
+        """OpenAI-style ``{"role", "content"}`` messages of a conversation."""
+        return [m.to_openai() for m in example.messages]
+
+
+class DPOLoader(FormatLoader):
+    format_name = "dpo"
+
+    @staticmethod
+    def validate_pair(example: Conversation) -> bool:
+        """True when chosen and rejected differ (identical pairs are rejected on load)."""
+        return bool(example.chosen and example.rejected
+                    and example.chosen.content.strip() != example.rejected.content.strip())
+
+
+__all__ = ["AlpacaLoader", "DPOLoader", "DatasetFactory", "FormatLoader", "ShareGPTLoader",
+           "conversations_to_dataset", "load_conversations", "user_text"]

@@ -1,0 +1,159 @@
+"""Read JSON arrays and JSON Lines into rows, fast, reporting every bad row with its place.
+
+Rows are decoded with msgspec straight into a format's ``row_type``; a row that does not
+decode or does not convert is reported with its index (JSON) or line (JSONL) and a reason,
+and reading goes on. Problems with the file itself (missing, empty, truncated, not UTF-8,
+not an array) raise :class:`DataError` with one line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from largeforge.contracts import DataFormat, RowError
+from largeforge.data.conversation import Conversation
+from largeforge.errors import DataError
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
+
+
+@dataclass(slots=True)
+class Row:
+    """One row of a data file: where it is, its raw JSON, and either a conversation or why not."""
+
+    index: int
+    line: int | None
+    raw: bytes | msgspec.Raw
+    conversation: Conversation | None = None
+    error: str | None = None
+
+    @property
+    def location(self) -> str:
+        """``line N`` in JSON Lines files, ``row N`` (0-based index) in JSON arrays."""
+        return f"line {self.line}" if self.line is not None else f"row {self.index}"
+
+    def data(self) -> Any:
+        """The row as plain JSON values (``None`` if it is not valid JSON)."""
+        try:
+            return msgspec.json.decode(self.raw)
+        except msgspec.DecodeError:
+            return bytes(self.raw).decode("utf-8", "replace")
+
+
+def is_jsonl(path: Path, head: bytes) -> bool:
+    """JSON Lines by suffix, or a ``.json`` file whose first value is an object, not an array."""
+    if path.suffix.lower() in JSONL_SUFFIXES:
+        return True
+    return head.lstrip()[:1] == b"{"
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The file's bytes, with one-line errors for a missing, unreadable or empty file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected a .json or .jsonl file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    if not data.strip():
+        raise DataError(f"{path}: file is empty")
+    return data
+
+
+def _check_utf8(path: Path, data: bytes) -> None:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path}: invalid UTF-8 at line {line} (byte {exc.start})") from None
+
+
+def _json_error(path: Path, exc: msgspec.DecodeError, data: bytes) -> DataError:
+    text = str(exc)
+    if "truncated" in text:
+        return DataError(f"{path}: truncated JSON: the file ends in the middle of a value")
+    match = re.search(r"byte (\d+)", text)
+    if match:
+        pos = int(match.group(1))
+        line = data.count(b"\n", 0, pos) + 1
+        return DataError(f"{path}: invalid JSON at line {line} (byte {pos}): {text.split(' (')[0]}")
+    return DataError(f"{path}: invalid JSON: {text}")
+
+
+def raw_rows(path: str | Path) -> Iterator[tuple[int, int | None, bytes | msgspec.Raw]]:
+    """Yield ``(index, line, raw)`` for every row; JSON Lines are streamed line by line."""
+    path = Path(path)
+    data = read_bytes(path)
+    if is_jsonl(path, data[:64]):
+        index = 0
+        for number, line in enumerate(data.splitlines(), start=1):
+            if line.strip():
+                yield index, number, line
+                index += 1
+        return
+    _check_utf8(path, data)
+    try:
+        rows = msgspec.json.decode(data, type=list[msgspec.Raw])
+    except msgspec.ValidationError:
+        raise DataError(f"{path}: expected a JSON array of rows or JSON Lines, got a single "
+                        "value") from None
+    except msgspec.DecodeError as exc:
+        raise _json_error(path, exc, data) from None
+    for index, raw in enumerate(rows):
+        yield index, None, raw
+
+
+def sample_rows(path: str | Path, limit: int = 50) -> list[Any]:
+    """Up to ``limit`` rows decoded as plain JSON, for format detection and previews."""
+    out = []
+    for _, _, raw in raw_rows(path):
+        try:
+            out.append(msgspec.json.decode(raw))
+        except msgspec.DecodeError:
+            continue
+        if len(out) >= limit:
+            break
+    return out
+
+
+def describe_validation_error(exc: msgspec.ValidationError) -> str:
+    """``conversations[1].value: expected str, got null`` from msgspec's message."""
+    text = str(exc)
+    message, _, where = text.partition(" - at `$")
+    message = message.replace("`", "")
+    missing = re.match(r"Object missing required field (\S+)", message)
+    where = where.rstrip("`").lstrip(".")
+    if missing:
+        field = f"{where}.{missing.group(1)}" if where else missing.group(1)
+        return f"{field}: required field is missing"
+    message = message[:1].lower() + message[1:]
+    if message.startswith("expected object"):
+        message = message.replace("expected object", "expected an object (a row)")
+    return f"{where}: {message}" if where else message
+
+
+def scan(path: str | Path, fmt: DataFormat) -> Iterator[Row]:
+    """Every row of ``path`` decoded as ``fmt`` and converted, with an error where it fails."""
+    decoder = msgspec.json.Decoder(fmt.row_type)
+    to_conversation = fmt.to_conversation
+    for index, line, raw in raw_rows(path):
+        try:
+            conversation = to_conversation(decoder.decode(raw))
+        except msgspec.ValidationError as exc:
+            yield Row(index, line, raw, error=describe_validation_error(exc))
+        except msgspec.DecodeError as exc:
+            reason = "invalid UTF-8" if "utf-8" in str(exc).lower() else f"invalid JSON: {exc}"
+            yield Row(index, line, raw, error=reason)
+        except RowError as exc:
+            yield Row(index, line, raw, error=str(exc))
+        else:
+            yield Row(index, line, raw, conversation)

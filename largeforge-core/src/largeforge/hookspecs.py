@@ -1,0 +1,77 @@
+"""The hooks a LargeForge plugin can implement.
+
+Every ``register_*`` hook receives a ``register`` callable; the core owns the bookkeeping
+(which plugin provided what, duplicate detection), so a plugin only says what it offers::
+
+    from largeforge import hookimpl
+
+    @hookimpl
+    def register_formats(register):
+        register(MyFormat())
+
+A plugin is any module or object with such functions, announced through the ``largeforge``
+entry-point group of its distribution::
+
+    [project.entry-points.largeforge]
+    myplugin = "my_package.plugin"
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import pluggy
+
+if TYPE_CHECKING:
+    import typer
+
+PROJECT_NAME = "largeforge"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+Register = Callable[..., None]
+
+
+@hookspec
+def register_formats(register: Register) -> None:
+    """Register data formats: ``register(format)`` with a :class:`largeforge.contracts.DataFormat`."""
+
+
+@hookspec
+def register_trainers(register: Register) -> None:
+    """Register trainers: ``register(name, factory)``; ``factory(model, config, **kw)`` returns a
+    :class:`largeforge.contracts.Trainer`."""
+
+
+@hookspec
+def register_backends(register: Register) -> None:
+    """Register inference engines: ``register(name, engine_class)`` with a subclass of
+    :class:`largeforge.contracts.InferenceEngine`."""
+
+
+@hookspec
+def register_classifiers(register: Register) -> None:
+    """Register router classifiers: ``register(name, factory)`` returning a
+    :class:`largeforge.contracts.Classifier`."""
+
+
+@hookspec
+def register_quantizers(register: Register) -> None:
+    """Register quantizers: ``register(name, quantizer_class)`` implementing
+    :class:`largeforge.contracts.Quantizer`."""
+
+
+@hookspec
+def register_model_sources(register: Register) -> None:
+    """Register model sources: ``register(source)`` with a :class:`largeforge.contracts.ModelSource`.
+
+    Sources are asked in registration order (built-in aliases, then local paths, then the
+    Hugging Face cache); the first whose ``can_resolve`` says yes resolves the reference."""
+
+
+@hookspec
+def register_commands(app: typer.Typer) -> None:
+    """Add commands or command groups to the ``largeforge`` Typer application."""
+
+

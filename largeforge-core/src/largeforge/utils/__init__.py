@@ -1,0 +1,1 @@
+"""Small helpers shared by every distribution: logging, devices, file I/O."""

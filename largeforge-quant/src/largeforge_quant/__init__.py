@@ -1,0 +1,3 @@
+"""LargeForge quant plugin."""
+
+__version__ = "0.1.0"

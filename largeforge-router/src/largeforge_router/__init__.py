@@ -1,0 +1,3 @@
+"""LargeForge router plugin."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""LargeForge serve plugin."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""LargeForge train plugin."""
+
+__version__ = "0.1.0"

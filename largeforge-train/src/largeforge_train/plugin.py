@@ -1,0 +1,13 @@
+"""Entry point of the train plugin: registers its implementations and commands with the core."""
+
+from __future__ import annotations
+
+import typer
+
+from largeforge import hookimpl
+
+
+@hookimpl
+def register_commands(app: typer.Typer) -> None:
+    group = typer.Typer(help="train commands.", no_args_is_help=True)
+    app.add_typer(group, name="train")

@@ -1,0 +1,79 @@
+"""Fixtures shared by every test folder.
+
+* ``smollm2_dir``: the embedded SmolLM2-135M-Instruct, converted once into the LargeForge cache
+  (``largeforge models pull smollm2-135m-instruct`` prepares it; CI runs that first).
+* ``tiny_model_dir``: a tiny random Llama (2 layers, hidden 64) with SmolLM2's real tokenizer
+  and chat template, built once per session; fast enough for unit tests.
+* ``pm``: a fresh plugin manager with only the core plugin, for registering test plugins.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data/real``: real-world samples (skips when not beside the checkout)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} not present")
+    return SHARED_DATA
+
+
+@pytest.fixture()
+def pm():
+    """A plugin manager with the core plugin only; register test plugins on it."""
+    from largeforge.plugins import make_plugin_manager, set_plugin_manager
+
+    manager = make_plugin_manager(load_entrypoints=False)
+    set_plugin_manager(manager)
+    try:
+        yield manager
+    finally:
+        set_plugin_manager(None)
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The embedded SmolLM2-135M-Instruct as a local safetensors directory."""
+    pytest.importorskip("transformers")
+    from largeforge.models import DEFAULT_MODEL, resolve_model
+
+    return resolve_model(DEFAULT_MODEL)
+
+
+def build_tiny_model(target: Path, tokenizer_source: Path, *, layers: int = 2, hidden: int = 64) -> Path:
+    """A randomly initialised Llama scaled down from SmolLM2's config, with its tokenizer."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(tokenizer_source)
+    config.num_hidden_layers = layers
+    config.hidden_size = hidden
+    config.intermediate_size = hidden * 2
+    config.num_attention_heads = 4
+    config.num_key_value_heads = 2
+    config.head_dim = hidden // 4
+    config.max_position_embeddings = 2048
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(target)
+    AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_dir: Path) -> Path:
+    """A tiny random Llama with SmolLM2's tokenizer (2 layers, hidden 64)."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"), smollm2_dir)
