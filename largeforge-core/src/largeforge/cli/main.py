@@ -55,6 +55,15 @@ def create_app(pm: PluginManager | None = None) -> typer.Typer:
     return app
 
 
+def get_group(app: typer.Typer, name: str) -> typer.Typer:
+    """The command group ``name`` of ``app`` (e.g. ``data``), so plugins can add subcommands
+    to a core group: ``get_group(app, "data").add_typer(generate, name="generate")``."""
+    for info in app.registered_groups:
+        if info.name == name and info.typer_instance is not None:
+            return info.typer_instance
+    raise KeyError(f"no command group {name!r}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI; LargeForge errors become one line and exit code 1."""
     from largeforge.errors import LargeForgeError
