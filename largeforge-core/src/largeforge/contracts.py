@@ -96,7 +96,7 @@ class InferenceEngine(abc.ABC):
     def load(self) -> None:
         """Load the model into memory."""
 
-    def unload(self) -> None:
+    def unload(self) -> None:  # noqa: B027 - optional hook, engines without state need nothing
         """Free the model's memory."""
 
     @property

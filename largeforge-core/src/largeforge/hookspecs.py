@@ -18,7 +18,8 @@ entry-point group of its distribution::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pluggy
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -108,7 +109,7 @@ class PluginManager(pluggy.PluginManager):
                 name, value = args
             else:
                 raise PluginError(f"{hook_name}: register() takes (obj) or (name, obj)")
-            registry.add(name, value, provider)
+            registry.add(str(name or ""), value, provider)
 
         try:
             impl.function(register=register)

@@ -25,6 +25,8 @@ def build() -> typer.Typer:
         """Check every row; print the format, counts and every invalid row with its reason.
 
         Exits 1 when any row is invalid."""
+        from rich.markup import escape
+
         from largeforge.cli.output import console, print_success, print_warning
         from largeforge.data.validator import DataValidator
 
@@ -34,12 +36,12 @@ def build() -> typer.Typer:
             typer.echo(json.dumps([r.to_dict() for r in reports], indent=2, default=str))
         else:
             for report in reports:
-                console.print(f"[bold]{report.path}[/bold]  format: {report.format}  rows: "
+                console.print(f"[bold]{escape(report.path)}[/bold]  format: {report.format}  rows: "
                               f"{report.total}  valid: {report.valid}  invalid: {report.invalid}  "
                               f"warnings: {len(report.warnings)}", highlight=False)
                 errors = report.errors if max_errors <= 0 else report.errors[:max_errors]
                 for issue in errors:
-                    console.print(f"  [red]invalid[/red] {issue}", highlight=False, soft_wrap=True)
+                    console.print(f"  [red]invalid[/red] {escape(str(issue))}", highlight=False)
                 if len(errors) < len(report.errors):
                     console.print(f"  … and {len(report.errors) - len(errors)} more")
                 _warning_summary(report.warnings, print_warning)
@@ -58,11 +60,13 @@ def build() -> typer.Typer:
     ) -> None:
         """Convert between formats. Rows that cannot be converted are listed and saved to
         OUTPUT.rejected.jsonl: rows in = rows out + rows rejected."""
+        from rich.markup import escape
+
         from largeforge.cli.output import console, print_success, print_warning
         from largeforge.data.convert import convert_file
 
         report = convert_file(source, target, to, from_, overwrite=overwrite)
-        console.print(f"{report.source} ({report.from_format}) → {report.target} ({report.to_format}): "
+        console.print(f"{escape(report.source)} ({report.from_format}) → {report.target} ({report.to_format}): "
                       f"rows in {report.rows_in}, out {report.rows_out}, rejected "
                       f"{len(report.rejected)}", highlight=False)
         for issue in report.rejected:
@@ -133,8 +137,7 @@ def build() -> typer.Typer:
 
             formatter = ChatFormatter(AutoTokenizer.from_pretrained(resolve_model(template)))
         fmt = get_format(format, path)
-        shown = 0
-        for row in scan(path, fmt):
+        for shown, row in enumerate(scan(path, fmt), start=1):
             conv = row.conversation
             if conv is None:
                 body = f"[red]invalid:[/red] {escape(row.error or '')}"
@@ -148,9 +151,8 @@ def build() -> typer.Typer:
                 if conv.label is not None:
                     lines.append(f"[bold]label[/bold]: {conv.label}")
                 body = "\n".join(lines)
-            console.print(Panel(body, title=f"{row.location} ({fmt.name})", expand=False),
+            console.print(Panel(body, title=escape(f"{row.location} ({fmt.name})"), expand=False),
                           highlight=False)
-            shown += 1
             if shown >= rows:
                 break
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import typer
 
@@ -74,8 +75,8 @@ def _generation_check() -> Check:
         from largeforge.models import DEFAULT_MODEL, resolve_model
 
         path = resolve_model(DEFAULT_MODEL)
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path)
+        tokenizer: Any = AutoTokenizer.from_pretrained(path)
+        model: Any = AutoModelForCausalLM.from_pretrained(path)
         messages = [{"role": "user", "content": "What is the capital of France?"}]
         inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True,
                                                return_tensors="pt", return_dict=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def print_header(text: str) -> None:
@@ -17,19 +18,19 @@ def print_header(text: str) -> None:
 
 
 def print_success(text: str) -> None:
-    console.print(f"[green]✓[/green] {text}")
+    console.print(f"[green]✓[/green] {escape(text)}", highlight=False)
 
 
 def print_error(text: str) -> None:
-    err_console.print(f"[red]error:[/red] {text}", highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(text)}", highlight=False)
 
 
 def print_warning(text: str) -> None:
-    err_console.print(f"[yellow]![/yellow] {text}", highlight=False, soft_wrap=True)
+    err_console.print(f"[yellow]![/yellow] {escape(text)}", highlight=False)
 
 
 def print_info(text: str) -> None:
-    console.print(f"[blue]•[/blue] {text}")
+    console.print(f"[blue]•[/blue] {escape(text)}", highlight=False)
 
 
 def create_progress(**kwargs: Any) -> Progress:

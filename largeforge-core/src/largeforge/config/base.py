@@ -195,8 +195,8 @@ def format_validation_error(
     if unknown:
         name = unknown.group(1)
         where = _render_path([*tokens, name])
-        allowed = _struct_fields(target)
-        line = f"{where}: unknown field" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+        fields = _struct_fields(target)
+        line = f"{where}: unknown field" + (f" (allowed: {', '.join(fields)})" if fields else "")
     elif missing:
         line = f"{_render_path([*tokens, missing.group(1)])}: required field is missing"
     else:

@@ -93,9 +93,9 @@ class ChatFormatter:
     def format_alpaca(self, example: Any) -> str:
         """Alpaca as chat: instruction (+ input) is the user turn, output the assistant's."""
         get = example.get if isinstance(example, dict) else lambda k, d="": getattr(example, k, d)
-        messages = []
+        messages: list[dict[str, str]] = []
         if get("system", None):
-            messages.append({"role": "system", "content": get("system")})
+            messages.append({"role": "system", "content": str(get("system"))})
         messages += [{"role": "user", "content": user_text(get("instruction", ""), get("input", "") or "")},
                      {"role": "assistant", "content": get("output", "")}]
         return self.format_messages(messages)

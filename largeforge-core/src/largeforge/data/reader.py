@@ -143,13 +143,15 @@ def describe_validation_error(exc: msgspec.ValidationError) -> str:
 
 def scan(path: str | Path, fmt: DataFormat) -> Iterator[Row]:
     """Every row of ``path`` decoded as ``fmt`` and converted, with an error where it fails."""
-    decoder = msgspec.json.Decoder(fmt.row_type)
+    decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(fmt.row_type)
     to_conversation = fmt.to_conversation
     for index, line, raw in raw_rows(path):
         try:
             conversation = to_conversation(decoder.decode(raw))
         except msgspec.ValidationError as exc:
             yield Row(index, line, raw, error=describe_validation_error(exc))
+        except UnicodeDecodeError:
+            yield Row(index, line, raw, error="invalid UTF-8")
         except msgspec.DecodeError as exc:
             reason = "invalid UTF-8" if "utf-8" in str(exc).lower() else f"invalid JSON: {exc}"
             yield Row(index, line, raw, error=reason)

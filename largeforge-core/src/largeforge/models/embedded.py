@@ -92,11 +92,13 @@ def convert_gguf(model: EmbeddedModel, gguf_dir: Path, target: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=model.gguf_file)
     for attr, token in model.special_tokens:
         setattr(tokenizer, attr, token)
+    # BPE tokenizers must not "clean up" spaces before punctuation on decode.
+    tokenizer.clean_up_tokenization_spaces = False
     lm = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=model.gguf_file)
     # Drop the GGUF quantization marker: the weights are dequantized, an ordinary model now.
     if hasattr(lm.config, "quantization_config"):
         del lm.config.quantization_config
-    lm.hf_quantizer = None
+    lm.hf_quantizer = None  # type: ignore[assignment]
     eos_id = tokenizer.convert_tokens_to_ids(tokenizer.eos_token)
     lm.config.eos_token_id = lm.generation_config.eos_token_id = eos_id
     lm.config.pad_token_id = lm.generation_config.pad_token_id = tokenizer.pad_token_id

@@ -66,11 +66,8 @@ class ColourFormatter(logging.Formatter):
         self.colour = colour
 
     def format(self, record: logging.LogRecord) -> str:
-        level = record.levelname
-        if self.colour:
-            level = f"{_COLOURS.get(level, '')}{level:<7}\033[0m"
-        else:
-            level = f"{level:<7}"
+        name = record.levelname
+        level = f"{_COLOURS.get(name, '')}{name:<7}\033[0m" if self.colour else f"{name:<7}"
         extras = " ".join(f"{k}={v}" for k, v in _extras(record).items())
         rid = getattr(record, "request_id", None)
         text = f"{level} {record.name}: {record.getMessage()}"

@@ -1,0 +1,1 @@
+"""An example third-party LargeForge plugin adding the ``qa`` data format."""
