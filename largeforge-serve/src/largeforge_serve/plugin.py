@@ -1,6 +1,8 @@
-"""Entry point of the serve plugin: registers its implementations and commands with the core."""
+"""Entry point of the serve plugin: the inference backends and ``largeforge serve``."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import typer
 
@@ -8,6 +10,25 @@ from largeforge import hookimpl
 
 
 @hookimpl
+def register_backends(register: Any) -> None:
+    from largeforge_serve.engines import vllm_importable
+    from largeforge_serve.engines.transformers_engine import TransformersEngine
+
+    register("transformers", TransformersEngine)
+    if vllm_importable():  # vLLM is an optional extra and needs CUDA; absent here
+        from largeforge_serve.engines.vllm_engine import VLLMEngine
+
+        register("vllm", VLLMEngine)
+
+
+@hookimpl
 def register_commands(app: typer.Typer) -> None:
-    group = typer.Typer(help="serve commands.", no_args_is_help=True)
-    app.add_typer(group, name="serve")
+    from largeforge.cli.main import get_group
+    from largeforge_serve import cli
+
+    try:  # another plugin (the router's `serve router`) may have created the group already
+        group = get_group(app, "serve")
+    except KeyError:
+        group = typer.Typer(help="Serve models over an OpenAI-compatible HTTP API.", no_args_is_help=True)
+        app.add_typer(group, name="serve")
+    cli.register(group)

@@ -1,0 +1,87 @@
+"""``largeforge serve inference``: start the OpenAI-compatible inference server (spec 7.3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from largeforge.errors import ConfigError
+
+
+def parse_adapters(values: list[str]) -> dict[str, str]:
+    """``NAME=PATH`` options → ``{name: path}``; a malformed or duplicate one is a ConfigError."""
+    adapters: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        name, path = name.strip(), path.strip()
+        if not sep or not name or not path:
+            raise ConfigError(f"--adapter {value!r}: expected NAME=PATH")
+        if name in adapters:
+            raise ConfigError(f"--adapter {name!r} given twice")
+        if not Path(path).is_dir():
+            raise ConfigError(f"--adapter {name}: {path} is not a directory")
+        adapters[name] = path
+    return adapters
+
+
+def register(group: typer.Typer) -> None:
+    """Add ``inference`` to the ``serve`` command group."""
+
+    @group.command()
+    def inference(
+        model: str = typer.Option(..., "--model", "-m", help="Model directory, hub id or embedded alias."),
+        port: int = typer.Option(8000, help="Port (0 picks a free one)."),
+        host: str = typer.Option("0.0.0.0", help="Address to listen on."),
+        backend: str = typer.Option("auto", help="auto, vllm or transformers."),
+        max_model_len: int = typer.Option(None, "--max-model-len", help="Max context length in tokens."),
+        gpu_memory: float = typer.Option(None, "--gpu-memory", help="GPU memory utilization (vLLM)."),
+        tensor_parallel: int = typer.Option(None, "--tensor-parallel", help="Tensor parallel size (vLLM)."),
+        quantization: str = typer.Option(None, help="awq or gptq (vLLM)."),
+        config: Path = typer.Option(None, "--config", help="InferenceConfig file (YAML/TOML/JSON)."),
+        served_model_name: str = typer.Option(
+            None, "--served-model-name", help="Name clients use in `model` (default: --model as given)."),
+        adapter: list[str] = typer.Option(
+            [], "--adapter", help="LoRA adapter NAME=PATH, served as model NAME (repeatable)."),
+        api_key: str = typer.Option(
+            None, "--api-key", envvar="LARGEFORGE_API_KEY", show_envvar=True,
+            help="Require 'Authorization: Bearer KEY' on /v1 endpoints."),
+        max_concurrency: int = typer.Option(8, "--max-concurrency", min=1, help="Requests generated at once."),
+        max_queue: int = typer.Option(64, "--max-queue", min=0, help="Requests waiting beyond that (then 503)."),
+        max_body_size: int = typer.Option(1_000_000, "--max-body-size", min=1024, help="Max request body bytes."),
+        cors_origin: list[str] = typer.Option(["*"], "--cors-origin", help="Allowed CORS origin (repeatable)."),
+        drain_timeout: float = typer.Option(10.0, "--drain-timeout", help="Seconds in-flight requests get on stop."),
+        log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+    ) -> None:
+        """Start an OpenAI-compatible inference server (Ctrl+C stops it)."""
+        from largeforge.cli.output import print_info, print_success
+        from largeforge.config import InferenceConfig
+        from largeforge_serve.engines import get_backend
+        from largeforge_serve.server.app import ServerSettings
+        from largeforge_serve.server.runner import InferenceServer
+
+        base = InferenceConfig.from_file(config) if config else InferenceConfig()
+        cfg = base.merged(model_path=model, host=host, port=port or None, backend=backend,
+                          max_model_len=max_model_len, gpu_memory_utilization=gpu_memory,
+                          tensor_parallel_size=tensor_parallel, quantization=quantization)
+        engine: Any = get_backend(cfg, adapters=parse_adapters(adapter), max_batch_size=max_concurrency,
+                                  max_queue=max_queue)
+        print_info(f"loading {model} ({engine.backend_name} backend)…")
+        engine.load()
+        settings = ServerSettings(
+            model_name=served_model_name or model, backend=engine.backend_name,
+            api_keys=(api_key,) if api_key else (), cors_origins=tuple(cors_origin),
+            max_body_size=max_body_size, drain_timeout=drain_timeout,
+        )
+        server = InferenceServer(engine, settings, host=host, port=port, log_level=log_level)
+        names = ", ".join([settings.model_name, *engine.adapter_names])
+        try:
+            server.start(on_ready=lambda url: print_success(f"serving {names} at {url}"
+                                                            + (" (API key required)" if api_key else "")))
+        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl+C it handled after shutting down
+            pass
+        finally:
+            engine.unload()
+        print_info("server stopped")
+

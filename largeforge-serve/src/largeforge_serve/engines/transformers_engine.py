@@ -1,0 +1,250 @@
+"""The transformers backend: a Hugging Face causal LM (plus optional LoRA adapters) served by the
+continuous-batching :class:`~largeforge_serve.engines.scheduler.BatchScheduler`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from largeforge.contracts import InferenceEngine
+from largeforge.errors import ConfigError
+from largeforge.utils.logging import get_logger, timed
+from largeforge_serve.engines.base import (
+    EngineRequestError,
+    EngineStats,
+    SamplingParams,
+    StreamEvent,
+)
+from largeforge_serve.engines.streams import AsyncEventStream, blocking_events
+
+if TYPE_CHECKING:
+    from largeforge.config import GenerationConfig, InferenceConfig
+    from largeforge_serve.engines.scheduler import BatchScheduler
+
+log = get_logger(__name__)
+
+
+class TransformersEngine(InferenceEngine):
+    """Serve a local or embedded model with transformers on CPU or GPU.
+
+    ``adapters`` maps a name to a PEFT LoRA adapter directory; all adapters share one copy of
+    the base model and a request picks one by name (``None`` = the base model). Requests are
+    batched by a worker thread: ``max_batch_size`` run at once, ``max_queue`` more may wait.
+    """
+
+    backend_name = "transformers"
+
+    def __init__(
+        self,
+        model_path: str,
+        config: InferenceConfig | None = None,
+        *,
+        adapters: Mapping[str, str] | None = None,
+        max_batch_size: int = 8,
+        max_queue: int = 64,
+    ) -> None:
+        super().__init__(model_path, config)
+        self.adapters = dict(adapters or {})
+        self.max_batch_size = max_batch_size
+        self.max_queue = max_queue
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.device = "cpu"
+        self._scheduler: BatchScheduler | None = None
+        self._max_len = self.config.max_model_len
+        self._encode_lock = threading.Lock()  # a fast tokenizer's encode is not re-entrant
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load tokenizer, model and adapters; start the batching worker.
+
+        After :meth:`shutdown` the model stays in memory and ``load`` only restarts the worker.
+        """
+        if self.is_loaded:
+            return
+        if self.model is None:
+            self._load_model()
+        self._start_worker()
+
+    def _load_model(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from largeforge.models import resolve_model
+        from largeforge.utils.device import get_device
+        from largeforge_serve.engines.scheduler import check_cache_supported
+
+        path = resolve_model(self.model_path)
+        self.device = get_device()
+        # fp32 on CPU: this class of CPU runs bf16 far slower; half precision on GPU.
+        dtype = torch.float32 if self.device == "cpu" else "auto"
+        with timed(log, f"load {path}"):
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            try:
+                check_cache_supported(model.config)
+            except ValueError as exc:
+                raise ConfigError(f"{self.model_path}: {exc}; use the vllm backend") from None
+            model = self._load_adapters(model.to(self.device))
+        model.eval()
+        self.model = model
+        positions = getattr(model.config, "max_position_embeddings", None) or self.config.max_model_len
+        self._max_len = min(self.config.max_model_len, positions)
+
+    def _start_worker(self) -> None:
+        from largeforge_serve.engines.scheduler import BatchScheduler
+
+        eos = self._eos_ids()
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(eos)
+        self._scheduler = BatchScheduler(
+            self.model, self.tokenizer, eos_ids=eos, pad_id=pad, max_batch_size=self.max_batch_size,
+            max_queue=self.max_queue, adapters=bool(self.adapters),
+        )
+        self._scheduler.start()
+
+    def _load_adapters(self, model: Any) -> Any:
+        if not self.adapters:
+            return model
+        from peft import PeftModel
+
+        peft_model: Any = None
+        for name, adapter_path in self.adapters.items():
+            if not (Path(adapter_path) / "adapter_config.json").is_file():
+                raise ConfigError(f"adapter {name!r}: {adapter_path} is not a PEFT adapter directory "
+                                  "(no adapter_config.json)")
+            if peft_model is None:
+                peft_model = PeftModel.from_pretrained(model, adapter_path, adapter_name=name)
+            else:
+                peft_model.load_adapter(adapter_path, adapter_name=name)
+            log.info("loaded adapter %s from %s", name, adapter_path)
+        return peft_model
+
+    def _eos_ids(self) -> frozenset[int]:
+        ids: set[int] = set()
+        if self.tokenizer.eos_token_id is not None:
+            ids.add(int(self.tokenizer.eos_token_id))
+        configured = getattr(self.model.generation_config, "eos_token_id", None)
+        if isinstance(configured, int):
+            ids.add(configured)
+        elif configured:
+            ids.update(int(i) for i in configured)
+        return frozenset(ids)
+
+    def shutdown(self, drain_timeout: float = 0.0) -> None:
+        """Stop taking requests, let running ones finish for ``drain_timeout`` s, cancel the rest."""
+        if self._scheduler is not None:
+            self._scheduler.stop(drain_timeout)
+            self._scheduler = None
+
+    def unload(self) -> None:
+        """Cancel anything running and free the model."""
+        self.shutdown(0.0)
+        self.model = None
+        self.tokenizer = None
+
+    @property
+    def is_loaded(self) -> bool:
+        return self.model is not None and self._scheduler is not None
+
+    @property
+    def model_info(self) -> dict[str, Any]:
+        info = super().model_info
+        info["device"] = self.device
+        info["max_length"] = self._max_len
+        info["adapters"] = sorted(self.adapters)
+        if self.model is not None:
+            info["memory_used"] = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        return info
+
+    # -- serving API (largeforge_serve.engines.base.ServingEngine) -----------------------------
+
+    @property
+    def adapter_names(self) -> list[str]:
+        return list(self.adapters)
+
+    @property
+    def max_model_len(self) -> int:
+        return self._max_len
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        """Apply the tokenizer's chat template; plain ``role: content`` lines when it has none."""
+        self._require_loaded()
+        if getattr(self.tokenizer, "chat_template", None):
+            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+        lines = [f"{m['role']}: {m['content']}" for m in messages]
+        return "\n".join([*lines, "assistant:"])
+
+    def encode(self, prompt: str, *, chat: bool = False) -> list[int]:
+        """Token ids of ``prompt``; a rendered chat prompt already holds its special tokens."""
+        self._require_loaded()
+        with self._encode_lock:
+            return list(self.tokenizer(prompt, add_special_tokens=not chat)["input_ids"])
+
+    def count_tokens(self, prompt: str, *, chat: bool = False) -> int:
+        return len(self.encode(prompt, chat=chat))
+
+    def submit(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        *,
+        adapter: str | None = None,
+        chat: bool = False,
+        request_id: str | None = None,
+    ) -> AsyncEventStream:
+        """Queue a request from inside an event loop; iterate the result for its events."""
+        stream = AsyncEventStream()
+        cancel, prompt_tokens = self._enqueue(prompt, params, stream.sink, adapter, chat, request_id)
+        stream.bind(cancel, prompt_tokens)
+        return stream
+
+    def stats(self) -> EngineStats:
+        return self._scheduler.stats() if self._scheduler is not None else EngineStats()
+
+    # -- core contract (synchronous) --------------------------------------------------------
+
+    def generate(self, prompt: str, config: GenerationConfig | None = None) -> str:
+        """Complete ``prompt`` (raw text; use :meth:`render_chat` for conversations)."""
+        return "".join(self.generate_stream(prompt, config))
+
+    def generate_stream(self, prompt: str, config: GenerationConfig | None = None) -> Iterator[str]:
+        """Yield the completion of ``prompt`` as it is generated (batched with other callers)."""
+        for event in self.stream_events(prompt, SamplingParams.from_config(config)):
+            if event.error:
+                raise RuntimeError(event.error)
+            if event.text:
+                yield event.text
+
+    def stream_events(self, prompt: str, params: SamplingParams, *, adapter: str | None = None,
+                      chat: bool = False) -> Iterator[StreamEvent]:
+        """Blocking iterator over a request's events (text, then finish reason and usage)."""
+        return blocking_events(lambda sink: self._enqueue(prompt, params, sink, adapter, chat, None)[0])
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _require_loaded(self) -> None:
+        if not self.is_loaded:
+            raise RuntimeError("the engine is not loaded; call load() first")
+
+    def _enqueue(self, prompt: str, params: SamplingParams, sink: Any, adapter: str | None,
+                 chat: bool, request_id: str | None) -> tuple[Any, int]:
+        from largeforge_serve.engines.scheduler import GenerationTask
+
+        self._require_loaded()
+        assert self._scheduler is not None
+        if adapter is not None and adapter not in self.adapters:
+            raise EngineRequestError(f"unknown adapter {adapter!r}", param="model", code="model_not_found")
+        ids = self.encode(prompt, chat=chat)
+        if not ids:
+            raise EngineRequestError("the prompt is empty", param="prompt")
+        if len(ids) >= self._max_len:
+            raise EngineRequestError(
+                f"the prompt has {len(ids)} tokens but the model's context is {self._max_len} tokens",
+                param="messages" if chat else "prompt", code="context_length_exceeded",
+            )
+        task = GenerationTask(ids, params, sink, max_len=self._max_len, adapter=adapter, request_id=request_id)
+        self._scheduler.submit(task)
+        return task.cancel, len(ids)

@@ -1,0 +1,396 @@
+"""The Litestar application: OpenAI-compatible endpoints over a :class:`ServingEngine`."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import msgspec
+from litestar import Litestar, Request, Response, Router, get, post
+from litestar.config.cors import CORSConfig
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.response import Stream
+from litestar.types import Receive, Scope, Send
+
+from largeforge.config import GenerationConfig
+from largeforge.utils.logging import get_logger, request_context, request_id_var
+from largeforge_serve.engines.base import (
+    EngineOverloadedError,
+    EngineRequestError,
+    EventStream,
+    SamplingParams,
+    ServingEngine,
+    StreamEvent,
+)
+from largeforge_serve.server import schemas as s
+from largeforge_serve.server.errors import APIError, exception_handlers, invalid_body
+from largeforge_serve.server.metrics import CONTENT_TYPE, ServerMetrics
+
+log = get_logger(__name__)
+
+_DEFAULTS = GenerationConfig()
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass
+class ServerSettings:
+    """How the HTTP layer behaves (the engine holds the model-side limits)."""
+
+    model_name: str
+    backend: str = "transformers"
+    api_keys: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ("*",)
+    max_body_size: int = 1_000_000
+    drain_timeout: float = 10.0
+    #: /health says "degraded" when a decode step takes longer than this (seconds).
+    degraded_step_seconds: float = 5.0
+    started: float = field(default_factory=time.time)
+
+
+@dataclass
+class ServingState:
+    engine: ServingEngine
+    settings: ServerSettings
+    metrics: ServerMetrics
+    loaded: bool = False
+
+    def resolve_model(self, requested: str | None) -> str | None:
+        """The adapter a request's ``model`` names (None = base model); 404 when unknown."""
+        if requested is None or requested == self.settings.model_name:
+            return None
+        if requested in self.engine.adapter_names:
+            return requested
+        raise APIError(404, f"The model `{requested}` does not exist. Available: "
+                       f"{', '.join(self.model_ids())}", param="model", code="model_not_found")
+
+    def model_ids(self) -> list[str]:
+        return [self.settings.model_name, *self.engine.adapter_names]
+
+
+def _state(request: Request[Any, Any, Any]) -> ServingState:
+    return request.app.state.serving  # type: ignore[no-any-return]
+
+
+async def _decode(request: Request[Any, Any, Any], kind: type[Any]) -> Any:
+    body = await request.body()
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.DecodeError as exc:
+        raise invalid_body(exc) from None
+
+
+def _sampling(req: s.SamplingFields, max_tokens: int | None) -> SamplingParams:
+    stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
+    top_k = _DEFAULTS.top_k if req.top_k is None else max(req.top_k, 0)
+    return SamplingParams(
+        max_tokens=max_tokens or _DEFAULTS.max_tokens,
+        temperature=_DEFAULTS.temperature if req.temperature is None else req.temperature,
+        top_p=_DEFAULTS.top_p if req.top_p is None else req.top_p,
+        top_k=top_k,
+        repetition_penalty=req.repetition_penalty or _DEFAULTS.repetition_penalty,
+        stop=tuple(x for x in stop if x),
+        seed=req.seed,
+    )
+
+
+def _messages(req: s.ChatCompletionRequest) -> list[dict[str, str]]:
+    out = []
+    for i, m in enumerate(req.messages):
+        if isinstance(m.content, list):
+            if any(p.type != "text" or p.text is None for p in m.content):
+                raise APIError(400, "only text content parts are supported", param=f"messages[{i}].content")
+            content = "".join(p.text or "" for p in m.content)
+        else:
+            content = m.content or ""
+        out.append({"role": "system" if m.role == "developer" else m.role, "content": content})
+    return out
+
+
+def _submit(state: ServingState, prompt: str, params: SamplingParams, adapter: str | None,
+            chat: bool) -> EventStream:
+    try:
+        return state.engine.submit(prompt, params, adapter=adapter, chat=chat,
+                                   request_id=request_id_var.get())
+    except EngineOverloadedError as exc:
+        raise APIError(503, str(exc), code="server_overloaded",
+                       headers={"Retry-After": str(exc.retry_after)}) from None
+    except EngineRequestError as exc:
+        raise APIError(400, str(exc), param=exc.param, code=exc.code) from None
+
+
+def _check_event(event: StreamEvent) -> None:
+    if event.error:
+        raise APIError(500, event.error, type="server_error")
+    if event.finish_reason == "cancelled":
+        raise APIError(503, "the server is shutting down", code="server_shutting_down",
+                       headers={"Retry-After": "5"})
+
+
+async def _collect(state: ServingState, stream: EventStream) -> tuple[str, StreamEvent]:
+    parts: list[str] = []
+    last: StreamEvent | None = None
+    try:
+        async for event in stream:
+            _check_event(event)
+            parts.append(event.text)
+            last = event
+    finally:
+        stream.cancel()
+    assert last is not None
+    state.metrics.count_tokens(last.prompt_tokens, last.completion_tokens)
+    return "".join(parts), last
+
+
+def _usage(event: StreamEvent) -> s.Usage:
+    return s.Usage(event.prompt_tokens, event.completion_tokens, event.prompt_tokens + event.completion_tokens)
+
+
+def _sse(payload: Any) -> bytes:
+    return b"data: " + s.encoder.encode(payload) + b"\n\n"
+
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def _sse_events(state: ServingState, stream: EventStream, chunk: Any, include_usage: bool,
+                      first: bytes | None = None) -> AsyncIterator[bytes]:
+    """SSE body: ``first``, one chunk per text piece, the finish chunk, usage, ``[DONE]``.
+
+    ``chunk(text, finish_reason)`` builds a chunk. A client that disconnects cancels this
+    generator; ``finally`` then frees the request's batch slot.
+    """
+    last: StreamEvent | None = None
+    try:
+        if first is not None:
+            yield first
+        async for event in stream:
+            last = event
+            if event.error or event.finish_reason == "cancelled":
+                body = s.ErrorResponse(s.ErrorBody(event.error or "the server is shutting down",
+                                                   "server_error"))
+                yield _sse(body)
+                break
+            if event.text or event.finished:
+                yield _sse(chunk(event.text or None, event.finish_reason))
+        if include_usage and last is not None:
+            yield _sse(chunk(None, None, usage=_usage(last)))
+        yield b"data: [DONE]\n\n"
+    finally:
+        stream.cancel()
+        if last is not None:
+            state.metrics.count_tokens(last.prompt_tokens, last.completion_tokens)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+@post("/chat/completions", status_code=200)
+async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
+    """OpenAI chat completions, streamed as SSE when ``stream`` is true."""
+    state = _state(request)
+    req: s.ChatCompletionRequest = await _decode(request, s.ChatCompletionRequest)
+    adapter = state.resolve_model(req.model)
+    params = _sampling(req, req.max_completion_tokens or req.max_tokens)
+    prompt = state.engine.render_chat(_messages(req))
+    stream = _submit(state, prompt, params, adapter, chat=True)
+    model = req.model or state.settings.model_name
+    rid, created = _new_id("chatcmpl"), int(time.time())
+    if not req.stream:
+        text, last = await _collect(state, stream)
+        choice = s.ChatChoice(0, s.AssistantMessage(text), last.finish_reason)
+        body = s.ChatCompletionResponse(rid, created, model, [choice], _usage(last))
+        return Response(s.encoder.encode(body), media_type="application/json")
+
+    include_usage = bool(req.stream_options and req.stream_options.include_usage)
+
+    def chunk(text: str | None, finish: str | None, usage: s.Usage | None = None) -> s.ChatCompletionChunk:
+        choices = [] if usage else [s.ChunkChoice(0, s.Delta(content=text), finish)]
+        return s.ChatCompletionChunk(rid, created, model, choices, usage=usage)
+
+    first = _sse(s.ChatCompletionChunk(rid, created, model, [s.ChunkChoice(0, s.Delta(role="assistant", content=""))]))
+    return Stream(_sse_events(state, stream, chunk, include_usage, first),
+                  media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+@post("/completions", status_code=200)
+async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
+    """OpenAI text completions; a list of prompts yields one choice each (batched together)."""
+    state = _state(request)
+    req: s.CompletionRequest = await _decode(request, s.CompletionRequest)
+    adapter = state.resolve_model(req.model)
+    params = _sampling(req, req.max_tokens)
+    prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
+    model = req.model or state.settings.model_name
+    rid, created = _new_id("cmpl"), int(time.time())
+    if req.stream:
+        if len(prompts) > 1:
+            raise APIError(400, "streaming supports a single prompt", param="prompt")
+        stream = _submit(state, prompts[0], params, adapter, chat=False)
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+
+        def chunk(text: str | None, finish: str | None, usage: s.Usage | None = None) -> s.CompletionResponse:
+            choices = [] if usage else [s.CompletionChoice(0, text or "", finish)]
+            return s.CompletionResponse(rid, created, model, choices, usage=usage)
+
+        return Stream(_sse_events(state, stream, chunk, include_usage),
+                      media_type="text/event-stream", headers=_SSE_HEADERS)
+
+    streams: list[EventStream] = []
+    try:
+        for prompt in prompts:
+            streams.append(_submit(state, prompt, params, adapter, chat=False))
+    except APIError:
+        for queued in streams:
+            queued.cancel()
+        raise
+    try:
+        results = await asyncio.gather(*(_collect(state, stream) for stream in streams))
+    finally:
+        for stream in streams:
+            stream.cancel()
+    choices = [s.CompletionChoice(i, text, last.finish_reason) for i, (text, last) in enumerate(results)]
+    prompt_tokens = sum(last.prompt_tokens for _, last in results)
+    completion_tokens = sum(last.completion_tokens for _, last in results)
+    usage = s.Usage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
+    body = s.CompletionResponse(rid, created, model, choices, usage=usage)
+    return Response(s.encoder.encode(body), media_type="application/json")
+
+
+def _card(state: ServingState, model_id: str) -> s.ModelCard:
+    parent = None if model_id == state.settings.model_name else state.settings.model_name
+    return s.ModelCard(id=model_id, created=int(state.settings.started), root=parent or model_id,
+                       parent=parent)
+
+
+@get("/models")
+async def list_models(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The base model and every adapter, each selectable through ``model``."""
+    state = _state(request)
+    body = s.ModelList([_card(state, m) for m in state.model_ids()])
+    return Response(s.encoder.encode(body), media_type="application/json")
+
+
+@get("/models/{model_id:path}")
+async def retrieve_model(request: Request[Any, Any, Any], model_id: str) -> Response[Any]:
+    """One model card; 404 ``model_not_found`` for an unknown id."""
+    state = _state(request)
+    model_id = model_id.lstrip("/")
+    state.resolve_model(model_id)
+    return Response(s.encoder.encode(_card(state, model_id)), media_type="application/json")
+
+
+@get("/health")
+async def health(request: Request[Any, Any, Any]) -> Response[Any]:
+    """healthy / degraded (saturated or slow) / unhealthy (model not loaded, HTTP 503)."""
+    state = _state(request)
+    stats = state.engine.stats()
+    status: Any = "healthy"
+    if not state.loaded:
+        status = "unhealthy"
+    elif stats.queued >= stats.max_queued > 0 or stats.step_seconds > state.settings.degraded_step_seconds:
+        status = "degraded"
+    body = s.HealthResponse(status, state.settings.model_name, round(time.time() - state.settings.started, 3),
+                            stats.active, stats.queued, state.settings.backend)
+    return Response(s.encoder.encode(body), media_type="application/json",
+                    status_code=503 if status == "unhealthy" else 200)
+
+
+@get("/metrics")
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Prometheus text format."""
+    return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE)
+
+
+def _api_key_guard(keys: tuple[str, ...]) -> Any:
+    encoded = [k.encode() for k in keys]
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        scheme, _sep, token = connection.headers.get("authorization", "").partition(" ")
+        supplied = token.strip().encode()
+        # Compare with every key, always, in constant time: timing reveals nothing.
+        matched = False
+        for key in encoded:
+            matched |= hmac.compare_digest(supplied, key)
+        if scheme.lower() != "bearer" or not matched:
+            raise NotAuthorizedException("Incorrect or missing API key: send 'Authorization: Bearer <key>'")
+
+    return guard
+
+
+class ObservedApp:
+    """ASGI wrapper around the Litestar app: request ids (``X-Request-ID``), access log, metrics.
+
+    It sits outside Litestar so that every response, including 404s for unknown routes, carries
+    a request id and is counted.
+    """
+
+    def __init__(self, app: Litestar, state: ServingState) -> None:
+        self.litestar = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.litestar(scope, receive, send)
+            return
+        supplied = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        with request_context(request_id):
+            try:
+                await self.litestar(scope, receive, send_with_id)
+            finally:
+                elapsed = time.perf_counter() - started
+                self.state.metrics.observe(scope["path"], status, elapsed)
+                log.info("%s %s %d %.3fs", scope.get("method"), scope["path"], status, elapsed)
+
+
+def create_app(engine: ServingEngine, settings: ServerSettings) -> ObservedApp:
+    """The ASGI app serving ``engine``. Its lifespan loads the engine (if needed) on startup
+    and on shutdown lets in-flight requests finish for ``settings.drain_timeout`` seconds."""
+    state = ServingState(engine, settings, ServerMetrics(engine.stats))
+
+    async def startup() -> None:
+        load = getattr(engine, "load", None)
+        if load is not None and not getattr(engine, "is_loaded", True):
+            await anyio.to_thread.run_sync(load)
+        state.loaded = True
+
+    async def shutdown() -> None:
+        state.loaded = False
+        stop = getattr(engine, "shutdown", None)
+        if stop is not None:
+            await anyio.to_thread.run_sync(stop, settings.drain_timeout)
+
+    v1 = Router("/v1", route_handlers=[chat_completions, completions, list_models, retrieve_model],
+                guards=[_api_key_guard(settings.api_keys)] if settings.api_keys else None)
+    app = Litestar(
+        route_handlers=[v1, health, metrics],
+        exception_handlers=exception_handlers(),
+        cors_config=CORSConfig(allow_origins=list(settings.cors_origins), expose_headers=["X-Request-ID"]),
+        request_max_body_size=settings.max_body_size,
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        openapi_config=None,
+        logging_config=None,
+    )
+    app.state.serving = state
+    return ObservedApp(app, state)

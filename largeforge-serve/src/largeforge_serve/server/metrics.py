@@ -1,0 +1,56 @@
+"""Prometheus metrics of one server (its own registry, so several apps can share a process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from largeforge_serve.engines.base import EngineStats
+
+#: Label values for ``endpoint``: known routes, everything else is "other" (bounded cardinality).
+ENDPOINTS = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics")
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def endpoint_label(path: str) -> str:
+    if path in ENDPOINTS:
+        return path
+    if path.startswith("/v1/models/"):
+        return "/v1/models/{model}"
+    return "other"
+
+
+class ServerMetrics:
+    """Requests, latency, tokens, and the engine's queue depth and running requests."""
+
+    def __init__(self, engine_stats: Callable[[], EngineStats]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("largeforge_requests", "HTTP requests by endpoint and status code",
+                                ["endpoint", "status"], registry=self.registry)
+        self.latency = Histogram(
+            "largeforge_request_latency_seconds", "Time from request to the end of the response",
+            ["endpoint"], registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        )
+        self.tokens = Counter("largeforge_tokens_generated", "Completion tokens generated",
+                              registry=self.registry)
+        self.prompt_tokens = Counter("largeforge_prompt_tokens", "Prompt tokens processed",
+                                     registry=self.registry)
+        queue = Gauge("largeforge_queue_depth", "Requests waiting for a batch slot", registry=self.registry)
+        queue.set_function(lambda: engine_stats().queued)
+        active = Gauge("largeforge_active_requests", "Requests being generated", registry=self.registry)
+        active.set_function(lambda: engine_stats().active)
+
+    def observe(self, path: str, status: int, seconds: float) -> None:
+        label = endpoint_label(path)
+        self.requests.labels(label, str(status)).inc()
+        self.latency.labels(label).observe(seconds)
+
+    def count_tokens(self, prompt: int, completion: int) -> None:
+        self.prompt_tokens.inc(prompt)
+        self.tokens.inc(completion)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,163 @@
+"""OpenAI-shaped request and response bodies as msgspec Structs.
+
+Bounds live in ``Meta`` so msgspec rejects bad values while decoding; the server turns its
+``ValidationError`` into a 400 naming the field. Unknown fields are ignored, as OpenAI-compatible
+servers do, so newer clients keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+Temperature = Annotated[float, Meta(ge=0, le=2)]
+TopP = Annotated[float, Meta(gt=0, le=1)]
+MaxTokens = Annotated[int, Meta(ge=1, le=32768)]
+Stop = str | Annotated[list[str], Meta(max_length=16)]
+
+
+class StreamOptions(Struct, kw_only=True):
+    include_usage: bool = False
+
+
+class SamplingFields(Struct, kw_only=True):
+    """Generation parameters shared by both endpoints (defaults: ``GenerationConfig``'s)."""
+
+    model: str | None = None
+    max_tokens: MaxTokens | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    top_k: Annotated[int, Meta(ge=-1)] | None = None  # -1 or 0: no top-k filter (vLLM's convention)
+    repetition_penalty: Annotated[float, Meta(ge=1, le=2)] | None = None
+    stop: Stop | None = None
+    seed: int | None = None
+    n: Annotated[int, Meta(ge=1, le=1)] = 1
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = None
+
+
+class TextPart(Struct, kw_only=True):
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(Struct, kw_only=True):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    name: str | None = None
+
+
+class ChatCompletionRequest(SamplingFields, kw_only=True):
+    messages: Annotated[list[ChatMessage], Meta(min_length=1)]
+    max_completion_tokens: MaxTokens | None = None
+
+
+class CompletionRequest(SamplingFields, kw_only=True):
+    prompt: str | Annotated[list[str], Meta(min_length=1, max_length=16)]
+
+
+# -- responses -------------------------------------------------------------------------------
+
+
+class Usage(Struct):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AssistantMessage(Struct):
+    content: str
+    role: str = "assistant"
+
+
+class ChatChoice(Struct):
+    index: int
+    message: AssistantMessage
+    finish_reason: str | None
+    logprobs: None = None
+
+
+class ChatCompletionResponse(Struct):
+    id: str
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+    object: str = "chat.completion"
+
+
+class Delta(Struct, omit_defaults=True):
+    role: str | None = None
+    content: str | None = None
+
+
+class ChunkChoice(Struct):
+    index: int
+    delta: Delta
+    finish_reason: str | None = None
+    logprobs: None = None
+
+
+class ChatCompletionChunk(Struct):
+    id: str
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    object: str = "chat.completion.chunk"
+    usage: Usage | None = None
+
+
+class CompletionChoice(Struct):
+    index: int
+    text: str
+    finish_reason: str | None
+    logprobs: None = None
+
+
+class CompletionResponse(Struct):
+    id: str
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    object: str = "text_completion"
+    usage: Usage | None = None
+
+
+class ModelCard(Struct):
+    id: str
+    created: int
+    owned_by: str = "largeforge"
+    object: str = "model"
+    root: str | None = None
+    parent: str | None = None
+
+
+class ModelList(Struct):
+    data: list[ModelCard]
+    object: str = "list"
+
+
+class HealthResponse(Struct):
+    status: Literal["healthy", "degraded", "unhealthy"]
+    model: str
+    uptime: float
+    active_requests: int
+    queued_requests: int
+    backend: str
+
+
+class ErrorBody(Struct):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(Struct):
+    error: ErrorBody
+
+
+encoder = msgspec.json.Encoder()
