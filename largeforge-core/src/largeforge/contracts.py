@@ -7,7 +7,7 @@ A newcomer finds a capability by walking: contract (here) → registry (``largef
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -42,6 +42,12 @@ class DataFormat(abc.ABC):
     @abc.abstractmethod
     def to_conversation(self, row: Any) -> Conversation:
         """Convert a decoded row; raise :class:`RowError` with a reason when it is invalid."""
+
+    def check(self, row: Any) -> Sequence[str]:
+        """Validate a decoded row without converting it (raise :class:`RowError`) and return
+        its reply texts, for warnings. Formats override this when a cheaper check exists:
+        validation runs it on every row."""
+        return self.to_conversation(row).replies()
 
     def from_conversation(self, conversation: Conversation) -> dict[str, Any]:
         """Write a conversation as a row of this format; :class:`RowError` when it cannot."""

@@ -19,6 +19,11 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool_call", "tool")
 Task = Literal["sft", "preference", "kto"]
 
 
+def is_blank(text: str) -> bool:
+    """Empty or whitespace only (without allocating a stripped copy: runs on every field)."""
+    return not text or text.isspace()
+
+
 class Message(msgspec.Struct, frozen=True):
     """One turn of a conversation."""
 
@@ -50,6 +55,12 @@ class Conversation(msgspec.Struct):
         if self.label is not None:
             return "kto"
         return "sft"
+
+    def replies(self) -> list[str]:
+        """Texts the model is trained to produce: assistant turns, chosen and rejected."""
+        texts = [m.content for m in self.messages if m.role == "assistant"]
+        texts += [m.content for m in (self.chosen, self.rejected) if m is not None]
+        return texts
 
     @property
     def system(self) -> str | None:

@@ -29,9 +29,10 @@ class Row:
 
     index: int
     line: int | None
-    raw: bytes | msgspec.Raw
+    raw: bytes | msgspec.Raw | None
     conversation: Conversation | None = None
     error: str | None = None
+    decoded: Any = None
 
     @property
     def location(self) -> str:
@@ -39,11 +40,17 @@ class Row:
         return f"line {self.line}" if self.line is not None else f"row {self.index}"
 
     def data(self) -> Any:
-        """The row as plain JSON values (``None`` if it is not valid JSON)."""
+        """The row as plain JSON values (its text when it is not valid JSON)."""
+        if self.raw is None:
+            return msgspec.to_builtins(self.decoded)
         try:
             return msgspec.json.decode(self.raw)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):
             return bytes(self.raw).decode("utf-8", "replace")
+
+    def key(self) -> bytes:
+        """The row's JSON bytes, to spot exact duplicates."""
+        return bytes(self.raw) if self.raw is not None else msgspec.json.encode(self.decoded)
 
 
 def is_jsonl(path: Path, head: bytes) -> bool:
@@ -89,26 +96,33 @@ def _json_error(path: Path, exc: msgspec.DecodeError, data: bytes) -> DataError:
     return DataError(f"{path}: invalid JSON: {text}")
 
 
-def raw_rows(path: str | Path) -> Iterator[tuple[int, int | None, bytes | msgspec.Raw]]:
-    """Yield ``(index, line, raw)`` for every row; JSON Lines are streamed line by line."""
-    path = Path(path)
-    data = read_bytes(path)
-    if is_jsonl(path, data[:64]):
-        index = 0
-        for number, line in enumerate(data.splitlines(), start=1):
-            if line.strip():
-                yield index, number, line
-                index += 1
-        return
+def _jsonl_rows(data: bytes) -> Iterator[tuple[int, int | None, bytes | msgspec.Raw]]:
+    index = 0
+    for number, line in enumerate(data.splitlines(), start=1):
+        if line.strip():
+            yield index, number, line
+            index += 1
+
+
+def _array_rows(path: Path, data: bytes) -> list[msgspec.Raw]:
     _check_utf8(path, data)
     try:
-        rows = msgspec.json.decode(data, type=list[msgspec.Raw])
+        return msgspec.json.decode(data, type=list[msgspec.Raw])
     except msgspec.ValidationError:
         raise DataError(f"{path}: expected a JSON array of rows or JSON Lines, got a single "
                         "value") from None
     except msgspec.DecodeError as exc:
         raise _json_error(path, exc, data) from None
-    for index, raw in enumerate(rows):
+
+
+def raw_rows(path: str | Path) -> Iterator[tuple[int, int | None, bytes | msgspec.Raw]]:
+    """Yield ``(index, line, raw)`` for every row; JSON Lines are streamed line by line."""
+    path = Path(path)
+    data = read_bytes(path)
+    if is_jsonl(path, data[:64]):
+        yield from _jsonl_rows(data)
+        return
+    for index, raw in enumerate(_array_rows(path, data)):
         yield index, None, raw
 
 
@@ -141,21 +155,50 @@ def describe_validation_error(exc: msgspec.ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
+Decoded = tuple[int, "int | None", "bytes | msgspec.Raw | None", Any, "str | None"]
+
+
+def decode_rows(path: str | Path, fmt: DataFormat, data: bytes | None = None) -> Iterator[Decoded]:
+    """``(index, line, raw, row, error)`` for every row, ``row`` decoded into ``fmt.row_type``
+    (whose msgspec constraints do the per-field checks) or ``error`` saying why not."""
+    path = Path(path)
+    data = read_bytes(path) if data is None else data
+    if not is_jsonl(path, data[:64]):
+        # Fast path: when every row decodes, one msgspec call does all the work.
+        try:
+            decoded = msgspec.json.decode(data, type=list[fmt.row_type])  # type: ignore[name-defined]
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            pass  # report row by row below (or raise the file-level error)
+        else:
+            for index, item in enumerate(decoded):
+                yield index, None, None, item, None
+            return
+        rows: Iterator[tuple[int, int | None, bytes | msgspec.Raw]] = (
+            (i, None, raw) for i, raw in enumerate(_array_rows(path, data)))
+    else:
+        rows = _jsonl_rows(data)
+    decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(fmt.row_type)
+    for index, line, raw in rows:
+        item, error = None, None
+        try:
+            item = decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            error = describe_validation_error(exc)
+        except UnicodeDecodeError:
+            error = "invalid UTF-8"
+        except msgspec.DecodeError as exc:
+            error = "invalid UTF-8" if "utf-8" in str(exc).lower() else f"invalid JSON: {exc}"
+        yield index, line, raw, item, error
+
+
 def scan(path: str | Path, fmt: DataFormat) -> Iterator[Row]:
     """Every row of ``path`` decoded as ``fmt`` and converted, with an error where it fails."""
-    decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(fmt.row_type)
     to_conversation = fmt.to_conversation
-    for index, line, raw in raw_rows(path):
-        try:
-            conversation = to_conversation(decoder.decode(raw))
-        except msgspec.ValidationError as exc:
-            yield Row(index, line, raw, error=describe_validation_error(exc))
-        except UnicodeDecodeError:
-            yield Row(index, line, raw, error="invalid UTF-8")
-        except msgspec.DecodeError as exc:
-            reason = "invalid UTF-8" if "utf-8" in str(exc).lower() else f"invalid JSON: {exc}"
-            yield Row(index, line, raw, error=reason)
-        except RowError as exc:
-            yield Row(index, line, raw, error=str(exc))
-        else:
-            yield Row(index, line, raw, conversation)
+    for index, line, raw, item, error in decode_rows(path, fmt):
+        conversation = None
+        if error is None:
+            try:
+                conversation = to_conversation(item)
+            except RowError as exc:
+                error = str(exc)
+        yield Row(index, line, raw, conversation, error, decoded=item)

@@ -50,7 +50,7 @@ def dataset_stats(path: str | Path, format: str = "auto", tokenizer: Any = None)
         if conv is None:
             invalid += 1
             continue
-        seen[hash(bytes(row.raw))] += 1
+        seen[hash(row.key())] += 1
         tasks[conv.task] += 1
         roles.update(m.role for m in conv.messages)
         turns.append(len(conv.messages))

@@ -10,10 +10,10 @@ from typing import Any
 
 import msgspec
 
-from largeforge.contracts import DataFormat
+from largeforge.contracts import DataFormat, RowError
 from largeforge.data.conversation import Conversation
 from largeforge.data.detect import get_format
-from largeforge.data.reader import Row, describe_validation_error, scan
+from largeforge.data.reader import decode_rows, describe_validation_error, read_bytes
 from largeforge.registry import Registry
 
 _PLACEHOLDER = re.compile(r"\{\{\s*\w+\s*\}\}")
@@ -59,18 +59,10 @@ class ValidationReport:
         return data
 
 
-def row_warnings(conversation: Conversation) -> list[str]:
-    """Edge cases worth a look that do not make a row invalid."""
-    found = []
-    replies = [m for m in conversation.messages if m.role == "assistant"]
-    replies += [m for m in (conversation.chosen, conversation.rejected) if m is not None]
-    if any(len(m.content.strip()) < SHORT_RESPONSE_CHARS for m in replies):
-        found.append("very short response")
-    texts = [m.content for m in conversation.messages] + [m.content for m in replies]
-    placeholders = sorted({p for t in texts for p in _PLACEHOLDER.findall(t)})
-    if placeholders:
-        found.append(f"unfilled template placeholder {', '.join(placeholders)}")
-    return found
+def placeholders(conversation: Conversation) -> str:
+    """Unfilled ``{{name}}``-style template placeholders in a conversation, comma-separated."""
+    texts = [m.content for m in conversation.messages] + conversation.replies()
+    return ", ".join(sorted({p for t in texts if "{{" in t for p in _PLACEHOLDER.findall(t)}))
 
 
 class DataValidator:
@@ -80,23 +72,38 @@ class DataValidator:
         self.formats = formats
 
     def validate_file(self, path: str | Path, format: str = "auto") -> ValidationReport:
-        """Read the whole file and report counts, every invalid row and warnings."""
-        fmt = get_format(format, path, self.formats)
-        report = ValidationReport(str(path), fmt.name)
-        for row in scan(path, fmt):
-            self._account(report, row)
-        return report
+        """Read the whole file and report counts, every invalid row and warnings.
 
-    @staticmethod
-    def _account(report: ValidationReport, row: Row) -> None:
-        report.total += 1
-        if row.conversation is None:
-            report.invalid += 1
-            report.errors.append(RowIssue(row.index, row.error or "invalid", row.line))
-            return
-        report.valid += 1
-        for warning in row_warnings(row.conversation):
-            report.warnings.append(RowIssue(row.index, warning, row.line))
+        This is the hot path (millions of rows): rows are checked with ``fmt.check``, and
+        converted to conversations only when the file may hold template placeholders.
+        """
+        fmt = get_format(format, path, self.formats)
+        data = read_bytes(path)
+        look_for_placeholders = b"{{" in data
+        report = ValidationReport(str(path), fmt.name)
+        errors, warnings, check = report.errors, report.warnings, fmt.check
+        index = -1
+        for index, line, _, row, error in decode_rows(path, fmt, data):
+            if error is None:
+                try:
+                    replies = check(row)
+                except RowError as exc:
+                    error = str(exc)
+                else:
+                    for text in replies:  # a plain loop: this runs once per row
+                        if len(text) <= SHORT_RESPONSE_CHARS and len(text.strip()) < SHORT_RESPONSE_CHARS:
+                            warnings.append(RowIssue(index, "very short response", line))
+                            break
+                    if look_for_placeholders:
+                        found = placeholders(fmt.to_conversation(row))
+                        if found:
+                            warnings.append(RowIssue(index, f"unfilled template placeholder {found}", line))
+                    continue
+            errors.append(RowIssue(index, error, line))
+        total = index + 1
+        report.total, report.invalid = total, len(errors)
+        report.valid = total - report.invalid
+        return report
 
     def validate_rows(
         self, rows: Sequence[Any], format: str

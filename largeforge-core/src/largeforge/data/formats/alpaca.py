@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import msgspec
 
 from largeforge.contracts import DataFormat, RowError
-from largeforge.data.conversation import Conversation, Message
+from largeforge.data.conversation import Conversation, Message, is_blank
+
+Pair = Annotated[list[str], msgspec.Meta(min_length=2, max_length=2)]
 
 
 class AlpacaRow(msgspec.Struct):
@@ -16,7 +19,7 @@ class AlpacaRow(msgspec.Struct):
     output: str
     input: str = ""
     system: str | None = None
-    history: list[list[str]] | None = None
+    history: list[Pair] | None = None
 
 
 def user_text(instruction: str, input_text: str) -> str:
@@ -31,18 +34,25 @@ class AlpacaFormat(DataFormat):
     row_type = AlpacaRow
     signature = frozenset({"instruction", "output"})
 
-    def to_conversation(self, row: AlpacaRow) -> Conversation:
-        if not row.instruction.strip():
+    def check(self, row: AlpacaRow) -> Sequence[str]:
+        # Emptiness is checked here, not as a msgspec constraint, so one bad row does not
+        # knock the whole file off msgspec's single-call fast path (see reader.decode_rows).
+        if is_blank(row.instruction):
             raise RowError("instruction is empty")
-        if not row.output.strip():
+        if is_blank(row.output):
             raise RowError("output is empty")
+        for i, (instruction, output) in enumerate(row.history or ()):
+            if is_blank(instruction) or is_blank(output):
+                raise RowError(f"history[{i}] has an empty turn")
+        return (row.output,)
+
+    def to_conversation(self, row: AlpacaRow) -> Conversation:
+        self.check(row)
         messages: list[Message] = []
         if row.system:
             messages.append(Message("system", row.system))
-        for i, pair in enumerate(row.history or []):
-            if len(pair) != 2 or not all(part.strip() for part in pair):
-                raise RowError(f"history[{i}] must be a non-empty [instruction, output] pair")
-            messages += [Message("user", pair[0]), Message("assistant", pair[1])]
+        for instruction, output in row.history or []:
+            messages += [Message("user", instruction), Message("assistant", output)]
         messages += [Message("user", user_text(row.instruction, row.input)),
                      Message("assistant", row.output)]
         return Conversation(messages)

@@ -91,7 +91,7 @@ class PreferenceFormat(DataFormat):
                 raise RowError(f"{name} must be an assistant reply, got role {reply.role!r}")
         if chosen[0].content.strip() == rejected[0].content.strip():
             raise RowError("chosen and rejected are identical")
-        check_alternation(prompt, end_with_answer=False)
+        check_alternation([m.role for m in prompt], end_with_answer=False, field="prompt")
         if prompt[-1].role not in ("user", "tool"):
             raise RowError("the prompt must end with a user turn")
         return Conversation(prompt, chosen=chosen[0], rejected=rejected[0])

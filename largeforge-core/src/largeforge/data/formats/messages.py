@@ -56,7 +56,7 @@ class MessagesFormat(DataFormat):
         if len(row.messages) < 2:
             raise RowError(f"messages needs at least 2 entries, got {len(row.messages)}")
         messages = openai_to_messages(row.messages)
-        check_alternation(messages)
+        check_alternation([m.role for m in messages], field="messages")
         tools = row.tools if isinstance(row.tools, str) or row.tools is None else (
             msgspec.json.encode(row.tools).decode())
         return Conversation(messages, label=row.label, tools=tools)

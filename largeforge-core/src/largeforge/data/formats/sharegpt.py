@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
 from largeforge.contracts import DataFormat, RowError
-from largeforge.data.conversation import Conversation, Message
+from largeforge.data.conversation import Conversation, Message, is_blank
 
 #: ShareGPT speaker → internal role. ``user``/``assistant``/``tool`` appear in some exports.
 ROLE_MAP = {
@@ -35,38 +36,37 @@ class ShareGPTRow(msgspec.Struct):
     tools: str | None = None
 
 
-def turns_to_messages(turns: list[ShareGPTTurn]) -> list[Message]:
-    """Map ShareGPT turns to messages, checking roles and empty values."""
-    messages = []
+def speaker_roles(turns: list[ShareGPTTurn]) -> list[str]:
+    """Internal roles of ShareGPT turns; an unknown speaker or an empty value is a row error."""
+    roles = []
     for i, turn in enumerate(turns):
         role = ROLE_MAP.get(turn.from_)
         if role is None:
             allowed = ", ".join(sorted(set(ROLE_MAP)))
             raise RowError(f"conversations[{i}]: unknown speaker {turn.from_!r} (allowed: {allowed})")
-        if not turn.value.strip():
+        if is_blank(turn.value):
             raise RowError(f"conversations[{i}] ({turn.from_}): value is empty")
-        messages.append(Message(role, turn.value))  # type: ignore[arg-type]
-    return messages
+        roles.append(role)
+    return roles
 
 
-def check_alternation(messages: list[Message], *, end_with_answer: bool = True) -> None:
+def check_alternation(roles: Sequence[str], *, end_with_answer: bool = True, field: str = "conversations") -> None:
     """Turns after the system prompt alternate asks (user/tool) and answers (assistant/tool
     call), starting with an ask and, for SFT, ending with an answer."""
-    body = messages[1:] if messages and messages[0].role == "system" else messages
-    if any(m.role == "system" for m in body):
+    offset = 1 if roles and roles[0] == "system" else 0
+    body = roles[offset:]
+    if "system" in body:
         raise RowError("a system turn may only come first")
     if not body:
         raise RowError("conversation has no turns besides the system prompt")
-    for i, message in enumerate(body):
+    for i, role in enumerate(body):
         want = _ASKS if i % 2 == 0 else _ANSWERS
-        if message.role not in want:
+        if role not in want:
             expected = " or ".join(_BACK[r] for r in want)
-            offset = len(messages) - len(body)
             raise RowError(
-                f"conversations[{i + offset}]: expected {expected}, got {_BACK[message.role]} "
-                "(turns must alternate)"
+                f"{field}[{i + offset}]: expected {expected}, got {_BACK[role]} (turns must alternate)"
             )
-    if end_with_answer and body[-1].role not in _ANSWERS:
+    if end_with_answer and body[-1] not in _ANSWERS:
         raise RowError("conversation must end with a gpt (or function_call) turn")
 
 
@@ -77,15 +77,28 @@ class ShareGPTFormat(DataFormat):
     row_type = ShareGPTRow
     signature = frozenset({"conversations"})
 
-    def to_conversation(self, row: ShareGPTRow) -> Conversation:
-        messages = turns_to_messages(row.conversations)
-        if row.system:
-            if messages and messages[0].role == "system":
-                raise RowError("system prompt given both as a field and as the first turn")
-            messages.insert(0, Message("system", row.system))
+    def check(self, row: ShareGPTRow) -> Sequence[str]:
+        roles = self._checked_roles(row)
+        return [t.value for t, role in zip(row.conversations, roles, strict=True) if role in _ANSWERS]
+
+    @staticmethod
+    def _checked_roles(row: ShareGPTRow) -> list[str]:
         if len(row.conversations) < 2:
             raise RowError(f"conversations needs at least 2 turns, got {len(row.conversations)}")
-        check_alternation(messages)
+        roles = speaker_roles(row.conversations)
+        if row.system:
+            if roles[0] == "system":
+                raise RowError("system prompt given both as a field and as the first turn")
+            check_alternation(["system", *roles])
+        else:
+            check_alternation(roles)
+        return roles
+
+    def to_conversation(self, row: ShareGPTRow) -> Conversation:
+        roles = self._checked_roles(row)
+        messages = [Message(role, t.value) for role, t in zip(roles, row.conversations, strict=True)]  # type: ignore[arg-type]
+        if row.system:
+            messages.insert(0, Message("system", row.system))
         return Conversation(messages, tools=row.tools or None)
 
     def from_conversation(self, conversation: Conversation) -> dict[str, Any]:
