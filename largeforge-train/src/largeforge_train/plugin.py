@@ -1,6 +1,11 @@
-"""Entry point of the train plugin: registers its implementations and commands with the core."""
+"""Entry point of the train plugin: registers its trainers and commands with the core.
+
+Nothing heavy is imported here: the trainer modules import torch/transformers only when used.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import typer
 
@@ -8,6 +13,18 @@ from largeforge import hookimpl
 
 
 @hookimpl
+def register_trainers(register: Any) -> None:
+    from largeforge_train.dpo import DPOTrainer
+    from largeforge_train.sft import SFTTrainer
+
+    register("sft", SFTTrainer)
+    register("dpo", DPOTrainer)
+
+
+@hookimpl
 def register_commands(app: typer.Typer) -> None:
-    group = typer.Typer(help="train commands.", no_args_is_help=True)
-    app.add_typer(group, name="train")
+    from largeforge.cli.main import get_group
+    from largeforge_train.cli import build_generate, build_train
+
+    app.add_typer(build_train(), name="train")
+    get_group(app, "data").add_typer(build_generate(), name="generate")

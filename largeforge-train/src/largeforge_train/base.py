@@ -1,0 +1,297 @@
+"""BaseTrainer (spec 3.1): model and tokenizer loading, arguments, callbacks, resume, saving.
+
+Subclasses only say which TRL config and trainer to build; everything shared — precision that
+follows the device, the spec's ``warmup_ratio``, checkpoints that survive a kill, progress and
+JSONL logging, the result summary — lives here.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from largeforge.config import LoRAConfig, TrainingConfig
+from largeforge.contracts import TrainingResult
+from largeforge.utils.device import is_bf16_supported
+from largeforge.utils.logging import get_logger
+from largeforge_train.checkpoints import CheckpointManager
+from largeforge_train.errors import TrainingError
+from largeforge_train.lora import adapter_base_model, get_peft_config, is_adapter_dir, load_merged, setup_lora
+from largeforge_train.metrics import add_perplexity
+from largeforge_train.preflight import load_chat_template
+
+if TYPE_CHECKING:
+    import datasets
+
+logger = get_logger(__name__)
+LOG_FILE = "train_log.jsonl"
+
+__all__ = ["BaseTrainer", "TrainingResult", "resolve_precision"]
+
+
+def resolve_precision(config: TrainingConfig) -> tuple[bool, bool]:
+    """(bf16, fp16) as the device allows: bf16 only where native, fp16 only on CUDA; else fp32."""
+    import torch
+
+    bf16, fp16 = config.bf16, config.fp16
+    if bf16 and not is_bf16_supported():
+        logger.warning("bf16 requested but this device has no native bf16: training in fp32")
+        bf16 = False
+    if fp16 and not torch.cuda.is_available():
+        logger.warning("fp16 needs a CUDA device: training in fp32")
+        fp16 = False
+    return bf16, fp16
+
+
+class BaseTrainer(abc.ABC):
+    """Shared machinery of LargeForge trainers (a :class:`largeforge.contracts.Trainer`).
+
+    ``model_name`` is anything :func:`largeforge.models.resolve_model` resolves (alias, local
+    directory, cached hub id) or a LoRA adapter directory, which is merged into its base first.
+    Options: ``chat_template`` (Jinja string or file), ``eos_token``, ``resume`` (True for the
+    latest checkpoint of ``output_dir``, or a checkpoint path), ``callbacks``, ``progress``.
+    """
+
+    method: str = "base"
+
+    def __init__(self, model_name: str, config: TrainingConfig, lora_config: LoRAConfig | None = None, *,
+                 chat_template: str | None = None, eos_token: str | None = None, resume: bool | str = False,
+                 callbacks: list[Any] | None = None, progress: bool = True) -> None:
+        self.model_name = model_name
+        self.config = config
+        self.lora_config = lora_config
+        self.chat_template = load_chat_template(chat_template)
+        self.eos_token = eos_token
+        self.resume = resume
+        self.extra_callbacks = list(callbacks or [])
+        self.progress = progress
+        self.checkpoints = CheckpointManager(config.output_dir, config.save_total_limit)
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self.trainer: Any = None
+
+    # -- loading --------------------------------------------------------------------------------
+
+    def _model_dir(self) -> Path:
+        from largeforge.models import resolve_model
+
+        if is_adapter_dir(self.model_name):
+            return Path(self.model_name)
+        return resolve_model(self.model_name)
+
+    @property
+    def dtype(self) -> Any:
+        """The torch dtype the weights load in (fp32 unless bf16/fp16 will actually be used)."""
+        import torch
+
+        bf16, fp16 = resolve_precision(self.config)
+        return torch.bfloat16 if bf16 else torch.float16 if fp16 else torch.float32
+
+    def load_tokenizer(self) -> Any:
+        """The tokenizer, with the chosen chat template and EOS token applied."""
+        from transformers import AutoTokenizer
+
+        source = self._model_dir()
+        if is_adapter_dir(source) and not (source / "tokenizer_config.json").is_file():
+            source = Path(str(self._resolve(adapter_base_model(source))))
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        if self.chat_template:
+            tokenizer.chat_template = self.chat_template
+        if self.eos_token:
+            if self.eos_token not in tokenizer.get_vocab():
+                raise TrainingError(f"eos_token {self.eos_token!r} is not in the tokenizer's vocabulary")
+            tokenizer.eos_token = self.eos_token
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self._tokenizer = tokenizer
+        return tokenizer
+
+    @staticmethod
+    def _resolve(ref: str) -> Path:
+        from largeforge.models import resolve_model
+
+        return resolve_model(ref)
+
+    def load_model(self) -> Any:
+        """The model in the dtype the device supports; an adapter directory is merged into its base."""
+        from transformers import AutoModelForCausalLM
+
+        source = self._model_dir()
+        with_adapter = is_adapter_dir(source)
+        logger.info("loading %s%s", source, " (merging its LoRA adapter)" if with_adapter else "")
+        if with_adapter:
+            model = load_merged(source, torch_dtype=self.dtype)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=self.dtype)
+        self._model = model
+        return model
+
+    def prepare_model(self, model: Any) -> Any:
+        """Apply LoRA when configured, gradient checkpointing when enabled, and set train mode.
+
+        The trainers hand LoRA to TRL through ``peft_config`` instead; this is for callers that
+        drive their own loop.
+        """
+        if self.config.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.enable_input_require_grads()
+        if self.lora_config is not None:
+            model = setup_lora(model, self.lora_config)
+        model.train()
+        self._model = model
+        return model
+
+    def peft_config(self) -> Any:
+        """PEFT's config for TRL, or ``None`` for full fine-tuning."""
+        if self.lora_config is None:
+            return None
+        model_type = getattr(getattr(self._model, "config", None), "model_type", "") or ""
+        return get_peft_config(self.lora_config, model_type)
+
+    @property
+    def model(self) -> Any:
+        """The model being trained (after training: the trained one)."""
+        return self.trainer.model if self.trainer is not None else self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        """The tokenizer in use."""
+        return self._tokenizer
+
+    # -- arguments and callbacks -------------------------------------------------------------------
+
+    def common_args(self, has_eval: bool) -> dict[str, Any]:
+        """TrainingArguments fields shared by every TRL config, mapped from :class:`TrainingConfig`."""
+        import torch
+
+        c = self.config
+        bf16, fp16 = resolve_precision(c)
+        report_to = [r for r in c.report_to if r != "wandb" or self._wandb_available()]
+        return {
+            "output_dir": c.output_dir,
+            "num_train_epochs": c.num_train_epochs,
+            "max_steps": c.max_steps,
+            "per_device_train_batch_size": c.per_device_train_batch_size,
+            "per_device_eval_batch_size": c.per_device_eval_batch_size,
+            "gradient_accumulation_steps": c.gradient_accumulation_steps,
+            "learning_rate": c.learning_rate,
+            "weight_decay": c.weight_decay,
+            # transformers 5 dropped warmup_ratio: a float below 1 in warmup_steps is a ratio.
+            "warmup_steps": min(c.warmup_ratio, 0.999),
+            "lr_scheduler_type": c.lr_scheduler_type,
+            "max_grad_norm": c.max_grad_norm,
+            "logging_steps": c.logging_steps,
+            "logging_first_step": True,
+            "save_strategy": "steps",
+            "save_steps": c.save_steps,
+            # Rotation is CheckpointManager's, after the completeness marker (see checkpoints.py).
+            "save_total_limit": None,
+            "eval_strategy": "steps" if has_eval else "no",
+            "eval_steps": c.eval_steps,
+            "bf16": bf16,
+            "fp16": fp16,
+            "seed": c.seed,
+            "data_seed": c.seed,
+            "gradient_checkpointing": c.gradient_checkpointing,
+            "report_to": report_to or "none",
+            "disable_tqdm": True,
+            "dataloader_pin_memory": torch.cuda.is_available(),
+        }
+
+    @staticmethod
+    def _wandb_available() -> bool:
+        import importlib.util
+
+        if importlib.util.find_spec("wandb") is None:
+            logger.warning("report_to includes wandb but wandb is not installed: skipped")
+            return False
+        return True
+
+    def callbacks(self) -> list[Any]:
+        """Checkpoint marking, the JSONL log, the progress bar, then the caller's callbacks."""
+        from largeforge_train.callbacks import LoggingCallback, ProgressCallback
+
+        callbacks: list[Any] = [self.checkpoints.callback(), LoggingCallback(Path(self.config.output_dir) / LOG_FILE)]
+        if self.progress:
+            callbacks.append(ProgressCallback(f"{self.method}"))
+        return callbacks + self.extra_callbacks
+
+    def resume_checkpoint(self) -> str | None:
+        """The checkpoint to resume from (half-written ones are discarded first), or ``None``."""
+        if not self.resume:
+            return None
+        self.checkpoints.discard_incomplete()
+        if isinstance(self.resume, str):
+            if not CheckpointManager.is_complete(self.resume):
+                raise TrainingError(f"{self.resume}: not a complete checkpoint")
+            return self.resume
+        latest = self.checkpoints.get_latest_checkpoint()
+        if latest is None:
+            logger.warning("--resume: no complete checkpoint in %s; starting from scratch", self.config.output_dir)
+        else:
+            logger.info("resuming from %s", latest)
+        return latest
+
+    # -- training ------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _create_trainer(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None) -> Any:
+        """Build the TRL trainer (model and tokenizer already loaded)."""
+
+    @abc.abstractmethod
+    def preflight(self, train_dataset: datasets.Dataset) -> datasets.Dataset:
+        """Check (and adapt) the data with the tokenizer only; raise before the model loads."""
+
+    def train(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None = None) -> TrainingResult:
+        """Preflight, load, train (resuming when asked), save the final model; return the result."""
+        from transformers import PrinterCallback
+
+        start = time.perf_counter()
+        if self._tokenizer is None:
+            self.load_tokenizer()
+        train_dataset = self.preflight(train_dataset)
+        if eval_dataset is not None:
+            eval_dataset = self.preflight(eval_dataset)
+        resume_from = self.resume_checkpoint()
+        if self._model is None:
+            self.load_model()
+        self.trainer = self._create_trainer(train_dataset, eval_dataset)
+        self.trainer.remove_callback(PrinterCallback)  # our progress bar and JSONL log replace it
+        output = self.trainer.train(resume_from_checkpoint=resume_from)
+        metrics = dict(output.metrics)
+        if eval_dataset is not None:
+            metrics.update(self.trainer.evaluate())
+        self.checkpoints.cleanup_old_checkpoints()
+        self.save(self.config.output_dir)
+        result = TrainingResult(loss=float(output.training_loss), metrics=add_perplexity(metrics),
+                                output_dir=self.config.output_dir, training_time=time.perf_counter() - start,
+                                global_step=int(self.trainer.state.global_step))
+        self._write_summary(result)
+        return result
+
+    def save(self, output_dir: str) -> None:
+        """Save the model — the adapter alone (PEFT layout) under LoRA — and the tokenizer."""
+        if self.trainer is None:
+            raise TrainingError("nothing to save: train() has not run")
+        self.trainer.save_model(output_dir)
+        if self._tokenizer is not None and self.trainer.is_world_process_zero():
+            self._tokenizer.save_pretrained(output_dir)
+
+    def _write_summary(self, result: TrainingResult) -> None:
+        if not self.trainer.is_world_process_zero():
+            return
+        from largeforge.utils.io import save_json
+
+        save_json({"method": self.method, "base_model": self.model_name, "lora": self.lora_config is not None,
+                   "loss": result.loss, "global_step": result.global_step, "training_time": result.training_time,
+                   "metrics": result.metrics, "config": self.config.to_dict()},
+                  Path(result.output_dir) / "largeforge_training.json")
+
+
+def read_log(output_dir: str | Path) -> list[dict[str, Any]]:
+    """The JSONL training log of a run, one dict per log event."""
+    path = Path(output_dir) / LOG_FILE
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []

@@ -1,0 +1,159 @@
+"""Trainer callbacks (spec 3.5): progress bar, JSONL log, save-best, early stopping, W&B."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from largeforge.utils.logging import get_logger
+from largeforge_train.checkpoints import PREFIX, CheckpointManager
+
+logger = get_logger(__name__)
+
+
+class ProgressCallback(TrainerCallback):
+    """A rich progress bar on stderr with loss, learning rate and ETA (main process only)."""
+
+    def __init__(self, description: str = "training") -> None:
+        self.description = description
+        self.progress: Any = None
+        self.task: Any = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not state.is_world_process_zero:
+            return
+        from largeforge.cli.output import create_progress
+
+        self.progress = create_progress()
+        self.progress.start()
+        self.task = self.progress.add_task(self.description, total=state.max_steps, completed=state.global_step)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=state.global_step)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+               **kwargs: Any) -> None:
+        if self.progress is None or not logs or "loss" not in logs:
+            return
+        lr = logs.get("learning_rate", 0.0)
+        self.progress.update(self.task, description=f"{self.description} loss={logs['loss']:.4f} lr={lr:.2e}")
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+class LoggingCallback(TrainerCallback):
+    """Append every log event as one JSON line (timestamp, step, epoch, metrics) to ``path``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+               **kwargs: Any) -> None:
+        if not state.is_world_process_zero or not logs:
+            return
+        record = {"timestamp": time.time(), "step": state.global_step, "epoch": state.epoch, **logs}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, default=float) + "\n")
+
+
+def _improved(value: float, best: float | None, greater_is_better: bool, min_delta: float = 0.0) -> bool:
+    if best is None:
+        return True
+    return value > best + min_delta if greater_is_better else value < best - min_delta
+
+
+class SaveBestModelCallback(TrainerCallback):
+    """Save the model to ``output_dir/best`` whenever the evaluation metric improves.
+
+    ``patience`` > 0 also stops training after that many evaluations without improvement.
+    """
+
+    def __init__(self, output_dir: str | Path, metric: str = "eval_loss", greater_is_better: bool = False,
+                 patience: int = 0) -> None:
+        self.output_dir = Path(output_dir)
+        self.metric, self.greater_is_better, self.patience = metric, greater_is_better, patience
+        self.best: float | None = None
+        self.bad_evals = 0
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
+                    model: Any = None, processing_class: Any = None, **kwargs: Any) -> None:
+        value = (metrics or {}).get(self.metric)
+        if value is None or math.isnan(value):
+            return
+        if _improved(value, self.best, self.greater_is_better):
+            self.best, self.bad_evals = value, 0
+            if state.is_world_process_zero and model is not None:
+                model.save_pretrained(self.output_dir)
+                if processing_class is not None:
+                    processing_class.save_pretrained(self.output_dir)
+                logger.info("new best %s=%.4f at step %d: saved to %s", self.metric, value, state.global_step,
+                            self.output_dir)
+        else:
+            self.bad_evals += 1
+            if self.patience and self.bad_evals >= self.patience:
+                control.should_training_stop = True
+
+
+class EarlyStoppingCallback(TrainerCallback):
+    """Stop when ``metric`` has not improved by ``min_delta`` for ``patience`` evaluations."""
+
+    def __init__(self, patience: int = 3, metric: str = "eval_loss", greater_is_better: bool = False,
+                 min_delta: float = 0.0) -> None:
+        self.patience, self.metric = patience, metric
+        self.greater_is_better, self.min_delta = greater_is_better, min_delta
+        self.best: float | None = None
+        self.bad_evals = 0
+        self.stopped_at: int | None = None
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
+                    **kwargs: Any) -> None:
+        value = (metrics or {}).get(self.metric)
+        if value is None:
+            return
+        if _improved(value, self.best, self.greater_is_better, self.min_delta):
+            self.best, self.bad_evals = value, 0
+            return
+        self.bad_evals += 1
+        if self.bad_evals >= self.patience:
+            logger.info("early stopping at step %d: %s has not improved for %d evaluations",
+                        state.global_step, self.metric, self.patience)
+            self.stopped_at = state.global_step
+            control.should_training_stop = True
+
+
+def WandBCallback(**init_kwargs: Any) -> TrainerCallback | None:
+    """transformers' W&B integration when ``wandb`` is installed, else ``None`` with a warning."""
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        logger.warning("wandb is not installed (pip install 'largeforge-train[wandb]'); not logging to W&B")
+        return None
+    from transformers.integrations import WandbCallback
+
+    return WandbCallback(**init_kwargs)
+
+
+class CheckpointCallback(TrainerCallback):
+    """Marks each ``checkpoint-{step}`` complete once the Trainer has saved it, then rotates."""
+
+    def __init__(self, manager: CheckpointManager) -> None:
+        self.manager = manager
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not state.is_world_process_zero:
+            return
+        folder = Path(args.output_dir) / f"{PREFIX}-{state.global_step}"
+        if folder.is_dir():
+            last = state.log_history[-1] if state.log_history else {}
+            self.manager.mark_complete(folder, {k: v for k, v in last.items() if isinstance(v, (int, float))})
+            self.manager.cleanup_old_checkpoints()

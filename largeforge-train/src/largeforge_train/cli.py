@@ -1,0 +1,313 @@
+"""``largeforge train sft|dpo|merge`` and ``largeforge data generate sft|preference`` (spec 7.2).
+
+Settings come from defaults, then ``--config`` (YAML/TOML/JSON), then flags. Everything a user
+can get wrong — config values, data rows, the rendered examples — is checked before the model
+loads, and reported as one line naming the field or row.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+# Keys of a --config file that are not fields of SFTConfig / DPOConfig.
+_RUN_KEYS = ("model", "dataset", "eval_dataset", "format", "lora", "chat_template", "eos_token", "ref_model")
+LORA_R_HELP = "LoRA rank; 0 for full fine-tuning."
+TARGETS_HELP = "Comma-separated module names, 'all-linear', or 'auto' (by architecture)."
+
+
+def _split_config(path: Optional[Path]) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """(run keys, trainer-config fields, source) of a --config file."""
+    if path is None:
+        return {}, {}, None
+    from largeforge.config import load_config_file
+    from largeforge.errors import ConfigError
+
+    data = load_config_file(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    run = {k: data.pop(k) for k in _RUN_KEYS if k in data}
+    return run, data, str(path)
+
+
+def _build_config(config_cls: Any, fields: dict[str, Any], source: str | None, output: Optional[Path],
+                  flags: dict[str, Any]) -> Any:
+    from largeforge.errors import ConfigError
+
+    if output is not None:
+        fields["output_dir"] = str(output)
+    if "output_dir" not in fields:
+        raise ConfigError("output_dir is required: pass --output or set output_dir in --config")
+    return config_cls.from_dict(fields, source=source).merged(**flags)
+
+
+def _build_lora(run: dict[str, Any], source: str | None, flags: dict[str, Any], r: Optional[int]) -> Any:
+    """The LoRAConfig from the file's ``lora`` section and flags; ``None`` for full fine-tuning."""
+    from largeforge.config import LoRAConfig
+    from largeforge.errors import ConfigError
+
+    section = run.get("lora", {})
+    if r == 0 or (section is None and r is None):
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError(f"{source}: lora must be a mapping of LoRA settings (or null for full fine-tuning)")
+    try:
+        lora = LoRAConfig.from_dict(section, source=source)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("`", "`lora.", 1) if "`" in str(exc) else f"lora: {exc}") from None
+    targets = flags.pop("target_modules", None)
+    if targets is not None:
+        flags["target_modules"] = targets if targets in ("all-linear", "auto") else \
+            [t.strip() for t in targets.split(",") if t.strip()]
+    return lora.merged(r=r, **flags)
+
+
+def _load_data(path: Any, fmt: str) -> Any:
+    from largeforge.data import DatasetFactory
+    from largeforge.errors import ConfigError
+
+    if path is None:
+        raise ConfigError("dataset is required: pass --dataset or set dataset in --config")
+    if not Path(path).exists():
+        raise ConfigError(f"dataset {path}: no such file")
+    return DatasetFactory.load(path, fmt)
+
+
+def _summary(method: str, result: Any, elapsed: float, lora: bool) -> None:
+    from largeforge.cli.output import console, print_success
+
+    metrics = result.metrics
+    print_success(f"{method.upper()} finished in {elapsed:.0f}s")
+    console.print(f"  final loss      {result.loss:.4f}")
+    console.print(f"  steps           {result.global_step}")
+    for key in ("rewards/margins", "rewards/accuracies", "eval_loss", "eval_perplexity"):
+        if key in metrics:
+            console.print(f"  {key:<15} {metrics[key]:.4f}")
+    console.print(f"  {'adapter' if lora else 'model':<15} {result.output_dir}")
+    if lora:
+        console.print(f"  merge with      largeforge train merge --adapter {result.output_dir} "
+                      f"--output {result.output_dir}-merged")
+
+
+def _run(method: str, trainer: Any, train: Any, evaluation: Any) -> None:
+    start = time.perf_counter()
+    result = trainer.train(train, evaluation)
+    _summary(method, result, time.perf_counter() - start, trainer.lora_config is not None)
+
+
+def build_train() -> typer.Typer:
+    """The ``train`` command group."""
+    app = typer.Typer(help="Fine-tune models: SFT and DPO with LoRA, and merge adapters.", no_args_is_help=True)
+
+    @app.command()
+    def sft(
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Base model: alias, directory or hub id."),
+        dataset: Optional[Path] = typer.Option(None, "--dataset", "-d", help="Training data (any supported format)."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output directory."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML/TOML/JSON settings; flags override."),
+        format: Optional[str] = typer.Option(None, "--format", "-f", help="Data format (default: auto)."),
+        eval_dataset: Optional[Path] = typer.Option(None, "--eval-dataset", help="Evaluation data."),
+        num_epochs: Optional[int] = typer.Option(None, "--num-epochs", help="Epochs."),
+        max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps."),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Per-device batch size."),
+        grad_accum: Optional[int] = typer.Option(None, "--gradient-accumulation", help="Gradient accumulation."),
+        learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr", help="Learning rate."),
+        warmup_ratio: Optional[float] = typer.Option(None, "--warmup-ratio", help="Warm-up share of steps."),
+        max_length: Optional[int] = typer.Option(None, "--max-length", help="Max sequence length (tokens)."),
+        packing: Optional[bool] = typer.Option(None, "--packing/--no-packing", help="Pack short examples."),
+        train_on_prompt: Optional[bool] = typer.Option(
+            None, "--train-on-prompt/--completions-only", help="Loss on whole sequences (default: replies only)."),
+        lora_r: Optional[int] = typer.Option(None, "--lora-r", help=LORA_R_HELP),
+        lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha", help="LoRA alpha."),
+        lora_dropout: Optional[float] = typer.Option(None, "--lora-dropout", help="LoRA dropout."),
+        lora_targets: Optional[str] = typer.Option(None, "--lora-target-modules", help=TARGETS_HELP),
+        gradient_checkpointing: Optional[bool] = typer.Option(
+            None, "--gradient-checkpointing/--no-gradient-checkpointing", help="Trade compute for memory."),
+        logging_steps: Optional[int] = typer.Option(None, "--logging-steps", help="Log every N steps."),
+        save_steps: Optional[int] = typer.Option(None, "--save-steps", help="Checkpoint every N steps."),
+        save_total_limit: Optional[int] = typer.Option(None, "--save-total-limit", help="Checkpoints kept."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+        chat_template: Optional[str] = typer.Option(None, "--chat-template", help="Jinja file or string."),
+        eos_token: Optional[str] = typer.Option(None, "--eos-token", help="End-of-turn token to train."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from the latest complete checkpoint."),
+    ) -> None:
+        """Supervised fine-tuning (loss on the replies; LoRA unless --lora-r 0)."""
+        from largeforge.config import SFTConfig
+        from largeforge_train.sft import SFTTrainer
+
+        run, fields, source = _split_config(config)
+        cfg = _build_config(SFTConfig, fields, source, output, dict(
+            num_train_epochs=num_epochs, max_steps=max_steps, per_device_train_batch_size=batch_size,
+            gradient_accumulation_steps=grad_accum, learning_rate=learning_rate, warmup_ratio=warmup_ratio,
+            max_seq_length=max_length, packing=packing, train_on_prompt=train_on_prompt,
+            gradient_checkpointing=gradient_checkpointing, logging_steps=logging_steps, save_steps=save_steps,
+            save_total_limit=save_total_limit, seed=seed))
+        lora = _build_lora(run, source, dict(lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                                             target_modules=lora_targets), lora_r)
+        fmt = format or run.get("format", "auto")
+        train = _load_data(dataset or run.get("dataset"), fmt)
+        evaluation = _load_data(eval_dataset or run.get("eval_dataset"), fmt) \
+            if (eval_dataset or run.get("eval_dataset")) else None
+        trainer = SFTTrainer(_model(model, run), cfg, lora, chat_template=chat_template or run.get("chat_template"),
+                             eos_token=eos_token or run.get("eos_token"), resume=resume)
+        _run("sft", trainer, train, evaluation)
+
+    @app.command()
+    def dpo(
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (usually an SFT output)."),
+        dataset: Optional[Path] = typer.Option(None, "--dataset", "-d", help="Preference data."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output directory."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML/TOML/JSON settings; flags override."),
+        format: Optional[str] = typer.Option(None, "--format", "-f", help="Data format (default: auto)."),
+        eval_dataset: Optional[Path] = typer.Option(None, "--eval-dataset", help="Evaluation preference data."),
+        ref_model: Optional[str] = typer.Option(None, "--ref-model", help="Separate reference model."),
+        beta: Optional[float] = typer.Option(None, "--beta", help="DPO beta (0, 1]."),
+        loss_type: Optional[str] = typer.Option(None, "--loss-type", help="sigmoid, hinge or ipo."),
+        num_epochs: Optional[int] = typer.Option(None, "--num-epochs", help="Epochs."),
+        max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps."),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Per-device batch size."),
+        grad_accum: Optional[int] = typer.Option(None, "--gradient-accumulation", help="Gradient accumulation."),
+        learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr", help="Learning rate."),
+        warmup_ratio: Optional[float] = typer.Option(None, "--warmup-ratio", help="Warm-up share of steps."),
+        max_length: Optional[int] = typer.Option(None, "--max-length", help="Max prompt+reply length."),
+        lora_r: Optional[int] = typer.Option(None, "--lora-r", help=LORA_R_HELP),
+        lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha", help="LoRA alpha."),
+        lora_dropout: Optional[float] = typer.Option(None, "--lora-dropout", help="LoRA dropout."),
+        lora_targets: Optional[str] = typer.Option(None, "--lora-target-modules", help=TARGETS_HELP),
+        logging_steps: Optional[int] = typer.Option(None, "--logging-steps", help="Log every N steps."),
+        save_steps: Optional[int] = typer.Option(None, "--save-steps", help="Checkpoint every N steps."),
+        save_total_limit: Optional[int] = typer.Option(None, "--save-total-limit", help="Checkpoints kept."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+        resume: bool = typer.Option(False, "--resume", help="Continue from the latest complete checkpoint."),
+    ) -> None:
+        """Direct preference optimisation on prompt/chosen/rejected data."""
+        from largeforge.config import DPOConfig
+        from largeforge_train.dpo import DPOTrainer
+
+        run, fields, source = _split_config(config)
+        cfg = _build_config(DPOConfig, fields, source, output, dict(
+            beta=beta, loss_type=loss_type, num_train_epochs=num_epochs, max_steps=max_steps,
+            per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum,
+            learning_rate=learning_rate, warmup_ratio=warmup_ratio, max_length=max_length,
+            logging_steps=logging_steps, save_steps=save_steps, save_total_limit=save_total_limit, seed=seed))
+        lora = _build_lora(run, source, dict(lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                                             target_modules=lora_targets), lora_r)
+        fmt = format or run.get("format", "auto")
+        train = _load_data(dataset or run.get("dataset"), fmt)
+        evaluation = _load_data(eval_dataset or run.get("eval_dataset"), fmt) \
+            if (eval_dataset or run.get("eval_dataset")) else None
+        trainer = DPOTrainer(_model(model, run), cfg, lora, ref_model=ref_model or run.get("ref_model"),
+                             chat_template=run.get("chat_template"), eos_token=run.get("eos_token"), resume=resume)
+        _run("dpo", trainer, train, evaluation)
+
+    @app.command()
+    def merge(
+        adapter: Path = typer.Option(..., "--adapter", "-a", help="LoRA adapter directory."),
+        output: Path = typer.Option(..., "--output", "-o", help="Where to write the merged model."),
+        base: Optional[str] = typer.Option(None, "--base", "-b", help="Base model (default: the adapter's)."),
+        dtype: str = typer.Option("float32", "--dtype", help="float32, bfloat16 or float16."),
+    ) -> None:
+        """Merge a LoRA adapter into its base model: an ordinary model directory (safetensors)."""
+        from largeforge.cli.output import print_success
+        from largeforge.errors import ConfigError
+        from largeforge_train.lora import merge_lora
+
+        if dtype not in ("float32", "bfloat16", "float16"):
+            raise ConfigError(f"--dtype {dtype!r}: expected float32, bfloat16 or float16")
+        path = merge_lora(base, str(adapter), str(output), torch_dtype=dtype)
+        print_success(f"merged model written to {path}")
+
+    return app
+
+
+def _model(model: Optional[str], run: dict[str, Any]) -> str:
+    from largeforge.models import DEFAULT_MODEL, resolve_model
+
+    ref = model or run.get("model") or DEFAULT_MODEL
+    from largeforge_train.lora import is_adapter_dir
+
+    if not is_adapter_dir(ref):
+        resolve_model(ref)  # a bad reference fails here, before anything loads
+    return str(ref)
+
+
+def _read_prompts(path: Path) -> list[str]:
+    """Prompts from a .txt file (one per line) or JSON/JSONL (strings or rows with prompt/instruction)."""
+    import json
+
+    from largeforge.errors import DataError
+
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".txt":
+        prompts = [line.strip() for line in text.splitlines() if line.strip()]
+    else:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()] if path.suffix == ".jsonl" \
+            else json.loads(text)
+        prompts = []
+        for index, row in enumerate(rows):
+            value = row if isinstance(row, str) else (row.get("prompt") or row.get("instruction")
+                                                      if isinstance(row, dict) else None)
+            if not isinstance(value, str) or not value.strip():
+                raise DataError(f"{path}: row {index}: expected a string or an object with 'prompt' or 'instruction'")
+            prompts.append(value)
+    if not prompts:
+        raise DataError(f"{path}: no prompts")
+    return prompts
+
+
+def build_generate() -> typer.Typer:
+    """``largeforge data generate sft|preference``."""
+    app = typer.Typer(help="Generate training data with a teacher model.", no_args_is_help=True)
+
+    @app.command("sft")
+    def generate_sft(
+        prompts: Path = typer.Option(..., "--prompts", "-p", help="Prompts: .txt lines, or JSON/JSONL."),
+        output: Path = typer.Option(..., "--output", "-o", help="Alpaca JSON file to write."),
+        teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher model (default: embedded)."),
+        system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt for the teacher."),
+        batch_size: int = typer.Option(4, "--batch-size", min=1, help="Prompts per generation batch."),
+        max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1, help="Reply length limit."),
+        seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+    ) -> None:
+        """Answer prompts with a teacher model and write Alpaca SFT rows."""
+        from largeforge.cli.output import print_success
+        from largeforge.models import DEFAULT_MODEL
+        from largeforge.utils.io import save_json
+        from largeforge_train.generators import SyntheticGenerator
+
+        items = _read_prompts(prompts)
+        generator = SyntheticGenerator(teacher or DEFAULT_MODEL, max_new_tokens=max_new_tokens, seed=seed)
+        rows = generator.generate_sft_data(items, system_prompt=system_prompt, batch_size=batch_size)
+        save_json(rows, output)
+        print_success(f"{len(rows)} SFT rows written to {output}")
+
+    @app.command("preference")
+    def generate_preference(
+        prompts: Path = typer.Option(..., "--prompts", "-p", help="Prompts: .txt lines, or JSON/JSONL."),
+        output: Path = typer.Option(..., "--output", "-o", help="Preference JSON file to write."),
+        teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher model (default: embedded)."),
+        judge: Optional[str] = typer.Option(None, "--judge", help="Judge model ranking the samples."),
+        num_samples: int = typer.Option(2, "--num-samples", min=2, help="Samples per prompt (with a judge)."),
+        batch_size: int = typer.Option(4, "--batch-size", min=1, help="Prompts per generation batch."),
+        max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1, help="Reply length limit."),
+        seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+    ) -> None:
+        """Sample answers and write prompt/chosen/rejected rows (judge-ranked when --judge)."""
+        from largeforge.cli.output import print_success
+        from largeforge.models import DEFAULT_MODEL
+        from largeforge.utils.io import save_json
+        from largeforge_train.generators import PreferenceGenerator
+
+        items = _read_prompts(prompts)
+        generator = PreferenceGenerator(teacher or DEFAULT_MODEL, judge_model=judge, max_new_tokens=max_new_tokens,
+                                        seed=seed)
+        rows = generator.generate_preference_data(items, num_samples=num_samples, batch_size=batch_size)
+        save_json(rows, output)
+        print_success(f"{len(rows)} preference rows written to {output}")
+
+    return app

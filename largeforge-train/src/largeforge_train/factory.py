@@ -1,0 +1,36 @@
+"""Pick a trainer by method name (spec 3.12), through the core's trainer registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from largeforge.config import DPOConfig, LoRAConfig, SFTConfig, TrainingConfig
+from largeforge.errors import ConfigError
+from largeforge_train.base import BaseTrainer
+
+_CONFIGS: dict[str, type[TrainingConfig]] = {"sft": SFTConfig, "dpo": DPOConfig}
+
+
+def get_trainer(method: str) -> type[BaseTrainer]:
+    """The trainer class registered as ``method`` (``sft``, ``dpo`` or a plugin's)."""
+    from largeforge.plugins import registries
+
+    return registries().trainers.get(method)  # type: ignore[return-value]
+
+
+class TrainerFactory:
+    """``TrainerFactory.create("sft", model, {"output_dir": "out", ...})``."""
+
+    @staticmethod
+    def create(method: str, model_name: str, config: dict[str, Any] | TrainingConfig,
+               lora_config: dict[str, Any] | LoRAConfig | None = None, **options: Any) -> BaseTrainer:
+        """A trainer for ``method``; dict configs are validated into the method's config class."""
+        trainer_cls = get_trainer(method)
+        if isinstance(config, dict):
+            config_cls = _CONFIGS.get(method)
+            if config_cls is None:
+                raise ConfigError(f"pass a config object for method {method!r}")
+            config = config_cls.from_dict(config)
+        if isinstance(lora_config, dict):
+            lora_config = LoRAConfig.from_dict(lora_config)
+        return trainer_cls(model_name, config, lora_config, **options)

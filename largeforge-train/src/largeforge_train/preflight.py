@@ -1,0 +1,157 @@
+"""Preflight: render and tokenize a few examples before anything trains.
+
+It stops, with a message saying what to change, on the failures users of fine-tuning frameworks
+report most: a model that never stops talking (completions do not end with the tokenizer's EOS),
+a loss mask that covers nothing, a tokenizer without chat template, and data that is entirely cut
+off by ``max_seq_length``. It needs only the tokenizer, so it runs before the model loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from largeforge.utils.logging import get_logger
+from largeforge_train.errors import PreflightError
+
+if TYPE_CHECKING:
+    import datasets
+
+logger = get_logger(__name__)
+SAMPLE_SIZE = 16
+
+
+@dataclass
+class PreflightReport:
+    """What the preflight saw on the sampled examples."""
+
+    checked: int = 0
+    truncated: int = 0
+    trained_tokens: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_chat_template(chat_template: str | None) -> str | None:
+    """A chat template given inline or as a path to a Jinja file."""
+    if chat_template and len(chat_template) < 4096 and Path(chat_template).is_file():
+        return Path(chat_template).read_text()
+    return chat_template
+
+
+def check_chat_template(tokenizer: Any, chat_template: str | None = None) -> None:
+    """Conversational data needs a chat template: the tokenizer's own or one given."""
+    if chat_template is None and not getattr(tokenizer, "chat_template", None):
+        name = getattr(tokenizer, "name_or_path", "the tokenizer")
+        raise PreflightError(
+            f"{name} has no chat template and none was given: pass --chat-template (a Jinja file or "
+            "string), or use an instruct model's tokenizer")
+
+
+def _ids(tokenizer: Any, messages: list[dict[str, Any]], template: str | None, *, generation: bool) -> list[int]:
+    out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, chat_template=template,
+                                        add_generation_prompt=generation)
+    return list(out["input_ids"])
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def preflight_sft(dataset: datasets.Dataset, tokenizer: Any, *, max_length: int, completion_only: bool = True,
+                  packing: bool = False, chat_template: str | None = None,
+                  sample_size: int = SAMPLE_SIZE) -> PreflightReport:
+    """Check up to ``sample_size`` prompt/completion (or ``text``) rows as TRL will tokenize them.
+
+    Raises :class:`PreflightError` naming the first offending example when the loss mask covers
+    nothing, completions do not end with EOS, or every sampled example exceeds ``max_length``.
+    """
+    report = PreflightReport()
+    eos_id = tokenizer.eos_token_id
+    conversational = "prompt" in dataset.column_names and isinstance(dataset[0]["prompt"], list)
+    if conversational:
+        check_chat_template(tokenizer, chat_template)
+    empty: list[int] = []
+    no_eos: list[tuple[int, str]] = []
+    for index in range(min(sample_size, len(dataset))):
+        row = dataset[index]
+        if conversational:
+            prompt_ids = _ids(tokenizer, row["prompt"], chat_template, generation=True)
+            full = _ids(tokenizer, row["prompt"] + row["completion"], chat_template, generation=False)
+            start = _common_prefix(prompt_ids, full) if completion_only else 0
+        elif "prompt" in dataset.column_names:  # plain prompt/completion text: TRL appends EOS
+            prompt_ids = tokenizer(row["prompt"])["input_ids"]
+            full = tokenizer(row["prompt"] + row["completion"])["input_ids"] + [eos_id]
+            start = len(prompt_ids) if completion_only else 0
+        else:  # language modelling text: TRL appends EOS, the whole text is trained
+            full, start = tokenizer(row["text"])["input_ids"] + [eos_id], 0
+        report.checked += 1
+        trained = full[start:]
+        if packing:
+            kept = trained
+        else:
+            kept = full[start:max_length]
+            if len(full) > max_length:
+                report.truncated += 1
+        report.trained_tokens += len(kept)
+        if not trained:
+            empty.append(index)
+        elif eos_id not in trained:
+            no_eos.append((index, tokenizer.decode(trained[-3:])))
+    if report.checked and len(empty) == report.checked:
+        raise PreflightError(
+            f"the loss mask covers nothing: in the {report.checked} examples checked, no token of the reply is "
+            "trained (the chat template renders nothing after the prompt). Fix the chat template, or use "
+            "--train-on-prompt to train on whole sequences")
+    if no_eos:
+        index, tail = no_eos[0]
+        raise PreflightError(
+            f"examples do not end with the tokenizer's EOS token {tokenizer.eos_token!r} ({len(no_eos)} of "
+            f"{report.checked} checked; example {index} ends with {tail!r}): the model would never learn to stop. "
+            "Set --eos-token to the chat template's end-of-turn token, or fix the template")
+    if report.checked and not packing and report.truncated == report.checked:
+        raise PreflightError(
+            f"every example is truncated: all {report.checked} examples checked are longer than "
+            f"max_seq_length={max_length} tokens, so no reply would be learned whole. Raise --max-length")
+    if empty:
+        report.warnings.append(f"{len(empty)} of {report.checked} examples have nothing to train on; TRL drops them")
+    if report.truncated:
+        report.warnings.append(f"{report.truncated} of {report.checked} examples are longer than "
+                               f"max_seq_length={max_length} and will be truncated")
+    for warning in report.warnings:
+        logger.warning("preflight: %s", warning)
+    return report
+
+
+def preflight_dpo(dataset: datasets.Dataset, tokenizer: Any, *, max_length: int,
+                  chat_template: str | None = None, sample_size: int = SAMPLE_SIZE) -> PreflightReport:
+    """Check preference rows: chat template present, replies end with EOS, not all truncated."""
+    report = PreflightReport()
+    conversational = isinstance(dataset[0]["prompt"], list)
+    if conversational:
+        check_chat_template(tokenizer, chat_template)
+    eos_id = tokenizer.eos_token_id
+    for index in range(min(sample_size, len(dataset))):
+        row = dataset[index]
+        report.checked += 1
+        for side in ("chosen", "rejected"):
+            if not conversational:
+                continue
+            prompt_ids = _ids(tokenizer, row["prompt"], chat_template, generation=True)
+            full = _ids(tokenizer, row["prompt"] + row[side], chat_template, generation=False)
+            reply = full[_common_prefix(prompt_ids, full):]
+            if eos_id not in reply:
+                raise PreflightError(
+                    f"example {index}: the {side} reply does not end with the tokenizer's EOS token "
+                    f"{tokenizer.eos_token!r}: set --eos-token to the chat template's end-of-turn token")
+            if len(full) > max_length and side == "chosen":
+                report.truncated += 1
+    if report.checked and conversational and report.truncated == report.checked:
+        raise PreflightError(f"every example is truncated: all {report.checked} examples checked are longer "
+                             f"than max_length={max_length} tokens. Raise --max-length")
+    return report

@@ -1,0 +1,61 @@
+"""Supervised fine-tuning over TRL's ``SFTTrainer`` (spec 3.7–3.8).
+
+Loss on completions only by default (``train_on_prompt`` trains whole sequences), packing through
+TRL, LoRA through PEFT. TRL's own collator pads and builds labels, so there is no collator here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from largeforge.config import LoRAConfig, SFTConfig
+from largeforge_train.base import BaseTrainer
+from largeforge_train.preflight import preflight_sft
+from largeforge_train.sft_data import to_prompt_completion
+
+if TYPE_CHECKING:
+    import datasets
+
+
+class SFTTrainer(BaseTrainer):
+    """LoRA or full supervised fine-tuning.
+
+    >>> trainer = SFTTrainer("smollm2-135m-instruct", SFTConfig(output_dir="out"), LoRAConfig(r=16))
+    >>> result = trainer.train(DatasetFactory.load("data.json"))
+    """
+
+    method = "sft"
+    config: SFTConfig
+
+    def __init__(self, model_name: str, config: SFTConfig, lora_config: LoRAConfig | None = None,
+                 **options: Any) -> None:
+        super().__init__(model_name, config, lora_config, **options)
+
+    def preflight(self, train_dataset: datasets.Dataset) -> datasets.Dataset:
+        """Prompt/completion rows, checked by :func:`preflight_sft`."""
+        dataset = to_prompt_completion(train_dataset)
+        preflight_sft(dataset, self.tokenizer, max_length=self.config.max_seq_length,
+                      completion_only=not self.config.train_on_prompt, packing=self.config.packing)
+        return dataset
+
+    def _get_training_args(self, has_eval: bool = False) -> Any:
+        """TRL's ``SFTConfig`` from ours."""
+        from trl import SFTConfig as TRLSFTConfig
+
+        c = self.config
+        return TRLSFTConfig(
+            **self.common_args(has_eval),
+            max_length=c.max_seq_length,
+            packing=c.packing,
+            completion_only_loss=not c.train_on_prompt,
+            dataset_text_field=c.dataset_text_field,
+            eos_token=self.eos_token,
+        )
+
+    def _create_trainer(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None) -> Any:
+        from trl import SFTTrainer as TRLSFTTrainer
+
+        return TRLSFTTrainer(model=self._model, args=self._get_training_args(eval_dataset is not None),
+                             train_dataset=train_dataset, eval_dataset=eval_dataset,
+                             processing_class=self.tokenizer, peft_config=self.peft_config(),
+                             callbacks=self.callbacks())
