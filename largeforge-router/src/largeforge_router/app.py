@@ -27,7 +27,7 @@ from largeforge.utils.logging import get_logger, request_context
 from largeforge_router.experts import UnknownExpertError
 from largeforge_router.router import Forwarded, NoEndpointError, Router
 
-logger = get_logger(__name__)
+logger = get_logger("largeforge.router.app")  # under the largeforge logger tree
 AUTO_MODELS = {"auto", "router"}
 OPEN_PATHS = {"/health"}  # reachable without an API key (load balancer probes)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from largeforge.utils.logging import get_logger
 
-logger = get_logger(__name__)
+logger = get_logger("largeforge.router.breaker")  # under the largeforge logger tree
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 

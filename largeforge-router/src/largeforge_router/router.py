@@ -30,7 +30,7 @@ from largeforge_router.routing import UNAVAILABLE, RoutingDecision, decide
 if TYPE_CHECKING:
     import httpx
 
-logger = get_logger(__name__)
+logger = get_logger("largeforge.router.router")  # under the largeforge logger tree
 RETRIABLE_STATUS = {429, 500, 502, 503, 504}
 
 

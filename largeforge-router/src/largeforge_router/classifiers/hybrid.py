@@ -7,7 +7,7 @@ from largeforge.utils.logging import get_logger
 from largeforge_router.classifiers.keyword import KeywordClassifier
 from largeforge_router.classifiers.neural import NeuralClassifier
 
-logger = get_logger(__name__)
+logger = get_logger("largeforge.router.hybrid")  # under the largeforge logger tree
 
 STRONG_KEYWORD = 0.8  # a keyword result this sure is taken as is
 CONFIDENT_NEURAL = 0.9  # a neural result this sure is taken as is

@@ -20,7 +20,7 @@ from largeforge_router.classifiers.embedder import DEFAULT_MODEL, embed
 if TYPE_CHECKING:
     import numpy as np
 
-logger = get_logger(__name__)
+logger = get_logger("largeforge.router.neural")  # under the largeforge logger tree
 METHOD = "neural"
 HEAD_FILE = "head.pt"
 META_FILE = "classifier.json"
