@@ -196,6 +196,7 @@ class BatchScheduler:
         self._halt = False
         self._thread: threading.Thread | None = None
         self._step_seconds = 0.0
+        self._admitting = 0  # popped from the queue, not yet merged into the batch
 
     # -- control (any thread) ------------------------------------------------------------------
 
@@ -234,7 +235,7 @@ class BatchScheduler:
     def stats(self) -> EngineStats:
         """Running and queued request counts, capacities, and the recent step time."""
         return EngineStats(
-            active=len(self._batch.rows),
+            active=len(self._batch.rows) + self._admitting,
             queued=len(self._pending),
             max_active=self.max_batch_size,
             max_queued=self.max_queue,
@@ -251,10 +252,12 @@ class BatchScheduler:
                 if self._halt:
                     break
                 admitted = self._admit()
+                self._admitting = len(admitted)
             started = time.perf_counter()
             try:
                 if admitted:
                     self._prefill(admitted)
+                    self._admitting = 0
                 if self._batch.rows:
                     self._decode()
             except Exception as exc:  # a failed step fails its requests, never the worker
@@ -262,6 +265,7 @@ class BatchScheduler:
                 for seq in self._batch.rows + [s for s in admitted if s not in self._batch.rows]:
                     seq.emit("", "error", f"generation failed: {exc}")
                 self._batch = _Batch()
+                self._admitting = 0
             self._step_seconds = 0.8 * self._step_seconds + 0.2 * (time.perf_counter() - started)
             with self._cond:
                 self._cond.notify_all()  # wakes stop() waiting for the batch to drain

@@ -52,6 +52,7 @@ def error_response(status: int, body: ErrorBody, headers: dict[str, str] | None 
 
 
 _AT = re.compile(r" - at `\$\.?([^`]*)`$")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
 def invalid_body(exc: msgspec.DecodeError) -> APIError:
@@ -59,6 +60,9 @@ def invalid_body(exc: msgspec.DecodeError) -> APIError:
     message = str(exc)
     match = _AT.search(message)
     param = match.group(1) if match and match.group(1) else None
+    missing = _MISSING.search(message)
+    if missing:  # name the missing field itself, not the object that lacks it
+        param = f"{param}.{missing.group(1)}" if param else missing.group(1)
     if not isinstance(exc, msgspec.ValidationError):
         message = f"the request body is not valid JSON: {message}"
     return APIError(400, message, param=param)
