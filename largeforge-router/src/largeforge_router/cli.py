@@ -43,6 +43,7 @@ def build() -> typer.Typer:
         sock = socket.socket(socket.AF_INET6 if ":" in server.host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((server.host, server.port))
+        sock.listen(2048)  # connections queue from now on, so the line below is a readiness signal
         bound = sock.getsockname()[1]
         shown = f"[{server.host}]" if ":" in server.host else server.host
         print(f"Router listening on http://{shown}:{bound} "
