@@ -272,6 +272,14 @@ class BaseTrainer(abc.ABC):
         self._write_summary(result)
         return result
 
+    @classmethod
+    def merge_adapter(cls, adapter_dir: str, output_dir: str, base_model: str | None = None) -> Path:
+        """Merge a LoRA adapter this trainer saved into its base model: an ordinary model
+        directory at ``output_dir`` (the ``merge`` stage of ``largeforge forge``)."""
+        from largeforge_train.lora import merge_lora
+
+        return merge_lora(base_model, adapter_dir, output_dir)
+
     def save(self, output_dir: str) -> None:
         """Save the model — the adapter alone (PEFT layout) under LoRA — and the tokenizer."""
         if self.trainer is None:
