@@ -1,6 +1,11 @@
-"""Entry point of the quant plugin: registers its implementations and commands with the core."""
+"""Entry point of the quant plugin: registers the quantizers and ``largeforge quant``.
+
+Nothing heavy is imported here; torch and llm-compressor load only when a quantizer runs.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import typer
 
@@ -8,6 +13,16 @@ from largeforge import hookimpl
 
 
 @hookimpl
+def register_quantizers(register: Any) -> None:
+    from largeforge_quant.awq import AWQQuantizer
+    from largeforge_quant.gptq import GPTQQuantizer
+
+    register("awq", AWQQuantizer)
+    register("gptq", GPTQQuantizer)
+
+
+@hookimpl
 def register_commands(app: typer.Typer) -> None:
-    group = typer.Typer(help="quant commands.", no_args_is_help=True)
-    app.add_typer(group, name="quant")
+    from largeforge_quant.cli import build
+
+    app.add_typer(build(), name="quant")
