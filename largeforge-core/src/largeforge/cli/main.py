@@ -24,6 +24,7 @@ def create_app(pm: PluginManager | None = None) -> typer.Typer:
     """Build the Typer app: core commands plus whatever the plugins register."""
     from largeforge.cli import data as data_cmd
     from largeforge.cli import doctor, models, plugins_cmd, version_cmd
+    from largeforge.cli import forge as forge_cmd
     from largeforge.plugins import get_plugin_manager
 
     pm = pm or get_plugin_manager()
@@ -46,6 +47,7 @@ def create_app(pm: PluginManager | None = None) -> typer.Typer:
     version_cmd.register(app)
     doctor.register(app)
     plugins_cmd.register(app, pm)
+    forge_cmd.register(app)
     app.add_typer(data_cmd.build(), name="data")
     app.add_typer(models.build(), name="models")
     try:

@@ -59,10 +59,13 @@ class BaseConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     @classmethod
     def from_dict(cls: type[C], data: Any, *, source: str | None = None) -> C:
-        """Validate ``data`` into this config; errors name ``source`` (a file) when given."""
+        """Validate ``data`` into this config; errors name ``source`` (a file) when given.
+
+        Lax about scalar spelling (``"1e-4"``, which YAML 1.1 reads as a string, is a float
+        here), strict about everything else."""
         token = _CONVERTING.set(True)
         try:
-            return msgspec.convert(data, cls)
+            return msgspec.convert(data, cls, strict=False)
         except msgspec.ValidationError as exc:
             raise ConfigError(format_validation_error(exc, cls, data, source)) from None
         finally:

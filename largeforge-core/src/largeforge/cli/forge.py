@@ -1,0 +1,91 @@
+"""``largeforge forge PIPELINE.yaml``: build (and optionally serve and route) a team of experts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def forge(
+        pipeline: Path = typer.Argument(..., help="Pipeline file (YAML/TOML/JSON)."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and what would run; do nothing."),
+        up: bool = typer.Option(False, "--up", help="Then serve every expert and the router until Ctrl+C."),
+        ask: Optional[list[str]] = typer.Option(
+            None, "--ask", help="Then send this query through the router and print who answered (repeatable)."),
+        demo: bool = typer.Option(False, "--demo", help="Then ask the pipeline's demo_queries through the router."),
+    ) -> None:
+        """Run a forge pipeline: data → SFT → DPO → merge → quantize → serve → route.
+
+        Stages whose config and inputs are unchanged since their last run are skipped."""
+        from rich.table import Table
+
+        from largeforge.cli.output import console
+        from largeforge.forge import load_pipeline, plan_pipeline, run_plan
+
+        plan = plan_pipeline(load_pipeline(pipeline))
+        if dry_run:
+            table = Table(title=f"forge plan: {plan.pipeline.spec.name}")
+            for col in ("expert", "stage", "plugin", "status", "key", "output"):
+                table.add_column(col)
+            for stage in plan.stages:
+                table.add_row(stage.expert, stage.kind, stage.plugin, "done" if stage.done else "to run",
+                              stage.key, str(stage.artifact))
+            console.print(table)
+            return
+        total = len(plan.stages)
+        index = {id(s): i for i, s in enumerate(plan.stages, start=1)}
+
+        def report(stage, status):  # type: ignore[no-untyped-def]
+            marks = {"skipped": "[dim]skipped (unchanged)[/dim]", "running": "[cyan]running…[/cyan]",
+                     "done": "[green]done[/green]"}
+            console.print(f"[{index[id(stage)]}/{total}] {stage.expert} · {stage.kind} ({stage.plugin}) "
+                          f"{marks[status]}", highlight=False)
+
+        outcomes = run_plan(plan, on_stage=report)
+        table = Table(title=f"forge: {plan.pipeline.spec.name}")
+        for col in ("expert", "stage", "status", "time (s)", "metrics", "artifact"):
+            table.add_column(col)
+        for outcome in outcomes:
+            metrics = "  ".join(f"{k}={v}" for k, v in outcome.metrics.items()) or "-"
+            table.add_row(outcome.stage.expert, outcome.stage.kind, outcome.status, f"{outcome.seconds:.1f}",
+                          metrics, str(outcome.stage.artifact))
+        console.print(table)
+        queries = list(ask or []) + (plan.pipeline.spec.demo_queries if demo else [])
+        if up or queries:
+            _serve_and_ask(plan, queries, keep_running=up)
+
+
+def _serve_and_ask(plan, queries: list[str], keep_running: bool) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from rich.table import Table
+
+    from largeforge.cli.output import console, print_info
+    from largeforge.forge.services import ask, start_services
+
+    print_info("starting expert servers and the router…")
+    with start_services(plan) as services:
+        for service in services.experts:
+            print_info(f"expert {service.name}: {service.url}/v1")
+        assert services.router is not None
+        print_info(f"router: {services.router.url}/v1  (model 'auto' routes; logs in "
+                   f"{plan.pipeline.workdir / 'logs'})")
+        if queries:
+            table = Table(title="routed answers", show_lines=True)
+            for col in ("query", "expert", "answer"):
+                table.add_column(col)
+            for query in queries:
+                answer = ask(services.router.url, query)
+                table.add_row(query, f"{answer.expert} ({answer.confidence})", answer.text)
+            console.print(table)
+        if keep_running:
+            print_info("serving; press Ctrl+C to stop")
+            try:
+                while all(s.process.poll() is None for s in services.all()):
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass

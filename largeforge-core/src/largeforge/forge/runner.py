@@ -1,0 +1,146 @@
+"""Run a plan stage by stage through the registered plugins, skipping finished stages.
+
+A stage writes ``forge-stage.pending.json`` (its key) when it starts and ``forge-stage.json``
+(key, time, metrics) when it is complete, last and atomically; a crash leaves no completion
+record, and a re-run with the same key resumes training from its latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from largeforge.forge.plan import MARKER, PENDING, Plan, Stage
+from largeforge.utils.io import atomic_write
+from largeforge.utils.logging import get_logger
+
+logger = get_logger(__name__)
+
+
+@dataclass
+class StageOutcome:
+    stage: Stage
+    status: str  # "ran", "skipped"
+    seconds: float = 0.0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _pending_key(stage: Stage) -> str | None:
+    try:
+        return str(json.loads((stage.output / PENDING).read_text())["key"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def run_plan(plan: Plan, *, on_stage: Callable[[Stage, str], None] | None = None) -> list[StageOutcome]:
+    """Run every stage whose key changed; return what happened to each."""
+    outcomes = []
+    for stage in plan.stages:
+        record = stage.record()
+        if record is not None:
+            outcomes.append(StageOutcome(stage, "skipped", record.get("seconds", 0.0), record.get("metrics", {})))
+            if on_stage:
+                on_stage(stage, "skipped")
+            continue
+        if on_stage:
+            on_stage(stage, "running")
+        outcomes.append(run_stage(plan, stage))
+        if on_stage:
+            on_stage(stage, "done")
+    return outcomes
+
+
+def run_stage(plan: Plan, stage: Stage) -> StageOutcome:
+    """Run one stage now (its output directory is replaced unless it can be resumed)."""
+    resume = _pending_key(stage) == stage.key and any(stage.output.glob("checkpoint-*"))
+    if stage.output.exists() and not resume:
+        shutil.rmtree(stage.output)
+    stage.output.mkdir(parents=True, exist_ok=True)
+    atomic_write(stage.output / PENDING, json.dumps({"key": stage.key}))
+    start = time.perf_counter()
+    metrics = RUNNERS[stage.kind](plan, stage, resume)
+    seconds = round(time.perf_counter() - start, 1)
+    atomic_write(stage.marker, json.dumps({"key": stage.key, "kind": stage.kind, "plugin": stage.plugin,
+                                           "seconds": seconds, "metrics": metrics}, indent=2))
+    (stage.output / PENDING).unlink(missing_ok=True)
+    return StageOutcome(stage, "ran", seconds, metrics)
+
+
+def _model_input(plan: Plan, stage: Stage) -> str:
+    return str(stage.upstream.output) if stage.upstream else plan.pipeline.spec.base_model
+
+
+def _train(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
+    from largeforge.config import DPOConfig, LoRAConfig, SFTConfig
+    from largeforge.data import DatasetFactory
+    from largeforge.plugins import registries
+
+    config_cls = SFTConfig if stage.kind == "sft" else DPOConfig
+    config = config_cls.from_dict(stage.config["train"])
+    lora = LoRAConfig.from_dict(stage.config["lora"]) if stage.config["lora"] is not None else None
+    trainer_cls = registries().trainers.get(stage.plugin)
+    trainer = trainer_cls(_model_input(plan, stage), config, lora, resume=resume)
+    dataset = DatasetFactory.load(stage.inputs[0], stage.config["format"])
+    result = trainer.train(dataset)
+    keep = ("train_loss", "train_runtime", "rewards/margins", "rewards/accuracies")
+    metrics = {k: round(float(v), 4) for k, v in result.metrics.items() if k in keep}
+    return {"loss": round(float(result.loss), 4), "steps": result.global_step, **metrics}
+
+
+def _merge(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
+    from largeforge.plugins import registries
+
+    assert stage.upstream is not None
+    trainer_cls = registries().trainers.get(stage.plugin)
+    trainer_cls.merge_adapter(str(stage.upstream.output), str(stage.output))  # type: ignore[attr-defined]
+    return {}
+
+
+def calibration_texts(model_dir: str, data: Path, num_samples: int, seed: int = 0) -> list[str]:
+    """``num_samples`` rows of the expert's own data rendered with the model's chat template."""
+    from transformers import AutoTokenizer
+
+    from largeforge.data import ChatFormatter, load_conversations
+
+    conversations = load_conversations(data)
+    random.Random(seed).shuffle(conversations)
+    formatter = ChatFormatter(AutoTokenizer.from_pretrained(model_dir))
+    return [formatter.format_conversation(c) for c in conversations[:num_samples]]
+
+
+def _quantize(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
+    from largeforge.plugins import registries
+
+    model_dir = _model_input(plan, stage)
+    if stage.upstream is None:
+        from largeforge.models import resolve_model
+
+        model_dir = str(resolve_model(model_dir))
+    texts = calibration_texts(model_dir, stage.inputs[0], stage.config["num_samples"])
+    # The quantizer writes its own directory: hand it a fresh one inside the stage output.
+    target = stage.artifact
+    quantizer = registries().quantizers.get(stage.plugin)(model_dir, bits=stage.config["bits"],
+                                                          **stage.config["options"])
+    result = quantizer.quantize(texts, str(target))
+    metrics: dict[str, Any] = {"calibration_rows": len(texts)}
+    report = getattr(result, "to_dict", None)
+    if callable(report):
+        summary = report()
+        for key in ("size_ratio", "linear_ratio", "perplexity_ratio"):
+            if key in summary:
+                metrics[key] = summary[key]
+    return metrics
+
+
+RUNNERS: dict[str, Callable[[Plan, Stage, bool], dict[str, Any]]] = {
+    "sft": _train, "dpo": _train, "merge": _merge, "quantize": _quantize,
+}
+
+
+__all__ = ["MARKER", "StageOutcome", "calibration_texts", "run_plan", "run_stage"]

@@ -1,0 +1,117 @@
+"""nox sessions: one per distribution (core + that distribution only, installed from built wheels,
+proving it stands alone), plus lint, typecheck, e2e, bench and demo.
+
+    nox -s core train serve router quant    # each in its own virtualenv
+    nox -s lint typecheck
+    nox -s e2e                              # cross-distribution end-to-end tests
+    nox -s bench                            # benchmarks/ → benchmarks/results/
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+WHEELHOUSE = ROOT / "wheelhouse"
+DISTRIBUTIONS = ("core", "train", "serve", "router", "quant")
+# CPU build of torch: an unpinned torch resolves to a multi-GB CUDA build.
+TORCH = "torch==2.13.0"
+TEST_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+nox.options.sessions = ["lint", "typecheck", *DISTRIBUTIONS]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def build_wheels(session: nox.Session) -> None:
+    """Build every distribution's wheel into ./wheelhouse."""
+    session.install("hatchling", "pip")
+    WHEELHOUSE.mkdir(exist_ok=True)
+    for dist in DISTRIBUTIONS:
+        session.run("pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+                    "-w", str(WHEELHOUSE), str(ROOT / f"largeforge-{dist}"))
+
+
+def install_from_wheels(session: nox.Session, requirement: str) -> None:
+    build_wheels(session)
+    session.install(TORCH)
+    session.install("--find-links", str(WHEELHOUSE), requirement, "-r", "tests/requirements.txt")
+    session.run("largeforge", "models", "pull", "smollm2-135m-instruct", silent=True)
+
+
+@nox.session(python="3.11", name="core")
+def core(session: nox.Session) -> None:
+    """largeforge-core alone: no torch, no siblings."""
+    build_wheels(session)
+    session.install("--find-links", str(WHEELHOUSE), "largeforge-core", "-r", "tests/requirements.txt")
+    session.run("pytest", "tests/core", *session.posargs, env=TEST_ENV)
+
+
+def _sibling(session: nox.Session, dist: str) -> None:
+    install_from_wheels(session, f"largeforge-core[{dist}]")
+    session.run("pytest", f"tests/{dist}", *session.posargs, env=TEST_ENV)
+
+
+@nox.session(python="3.11")
+def train(session: nox.Session) -> None:
+    """largeforge-core[train] from wheels; tests/train."""
+    _sibling(session, "train")
+
+
+@nox.session(python="3.11")
+def serve(session: nox.Session) -> None:
+    """largeforge-core[serve] from wheels; tests/serve."""
+    _sibling(session, "serve")
+
+
+@nox.session(python="3.11")
+def router(session: nox.Session) -> None:
+    """largeforge-core[router] from wheels; tests/router."""
+    _sibling(session, "router")
+
+
+@nox.session(python="3.11")
+def quant(session: nox.Session) -> None:
+    """largeforge-core[quant] from wheels; tests/quant."""
+    _sibling(session, "quant")
+
+
+@nox.session(python="3.11")
+def e2e(session: nox.Session) -> None:
+    """Everything installed (largeforge-core[all]); tests/e2e."""
+    install_from_wheels(session, "largeforge-core[all]")
+    session.run("pytest", "tests/e2e", *session.posargs, env=TEST_ENV)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy over the five distributions (editable installs)."""
+    session.install(TORCH)
+    for dist in DISTRIBUTIONS:
+        session.install("-e", f"largeforge-{dist}")
+    session.install("mypy", "types-PyYAML")
+    session.run("mypy")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Run every benchmark; figures land in benchmarks/results/."""
+    install_from_wheels(session, "largeforge-core[all]")
+    session.install("pydantic")
+    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+        session.run("python", str(script), env=TEST_ENV)
+
+
+@nox.session(python="3.11")
+def demo(session: nox.Session) -> None:
+    """The README's main job in a fresh virtualenv."""
+    install_from_wheels(session, "largeforge-core[all]")
+    session.run("bash", "scripts/demo.sh", "--no-install", external=True, env=TEST_ENV)
