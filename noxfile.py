@@ -114,4 +114,4 @@ def bench(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The README's main job in a fresh virtualenv."""
     install_from_wheels(session, "largeforge-core[all]")
-    session.run("bash", "scripts/demo.sh", "--no-install", external=True, env=TEST_ENV)
+    session.run("bash", "scripts/quickstart.sh", "--no-install", external=True, env=TEST_ENV)
