@@ -16,7 +16,7 @@ def tiny_engine(tiny_model_dir: Path) -> Iterator[Any]:
     """A loaded TransformersEngine over the tiny model (4 slots, queue of 16)."""
     from largeforge_serve.engines.transformers_engine import TransformersEngine
 
-    engine = TransformersEngine(str(tiny_model_dir), max_batch_size=4, max_queue=16)
+    engine = TransformersEngine(str(tiny_model_dir), max_batch_size=4, max_queue=16, threads=1)
     engine.load()
     yield engine
     engine.unload()

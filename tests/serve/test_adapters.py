@@ -56,7 +56,7 @@ def adapters(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture(scope="module")
 def multi_engine(tiny_model_dir: Path, adapters: dict[str, Path]) -> Iterator[TransformersEngine]:
     engine = TransformersEngine(str(tiny_model_dir), adapters={k: str(v) for k, v in adapters.items()},
-                                max_batch_size=4)
+                                max_batch_size=4, threads=1)
     engine.load()
     yield engine
     engine.unload()

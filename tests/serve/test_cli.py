@@ -13,7 +13,7 @@ from largeforge_serve.launch import ServerProcess
 
 def test_serve_inference_prints_url_answers_and_stops_on_ctrl_c(tiny_model_dir: Path) -> None:
     with ServerProcess(["--model", str(tiny_model_dir), "--served-model-name", "tiny",
-                        "--api-key", "k1", "--max-concurrency", "2"]) as proc:
+                        "--api-key", "k1", "--max-concurrency", "2", "--threads", "1"]) as proc:
         assert proc.url.startswith("http://127.0.0.1:")
         health = httpx.get(proc.url.removesuffix("/v1") + "/health")
         assert health.json()["status"] == "healthy"

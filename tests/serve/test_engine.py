@@ -104,7 +104,7 @@ def test_cancelled_streams_free_their_slots(tiny_engine: Any) -> None:
 
 def test_context_limit_bounds_prompt_and_completion(tiny_model_dir: Path) -> None:
     with TransformersEngine(str(tiny_model_dir), InferenceConfig(max_model_len=128), max_batch_size=1,
-                            max_queue=1) as engine:
+                            max_queue=1, threads=1) as engine:
         assert engine.max_model_len == 128
         with pytest.raises(EngineRequestError, match="context is 128 tokens"):
             engine.generate("word " * 200)

@@ -163,7 +163,7 @@ def stream_all(url: str, body: dict[str, Any], out: list[str]) -> None:
 def test_graceful_shutdown_finishes_in_flight_streams(tiny_model_dir: Path, server_factory: Any) -> None:
     from largeforge_serve.engines.transformers_engine import TransformersEngine
 
-    engine = TransformersEngine(str(tiny_model_dir), max_batch_size=2)
+    engine = TransformersEngine(str(tiny_model_dir), max_batch_size=2, threads=1)
     lines: list[str] = []
     with server_factory(engine, drain_timeout=30.0) as server:
         body = {**CHAT, "max_tokens": 40, "stream": True, "stream_options": {"include_usage": True}}
@@ -183,7 +183,7 @@ def test_graceful_shutdown_finishes_in_flight_streams(tiny_model_dir: Path, serv
 def test_shutdown_cancels_what_cannot_finish_in_time(tiny_model_dir: Path, server_factory: Any) -> None:
     from largeforge_serve.engines.transformers_engine import TransformersEngine
 
-    engine = TransformersEngine(str(tiny_model_dir), max_batch_size=2)
+    engine = TransformersEngine(str(tiny_model_dir), max_batch_size=2, threads=1)
     lines: list[str] = []
     with server_factory(engine, drain_timeout=1.0) as server:
         body = {**CHAT, "max_tokens": 20000, "stream": True}

@@ -49,6 +49,7 @@ def register(group: typer.Typer) -> None:
             help="Require 'Authorization: Bearer KEY' on /v1 endpoints."),
         max_concurrency: int = typer.Option(8, "--max-concurrency", min=1, help="Requests generated at once."),
         max_queue: int = typer.Option(64, "--max-queue", min=0, help="Requests waiting beyond that (then 503)."),
+        threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: torch's)."),
         max_body_size: int = typer.Option(1_000_000, "--max-body-size", min=1024, help="Max request body bytes."),
         cors_origin: list[str] = typer.Option(["*"], "--cors-origin", help="Allowed CORS origin (repeatable)."),
         drain_timeout: float = typer.Option(10.0, "--drain-timeout", help="Seconds in-flight requests get on stop."),
@@ -66,7 +67,7 @@ def register(group: typer.Typer) -> None:
                           max_model_len=max_model_len, gpu_memory_utilization=gpu_memory,
                           tensor_parallel_size=tensor_parallel, quantization=quantization)
         engine: Any = get_backend(cfg, adapters=parse_adapters(adapter), max_batch_size=max_concurrency,
-                                  max_queue=max_queue)
+                                  max_queue=max_queue, threads=threads)
         print_info(f"loading {model} ({engine.backend_name} backend)…")
         engine.load()
         settings = ServerSettings(

@@ -257,7 +257,6 @@ class BatchScheduler:
             try:
                 if admitted:
                     self._prefill(admitted)
-                    self._admitting = 0
                 if self._batch.rows:
                     self._decode()
             except Exception as exc:  # a failed step fails its requests, never the worker
@@ -309,6 +308,7 @@ class BatchScheduler:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=self.model.config)
         logits = self._forward(rows, ids, mask, positions, cache)
+        self._admitting = 0  # cleared first: stats may briefly undercount, never exceed capacity
         self._batch.merge(rows, cache, mask)
         self._sample(rows, logits, offset=len(self._batch.rows) - len(rows))
 

@@ -75,7 +75,7 @@ class VLLMEngine(InferenceEngine):
 
     def __init__(self, model_path: str, config: InferenceConfig | None = None, *,
                  adapters: Mapping[str, str] | None = None, max_batch_size: int = 256,
-                 max_queue: int = 1024) -> None:
+                 max_queue: int = 1024, threads: int | None = None) -> None:
         super().__init__(model_path, config)
         self.adapters = dict(adapters or {})
         self.max_batch_size = max_batch_size

@@ -1,0 +1,104 @@
+"""Bounded load on 127.0.0.1: 500 requests from 32 concurrent clients, 10% malformed.
+
+Every malformed request gets a 4xx, every valid one a 200 or a 503/429 with Retry-After (the
+queue is kept small so the limit is really hit), no 5xx, and the server is healthy afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from largeforge_serve.engines.transformers_engine import TransformersEngine
+
+TOTAL, CLIENTS = 500, 32
+CHAT = {"model": "tiny", "messages": [{"role": "user", "content": "Tell me a story"}], "max_tokens": 4}
+
+MALFORMED: list[tuple[str, bytes]] = [
+    ("/v1/chat/completions", b'{"model": "tiny", "messages": ['),
+    ("/v1/chat/completions", json.dumps({**CHAT, "messages": 42}).encode()),
+    ("/v1/chat/completions", json.dumps({**CHAT, "model": "no-such-model"}).encode()),
+    ("/v1/chat/completions", json.dumps({**CHAT, "temperature": 9}).encode()),
+    ("/v1/chat/completions", b"\x00\xff\xfe not even text"),
+    ("/v1/completions", json.dumps({"model": "tiny"}).encode()),
+    ("/v1/completions", json.dumps({"prompt": "x", "max_tokens": -3}).encode()),
+    ("/v1/completions", b"null"),
+    ("/v1/chat/completions", json.dumps({**CHAT, "messages": [{"role": "user", "content": "x" * 20_000}]}).encode()),
+    ("/v1/chat/completions", json.dumps({**CHAT, "stream": True, "n": 5}).encode()),
+]
+
+
+def valid(i: int) -> tuple[str, dict[str, Any]]:
+    kind = i % 3
+    if kind == 0:
+        return "/v1/chat/completions", CHAT
+    if kind == 1:
+        return "/v1/chat/completions", {**CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    return "/v1/completions", {"model": "tiny", "prompt": f"Item {i}:", "max_tokens": 4}
+
+
+async def send(client: httpx.AsyncClient, i: int) -> tuple[bool, int, httpx.Headers, str]:
+    """Request ``i``: every tenth is malformed. Returns (malformed, status, headers, body)."""
+    if i % 10 == 0:
+        path, raw = MALFORMED[(i // 10) % len(MALFORMED)]
+        response = await client.post(path, content=raw, headers={"content-type": "application/json"})
+        return True, response.status_code, response.headers, response.text
+    path, body = valid(i)
+    async with client.stream("POST", path, json=body) as response:
+        text = "".join([chunk async for chunk in response.aiter_text()])
+    return False, response.status_code, response.headers, text
+
+
+async def hammer(base: str) -> list[tuple[bool, int, httpx.Headers, str]]:
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(TOTAL):
+        queue.put_nowait(i)
+    results: list[tuple[bool, int, httpx.Headers, str]] = []
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                result = await send(client, queue.get_nowait())
+                results.append(result)
+                if result[1] in (429, 503):
+                    await asyncio.sleep(0.05)  # a polite client backs off (briefly, to keep this short)
+
+        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+    return results
+
+
+def test_500_requests_32_clients_10_percent_malformed(tiny_model_dir: Path, server_factory: Any) -> None:
+    engine = TransformersEngine(str(tiny_model_dir), max_batch_size=4, max_queue=8, threads=1)
+    with server_factory(engine, max_body_size=10_000) as server:
+        base = server.url.removesuffix("/v1")
+        results = asyncio.run(hammer(base))
+        health = httpx.get(f"{base}/health").json()
+        metrics = httpx.get(f"{base}/metrics").text
+    engine.unload()
+
+    assert len(results) == TOTAL
+    statuses = Counter((malformed, status) for malformed, status, _, _ in results)
+    assert not [s for (_, s) in statuses if s >= 500 and s != 503], statuses
+    for malformed, status, headers, body in results:
+        if malformed:
+            assert 400 <= status < 500, (status, body)
+            assert "error" in json.loads(body)
+        elif status == 200:
+            if "text/event-stream" in headers["content-type"]:
+                assert body.rstrip().endswith("data: [DONE]")
+                assert '"error"' not in body
+        else:
+            assert status in (429, 503), (status, body)
+            assert int(headers["retry-after"]) >= 1
+    assert statuses[(True, 503)] == 0
+    assert statuses[(False, 200)] >= 30  # well beyond the 12 requests the server holds at once
+    assert statuses[(False, 503)] > 0  # and the bounded queue really pushed back
+    assert health["status"] == "healthy"
+    assert (health["active_requests"], health["queued_requests"]) == (0, 0)
+    assert 'status="500"' not in metrics
