@@ -15,6 +15,22 @@ from router_testing import ExpertServer
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "router"
 
 
+@pytest.fixture(autouse=True)
+def _reset_cli_logging() -> Iterator[None]:
+    """CLI tests call ``configure_logging``, which stops the ``largeforge`` logger propagating
+    and binds a handler to that test's captured stderr; undo it so later tests (``caplog``)
+    see records and nothing writes to a closed stream."""
+    yield
+    import logging
+
+    root = logging.getLogger("largeforge")
+    for handler in list(root.handlers):
+        if getattr(handler, "_largeforge", False):
+            root.removeHandler(handler)
+    root.propagate = True
+    root.setLevel(logging.NOTSET)
+
+
 @pytest.fixture()
 def experts() -> Iterator[dict[str, ExpertServer]]:
     """Three running stub experts: code, math and general."""
