@@ -173,6 +173,7 @@ def build_train() -> typer.Typer:
         learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr", help="Learning rate."),
         warmup_ratio: Optional[float] = typer.Option(None, "--warmup-ratio", help="Warm-up share of steps."),
         max_length: Optional[int] = typer.Option(None, "--max-length", help="Max prompt+reply length."),
+        max_prompt_length: Optional[int] = typer.Option(None, "--max-prompt-length", help="Max prompt length."),
         lora_r: Optional[int] = typer.Option(None, "--lora-r", help=LORA_R_HELP),
         lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha", help="LoRA alpha."),
         lora_dropout: Optional[float] = typer.Option(None, "--lora-dropout", help="LoRA dropout."),
@@ -188,7 +189,9 @@ def build_train() -> typer.Typer:
         from largeforge_train.dpo import DPOTrainer
 
         run, fields, source = _split_config(config)
-        cfg = _build_config(DPOConfig, fields, source, output, dict(
+        if max_length is not None and max_prompt_length is None and "max_prompt_length" not in fields:
+            max_prompt_length = max(64, max_length // 2)  # keep the default below a smaller max_length
+        cfg = _build_config(DPOConfig, fields, source, output, dict(max_prompt_length=max_prompt_length,
             beta=beta, loss_type=loss_type, num_train_epochs=num_epochs, max_steps=max_steps,
             per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum,
             learning_rate=learning_rate, warmup_ratio=warmup_ratio, max_length=max_length,
