@@ -62,8 +62,6 @@ def register(app: typer.Typer) -> None:
 def _serve_and_ask(plan, queries: list[str], keep_running: bool) -> None:  # type: ignore[no-untyped-def]
     import time
 
-    from rich.table import Table
-
     from largeforge.cli.output import console, print_info
     from largeforge.forge.services import ask, start_services
 
@@ -75,13 +73,13 @@ def _serve_and_ask(plan, queries: list[str], keep_running: bool) -> None:  # typ
         print_info(f"router: {services.router.url}/v1  (model 'auto' routes; logs in "
                    f"{plan.pipeline.workdir / 'logs'})")
         if queries:
-            table = Table(title="routed answers", show_lines=True)
-            for col in ("query", "expert", "answer"):
-                table.add_column(col)
+            from rich.markup import escape
+
+            console.print("\n[bold]Routed answers[/bold]")
             for query in queries:
                 answer = ask(services.router.url, query)
-                table.add_row(query, f"{answer.expert} ({answer.confidence})", answer.text)
-            console.print(table)
+                console.print(f"[bold]Q:[/bold] {escape(query)}\n  [cyan]→ {answer.expert}[/cyan] "
+                              f"(confidence {answer.confidence}): {escape(answer.text)}", highlight=False)
         if keep_running:
             print_info("serving; press Ctrl+C to stop")
             try:
