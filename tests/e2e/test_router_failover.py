@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -50,8 +51,8 @@ def test_router_failover_with_real_expert_servers(tiny_model_dir: Path, tmp_path
     from largeforge_router.launch import RouterProcess
 
     code_srv, general_srv = serve(tiny_model_dir, "code"), serve(tiny_model_dir, "general")
-    code_srv.start()  # one after the other: both load the model on 2 shared cores
-    general_srv.start()
+    with ThreadPoolExecutor(2) as pool:  # start both at once; each waits for its "serving" line
+        list(pool.map(lambda proc: proc.start(), (code_srv, general_srv)))
     dead_port, math_port = free_port(), free_port()
     code_url = code_srv.url.removesuffix("/v1")
     dead_url = f"http://127.0.0.1:{dead_port}"

@@ -128,6 +128,16 @@ def test_failing_expert_falls_back_to_fallback_expert(experts) -> None:
             "model": "auto", "messages": [{"role": "user", "content": "integral"}]})
         assert failed.status_code == 503
         assert failed.json()["error"]["code"] == "no_healthy_endpoint"
+        assert httpx.post(f"{url}/generate", json={"query": "integral"}).status_code == 503
+
+
+def test_requests_are_adapted_to_the_expert(experts) -> None:
+    router = make_router(experts)
+    body = router.payload_for("code", {"model": "auto", "max_tokens": 500, "temperature": None})
+    assert (body["model"], body["max_tokens"], body["temperature"]) == ("code", 64, 0.7)
+    assert router.payload_for("code", {"max_tokens": 10, "temperature": 0})["max_tokens"] == 10
+    # Not an int: passed on untouched for the expert to reject (never a crash in the router).
+    assert router.payload_for("code", {"max_tokens": "lots"})["max_tokens"] == "lots"
 
 
 def test_route_generate_and_expert_admin(service, experts) -> None:

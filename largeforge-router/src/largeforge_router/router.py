@@ -22,6 +22,7 @@ from largeforge.errors import LargeForgeError
 from largeforge.utils.logging import get_logger
 from largeforge_router.balancer import LoadBalancer
 from largeforge_router.breaker import CircuitBreaker
+from largeforge_router.classifiers.keyword import KeywordClassifier
 from largeforge_router.config import RouterFileConfig, ServerSettings, read_labelled
 from largeforge_router.experts import ExpertHealth, ExpertManager
 from largeforge_router.metrics import RouterMetrics
@@ -72,7 +73,7 @@ class Router:
         self.balancer = LoadBalancer(self.server.load_balancing, self.server.endpoint_weights)
         self.classifier = classifier or build_classifier(config, list(experts or []), **classifier_options)
         # Keyword matching takes microseconds; anything heavier runs off the event loop.
-        self._classify_inline = type(self.classifier).__name__ == "KeywordClassifier"
+        self._classify_inline = isinstance(self.classifier, KeywordClassifier)
         self._client: httpx.AsyncClient | None = None
         for expert in experts or []:
             for url in expert.all_endpoints:
@@ -227,10 +228,14 @@ class Router:
         config = self.experts.get(expert)
         body = dict(payload)
         body["model"] = config.model_path or config.name
-        if body.get("max_tokens") is None or body["max_tokens"] > config.max_tokens:
-            body["max_tokens"] = config.max_tokens if body.get("max_tokens") is None else min(
-                body["max_tokens"], config.max_tokens)
-        body.setdefault("temperature", config.temperature)
+        requested = body.get("max_tokens")
+        if requested is None:
+            body["max_tokens"] = config.max_tokens
+        elif isinstance(requested, int) and not isinstance(requested, bool):
+            body["max_tokens"] = min(requested, config.max_tokens)
+        # anything else is left for the expert to reject with a 400
+        if body.get("temperature") is None:
+            body["temperature"] = config.temperature
         return body
 
     async def forward(self, path: str, payload: dict[str, Any], expert: str, *, stream: bool = False,
