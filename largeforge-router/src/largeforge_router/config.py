@@ -53,7 +53,7 @@ class ServerSettings(BaseConfig):
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 8080
     api_keys: list[str] = msgspec.field(default_factory=list)
-    #: Seconds to wait for an expert's whole answer (or the start of a stream).
+    #: Seconds to wait on each read from an expert (its answer, or each chunk of a stream).
     request_timeout: Annotated[float, Meta(gt=0, le=3600)] = 120.0
     #: Seconds to wait for a TCP connection to an expert before trying another replica.
     connect_timeout: Annotated[float, Meta(gt=0, le=60)] = 2.0
