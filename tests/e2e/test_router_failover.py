@@ -66,6 +66,7 @@ def test_router_failover_with_real_expert_servers(tiny_model_dir: Path, tmp_path
         ],
         "classifier": {"classifier_type": "keyword", "fallback_expert": "general"},
         "server": {"failure_threshold": 2, "reset_timeout": 1.0, "health_check_interval": 0.5,
+                   "health_check_timeout": 10,  # a slow probe on a busy machine is not a dead replica
                    "load_balancing": "round_robin"},
     }
     path = tmp_path / "router.yaml"
