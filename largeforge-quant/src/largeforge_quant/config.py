@@ -34,7 +34,7 @@ class QuantizationConfig(BaseConfig, kw_only=True):
     #: AWQ: search scales with activations and weights (True), activations only (False).
     duo_scaling: bool = True
     #: AWQ: grid points in the per-layer scale search (fewer is faster, slightly worse).
-    n_grid: Annotated[int, Meta(ge=1, le=100)] = 20
+    n_grid: Annotated[int, Meta(ge=3, le=100)] = 20
     #: Calibration source: a file, a directory the data layer reads, or a local dataset name.
     calibration: str | None = None
     num_samples: Annotated[int, Meta(ge=1, le=100_000)] = 128
