@@ -63,3 +63,9 @@ def test_json_logs_carry_request_id_and_extras():
     payload = json.loads(JSONFormatter().format(record))
     assert payload["message"] == "hello x" and payload["request_id"] == "req-123"
     assert payload["model"] == "m" and payload["epochs"] == 3
+
+
+def test_loggers_live_under_the_largeforge_tree():
+    assert get_logger("largeforge.data").name == "largeforge.data"
+    assert get_logger("largeforge_train.sft").name == "largeforge.largeforge_train.sft"
+    assert get_logger("thirdparty").name == "largeforge.thirdparty"

@@ -102,8 +102,8 @@ def configure_logging(level: str | int = "INFO", *, json_format: bool | None = N
 
 def get_logger(name: str) -> logging.Logger:
     """A logger under the ``largeforge`` tree (names outside it are nested under it)."""
-    if name != ROOT and not name.startswith(ROOT):
-        name = f"{ROOT}.{name}"
+    if name != ROOT and not name.startswith(f"{ROOT}."):
+        name = f"{ROOT}.{name}"  # e.g. largeforge_train.sft → largeforge.largeforge_train.sft
     return logging.getLogger(name)
 
 
