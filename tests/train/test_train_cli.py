@@ -146,3 +146,15 @@ def test_dpo_trains_from_an_sft_adapter(tiny_model_dir, sft_file, pref_file, tmp
     summary = json.loads((dpo_out / "largeforge_training.json").read_text())
     assert summary["config"]["loss_type"] == "ipo" and summary["config"]["beta"] == 0.2
     assert Path(dpo_out / "adapter_model.safetensors").is_file()
+
+
+def test_sft_with_evaluation_saves_best_and_reports_eval(tiny_model_dir, sft_file, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(["train", "sft", "--model", str(tiny_model_dir), "--dataset", str(sft_file),
+                 "--eval-dataset", str(sft_file), "--output", str(out), *FAST, "--max-steps", "2",
+                 "--eval-steps", "1", "--save-best", "--early-stopping-patience", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "eval_loss" in printed and "eval_perplexity" in printed
+    assert (out / "best" / "adapter_model.safetensors").is_file()
+    evals = [r for r in read_log(out) if "eval_loss" in r]
+    assert len(evals) >= 2  # one per step, plus the final evaluation

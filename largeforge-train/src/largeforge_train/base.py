@@ -52,14 +52,17 @@ class BaseTrainer(abc.ABC):
     ``model_name`` is anything :func:`largeforge.models.resolve_model` resolves (alias, local
     directory, cached hub id) or a LoRA adapter directory, which is merged into its base first.
     Options: ``chat_template`` (Jinja string or file), ``eos_token``, ``resume`` (True for the
-    latest checkpoint of ``output_dir``, or a checkpoint path), ``callbacks``, ``progress``.
+    latest checkpoint of ``output_dir``, or a checkpoint path), ``callbacks``, ``progress``, and
+    with an evaluation set ``early_stopping_patience`` (evaluations without a better ``eval_loss``)
+    and ``save_best`` (keep the best model in ``output_dir/best``).
     """
 
     method: str = "base"
 
     def __init__(self, model_name: str, config: TrainingConfig, lora_config: LoRAConfig | None = None, *,
                  chat_template: str | None = None, eos_token: str | None = None, resume: bool | str = False,
-                 callbacks: list[Any] | None = None, progress: bool = True) -> None:
+                 callbacks: list[Any] | None = None, progress: bool = True,
+                 early_stopping_patience: int | None = None, save_best: bool = False) -> None:
         self.model_name = model_name
         self.config = config
         self.lora_config = lora_config
@@ -68,6 +71,8 @@ class BaseTrainer(abc.ABC):
         self.resume = resume
         self.extra_callbacks = list(callbacks or [])
         self.progress = progress
+        self.early_stopping_patience = early_stopping_patience
+        self.save_best = save_best
         self.checkpoints = CheckpointManager(config.output_dir, config.save_total_limit)
         self._model: Any = None
         self._tokenizer: Any = None
@@ -210,13 +215,24 @@ class BaseTrainer(abc.ABC):
             return False
         return True
 
-    def callbacks(self) -> list[Any]:
-        """Checkpoint marking, the JSONL log, the progress bar, then the caller's callbacks."""
-        from largeforge_train.callbacks import LoggingCallback, ProgressCallback
+    def callbacks(self, has_eval: bool = False) -> list[Any]:
+        """Checkpoint marking, the JSONL log, the progress bar, early stopping and save-best (with an
+        evaluation set), then the caller's callbacks."""
+        from largeforge_train.callbacks import (
+            EarlyStoppingCallback,
+            LoggingCallback,
+            ProgressCallback,
+            SaveBestModelCallback,
+        )
 
-        callbacks: list[Any] = [self.checkpoints.callback(), LoggingCallback(Path(self.config.output_dir) / LOG_FILE)]
+        out = Path(self.config.output_dir)
+        callbacks: list[Any] = [self.checkpoints.callback(), LoggingCallback(out / LOG_FILE)]
         if self.progress:
             callbacks.append(ProgressCallback(f"{self.method}"))
+        if has_eval and self.early_stopping_patience:
+            callbacks.append(EarlyStoppingCallback(patience=self.early_stopping_patience))
+        if has_eval and self.save_best:
+            callbacks.append(SaveBestModelCallback(out / "best"))
         return callbacks + self.extra_callbacks
 
     def resume_checkpoint(self) -> str | None:

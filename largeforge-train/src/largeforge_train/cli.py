@@ -133,6 +133,10 @@ def build_train() -> typer.Typer:
         chat_template: Optional[str] = typer.Option(None, "--chat-template", help="Jinja file or string."),
         eos_token: Optional[str] = typer.Option(None, "--eos-token", help="End-of-turn token to train."),
         resume: bool = typer.Option(False, "--resume", help="Continue from the latest complete checkpoint."),
+        eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="Evaluate every N steps."),
+        patience: Optional[int] = typer.Option(
+            None, "--early-stopping-patience", min=1, help="Stop after N evaluations without a better eval_loss."),
+        save_best: bool = typer.Option(False, "--save-best", help="Keep the best model (eval_loss) in OUTPUT/best."),
     ) -> None:
         """Supervised fine-tuning (loss on the replies; LoRA unless --lora-r 0)."""
         from largeforge.config import SFTConfig
@@ -144,7 +148,7 @@ def build_train() -> typer.Typer:
             gradient_accumulation_steps=grad_accum, learning_rate=learning_rate, warmup_ratio=warmup_ratio,
             max_seq_length=max_length, packing=packing, train_on_prompt=train_on_prompt,
             gradient_checkpointing=gradient_checkpointing, logging_steps=logging_steps, save_steps=save_steps,
-            save_total_limit=save_total_limit, seed=seed))
+            save_total_limit=save_total_limit, seed=seed, eval_steps=eval_steps))
         lora = _build_lora(run, source, dict(lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                                              target_modules=lora_targets), lora_r)
         fmt = format or run.get("format", "auto")
@@ -152,7 +156,8 @@ def build_train() -> typer.Typer:
         evaluation = _load_data(eval_dataset or run.get("eval_dataset"), fmt) \
             if (eval_dataset or run.get("eval_dataset")) else None
         trainer = SFTTrainer(_model(model, run), cfg, lora, chat_template=chat_template or run.get("chat_template"),
-                             eos_token=eos_token or run.get("eos_token"), resume=resume)
+                             eos_token=eos_token or run.get("eos_token"), resume=resume,
+                             early_stopping_patience=patience, save_best=save_best)
         _run("sft", trainer, train, evaluation)
 
     @app.command()

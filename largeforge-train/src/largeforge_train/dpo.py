@@ -66,4 +66,4 @@ class DPOTrainer(BaseTrainer):
                              args=self._get_training_args(eval_dataset is not None),
                              train_dataset=train_dataset, eval_dataset=eval_dataset,
                              processing_class=self.tokenizer, peft_config=self.peft_config(),
-                             callbacks=self.callbacks())
+                             callbacks=self.callbacks(eval_dataset is not None))

@@ -58,4 +58,4 @@ class SFTTrainer(BaseTrainer):
         return TRLSFTTrainer(model=self._model, args=self._get_training_args(eval_dataset is not None),
                              train_dataset=train_dataset, eval_dataset=eval_dataset,
                              processing_class=self.tokenizer, peft_config=self.peft_config(),
-                             callbacks=self.callbacks())
+                             callbacks=self.callbacks(eval_dataset is not None))
