@@ -158,3 +158,14 @@ def test_sft_with_evaluation_saves_best_and_reports_eval(tiny_model_dir, sft_fil
     assert (out / "best" / "adapter_model.safetensors").is_file()
     evals = [r for r in read_log(out) if "eval_loss" in r]
     assert len(evals) >= 2  # one per step, plus the final evaluation
+
+
+def test_an_earlier_run_is_not_silently_mixed_in(tiny_model_dir, sft_file, tmp_path, capsys, no_model_load):
+    out = tmp_path / "run"
+    (out / "checkpoint-4").mkdir(parents=True)
+    args = ["train", "sft", "--model", str(tiny_model_dir), "--dataset", str(sft_file), "--output", str(out)]
+    assert main(args) == 1
+    assert "holds an earlier run (checkpoint-4): pass --resume" in capsys.readouterr().err
+    with pytest.raises(AssertionError, match="model was loaded"):  # --overwrite clears it and goes on to load
+        main([*args, "--overwrite"])
+    assert not (out / "checkpoint-4").exists()

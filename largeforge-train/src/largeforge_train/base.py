@@ -62,7 +62,8 @@ class BaseTrainer(abc.ABC):
     def __init__(self, model_name: str, config: TrainingConfig, lora_config: LoRAConfig | None = None, *,
                  chat_template: str | None = None, eos_token: str | None = None, resume: bool | str = False,
                  callbacks: list[Any] | None = None, progress: bool = True,
-                 early_stopping_patience: int | None = None, save_best: bool = False) -> None:
+                 early_stopping_patience: int | None = None, save_best: bool = False,
+                 overwrite: bool = False) -> None:
         self.model_name = model_name
         self.config = config
         self.lora_config = lora_config
@@ -73,6 +74,7 @@ class BaseTrainer(abc.ABC):
         self.progress = progress
         self.early_stopping_patience = early_stopping_patience
         self.save_best = save_best
+        self.overwrite = overwrite
         self.checkpoints = CheckpointManager(config.output_dir, config.save_total_limit)
         self._model: Any = None
         self._tokenizer: Any = None
@@ -238,6 +240,7 @@ class BaseTrainer(abc.ABC):
     def resume_checkpoint(self) -> str | None:
         """The checkpoint to resume from (half-written ones are discarded first), or ``None``."""
         if not self.resume:
+            self._check_fresh_output()
             return None
         self.checkpoints.discard_incomplete()
         if isinstance(self.resume, str):
@@ -250,6 +253,20 @@ class BaseTrainer(abc.ABC):
         else:
             logger.info("resuming from %s", latest)
         return latest
+
+    def _check_fresh_output(self) -> None:
+        """A new run must not mix its checkpoints and log with an earlier run's in ``output_dir``."""
+        out = Path(self.config.output_dir)
+        leftovers = [p for p in out.glob("checkpoint-*") if p.is_dir()] + [p for p in [out / LOG_FILE] if p.exists()]
+        if not leftovers:
+            return
+        if not self.overwrite:
+            raise TrainingError(f"{out} holds an earlier run ({leftovers[0].name}): pass --resume to continue it "
+                                "or --overwrite to start over")
+        import shutil
+
+        for path in leftovers:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
 
     # -- training ------------------------------------------------------------------------------
 

@@ -133,6 +133,7 @@ def build_train() -> typer.Typer:
         chat_template: Optional[str] = typer.Option(None, "--chat-template", help="Jinja file or string."),
         eos_token: Optional[str] = typer.Option(None, "--eos-token", help="End-of-turn token to train."),
         resume: bool = typer.Option(False, "--resume", help="Continue from the latest complete checkpoint."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier run in the output directory."),
         eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="Evaluate every N steps."),
         patience: Optional[int] = typer.Option(
             None, "--early-stopping-patience", min=1, help="Stop after N evaluations without a better eval_loss."),
@@ -157,7 +158,7 @@ def build_train() -> typer.Typer:
             if (eval_dataset or run.get("eval_dataset")) else None
         trainer = SFTTrainer(_model(model, run), cfg, lora, chat_template=chat_template or run.get("chat_template"),
                              eos_token=eos_token or run.get("eos_token"), resume=resume,
-                             early_stopping_patience=patience, save_best=save_best)
+                             early_stopping_patience=patience, save_best=save_best, overwrite=overwrite)
         _run("sft", trainer, train, evaluation)
 
     @app.command()
@@ -188,6 +189,7 @@ def build_train() -> typer.Typer:
         save_total_limit: Optional[int] = typer.Option(None, "--save-total-limit", help="Checkpoints kept."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
         resume: bool = typer.Option(False, "--resume", help="Continue from the latest complete checkpoint."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier run in the output directory."),
     ) -> None:
         """Direct preference optimisation on prompt/chosen/rejected data."""
         from largeforge.config import DPOConfig
@@ -208,7 +210,8 @@ def build_train() -> typer.Typer:
         evaluation = _load_data(eval_dataset or run.get("eval_dataset"), fmt) \
             if (eval_dataset or run.get("eval_dataset")) else None
         trainer = DPOTrainer(_model(model, run), cfg, lora, ref_model=ref_model or run.get("ref_model"),
-                             chat_template=run.get("chat_template"), eos_token=run.get("eos_token"), resume=resume)
+                             chat_template=run.get("chat_template"), eos_token=run.get("eos_token"), resume=resume,
+                             overwrite=overwrite)
         _run("dpo", trainer, train, evaluation)
 
     @app.command()
