@@ -125,3 +125,10 @@ def test_context_limit_bounds_prompt_and_completion(tiny_model_dir: Path) -> Non
 
         asyncio.run(overload())
     assert not engine.is_loaded
+
+
+def test_a_request_that_cannot_start_fails_alone(tiny_engine: Any) -> None:
+    _, last = run(tiny_engine, "Hello", SamplingParams(temperature=1.0, seed=2**70, max_tokens=3))
+    assert last.finish_reason == "error"
+    assert last.error is not None and "cannot start" in last.error
+    assert run(tiny_engine, "Hello", GREEDY)[1].finish_reason in ("stop", "length")  # worker still alive

@@ -43,6 +43,7 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
     (json.dumps({**CHAT, "max_tokens": "many"}).encode(), "max_tokens"),
     (json.dumps({**CHAT, "temperature": -1}).encode(), "temperature"),
     (json.dumps({**CHAT, "stop": [1, 2]}).encode(), None),
+    (json.dumps({**CHAT, "seed": 2**70}).encode(), "seed"),
     (json.dumps({**CHAT, "stream_options": {"include_usage": "yes"}}).encode(), "stream_options.include_usage"),
     (json.dumps({**CHAT, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}).encode(),
      "messages[0].content"),
@@ -196,3 +197,22 @@ def test_shutdown_cancels_what_cannot_finish_in_time(tiny_model_dir: Path, serve
     assert lines[-1] != "data: [DONE]" or any("error" in line for line in lines)
     assert engine.stats().active == 0
     engine.unload()
+
+
+def test_chat_template_rejecting_the_conversation_is_400(tiny_model_dir: Path) -> None:
+    from litestar.testing import TestClient
+
+    from largeforge_serve.engines.transformers_engine import TransformersEngine
+    from largeforge_serve.server.app import ServerSettings, create_app
+
+    engine = TransformersEngine(str(tiny_model_dir), threads=1)
+    engine.load()
+    # Templates of some models raise on conversations they do not accept.
+    engine.tokenizer.chat_template = "{{ raise_exception('Conversation roles must alternate') }}"
+    try:
+        with TestClient(create_app(engine, ServerSettings(model_name="tiny")).litestar) as client:
+            response = client.post("/v1/chat/completions", json=CHAT)
+    finally:
+        engine.unload()
+    error = assert_openai_error(response, 400, "messages")  # type: ignore[arg-type]
+    assert "roles must alternate" in error["message"]

@@ -279,8 +279,13 @@ class BatchScheduler:
         """Pop waiting tasks into free slots (called with the lock held)."""
         admitted: list[_Sequence] = []
         while self._pending and len(self._batch.rows) + len(admitted) < self.max_batch_size:
-            seq = _Sequence(self._pending.popleft(), self.tokenizer, self.eos_ids)
-            if seq.task.cancelled:
+            task = self._pending.popleft()
+            try:
+                seq = _Sequence(task, self.tokenizer, self.eos_ids)
+            except Exception as exc:  # e.g. a seed torch rejects: fail this request only
+                task.sink(StreamEvent("", len(task.prompt_ids), 0, "error", f"cannot start: {exc}"))
+                continue
+            if task.cancelled:
                 seq.emit("", "cancelled")
             else:
                 admitted.append(seq)

@@ -201,7 +201,12 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     req: s.ChatCompletionRequest = await _decode(request, s.ChatCompletionRequest)
     adapter = state.resolve_model(req.model)
     params = _sampling(req, req.max_completion_tokens or req.max_tokens)
-    prompt = state.engine.render_chat(_messages(req))
+    messages = _messages(req)
+    try:
+        prompt = state.engine.render_chat(messages)
+    except Exception as exc:  # a template may reject a conversation (roles must alternate, …)
+        raise APIError(400, f"the model's chat template rejected the messages: {exc}",
+                       param="messages") from None
     stream = _submit(state, prompt, params, adapter, chat=True)
     model = req.model or state.settings.model_name
     rid, created = _new_id("chatcmpl"), int(time.time())

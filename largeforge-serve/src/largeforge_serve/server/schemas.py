@@ -15,7 +15,8 @@ from msgspec import Meta, Struct
 Temperature = Annotated[float, Meta(ge=0, le=2)]
 TopP = Annotated[float, Meta(gt=0, le=1)]
 MaxTokens = Annotated[int, Meta(ge=1, le=32768)]
-Stop = str | Annotated[list[str], Meta(max_length=16)]
+StopString = Annotated[str, Meta(max_length=1000)]
+Stop = StopString | Annotated[list[StopString], Meta(max_length=16)]
 
 
 class StreamOptions(Struct, kw_only=True):
@@ -32,7 +33,7 @@ class SamplingFields(Struct, kw_only=True):
     top_k: Annotated[int, Meta(ge=-1)] | None = None  # -1 or 0: no top-k filter (vLLM's convention)
     repetition_penalty: Annotated[float, Meta(ge=1, le=2)] | None = None
     stop: Stop | None = None
-    seed: int | None = None
+    seed: Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)] | None = None  # int64, as torch takes
     n: Annotated[int, Meta(ge=1, le=1)] = 1
     stream: bool = False
     stream_options: StreamOptions | None = None
