@@ -58,6 +58,29 @@ def evaluate(model_dir: Path, heldout: list[Any], seq_length: int, quantized: bo
             "answer": reply, "answers_paris": "Paris" in reply}
 
 
+def run_method(method: str, model: str, split: Any, seq_length: int, threads: int) -> dict[str, Any]:
+    """Quantize with ``method``, then measure it (a function of its own so it can run in a worker)."""
+    import torch
+
+    from largeforge_quant import AWQQuantizer, GPTQQuantizer
+    from largeforge_quant.report import model_size, quantized_layers
+
+    if threads:
+        torch.set_num_threads(threads)
+    quantizer = {"gptq": GPTQQuantizer, "awq": AWQQuantizer}[method](model, bits=4, seq_length=seq_length)
+    with tempfile.TemporaryDirectory(prefix=f"lf-quant-bench-{method}-") as tmp:
+        out = Path(tmp) / method
+        start = time.perf_counter()
+        quantizer.quantize(split.texts, out)
+        seconds = time.perf_counter() - start
+        layers = quantized_layers(out)
+        size = model_size(out, layers)
+        return {"scheme": quantizer.config.merged(group_size=quantizer.group_size).label,
+                "quantize_seconds": round(seconds, 1), "total_bytes": size.total_bytes,
+                "linear_bytes": size.linear_bytes, "layers": layers,
+                **evaluate(out, split.heldout, seq_length, quantized=True)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
@@ -66,6 +89,9 @@ def main() -> None:
     parser.add_argument("--heldout", type=int, default=40)
     parser.add_argument("--seq-length", type=int, default=512)
     parser.add_argument("--methods", default="gptq,awq")
+    parser.add_argument("--parallel", action="store_true",
+                        help="Run the methods and the baseline in separate single-threaded processes "
+                             "(faster on a busy machine; each time then includes the others' load).")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -74,9 +100,8 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     from largeforge.models import resolve_model
-    from largeforge_quant import AWQQuantizer, GPTQQuantizer
     from largeforge_quant.calibration import load_calibration_split
-    from largeforge_quant.report import model_size, quantized_layers
+    from largeforge_quant.report import model_size
 
     base = resolve_model(args.model)
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -88,40 +113,41 @@ def main() -> None:
         "model": args.model,
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                     "cuda": torch.cuda.is_available(), "torch": torch.__version__,
-                    "llmcompressor": llmcompressor.__version__},
+                    "llmcompressor": llmcompressor.__version__, "parallel": args.parallel},
         "settings": {"calibration": Path(args.calibration).name, "calibration_samples": len(split.texts),
                      "heldout_samples": len(split.heldout), "seq_length": args.seq_length,
                      "scheme": "W4 asymmetric, group size chosen from the layer widths"},
         "models": {},
     }
-    base_eval = evaluate(base, split.heldout, args.seq_length, quantized=False)
-    print("unquantized", base_eval, flush=True)
-    classes = {"gptq": GPTQQuantizer, "awq": AWQQuantizer}
-    with tempfile.TemporaryDirectory(prefix="lf-quant-bench-") as tmp:
-        layers: list[str] = []
-        runs: dict[str, dict[str, Any]] = {}
-        for method in args.methods.split(","):
-            quantizer = classes[method](args.model, bits=4, seq_length=args.seq_length)
-            out = Path(tmp) / method
-            start = time.perf_counter()
-            quantizer.quantize(split.texts, out)
-            seconds = time.perf_counter() - start
-            layers = quantized_layers(out)
-            size = model_size(out, layers)
-            runs[method] = {"scheme": quantizer.config.merged(group_size=quantizer.group_size).label,
-                            "quantize_seconds": round(seconds, 1),
-                            "total_bytes": size.total_bytes, "linear_bytes": size.linear_bytes,
-                            **evaluate(out, split.heldout, args.seq_length, quantized=True)}
+    methods = args.methods.split(",")
+    runs: dict[str, dict[str, Any]] = {}
+    if args.parallel:
+        from concurrent.futures import ProcessPoolExecutor
+
+        torch.set_num_threads(1)
+        with ProcessPoolExecutor(max_workers=len(methods)) as pool:
+            futures = {m: pool.submit(run_method, m, args.model, split, args.seq_length, 1) for m in methods}
+            base_eval = evaluate(base, split.heldout, args.seq_length, quantized=False)
+            print("unquantized", base_eval, flush=True)
+            for method, future in futures.items():
+                runs[method] = future.result()
+                print(method, runs[method], flush=True)
+    else:
+        base_eval = evaluate(base, split.heldout, args.seq_length, quantized=False)
+        print("unquantized", base_eval, flush=True)
+        for method in methods:
+            runs[method] = run_method(method, args.model, split, args.seq_length, 0)
             print(method, runs[method], flush=True)
-        before = model_size(base, layers)
-        results["models"]["unquantized"] = {"quantize_seconds": 0.0, "total_bytes": before.total_bytes,
-                                            "linear_bytes": before.linear_bytes,
-                                            "linear_bytes_16bit": before.linear_bytes_16bit, **base_eval}
-        for method, run in runs.items():
-            run["linear_ratio_vs_16bit"] = round(run["linear_bytes"] / before.linear_bytes_16bit, 4)
-            run["total_ratio"] = round(run["total_bytes"] / before.total_bytes, 4)
-            run["perplexity_ratio"] = round(run["perplexity"] / base_eval["perplexity"], 4)
-            results["models"][method] = run
+    before = model_size(base, runs[methods[0]].pop("layers"))
+    results["models"]["unquantized"] = {"quantize_seconds": 0.0, "total_bytes": before.total_bytes,
+                                        "linear_bytes": before.linear_bytes,
+                                        "linear_bytes_16bit": before.linear_bytes_16bit, **base_eval}
+    for method, run in runs.items():
+        run.pop("layers", None)
+        run["linear_ratio_vs_16bit"] = round(run["linear_bytes"] / before.linear_bytes_16bit, 4)
+        run["total_ratio"] = round(run["total_bytes"] / before.total_bytes, 4)
+        run["perplexity_ratio"] = round(run["perplexity"] / base_eval["perplexity"], 4)
+        results["models"][method] = run
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(results["models"], indent=2))

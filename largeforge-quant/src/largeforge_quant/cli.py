@@ -34,7 +34,7 @@ def _run(ctx: typer.Context, method: str, model: str, output: Path, config_file:
     with err_console.status(f"{config.label}: starting") as status:
         def progress(message: str) -> None:
             status.update(f"{config.label}: {message}")
-            log.info(message)
+            log.debug(message)
 
         report = run_quantization(model, output, config, eval_samples=eval_samples, overwrite=overwrite,
                                   progress=progress)
