@@ -4,7 +4,8 @@
    inference`` (a real server process on 127.0.0.1) versus the same requests given to the
    engine in-process (``TransformersEngine.stream_events``). Target: HTTP ≥ 0.95× in-process.
 2. **Batching**: aggregate tokens/s of 8 concurrent streaming HTTP clients versus 1.
-   Target ≥ 3×.
+   Target ≥ 3×. For reference, the same run measures the ceiling: plain ``model.generate`` on a
+   batch of 8 versus 1, without server or scheduler.
 
 Every request is greedy with the same prompt and ``max_tokens``, so each generates the same
 number of tokens. Each round runs the three measurements back to back (the single-client
@@ -46,6 +47,19 @@ def in_process(engine: TransformersEngine, requests: int, max_tokens: int) -> tu
     for _ in range(requests):
         tokens += list(engine.stream_events(prompt, params, chat=True))[-1].completion_tokens
     return tokens, time.perf_counter() - start
+
+
+def direct_generate(engine: TransformersEngine, batch: int, max_tokens: int) -> tuple[int, float]:
+    """Reference ceiling: plain ``model.generate`` on ``batch`` copies of the prompt (no server,
+    no scheduler), forced to produce exactly ``max_tokens`` tokens each."""
+    import torch
+
+    ids = engine.tokenizer(engine.render_chat(MESSAGES), return_tensors="pt", add_special_tokens=False)
+    inputs = {k: v.repeat(batch, 1) for k, v in ids.items()}
+    start = time.perf_counter()
+    with torch.inference_mode():
+        engine.model.generate(**inputs, max_new_tokens=max_tokens, min_new_tokens=max_tokens, do_sample=False)
+    return batch * max_tokens, time.perf_counter() - start
 
 
 def stream_over_http(url: str, requests: int, max_tokens: int, out: list[int]) -> None:
@@ -94,8 +108,11 @@ def main() -> None:
     if args.threads:
         server_args += ["--threads", str(args.threads)]
     one, many = "http_1", f"http_{args.clients}"
-    rates: dict[str, list[float]] = {"in_process_1": [], one: [], many: []}
+    direct_one, direct_many = "generate_1", f"generate_{args.clients}"
+    rates: dict[str, list[float]] = {"in_process_1": [], one: [], many: [], direct_one: [], direct_many: []}
     measures = {
+        direct_one: lambda: direct_generate(engine, 1, args.max_tokens),
+        direct_many: lambda: direct_generate(engine, args.clients, args.max_tokens),
         "in_process_1": lambda: in_process(engine, args.requests, args.max_tokens),
         one: lambda: over_http(server.url, 1, args.requests, args.max_tokens),
         many: lambda: over_http(server.url, args.clients, args.requests, args.max_tokens),
@@ -106,7 +123,7 @@ def main() -> None:
         for round_no in range(args.rounds):
             # Swap the order of the two single-client paths every round so drift hits both.
             order = ["in_process_1", one] if round_no % 2 == 0 else [one, "in_process_1"]
-            for name in [*order, many]:
+            for name in [*order, many, direct_one, direct_many]:
                 tokens, seconds = measures[name]()
                 rates[name].append(tokens / seconds)
                 print(f"round {round_no + 1}: {name:>14}: {tokens} tokens in {seconds:.2f}s "
@@ -116,6 +133,7 @@ def main() -> None:
     # Ratios are taken within each round (measured minutes apart at most), then the median.
     http_vs_engine = statistics.median(h / e for h, e in zip(rates[one], rates["in_process_1"], strict=True))
     batching = statistics.median(m / h for m, h in zip(rates[many], rates[one], strict=True))
+    direct = statistics.median(m / o for m, o in zip(rates[direct_many], rates[direct_one], strict=True))
     median = {name: statistics.median(values) for name, values in rates.items()}
     result: dict[str, Any] = {
         "model": DEFAULT_MODEL,
@@ -130,6 +148,13 @@ def main() -> None:
         "http_vs_in_process_target": 0.95,
         f"concurrent_{args.clients}_vs_1": round(batching, 3),
         f"concurrent_{args.clients}_vs_1_target": 3.0,
+        f"reference_generate_batch_{args.clients}_vs_1": round(direct, 3),
+        "ratios_per_round": {
+            "http_vs_in_process": [round(h / e, 3) for h, e in zip(rates[one], rates["in_process_1"], strict=True)],
+            f"concurrent_{args.clients}_vs_1": [round(m / h, 3) for m, h in zip(rates[many], rates[one], strict=True)],
+            f"generate_batch_{args.clients}_vs_1": [round(m / o, 3) for m, o in
+                                                    zip(rates[direct_many], rates[direct_one], strict=True)],
+        },
         "machine": {"arch": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -137,6 +162,7 @@ def main() -> None:
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"HTTP / in-process (1 client): {http_vs_engine:.3f}x (target >= 0.95)")
     print(f"{args.clients} clients / 1 client (HTTP, streaming): {batching:.3f}x (target >= 3)")
+    print(f"reference: model.generate batch {args.clients} / batch 1 (in-process): {direct:.3f}x")
     print(f"wrote {RESULTS}")
 
 

@@ -41,3 +41,12 @@ def test_help_lists_spec_options(capsys) -> None:  # type: ignore[no-untyped-def
     for option in ("--model", "--port", "--host", "--backend", "--max-model-len", "--gpu-memory",
                    "--tensor-parallel", "--api-key", "--adapter", "--max-concurrency"):
         assert option in out
+
+
+def test_config_file_values_are_validated(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "serve.yaml"
+    config.write_text("backend: transformers\nmax_model_len: 5\n")
+    code = main(["serve", "inference", "--model", str(tiny_model_dir), "--config", str(config)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "max_model_len" in err and "128" in err
