@@ -95,6 +95,8 @@ def _summary(method: str, result: Any, elapsed: float, lora: bool) -> None:
 def _run(method: str, trainer: Any, train: Any, evaluation: Any) -> None:
     start = time.perf_counter()
     result = trainer.train(train, evaluation)
+    if trainer.trainer is not None and not trainer.trainer.is_world_process_zero():
+        return  # under accelerate launch, one summary from the main process
     _summary(method, result, time.perf_counter() - start, trainer.lora_config is not None)
 
 
