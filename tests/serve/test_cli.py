@@ -22,7 +22,7 @@ def test_serve_inference_prints_url_answers_and_stops_on_ctrl_c(tiny_model_dir: 
                                                max_tokens=3)
         assert reply.usage is not None and reply.usage.completion_tokens > 0
         code = proc.stop()
-    assert code in (0, 130), proc.output
+    assert code == 0, proc.output
     assert "server stopped" in proc.output
     assert "k1" not in proc.output.replace(proc.url, "")  # the API key is never printed
 
