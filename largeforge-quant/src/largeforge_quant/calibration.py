@@ -158,11 +158,18 @@ def _named_samples(name: str, tokenizer: Any) -> list[Sample]:
         raise _unavailable(name, "is not in the local Hugging Face cache")
     import datasets
 
-    os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"  # never reach the hub
+    saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    os.environ.update(dict.fromkeys(saved, "1"))  # read from the cache only, never reach the hub
     try:
         ds = datasets.load_dataset(repo_id, config, split=split)
     except Exception as exc:
         raise _unavailable(name, f"cannot be loaded from the local cache ({type(exc).__name__})") from None
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return _dataset_rows(ds, name, tokenizer, column)
 
 

@@ -7,17 +7,23 @@ from typing import Any, Optional
 
 import typer
 
+from largeforge.errors import ConfigError
+
 SECTION = "quant"
 
 
 def _config(ctx: typer.Context, method: str, config_file: Optional[Path], flags: dict[str, Any]) -> Any:
     """Global ``--config`` section ``quant``, then the command's ``--config`` file, then flags."""
     from largeforge.cli.state import get_state
+    from largeforge.config import load_config_file
     from largeforge_quant.config import QuantizationConfig
 
     data: dict[str, Any] = dict(get_state(ctx).section(SECTION))
     if config_file is not None:
-        data.update(QuantizationConfig.from_file(config_file).to_dict())
+        file_values = load_config_file(config_file)
+        if not isinstance(file_values, dict):
+            raise ConfigError(f"{config_file}: expected a mapping of QuantizationConfig fields")
+        data.update(file_values)
     data["method"] = method
     return QuantizationConfig.from_dict(data, source=str(config_file) if config_file else None).merged(**flags)
 
