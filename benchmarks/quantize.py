@@ -58,7 +58,8 @@ def evaluate(model_dir: Path, heldout: list[Any], seq_length: int, quantized: bo
             "answer": reply, "answers_paris": "Paris" in reply}
 
 
-def run_method(method: str, model: str, split: Any, seq_length: int, threads: int) -> dict[str, Any]:
+def run_method(method: str, model: str, split: Any, seq_length: int, threads: int,
+               options: dict[str, Any]) -> dict[str, Any]:
     """Quantize with ``method``, then measure it (a function of its own so it can run in a worker)."""
     import torch
 
@@ -67,17 +68,17 @@ def run_method(method: str, model: str, split: Any, seq_length: int, threads: in
 
     if threads:
         torch.set_num_threads(threads)
-    quantizer = {"gptq": GPTQQuantizer, "awq": AWQQuantizer}[method](model, bits=4, seq_length=seq_length)
+    quantizer = {"gptq": GPTQQuantizer, "awq": AWQQuantizer}[method](model, bits=4, seq_length=seq_length,
+                                                                     **options)
     with tempfile.TemporaryDirectory(prefix=f"lf-quant-bench-{method}-") as tmp:
         out = Path(tmp) / method
         start = time.perf_counter()
         quantizer.quantize(split.texts, out)
         seconds = time.perf_counter() - start
-        layers = quantized_layers(out)
-        size = model_size(out, layers)
+        size = model_size(out, quantized_layers(out))
         return {"scheme": quantizer.config.merged(group_size=quantizer.group_size).label,
                 "quantize_seconds": round(seconds, 1), "total_bytes": size.total_bytes,
-                "linear_bytes": size.linear_bytes, "layers": layers,
+                "linear_bytes": size.linear_bytes,
                 **evaluate(out, split.heldout, seq_length, quantized=True)}
 
 
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--heldout", type=int, default=40)
     parser.add_argument("--seq-length", type=int, default=512)
     parser.add_argument("--methods", default="gptq,awq")
+    parser.add_argument("--awq-n-grid", type=int, default=20, help="AWQ scale-search grid points.")
     parser.add_argument("--parallel", action="store_true",
                         help="Run the methods and the baseline in separate single-threaded processes "
                              "(faster on a busy machine; each time then includes the others' load).")
@@ -116,42 +118,48 @@ def main() -> None:
                     "llmcompressor": llmcompressor.__version__, "parallel": args.parallel},
         "settings": {"calibration": Path(args.calibration).name, "calibration_samples": len(split.texts),
                      "heldout_samples": len(split.heldout), "seq_length": args.seq_length,
-                     "scheme": "W4 asymmetric, group size chosen from the layer widths"},
+                     "scheme": "W4 asymmetric, group size chosen from the layer widths",
+                     "awq_n_grid": args.awq_n_grid},
         "models": {},
     }
     methods = args.methods.split(",")
-    runs: dict[str, dict[str, Any]] = {}
+    options = {"gptq": {}, "awq": {"n_grid": args.awq_n_grid}}
+
+    def record(name: str, values: dict[str, Any]) -> None:
+        """Add one model's figures and rewrite the file, so a long run keeps what it finished."""
+        if name != "unquantized":
+            base_run = results["models"]["unquantized"]
+            values["linear_ratio_vs_16bit"] = round(values["linear_bytes"] / base_run["linear_bytes_16bit"], 4)
+            values["total_ratio"] = round(values["total_bytes"] / base_run["total_bytes"], 4)
+            values["perplexity_ratio"] = round(values["perplexity"] / base_run["perplexity"], 4)
+        results["models"][name] = values
+        results["complete"] = set(results["models"]) == {"unquantized", *methods}
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        print(name, values, flush=True)
+
+    # Linear-layer bytes of the base model are those of the layers the quantizers touch: every
+    # Linear except lm_head (read from the model's config on the meta device, no weights loaded).
+    from largeforge_quant.layers import quantized_layer_widths
+
+    before = model_size(base, list(quantized_layer_widths(base, ["lm_head"])))
+    base_sizes = {"quantize_seconds": 0.0, "total_bytes": before.total_bytes,
+                  "linear_bytes": before.linear_bytes, "linear_bytes_16bit": before.linear_bytes_16bit}
     if args.parallel:
         from concurrent.futures import ProcessPoolExecutor
 
         torch.set_num_threads(1)
         with ProcessPoolExecutor(max_workers=len(methods)) as pool:
-            futures = {m: pool.submit(run_method, m, args.model, split, args.seq_length, 1) for m in methods}
-            base_eval = evaluate(base, split.heldout, args.seq_length, quantized=False)
-            print("unquantized", base_eval, flush=True)
+            futures = {m: pool.submit(run_method, m, args.model, split, args.seq_length, 1, options[m])
+                       for m in methods}
+            record("unquantized", {**base_sizes, **evaluate(base, split.heldout, args.seq_length, False)})
             for method, future in futures.items():
-                runs[method] = future.result()
-                print(method, runs[method], flush=True)
+                record(method, future.result())
     else:
-        base_eval = evaluate(base, split.heldout, args.seq_length, quantized=False)
-        print("unquantized", base_eval, flush=True)
+        record("unquantized", {**base_sizes, **evaluate(base, split.heldout, args.seq_length, False)})
         for method in methods:
-            runs[method] = run_method(method, args.model, split, args.seq_length, 0)
-            print(method, runs[method], flush=True)
-    before = model_size(base, runs[methods[0]].pop("layers"))
-    results["models"]["unquantized"] = {"quantize_seconds": 0.0, "total_bytes": before.total_bytes,
-                                        "linear_bytes": before.linear_bytes,
-                                        "linear_bytes_16bit": before.linear_bytes_16bit, **base_eval}
-    for method, run in runs.items():
-        run.pop("layers", None)
-        run["linear_ratio_vs_16bit"] = round(run["linear_bytes"] / before.linear_bytes_16bit, 4)
-        run["total_ratio"] = round(run["total_bytes"] / before.total_bytes, 4)
-        run["perplexity_ratio"] = round(run["perplexity"] / base_eval["perplexity"], 4)
-        results["models"][method] = run
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+            record(method, run_method(method, args.model, split, args.seq_length, 0, options[method]))
     print(json.dumps(results["models"], indent=2))
-
 
 if __name__ == "__main__":
     main()
