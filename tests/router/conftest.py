@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from router_testing import ExpertServer
+from .router_testing import ExpertServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "router"
 

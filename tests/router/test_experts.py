@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from router_testing import ExpertServer, free_port
+from .router_testing import ExpertServer, free_port
 
 from largeforge.config import ExpertConfig
 from largeforge.errors import ConfigError

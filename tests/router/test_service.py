@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from router_testing import ExpertServer, free_port, serve_app
+from .router_testing import ExpertServer, free_port, serve_app
 
 from largeforge.config import ExpertConfig, RouterConfig
 from largeforge_router.app import create_app
