@@ -30,8 +30,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from largeforge.data import DataValidator
 
 RESULTS = Path(__file__).parent / "results" / "data_validate.json"
-WORDS = ("model data expert router train serve token batch layer adapter query answer "
-         "Paris France capital energy river mountain science history music").split()
+WORDS = ["model", "data", "expert", "router", "train", "serve", "token", "batch", "layer", "adapter", "query",
+         "answer", "Paris", "France", "capital", "energy", "river", "mountain", "science", "history", "music"]
 
 
 def sentence(rng: random.Random, n: int) -> str:

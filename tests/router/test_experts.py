@@ -6,11 +6,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from .router_testing import ExpertServer, free_port
 
 from largeforge.config import ExpertConfig
 from largeforge.errors import ConfigError
 from largeforge_router.experts import ExpertManager, ExpertStatus, UnknownExpertError
+
+from .router_testing import ExpertServer, free_port
 
 
 def test_register_get_list_unregister() -> None:

@@ -9,12 +9,13 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from .router_testing import ExpertServer, free_port, serve_app
 
 from largeforge.config import ExpertConfig, RouterConfig
 from largeforge_router.app import create_app
 from largeforge_router.config import ServerSettings
 from largeforge_router.router import Router
+
+from .router_testing import ExpertServer, free_port, serve_app
 
 KEYWORDS = {"code": ["python", "bug"], "math": ["integral", "derivative"], "general": []}
 
