@@ -135,3 +135,11 @@ def test_toml_pipeline_without_lines(tmp_path):
     """))
     with pytest.raises(PlanError, match=rf"{path}: data file 'missing.json' not found"):
         plan_pipeline(load_pipeline(path))
+
+
+def test_spec_public_names_resolve_to_the_siblings():
+    """``from largeforge import SFTTrainer`` etc. (spec 1.1) reach the installed distributions."""
+    import largeforge
+
+    for name in ("SFTTrainer", "DPOTrainer", "TransformersEngine", "Router", "quantize", "InferenceEngine"):
+        assert getattr(largeforge, name).__name__ == name

@@ -22,9 +22,10 @@ from largeforge.version import __version__
 _LAZY: dict[str, tuple[str, str, str, str]] = {
     "SFTTrainer": ("largeforge_train", "SFTTrainer", "largeforge-train", "train"),
     "DPOTrainer": ("largeforge_train", "DPOTrainer", "largeforge-train", "train"),
-    "TransformersEngine": ("largeforge_serve", "TransformersEngine", "largeforge-serve", "serve"),
-    "Router": ("largeforge_router", "Router", "largeforge-router", "router"),
-    "quantize": ("largeforge_quant", "quantize", "largeforge-quant", "quant"),
+    "TransformersEngine": ("largeforge_serve.engines.transformers_engine", "TransformersEngine",
+                           "largeforge-serve", "serve"),
+    "Router": ("largeforge_router.router", "Router", "largeforge-router", "router"),
+    "quantize": ("largeforge_quant.factory", "quantize", "largeforge-quant", "quant"),
     "InferenceEngine": ("largeforge.contracts", "InferenceEngine", "largeforge-core", "all"),
     "DatasetFactory": ("largeforge.data", "DatasetFactory", "largeforge-core", "all"),
     "resolve_model": ("largeforge.models", "resolve_model", "largeforge-core", "all"),
@@ -42,7 +43,7 @@ def __getattr__(name: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name != module_name:
+        if exc.name not in (module_name, module_name.split(".")[0]):
             raise
         from largeforge.errors import MissingDistributionError
 
