@@ -270,4 +270,5 @@ def create_app(router: Router, *, api_keys: list[str] | None = None) -> Litestar
         lifespan=[lifespan],
         middleware=[RequestIdMiddleware],
         openapi_config=None,
+        logging_config=None,
     )

@@ -52,8 +52,10 @@ def build() -> typer.Typer:
         shown = f"[{server.host}]" if ":" in server.host else server.host
         print(f"Router listening on http://{shown}:{bound} "
               f"({len(cfg.experts)} experts, {cfg.classifier.classifier_type} classifier)", flush=True)
+        # loop/http "auto" (the defaults): uvloop and httptools when installed (they are router
+        # dependencies), else asyncio and h11.
         uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=5))
+                                           timeout_graceful_shutdown=5, loop="auto", http="auto"))
         try:
             uv.run(sockets=[sock])
         finally:

@@ -1,6 +1,7 @@
 """The router (spec 5.8): classify a query, pick a healthy replica, forward, retry, fall back.
 
-Forwarding is asynchronous (``httpx.AsyncClient``, one connection pool per router). A failed
+Forwarding is asynchronous (``aiohttp.ClientSession``: its C HTTP parser keeps the extra hop
+cheap; one keep-alive pool per router, pooled per replica). A failed
 attempt (connection error, timeout, 5xx or 429) is recorded against the replica's circuit and
 retried on the next replica of the same expert, then on the fallback expert, as long as nothing
 has reached the client: for streams the first chunk is read before the response is committed.
@@ -29,10 +30,14 @@ from largeforge_router.metrics import RouterMetrics
 from largeforge_router.routing import UNAVAILABLE, RoutingDecision, decide
 
 if TYPE_CHECKING:
-    import httpx
+    import aiohttp
 
 logger = get_logger("largeforge.router.router")  # under the largeforge logger tree
 RETRIABLE_STATUS = {429, 500, 502, 503, 504}
+#: Idle keep-alive connections to experts are dropped after this many seconds: below uvicorn's
+#: 5 s server-side keep-alive timeout, so the router never reuses a connection the expert is
+#: closing at that moment (which would count as a failed attempt).
+KEEPALIVE_SECONDS = 4.0
 
 
 class NoEndpointError(LargeForgeError):
@@ -74,7 +79,7 @@ class Router:
         self.classifier = classifier or build_classifier(config, list(experts or []), **classifier_options)
         # Keyword matching takes microseconds; anything heavier runs off the event loop.
         self._classify_inline = isinstance(self.classifier, KeywordClassifier)
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
         for expert in experts or []:
             for url in expert.all_endpoints:
                 self.metrics.set_circuit(url, "closed")
@@ -163,14 +168,19 @@ class Router:
         client = self.client()
         experts = [e for e in self.experts.list_experts() if e.enabled and e.all_endpoints]
 
+        import aiohttp
+
+        timeout = aiohttp.ClientTimeout(total=self.server.health_check_timeout)
+
         async def probe(url: str) -> str:
             try:
-                response = await client.get(f"{url}/health", timeout=self.server.health_check_timeout)
+                async with client.get(f"{url}/health", timeout=timeout, allow_redirects=False) as response:
+                    await response.read()  # read to the end, so the connection is kept alive
+                    code = response.status
             except Exception:
                 status = "error"
             else:
-                status = ("ready" if response.status_code == 200
-                          else "loading" if response.status_code == 503 else "error")
+                status = "ready" if code == 200 else "loading" if code == 503 else "error"
             if status == "ready":
                 self.breaker.record_probe_success(url)
             elif status == "error":
@@ -196,20 +206,24 @@ class Router:
 
     # -- forwarding -------------------------------------------------------------------------
 
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> aiohttp.ClientSession:
         """The shared HTTP client (created on first use, in the running event loop)."""
         if self._client is None:
-            import httpx
+            import aiohttp
 
-            timeout = httpx.Timeout(self.server.request_timeout, connect=self.server.connect_timeout)
-            self._client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(
-                max_connections=1000, max_keepalive_connections=200))
+            # sock_read bounds each read (the whole answer, or each chunk of a stream); connect
+            # bounds getting a connection (from the pool or new), sock_connect the TCP connect.
+            timeout = aiohttp.ClientTimeout(total=None, connect=self.server.request_timeout,
+                                            sock_connect=self.server.connect_timeout,
+                                            sock_read=self.server.request_timeout)
+            connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS)
+            self._client = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self._client
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
             self._client = None
 
     def plan(self, expert: str) -> list[tuple[str, str]]:
@@ -242,6 +256,8 @@ class Router:
                       request_id: str | None = None) -> Forwarded:
         """POST ``payload`` to ``path`` (e.g. ``/v1/chat/completions``) on a replica of ``expert``,
         retrying on other replicas and then on the fallback expert."""
+        import aiohttp
+
         client = self.client()
         headers = {"content-type": "application/json"}
         if request_id:
@@ -254,22 +270,20 @@ class Router:
             start = time.perf_counter()
             self.balancer.begin(url)
             committed = False
+            response: aiohttp.ClientResponse | None = None
             try:
-                request = client.build_request("POST", url + path, content=body, headers=headers)
-                response = await client.send(request, stream=True)
-                if response.status_code in RETRIABLE_STATUS:
-                    detail = (await response.aread())[:200].decode("utf-8", "replace")
-                    await response.aclose()
-                    self._failed(name, url, f"HTTP {response.status_code}: {detail}", attempts)
+                response = await client.post(url + path, data=body, headers=headers, allow_redirects=False)
+                if response.status in RETRIABLE_STATUS:
+                    detail = (await response.read())[:200].decode("utf-8", "replace")
+                    self._failed(name, url, f"HTTP {response.status}: {detail}", attempts)
                     continue
-                if not (stream and response.status_code == 200):
-                    content = await response.aread()
-                    await response.aclose()
+                if not (stream and response.status == 200):
+                    content = await response.read()
                     self._succeeded(name, url, start)
-                    return Forwarded(name, url, response.status_code,
+                    return Forwarded(name, url, response.status,
                                      response.headers.get("content-type", "application/json"),
                                      content=content, attempts=attempts)
-                chunks = response.aiter_raw()
+                chunks = response.content.iter_any()
                 try:
                     first = await chunks.__anext__()
                 except StopAsyncIteration:
@@ -279,15 +293,13 @@ class Router:
                 return Forwarded(name, url, 200, response.headers.get("content-type", "text/event-stream"),
                                  stream=self._relay(name, url, start, first, chunks, response),
                                  attempts=attempts)
-            except Exception as exc:  # connection refused, timeouts, broken reads
-                import httpx
-
-                if not isinstance(exc, httpx.HTTPError):
-                    raise
+            except (aiohttp.ClientError, TimeoutError) as exc:  # connection refused, timeouts, broken reads
                 self._failed(name, url, f"{type(exc).__name__}: {exc}", attempts)
             finally:
                 if not committed:
                     self.balancer.end(url)
+                    if response is not None:
+                        response.release()  # back to the pool when fully read, else closed
         tried = ", ".join(f"{a['endpoint']} ({a['error']})" for a in attempts) or "no replica has a closed circuit"
         raise NoEndpointError(f"no healthy endpoint for expert {expert!r} or the fallback "
                               f"{self.config.fallback_expert!r}: {tried}", attempts)
@@ -309,10 +321,10 @@ class Router:
         self.metrics.requests.labels(expert=expert, outcome="ok").inc()
 
     async def _relay(self, expert: str, url: str, start: float, first: bytes,
-                     chunks: AsyncIterator[bytes], response: httpx.Response) -> AsyncIterator[bytes]:
+                     chunks: AsyncIterator[bytes], response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         """Pass a stream through chunk by chunk; a failure after the first chunk ends the stream
         with an OpenAI-shaped error event (the client already has part of the answer)."""
-        import httpx
+        import aiohttp
 
         verdict = False
         try:
@@ -322,7 +334,7 @@ class Router:
                 yield chunk
             verdict = True
             self._succeeded(expert, url, start)
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             verdict = True
             self._failed(expert, url, f"stream broken: {exc}", [])
             self.metrics.requests.labels(expert=expert, outcome="broken_stream").inc()
@@ -333,7 +345,7 @@ class Router:
             if not verdict:  # client went away: neither a success nor the replica's fault
                 self.breaker.release(url)
             self.balancer.end(url)
-            await response.aclose()
+            response.release()
 
     # -- convenience (spec 5.8) -------------------------------------------------------------
 
