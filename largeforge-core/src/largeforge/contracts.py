@@ -49,6 +49,13 @@ class DataFormat(abc.ABC):
         validation runs it on every row."""
         return self.to_conversation(row).replies()
 
+    def screen(self, rows: Sequence[Any], *, placeholders: bool = False) -> set[int] | None:
+        """Indices of the decoded ``rows`` that need the full :meth:`check`, found column-wise
+        (see :mod:`largeforge.data.screen`): every row that could fail it or has a reply of at
+        most two characters, and with ``placeholders`` every row that may hold ``{{``. Rows
+        left out are taken as valid and unremarkable. ``None`` (the default) checks every row."""
+        return None
+
     def from_conversation(self, conversation: Conversation) -> dict[str, Any]:
         """Write a conversation as a row of this format; :class:`RowError` when it cannot."""
         raise RowError(f"format {self.name!r} cannot be written")

@@ -8,8 +8,10 @@ not an array) raise :class:`DataError` with one line.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,7 +100,8 @@ def _json_error(path: Path, exc: msgspec.DecodeError, data: bytes) -> DataError:
 
 def _jsonl_rows(data: bytes) -> Iterator[tuple[int, int | None, bytes | msgspec.Raw]]:
     index = 0
-    for number, line in enumerate(data.splitlines(), start=1):
+    # Split on "\n" only, as msgspec's decode_lines does: "\r" is JSON whitespace.
+    for number, line in enumerate(data.split(b"\n"), start=1):
         if line.strip():
             yield index, number, line
             index += 1
@@ -158,25 +161,60 @@ def describe_validation_error(exc: msgspec.ValidationError) -> str:
 Decoded = tuple[int, "int | None", "bytes | msgspec.Raw | None", Any, "str | None"]
 
 
-def decode_rows(path: str | Path, fmt: DataFormat, data: bytes | None = None) -> Iterator[Decoded]:
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: decoding a large file allocates millions of objects,
+    and each collection it triggers would walk all the rows decoded so far."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def decode_all(fmt: DataFormat, data: bytes, *, jsonl: bool) -> list[Any] | None:
+    """Every row of ``data`` decoded into ``fmt.row_type`` by one msgspec call (JSON arrays and
+    JSON Lines alike), or ``None`` when some row does not decode: callers then go row by row
+    and report each bad one."""
+    decoder: msgspec.json.Decoder[Any]
+    try:
+        with gc_paused():
+            if jsonl:
+                decoder = msgspec.json.Decoder(fmt.row_type)
+                return decoder.decode_lines(data)
+            decoder = msgspec.json.Decoder(list[fmt.row_type])  # type: ignore[name-defined]
+            return decoder.decode(data)  # type: ignore[no-any-return]
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+
+
+def jsonl_line_numbers(data: bytes) -> list[int]:
+    """The 1-based line number of every non-blank line (row) of a JSON Lines file."""
+    return [number for number, line in enumerate(data.split(b"\n"), start=1) if line.strip()]
+
+
+def decode_rows(path: str | Path, fmt: DataFormat, data: bytes | None = None, *,
+                whole: bool = True) -> Iterator[Decoded]:
     """``(index, line, raw, row, error)`` for every row, ``row`` decoded into ``fmt.row_type``
-    (whose msgspec constraints do the per-field checks) or ``error`` saying why not."""
+    (whose msgspec constraints do the per-field checks) or ``error`` saying why not.
+
+    With ``whole`` (the default) the file is first decoded in one call (:func:`decode_all`);
+    pass ``whole=False`` when that already failed."""
     path = Path(path)
     data = read_bytes(path) if data is None else data
-    if not is_jsonl(path, data[:64]):
-        # Fast path: when every row decodes, one msgspec call does all the work.
-        try:
-            decoded = msgspec.json.decode(data, type=list[fmt.row_type])  # type: ignore[name-defined]
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            pass  # report row by row below (or raise the file-level error)
-        else:
-            for index, item in enumerate(decoded):
-                yield index, None, None, item, None
-            return
-        rows: Iterator[tuple[int, int | None, bytes | msgspec.Raw]] = (
-            (i, None, raw) for i, raw in enumerate(_array_rows(path, data)))
+    jsonl = is_jsonl(path, data[:64])
+    decoded = decode_all(fmt, data, jsonl=jsonl) if whole else None
+    if decoded is not None:
+        lines: list[int] | list[None] = jsonl_line_numbers(data) if jsonl else [None] * len(decoded)
+        for index, (line, item) in enumerate(zip(lines, decoded, strict=True)):
+            yield index, line, None, item, None
+        return
+    if jsonl:
+        rows: Iterator[tuple[int, int | None, bytes | msgspec.Raw]] = _jsonl_rows(data)
     else:
-        rows = _jsonl_rows(data)
+        rows = ((i, None, raw) for i, raw in enumerate(_array_rows(path, data)))
     decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(fmt.row_type)
     for index, line, raw in rows:
         item, error = None, None

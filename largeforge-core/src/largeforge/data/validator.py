@@ -5,19 +5,28 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from largeforge.contracts import DataFormat, RowError
+from largeforge.data import parts
 from largeforge.data.conversation import Conversation
 from largeforge.data.detect import get_format
-from largeforge.data.reader import decode_rows, describe_validation_error, read_bytes
+from largeforge.data.reader import (
+    decode_all,
+    decode_rows,
+    describe_validation_error,
+    is_jsonl,
+    jsonl_line_numbers,
+    read_bytes,
+)
+from largeforge.data.screen import PLACEHOLDER_OPEN, SHORT_RESPONSE_CHARS
 from largeforge.registry import Registry
 
 _PLACEHOLDER = re.compile(r"\{\{\s*\w+\s*\}\}")
-SHORT_RESPONSE_CHARS = 2
 
 
 @dataclass
@@ -65,45 +74,122 @@ def placeholders(conversation: Conversation) -> str:
     return ", ".join(sorted({p for t in texts if "{{" in t for p in _PLACEHOLDER.findall(t)}))
 
 
-class DataValidator:
-    """Validates files or in-memory rows against a registered format."""
+@dataclass
+class _Checked:
+    """The outcome of checking some rows: how many, and the issues (indices relative to them)."""
 
-    def __init__(self, formats: Registry[DataFormat] | None = None) -> None:
+    total: int
+    errors: list[RowIssue]
+    warnings: list[RowIssue]
+
+
+class DataValidator:
+    """Validates files or in-memory rows against a registered format.
+
+    ``screen=False`` checks every row one by one instead of letting the format screen them
+    (slower; the report is the same). ``workers`` caps the processes a large file is split
+    across (``None``: one per CPU, for files of at least 16 MiB per process)."""
+
+    def __init__(self, formats: Registry[DataFormat] | None = None, *, screen: bool = True,
+                 workers: int | None = None) -> None:
         self.formats = formats
+        self.screen = screen
+        self.workers = workers
 
     def validate_file(self, path: str | Path, format: str = "auto") -> ValidationReport:
         """Read the whole file and report counts, every invalid row and warnings.
 
-        This is the hot path (millions of rows): rows are checked with ``fmt.check``, and
-        converted to conversations only when the file may hold template placeholders.
+        This is the hot path (millions of rows): the file is decoded by one msgspec call per
+        part, the format screens the rows and only those it flags get the exact per-row check
+        (:mod:`largeforge.data.screen`); large files are split across processes
+        (:mod:`largeforge.data.parts`). A file where some row does not decode is checked row by
+        row in one process, so every bad row is reported with its own reason.
         """
         fmt = get_format(format, path, self.formats)
         data = read_bytes(path)
-        look_for_placeholders = b"{{" in data
-        report = ValidationReport(str(path), fmt.name)
-        errors, warnings, check = report.errors, report.warnings, fmt.check
-        index = -1
-        for index, line, _, row, error in decode_rows(path, fmt, data):
-            if error is None:
-                try:
-                    replies = check(row)
-                except RowError as exc:
-                    error = str(exc)
-                else:
-                    for text in replies:  # a plain loop: this runs once per row
-                        if len(text) <= SHORT_RESPONSE_CHARS and len(text.strip()) < SHORT_RESPONSE_CHARS:
-                            warnings.append(RowIssue(index, "very short response", line))
-                            break
-                    if look_for_placeholders:
-                        found = placeholders(fmt.to_conversation(row))
-                        if found:
-                            warnings.append(RowIssue(index, f"unfilled template placeholder {found}", line))
-                    continue
-            errors.append(RowIssue(index, error, line))
-        total = index + 1
-        report.total, report.invalid = total, len(errors)
-        report.valid = total - report.invalid
+        jsonl = is_jsonl(Path(path), data[:64])
+        checked = self._check_in_parts(fmt, data, jsonl) or self._check(fmt, Path(path), data, jsonl)
+        report = ValidationReport(str(path), fmt.name, total=checked.total, errors=checked.errors,
+                                  warnings=checked.warnings)
+        report.invalid = len(report.errors)
+        report.valid = report.total - report.invalid
         return report
+
+    def _check_in_parts(self, fmt: DataFormat, data: bytes, jsonl: bool) -> _Checked | None:
+        """Check ``data`` split across processes; ``None`` when it is not split or a part does
+        not decode as a whole."""
+        workers = parts.default_workers(len(data))
+        workers = workers if self.workers is None else min(workers, self.workers)
+        pieces = parts.split(data, workers, jsonl=jsonl) if workers > 1 else None
+        if pieces is None:
+            return None
+        results = parts.map_parts(partial(self._check_whole, fmt, jsonl=jsonl), data, pieces)
+        if any(result is None for result in results):
+            return None
+        merged = _Checked(0, [], [])
+        for piece, result in zip(pieces, results, strict=True):
+            assert result is not None
+            lines_before = data.count(b"\n", 0, piece.start) if jsonl else 0
+            for issues, into in ((result.errors, merged.errors), (result.warnings, merged.warnings)):
+                for issue in issues:
+                    issue.index += merged.total
+                    if issue.line is not None:
+                        issue.line += lines_before
+                    into.append(issue)
+            merged.total += result.total
+        return merged
+
+    def _check_whole(self, fmt: DataFormat, data: bytes, *, jsonl: bool) -> tuple[_Checked | None, Any]:
+        """Check ``data`` when it decodes in one call (``None`` otherwise), and the decoded rows."""
+        rows = decode_all(fmt, data, jsonl=jsonl)
+        if rows is None:
+            return None, None
+        return self._check_rows(fmt, data, jsonl, rows), rows
+
+    def _check(self, fmt: DataFormat, path: Path, data: bytes, jsonl: bool) -> _Checked:
+        """Check ``data`` in this process, row by row where it does not decode as a whole."""
+        rows = decode_all(fmt, data, jsonl=jsonl)
+        if rows is not None:
+            return self._check_rows(fmt, data, jsonl, rows)
+        checked = _Checked(0, [], [])
+        look_for_placeholders = PLACEHOLDER_OPEN.encode() in data
+        for index, line, _, row, error in decode_rows(path, fmt, data, whole=False):
+            self._check_row(checked, fmt, index, line, row, error, look_for_placeholders)
+            checked.total = index + 1
+        return checked
+
+    def _check_rows(self, fmt: DataFormat, data: bytes, jsonl: bool, rows: list[Any]) -> _Checked:
+        """Check decoded ``rows``: the exact check on those the format's screen flags."""
+        checked = _Checked(len(rows), [], [])
+        look_for_placeholders = PLACEHOLDER_OPEN.encode() in data
+        suspects = fmt.screen(rows, placeholders=look_for_placeholders) if self.screen else None
+        order = range(len(rows)) if suspects is None else sorted(suspects)
+        lines = jsonl_line_numbers(data) if order and jsonl else None
+        for index in order:
+            self._check_row(checked, fmt, index, lines[index] if lines else None, rows[index], None,
+                            look_for_placeholders)
+        return checked
+
+    @staticmethod
+    def _check_row(checked: _Checked, fmt: DataFormat, index: int, line: int | None, row: Any,
+                   error: str | None, look_for_placeholders: bool) -> None:
+        """The exact check of one row: an error, or warnings for a short reply or placeholders."""
+        if error is None:
+            try:
+                replies = fmt.check(row)
+            except RowError as exc:
+                error = str(exc)
+            else:
+                for text in replies:
+                    if len(text) <= SHORT_RESPONSE_CHARS and len(text.strip()) < SHORT_RESPONSE_CHARS:
+                        checked.warnings.append(RowIssue(index, "very short response", line))
+                        break
+                if look_for_placeholders:
+                    found = placeholders(fmt.to_conversation(row))
+                    if found:
+                        checked.warnings.append(RowIssue(index, f"unfilled template placeholder {found}", line))
+                return
+        checked.errors.append(RowIssue(index, error, line))
 
     def validate_rows(
         self, rows: Sequence[Any], format: str

@@ -10,11 +10,14 @@ import msgspec
 
 from largeforge.contracts import DataFormat, RowError
 from largeforge.data.conversation import Conversation, Message, is_blank
+from largeforge.data.screen import PLACEHOLDER_OPEN, SHORT_RESPONSE_CHARS
 
 Pair = Annotated[list[str], msgspec.Meta(min_length=2, max_length=2)]
 
 
-class AlpacaRow(msgspec.Struct):
+# gc=False: rows hold only strings and lists of strings, so they cannot form reference
+# cycles, and a million tracked rows would make every garbage collection walk them all.
+class AlpacaRow(msgspec.Struct, gc=False):
     instruction: str
     output: str
     input: str = ""
@@ -45,6 +48,16 @@ class AlpacaFormat(DataFormat):
             if is_blank(instruction) or is_blank(output):
                 raise RowError(f"history[{i}] has an empty turn")
         return (row.output,)
+
+    def screen(self, rows: Sequence[AlpacaRow], *, placeholders: bool = False) -> set[int]:
+        short = SHORT_RESPONSE_CHARS  # one comprehension per question: they run once per row
+        suspects = {i for i, r in enumerate(rows) if r.history or len(r.instruction) <= short
+                    or len(r.output) <= short or r.instruction.isspace() or r.output.isspace()}
+        if placeholders:
+            suspects.update(i for i, r in enumerate(rows) if PLACEHOLDER_OPEN in r.instruction
+                            or PLACEHOLDER_OPEN in r.output or PLACEHOLDER_OPEN in r.input
+                            or (r.system and PLACEHOLDER_OPEN in r.system))
+        return suspects
 
     def to_conversation(self, row: AlpacaRow) -> Conversation:
         self.check(row)

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import msgspec
 
 from largeforge.contracts import DataFormat, RowError
 from largeforge.data.conversation import Conversation, Message, is_blank
+from largeforge.data.screen import PLACEHOLDER_OPEN, SHORT_RESPONSE_CHARS
 
 #: ShareGPT speaker → internal role. ``user``/``assistant``/``tool`` appear in some exports.
 ROLE_MAP = {
@@ -25,12 +27,14 @@ _ASKS = ("user", "tool")  # turns the model answers
 _ANSWERS = ("assistant", "tool_call")  # turns the model produces
 
 
-class ShareGPTTurn(msgspec.Struct):
+# gc=False: rows hold only strings and lists, so they cannot form reference cycles, and a
+# million tracked rows would make every garbage collection walk them all.
+class ShareGPTTurn(msgspec.Struct, gc=False):
     from_: str = msgspec.field(name="from")
     value: str
 
 
-class ShareGPTRow(msgspec.Struct):
+class ShareGPTRow(msgspec.Struct, gc=False):
     conversations: list[ShareGPTTurn]
     system: str | None = None
     tools: str | None = None
@@ -70,6 +74,47 @@ def check_alternation(roles: Sequence[str], *, end_with_answer: bool = True, fie
         raise RowError("conversation must end with a gpt (or function_call) turn")
 
 
+def check_turn_count(turns: int) -> None:
+    if turns < 2:
+        raise RowError(f"conversations needs at least 2 turns, got {turns}")
+
+
+def check_speaker_order(roles: list[str], *, system_field: bool) -> None:
+    """The turn rules of a ShareGPT row whose speakers map to ``roles``."""
+    check_turn_count(len(roles))
+    if system_field:
+        if roles[0] == "system":
+            raise RowError("system prompt given both as a field and as the first turn")
+        check_alternation(["system", *roles])
+    else:
+        check_alternation(roles)
+
+
+# Screening (see ShareGPTFormat.screen): one character per role, "S" for a ``system`` field.
+_ROLE_CODE = {"user": "u", "assistant": "a", "system": "s", "tool_call": "f", "tool": "t"}
+_CODE_ROLE = {code: role for role, code in _ROLE_CODE.items()}
+
+
+class _SpeakerCodes(dict[str, str]):
+    def __missing__(self, speaker: str) -> str:
+        return "?"  # an unknown speaker: the row fails screening and gets the exact check
+
+
+_CODE = _SpeakerCodes({speaker: _ROLE_CODE[role] for speaker, role in ROLE_MAP.items()})
+
+
+@lru_cache(maxsize=4096)
+def _valid_signature(signature: str) -> bool:
+    if "?" in signature:
+        return False
+    system_field = signature.startswith("S")
+    try:
+        check_speaker_order([_CODE_ROLE[c] for c in signature.removeprefix("S")], system_field=system_field)
+    except RowError:
+        return False
+    return True
+
+
 class ShareGPTFormat(DataFormat):
     name = "sharegpt"
     description = "ShareGPT conversations (human/gpt/system, function_call/observation tools)"
@@ -81,17 +126,27 @@ class ShareGPTFormat(DataFormat):
         roles = self._checked_roles(row)
         return [t.value for t, role in zip(row.conversations, roles, strict=True) if role in _ANSWERS]
 
+    def screen(self, rows: Sequence[ShareGPTRow], *, placeholders: bool = False) -> set[int]:
+        short, code = SHORT_RESPONSE_CHARS, _CODE  # plain comprehensions: they run once per turn
+        suspects = {i for i, r in enumerate(rows) for t in r.conversations
+                    if len(t.value) <= short or t.value.isspace()}
+        if placeholders:
+            suspects.update(i for i, r in enumerate(rows) if (r.system and PLACEHOLDER_OPEN in r.system)
+                            or any(PLACEHOLDER_OPEN in t.value for t in r.conversations))
+        # Each row's speakers as a string, one character per turn; the turn rules then run once
+        # per distinct string rather than once per row.
+        signatures = [("S" if r.system else "") + "".join([code[t.from_] for t in r.conversations])
+                      for r in rows]
+        bad = {s for s in set(signatures) if not _valid_signature(s)}
+        if bad:
+            suspects.update(i for i, s in enumerate(signatures) if s in bad)
+        return suspects
+
     @staticmethod
     def _checked_roles(row: ShareGPTRow) -> list[str]:
-        if len(row.conversations) < 2:
-            raise RowError(f"conversations needs at least 2 turns, got {len(row.conversations)}")
+        check_turn_count(len(row.conversations))  # before the turns, so a 1-turn row says so
         roles = speaker_roles(row.conversations)
-        if row.system:
-            if roles[0] == "system":
-                raise RowError("system prompt given both as a field and as the first turn")
-            check_alternation(["system", *roles])
-        else:
-            check_alternation(roles)
+        check_speaker_order(roles, system_field=bool(row.system))
         return roles
 
     def to_conversation(self, row: ShareGPTRow) -> Conversation:

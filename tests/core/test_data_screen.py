@@ -1,0 +1,119 @@
+"""Fast validation (screens and files split across processes) reports exactly what the
+row-by-row check reports."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from largeforge.data import DataValidator, parts
+from largeforge.data.detect import get_format
+from largeforge.data.reader import decode_rows
+
+TEXTS = ["a fine instruction", "", " ", "\t\n", "   \n\t  ", "\u3000\u3000\u3000", "ok", "x", " y ", "\u3000",
+         "Hi {{name}}!", "{{ author }}", "a longer answer that is perfectly fine", "é"]
+SPEAKERS = ["human", "gpt", "system", "function_call", "observation", "user", "assistant", "bot"]
+
+
+def alpaca_row(rng: random.Random) -> dict[str, Any]:
+    row: dict[str, Any] = {"instruction": rng.choice(TEXTS), "input": rng.choice(TEXTS + [""] * 6),
+                           "output": rng.choice(TEXTS)}
+    if rng.random() < 0.2:
+        row["system"] = rng.choice(TEXTS)
+    if rng.random() < 0.2:
+        row["history"] = [[rng.choice(TEXTS), rng.choice(TEXTS)] for _ in range(rng.randint(0, 2))]
+    return row
+
+
+def sharegpt_row(rng: random.Random) -> dict[str, Any]:
+    turns = rng.randint(0, 5)
+    if rng.random() < 0.7:  # mostly well-formed, so both screens and exact checks are exercised
+        speakers = (["system"] if rng.random() < 0.2 else []) + ["human", "gpt"] * rng.randint(1, 3)
+    else:
+        speakers = [rng.choice(SPEAKERS) for _ in range(turns)]
+    row: dict[str, Any] = {"conversations": [{"from": s, "value": rng.choice(TEXTS)} for s in speakers]}
+    if rng.random() < 0.2:
+        row["system"] = rng.choice([*TEXTS, ""])
+    return row
+
+
+def write(path: Path, rows: list[dict[str, Any]], jsonl: bool) -> Path:
+    if jsonl:  # with blank lines, so line numbers and row indices differ
+        path.write_text("".join(json.dumps(r) + ("\n\n" if i % 7 == 3 else "\n") for i, r in enumerate(rows)))
+    else:
+        path.write_text(json.dumps(rows, indent=1 if len(rows) % 2 else None))
+    return path
+
+
+def issues(report: Any) -> tuple[Any, ...]:
+    return (report.total, report.valid, report.invalid,
+            [(e.index, e.line, e.reason) for e in report.errors],
+            [(w.index, w.line, w.reason) for w in report.warnings])
+
+
+@pytest.mark.parametrize("jsonl", [False, True], ids=["json", "jsonl"])
+@pytest.mark.parametrize(("fmt", "make"), [("alpaca", alpaca_row), ("sharegpt", sharegpt_row)])
+def test_screened_report_equals_row_by_row_report(tmp_path, fmt, make, jsonl):
+    rng = random.Random(7)
+    path = write(tmp_path / f"rows.{'jsonl' if jsonl else 'json'}", [make(rng) for _ in range(600)], jsonl)
+    exact = DataValidator(screen=False, workers=1).validate_file(path, fmt)
+    screened = DataValidator(workers=1).validate_file(path, fmt)
+    assert exact.invalid > 50 and exact.valid > 50 and exact.warnings  # the data exercises every rule
+    assert issues(screened) == issues(exact)
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """Split even small files across processes."""
+    monkeypatch.setattr(parts, "MIN_PART_BYTES", 1024)
+
+
+@pytest.mark.parametrize("jsonl", [False, True], ids=["json", "jsonl"])
+@pytest.mark.parametrize(("fmt", "make"), [("alpaca", alpaca_row), ("sharegpt", sharegpt_row)])
+def test_report_split_across_processes_equals_one_process(tmp_path, small_parts, fmt, make, jsonl):
+    rng = random.Random(11)
+    rows = [make(rng) for _ in range(3000)]
+    path = write(tmp_path / f"rows.{'jsonl' if jsonl else 'json'}", rows, jsonl)
+    data = path.read_bytes()
+    pieces = parts.split(data, 3, jsonl=jsonl)
+    assert pieces is not None and len(pieces) == 3
+    assert parts.default_workers(len(data)) >= 2 or parts.available_cpus() < 2
+    # Each part decodes on its own, and together they hold every row once.
+    texts = [piece.of(data) for piece in pieces]
+    decoded = [row for text in texts for row in (
+        [json.loads(line) for line in text.splitlines() if line.strip()] if jsonl else json.loads(text))]
+    assert decoded == rows
+    one = DataValidator(workers=1).validate_file(path, fmt)
+    split = DataValidator(workers=3).validate_file(path, fmt)
+    assert issues(split) == issues(one)
+    if jsonl:
+        assert any(e.line != e.index + 1 for e in one.errors)  # line numbers shifted by blank lines
+
+
+def test_a_cut_inside_a_nested_object_is_detected(tmp_path, small_parts):
+    """Turns whose first key is also the rows' first key: cuts land between turns, the parts do
+    not decode, and the file is checked in one process with the same report."""
+    rows = [{"conversations": [{"conversations": 0, "from": "human", "value": f"question {i} " * 30},
+                               {"conversations": 0, "from": "gpt", "value": "" if i % 50 == 0 else "answer"}]}
+            for i in range(400)]
+    path = tmp_path / "nested.json"
+    path.write_text(json.dumps(rows))
+    data = path.read_bytes()
+    pieces = parts.split(data, 2, jsonl=False)
+    assert pieces is not None
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(pieces[0].of(data))
+    report = DataValidator(workers=2).validate_file(path, "sharegpt")
+    assert (report.total, report.invalid) == (400, 8)
+    assert issues(report) == issues(DataValidator(screen=False, workers=1).validate_file(path, "sharegpt"))
+
+
+def test_json_lines_fast_path_keeps_line_numbers(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"instruction": "a", "output": "b"}\n\n   \n{"instruction": "c", "output": "d"}\n')
+    found = [(index, line) for index, line, *_ in decode_rows(path, get_format("alpaca", None, None))]
+    assert found == [(0, 1), (1, 4)]
