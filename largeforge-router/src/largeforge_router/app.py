@@ -5,6 +5,11 @@ Routes: ``POST /route``, ``POST /generate``, ``GET/POST /experts``, ``DELETE /ex
 ``/v1/completions`` and ``/v1/models``, where ``model: "auto"`` routes and an expert's name
 goes straight to that expert. Errors are OpenAI-shaped (``{"error": {...}}``) and a client can
 only ever cause a 4xx.
+
+The two forwarding routes are the hot path, so they are plain ASGI handlers (``@asgi``): they read
+the body and write the expert's answer themselves, without Litestar's request parsing, dependency
+injection and response conversion (about 0.3 ms a request on the 2-core development machine).
+Routing, middleware and exception handlers still apply to them.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Litestar, Request, Response, delete, get, post
-from litestar.exceptions import HTTPException
-from litestar.response import Stream
+from litestar import Litestar, Request, Response, asgi, delete, get, post
+from litestar.exceptions import HTTPException, MethodNotAllowedException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.response.streaming import ASGIStreamingResponse
 
 from largeforge.config import ExpertConfig
 from largeforge.errors import ConfigError, LargeForgeError
@@ -30,6 +36,7 @@ from largeforge_router.router import Forwarded, NoEndpointError, Router
 logger = get_logger("largeforge.router.app")  # under the largeforge logger tree
 AUTO_MODELS = {"auto", "router"}
 OPEN_PATHS = {"/health"}  # reachable without an API key (load balancer probes)
+MAX_BODY = 10_000_000  # bytes; Litestar's default request_max_body_size, for the ASGI routes too
 
 
 class RouteRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -75,6 +82,26 @@ def _text(content: Any) -> str:
     if isinstance(content, list):
         return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
     return ""
+
+
+async def read_body(receive: Any, headers: dict[bytes, bytes]) -> bytes:
+    """The whole request body of a raw ASGI request (413 beyond :data:`MAX_BODY`)."""
+    length = headers.get(b"content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        raise RequestEntityTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise APIError(400, "client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise RequestEntityTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def routing_query(path: str, payload: dict[str, Any]) -> str:
@@ -123,18 +150,20 @@ def create_app(router: Router, *, api_keys: list[str] | None = None) -> Litestar
     """The Litestar app serving ``router``; ``api_keys`` default to the router's server settings."""
     keys = [k.encode() for k in (router.server.api_keys if api_keys is None else api_keys)]
 
-    def check_key(request: Request[Any, Any, Any]) -> None:
-        if not keys or request.url.path in OPEN_PATHS:
-            return
-        header = request.headers.get("authorization", "")
-        given = header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get(
-            "x-api-key", "")
+    def check_key(authorization: str, api_key: str) -> None:
+        given = authorization[7:].strip() if authorization.lower().startswith("bearer ") else api_key
         if not any(hmac.compare_digest(given.encode(), k) for k in keys):
             raise APIError(401, "invalid or missing API key (send 'Authorization: Bearer <key>')",
                            type_="authentication_error", code="invalid_api_key")
 
-    async def front_door(request: Request[Any, Any, Any], path: str) -> Response[Any]:
-        payload = _decode(await request.body(), dict)
+    async def front_door(scope: Any, receive: Any, send: Any, path: str) -> None:
+        if scope["method"] != "POST":
+            raise MethodNotAllowedException
+        raw_headers: dict[bytes, bytes] = dict(scope["headers"])
+        if keys:
+            check_key(raw_headers.get(b"authorization", b"").decode("latin-1"),
+                      raw_headers.get(b"x-api-key", b"").decode("latin-1"))
+        payload = _decode(await read_body(receive, raw_headers), dict)
         model = payload.get("model")
         if not isinstance(model, str) or not model:
             raise APIError(400, "'model' is required: 'auto' to route, or an expert's name", param="model")
@@ -153,27 +182,34 @@ def create_app(router: Router, *, api_keys: list[str] | None = None) -> Litestar
             raise APIError(404, f"model {model!r} not found; use one of: {names}", code="model_not_found",
                            param="model")
         stream = payload.get("stream") is True
+        rid = raw_headers.get(b"x-request-id")
         answer = await router.forward(path, payload, expert, stream=stream,
-                                      request_id=request.headers.get("x-request-id"))
-        return _respond(answer, headers)
+                                      request_id=rid.decode("latin-1") if rid is not None else None)
+        await respond(answer, headers, scope, receive, send)
 
-    def _respond(answer: Forwarded, headers: dict[str, str]) -> Response[Any]:
+    async def respond(answer: Forwarded, headers: dict[str, str], scope: Any, receive: Any, send: Any) -> None:
         headers = {**headers, "x-largeforge-expert": answer.expert, "x-largeforge-endpoint": answer.endpoint}
         if answer.attempts:
             headers["x-largeforge-retries"] = str(len(answer.attempts))
         if answer.stream is not None:
-            return Stream(answer.stream, media_type=answer.content_type, headers={
+            response = ASGIStreamingResponse(iterator=answer.stream, media_type=answer.content_type, headers={
                 **headers, "cache-control": "no-cache", "x-accel-buffering": "no"})
-        return Response(answer.content, status_code=answer.status, media_type=answer.content_type,
-                        headers=headers)
+            await response(scope, receive, send)
+            return
+        # The expert's body and content type, passed through as they are.
+        encoded = [(b"content-type", answer.content_type.encode("latin-1")),
+                   (b"content-length", str(len(answer.content)).encode()),
+                   *((k.encode(), v.encode("latin-1")) for k, v in headers.items())]
+        await send({"type": "http.response.start", "status": answer.status, "headers": encoded})
+        await send({"type": "http.response.body", "body": answer.content})
 
-    @post("/v1/chat/completions", status_code=200)
-    async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
-        return await front_door(request, "/v1/chat/completions")
+    @asgi("/v1/chat/completions", copy_scope=False)
+    async def chat_completions(scope: Any, receive: Any, send: Any) -> None:
+        await front_door(scope, receive, send, "/v1/chat/completions")
 
-    @post("/v1/completions", status_code=200)
-    async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
-        return await front_door(request, "/v1/completions")
+    @asgi("/v1/completions", copy_scope=False)
+    async def completions(scope: Any, receive: Any, send: Any) -> None:
+        await front_door(scope, receive, send, "/v1/completions")
 
     @get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -249,7 +285,8 @@ def create_app(router: Router, *, api_keys: list[str] | None = None) -> Litestar
         return error_response(500, f"internal error: {type(exc).__name__}", "server_error")
 
     async def before(request: Request[Any, Any, Any]) -> None:
-        check_key(request)
+        if keys and request.url.path not in OPEN_PATHS:
+            check_key(request.headers.get("authorization", ""), request.headers.get("x-api-key", ""))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
