@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,10 @@ def test_screened_report_equals_row_by_row_report(tmp_path, fmt, make, jsonl):
 
 @pytest.fixture
 def small_parts(monkeypatch):
-    """Split even small files across processes."""
+    """Split even small files across processes, even when an earlier test left a harmless
+    thread behind (tqdm's monitor)."""
     monkeypatch.setattr(parts, "MIN_PART_BYTES", 1024)
+    monkeypatch.setattr(parts.threading, "active_count", lambda: 1)
 
 
 @pytest.mark.parametrize("jsonl", [False, True], ids=["json", "jsonl"])
@@ -92,6 +95,20 @@ def test_report_split_across_processes_equals_one_process(tmp_path, small_parts,
     assert issues(split) == issues(one)
     if jsonl:
         assert any(e.line != e.index + 1 for e in one.errors)  # line numbers shifted by blank lines
+
+
+def test_no_fork_while_other_threads_run():
+    size = 64 * parts.MIN_PART_BYTES
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert parts.default_workers(size) == 1
+    finally:
+        stop.set()
+        thread.join()
+    assert parts.default_workers(size) == parts.available_cpus() or threading.active_count() > 1
+    assert parts.default_workers(parts.MIN_PART_BYTES - 1) == 1
 
 
 def test_a_cut_inside_a_nested_object_is_detected(tmp_path, small_parts):
