@@ -70,6 +70,8 @@ class _Record:
     config: ExpertConfig
     health: ExpertHealth
     outcomes: deque[tuple[bool, float]] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    ok: int = 0  # successes in ``outcomes``
+    ok_ms: float = 0.0  # and their summed latency (both kept up to date, not recounted)
 
 
 def probe_endpoint(client: Any, url: str) -> str:
@@ -140,6 +142,11 @@ class ExpertManager:
             configs = [r.config for r in self._experts.values()]
         return sorted(configs, key=lambda c: (-c.priority, c.name))
 
+    def enabled_names(self) -> set[str]:
+        """Names of the enabled experts (unordered)."""
+        with self._lock:
+            return {n for n, r in self._experts.items() if r.config.enabled}
+
     def get_healthy_experts(self) -> list[str]:
         """Names of enabled experts whose last known status is READY."""
         with self._lock:
@@ -193,13 +200,18 @@ class ExpertManager:
             record = self._experts.get(name)
             if record is None:  # removed while the request was in flight
                 return
-            record.outcomes.append((success, latency_ms))
-            if not success:
-                record.health.error_count += 1
             outcomes = record.outcomes
-            record.health.success_rate = sum(ok for ok, _ in outcomes) / len(outcomes)
-            latencies = [ms for ok, ms in outcomes if ok]
-            record.health.latency_ms = sum(latencies) / len(latencies) if latencies else 0.0
+            if len(outcomes) == outcomes.maxlen and outcomes[0][0]:  # the oldest success leaves
+                record.ok -= 1
+                record.ok_ms -= outcomes[0][1]
+            outcomes.append((success, latency_ms))
+            if success:
+                record.ok += 1
+                record.ok_ms += latency_ms
+            else:
+                record.health.error_count += 1
+            record.health.success_rate = record.ok / len(outcomes)
+            record.health.latency_ms = max(0.0, record.ok_ms / record.ok) if record.ok else 0.0
 
     # -- persistence ------------------------------------------------------------------------
 

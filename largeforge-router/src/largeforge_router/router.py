@@ -99,7 +99,7 @@ class Router:
         start = time.perf_counter()
         result = self.classifier.classify(query)
         elapsed = time.perf_counter() - start
-        known = {e.name for e in self.experts.list_experts() if e.enabled}
+        known = self.experts.enabled_names()
         decision = decide(result, self.config, known, routing_time_ms=elapsed * 1000)
         if decision.fallback_reason is None and not self.is_available(decision.expert):
             decision.expert, decision.fallback_reason = self.config.fallback_expert, UNAVAILABLE
