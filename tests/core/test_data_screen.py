@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from largeforge.data import DataValidator, parts
+from largeforge.data import DataValidator, parts, reader
 from largeforge.data.detect import get_format
 from largeforge.data.reader import decode_rows
 
@@ -67,17 +67,18 @@ def test_screened_report_equals_row_by_row_report(tmp_path, fmt, make, jsonl):
     assert issues(screened) == issues(exact)
 
 
-@pytest.fixture
-def small_parts(monkeypatch):
-    """Split even small files across processes, even when an earlier test left a harmless
-    thread behind (tqdm's monitor)."""
+@pytest.fixture(params=["mapped", "read"])
+def small_parts(request, monkeypatch):
+    """Split even small files across processes (memory-mapped, as large files are, or read),
+    even when an earlier test left a harmless thread behind (tqdm's monitor)."""
     monkeypatch.setattr(parts, "MIN_PART_BYTES", 1024)
+    monkeypatch.setattr(reader, "MAP_FROM_BYTES", 1 if request.param == "mapped" else 1 << 40)
     monkeypatch.setattr(parts.threading, "active_count", lambda: 1)
 
 
 @pytest.mark.parametrize("jsonl", [False, True], ids=["json", "jsonl"])
 @pytest.mark.parametrize(("fmt", "make"), [("alpaca", alpaca_row), ("sharegpt", sharegpt_row)])
-def test_report_split_across_processes_equals_one_process(tmp_path, small_parts, fmt, make, jsonl):
+def test_report_split_across_processes_equals_one_process(tmp_path, monkeypatch, small_parts, fmt, make, jsonl):
     rng = random.Random(11)
     rows = [make(rng) for _ in range(3000)]
     path = write(tmp_path / f"rows.{'jsonl' if jsonl else 'json'}", rows, jsonl)
@@ -91,8 +92,10 @@ def test_report_split_across_processes_equals_one_process(tmp_path, small_parts,
         [json.loads(line) for line in text.splitlines() if line.strip()] if jsonl else json.loads(text))]
     assert decoded == rows
     one = DataValidator(workers=1).validate_file(path, fmt)
+    monkeypatch.setattr(DataValidator, "_check", None)  # no falling back to one process
     split = DataValidator(workers=3).validate_file(path, fmt)
     assert issues(split) == issues(one)
+    assert path.read_bytes() == data  # workers patch brackets into their own view only
     if jsonl:
         assert any(e.line != e.index + 1 for e in one.errors)  # line numbers shifted by blank lines
 

@@ -13,6 +13,7 @@ copy; forking is only used on platforms that have it and from a single-threaded 
 
 from __future__ import annotations
 
+import mmap
 import multiprocessing
 import os
 import re
@@ -22,6 +23,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Generic, TypeVar
+
+from largeforge.data.reader import Buffer
 
 T = TypeVar("T")
 
@@ -41,8 +44,23 @@ class Part:
     prefix: bytes = b""
     suffix: bytes = b""
 
-    def of(self, data: bytes) -> bytes:
+    def of(self, data: Buffer) -> bytes:
+        """A copy of the part with its brackets."""
         return self.prefix + data[self.start:self.end] + self.suffix
+
+    def in_place(self, data: Buffer) -> bytes | memoryview:
+        """The part with its brackets, without copying it when ``data`` is a copy-on-write
+        memory map (:func:`largeforge.data.reader.read_data`): the brackets are written over
+        the separators around the part (a comma or a space, by construction). Only for a
+        forked worker, whose writes to the map no other process sees."""
+        if not isinstance(data, mmap.mmap):
+            return self.of(data)
+        start, end = self.start - len(self.prefix), self.end + len(self.suffix)
+        if self.prefix:
+            data[start] = self.prefix[0]
+        if self.suffix:
+            data[self.end] = self.suffix[0]
+        return memoryview(data)[start:end]
 
 
 def available_cpus() -> int:
@@ -59,7 +77,7 @@ def default_workers(size: int) -> int:
     return max(1, min(available_cpus(), size // MIN_PART_BYTES))
 
 
-def split(data: bytes, parts: int, *, jsonl: bool) -> list[Part] | None:
+def split(data: Buffer, parts: int, *, jsonl: bool) -> list[Part] | None:
     """Up to ``parts`` parts of ``data`` cut at row boundaries (see the module docstring), or
     ``None`` when no cut was found."""
     size = len(data)
@@ -90,8 +108,8 @@ def split(data: bytes, parts: int, *, jsonl: bool) -> list[Part] | None:
 
 @dataclass(slots=True)
 class _Job(Generic[T]):
-    work: Callable[[bytes], tuple[T, Any]]
-    data: bytes
+    work: Callable[[bytes | memoryview], tuple[T, Any]]
+    data: Buffer
     parts: list[Part]
 
 
@@ -101,14 +119,14 @@ _kept: list[Any] = []  # in a worker: what it keeps until it exits
 
 def _run(index: int) -> Any:
     assert _job is not None
-    result, keep = _job.work(_job.parts[index].of(_job.data))
+    result, keep = _job.work(_job.parts[index].in_place(_job.data))
     # Freeing a million decoded rows one by one costs a third of decoding them; a worker keeps
     # them instead, and its exit (os._exit, no interpreter teardown) returns the memory at once.
     _kept.append(keep)
     return result
 
 
-def map_parts(work: Callable[[bytes], tuple[T, Any]], data: bytes, parts: list[Part]) -> list[T]:
+def map_parts(work: Callable[[bytes | memoryview], tuple[T, Any]], data: Buffer, parts: list[Part]) -> list[T]:
     """``work(part)`` for every part, each in its own forked process, in order.
 
     ``work`` returns ``(result, keep)``: ``result`` comes back to the caller (pickled), ``keep``

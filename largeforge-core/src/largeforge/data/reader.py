@@ -9,6 +9,8 @@ not an array) raise :class:`DataError` with one line.
 from __future__ import annotations
 
 import gc
+import mmap
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,20 +64,40 @@ def is_jsonl(path: Path, head: bytes) -> bool:
     return head.lstrip()[:1] == b"{"
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The file's bytes, with one-line errors for a missing, unreadable or empty file."""
+#: A data file's contents: bytes, or a read-only memory map for large files (see :func:`read_data`).
+Buffer = bytes | mmap.mmap
+_NOT_SPACE = re.compile(rb"\S")
+MAP_FROM_BYTES = 1 << 20
+
+
+def read_data(path: str | Path) -> Buffer:
+    """The file's contents, with one-line errors for a missing, unreadable or empty file.
+
+    Files of 1 MiB or more are memory-mapped: msgspec decodes straight from the page cache,
+    with no copy of the file into the process, and worker processes share the mapping. The
+    map is copy-on-write, so a worker may patch its own view (see :mod:`largeforge.data.parts`)
+    while the file stays untouched."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            data: Buffer = (mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY) if size >= MAP_FROM_BYTES
+                            else file.read())
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a directory, expected a .json or .jsonl file") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
-    if not data.strip():
+    if _NOT_SPACE.search(data) is None:  # no copy, unlike data.strip()
         raise DataError(f"{path}: file is empty")
     return data
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The file's bytes (see :func:`read_data` for the errors)."""
+    data = read_data(path)
+    return data if isinstance(data, bytes) else bytes(data)
 
 
 def _check_utf8(path: Path, data: bytes) -> None:
@@ -174,7 +196,7 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def decode_all(fmt: DataFormat, data: bytes, *, jsonl: bool) -> list[Any] | None:
+def decode_all(fmt: DataFormat, data: Buffer | memoryview, *, jsonl: bool) -> list[Any] | None:
     """Every row of ``data`` decoded into ``fmt.row_type`` by one msgspec call (JSON arrays and
     JSON Lines alike), or ``None`` when some row does not decode: callers then go row by row
     and report each bad one."""
@@ -190,9 +212,10 @@ def decode_all(fmt: DataFormat, data: bytes, *, jsonl: bool) -> list[Any] | None
         return None
 
 
-def jsonl_line_numbers(data: bytes) -> list[int]:
+def jsonl_line_numbers(data: Buffer | memoryview) -> list[int]:
     """The 1-based line number of every non-blank line (row) of a JSON Lines file."""
-    return [number for number, line in enumerate(data.split(b"\n"), start=1) if line.strip()]
+    lines = bytes(data).split(b"\n")
+    return [number for number, line in enumerate(lines, start=1) if line.strip()]
 
 
 def decode_rows(path: str | Path, fmt: DataFormat, data: bytes | None = None, *,

