@@ -137,3 +137,14 @@ def test_json_lines_fast_path_keeps_line_numbers(tmp_path):
     path.write_text('{"instruction": "a", "output": "b"}\n\n   \n{"instruction": "c", "output": "d"}\n')
     found = [(index, line) for index, line, *_ in decode_rows(path, get_format("alpaca", None, None))]
     assert found == [(0, 1), (1, 4)]
+
+
+@pytest.mark.parametrize("jsonl", [False, True], ids=["json", "jsonl"])
+def test_format_detection_samples_only_the_head_of_a_large_file(tmp_path, monkeypatch, jsonl):
+    rng = random.Random(3)
+    rows = [sharegpt_row(rng) for _ in range(400)]
+    path = write(tmp_path / f"rows.{'jsonl' if jsonl else 'json'}", rows, jsonl)
+    monkeypatch.setattr(reader, "SAMPLE_BYTES", 4096)
+    assert reader.sample_rows(path, limit=200) == rows[:200]  # more than the head holds: whole file
+    monkeypatch.setattr(reader, "raw_rows", None)  # the whole file is not read when the head suffices
+    assert reader.sample_rows(path, limit=10) == rows[:10]

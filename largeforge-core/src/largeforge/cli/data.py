@@ -21,6 +21,8 @@ def build() -> typer.Typer:
         format: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
         as_json: bool = typer.Option(False, "--json", help="Machine-readable report."),
         max_errors: int = typer.Option(0, help="Show at most this many invalid rows (0: all)."),
+        workers: Optional[int] = typer.Option(
+            None, min=1, help="Processes for large files (default: one per CPU, 16 MiB or more each)."),
     ) -> None:
         """Check every row; print the format, counts and every invalid row with its reason.
 
@@ -30,7 +32,7 @@ def build() -> typer.Typer:
         from largeforge.cli.output import console, print_success, print_warning
         from largeforge.data.validator import DataValidator
 
-        validator = DataValidator()
+        validator = DataValidator(workers=workers)
         reports = [validator.validate_file(p, format) for p in paths]
         if as_json:
             typer.echo(json.dumps([r.to_dict() for r in reports], indent=2, default=str))

@@ -77,12 +77,10 @@ def default_workers(size: int) -> int:
     return max(1, min(available_cpus(), size // MIN_PART_BYTES))
 
 
-def split(data: Buffer, parts: int, *, jsonl: bool) -> list[Part] | None:
-    """Up to ``parts`` parts of ``data`` cut at row boundaries (see the module docstring), or
-    ``None`` when no cut was found."""
+def _cuts(data: Buffer, targets: list[int], *, jsonl: bool) -> list[tuple[int, int]] | None:
+    """Row boundaries ``(end of one part, start of the next)`` at or after each target offset."""
     size = len(data)
-    targets = [size * i // parts for i in range(1, parts)]
-    cuts: list[tuple[int, int]] = []  # (end of one part, start of the next)
+    cuts: list[tuple[int, int]] = []
     if jsonl:
         for target in targets:
             newline = data.find(b"\n", target)
@@ -97,13 +95,29 @@ def split(data: Buffer, parts: int, *, jsonl: bool) -> list[Part] | None:
             found = between_rows.search(data, target)
             if found is not None:
                 cuts.append((found.start() + 1, found.end()))
-    cuts = sorted(set(cuts))
-    if not cuts:
+    return sorted(set(cuts)) or None
+
+
+def split(data: Buffer, parts: int, *, jsonl: bool) -> list[Part] | None:
+    """Up to ``parts`` parts of ``data`` cut at row boundaries (see the module docstring), or
+    ``None`` when no cut was found."""
+    size = len(data)
+    cuts = _cuts(data, [size * i // parts for i in range(1, parts)], jsonl=jsonl)
+    if cuts is None:
         return None
     bounds = [(0, 0), *cuts, (size, size)]
     opened, closed = (b"", b"") if jsonl else (b"[", b"]")
     return [Part(start, end, opened if i else b"", closed if i < len(cuts) else b"")
             for i, ((_, start), (end, _)) in enumerate(pairwise(bounds))]
+
+
+def head(data: Buffer, size: int, *, jsonl: bool) -> bytes | None:
+    """The rows in about the first ``size`` bytes, as a JSON array or JSON Lines of their own
+    (``None`` when no row boundary was found). It may not decode: see the module docstring."""
+    cuts = _cuts(data, [size], jsonl=jsonl)
+    if cuts is None:
+        return None
+    return Part(0, cuts[0][0], suffix=b"" if jsonl else b"]").of(data)
 
 
 @dataclass(slots=True)

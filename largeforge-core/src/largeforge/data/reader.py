@@ -68,6 +68,7 @@ def is_jsonl(path: Path, head: bytes) -> bool:
 Buffer = bytes | mmap.mmap
 _NOT_SPACE = re.compile(rb"\S")
 MAP_FROM_BYTES = 1 << 20
+SAMPLE_BYTES = 1 << 18
 
 
 def read_data(path: str | Path) -> Buffer:
@@ -152,7 +153,21 @@ def raw_rows(path: str | Path) -> Iterator[tuple[int, int | None, bytes | msgspe
 
 
 def sample_rows(path: str | Path, limit: int = 50) -> list[Any]:
-    """Up to ``limit`` rows decoded as plain JSON, for format detection and previews."""
+    """Up to ``limit`` rows decoded as plain JSON, for format detection and previews.
+
+    Only the head of a large file is decoded when it holds enough rows."""
+    from largeforge.data import parts  # parts imports this module
+
+    data = read_data(path)
+    jsonl = is_jsonl(Path(path), data[:64])
+    start = parts.head(data, SAMPLE_BYTES, jsonl=jsonl) if len(data) > SAMPLE_BYTES else None
+    if start is not None:
+        try:
+            rows = msgspec.json.Decoder().decode_lines(start) if jsonl else msgspec.json.decode(start)
+        except msgspec.DecodeError:
+            rows = []  # a bad row in the head: read row by row below, skipping it
+        if isinstance(rows, list) and len(rows) >= limit:
+            return rows[:limit]
     out = []
     for _, _, raw in raw_rows(path):
         try:
