@@ -42,6 +42,24 @@ def sharegpt_row(rng: random.Random) -> dict[str, Any]:
     return row
 
 
+def messages_row(rng: random.Random) -> dict[str, Any]:
+    if rng.random() < 0.7:
+        roles = (["system"] if rng.random() < 0.2 else []) + ["user", "assistant"] * rng.randint(1, 3)
+    else:
+        names = ["system", "user", "assistant", "tool", "function", "bot"]
+        roles = [rng.choice(names) for _ in range(rng.randint(0, 5))]
+    messages: list[dict[str, Any]] = []
+    for role in roles:
+        message: dict[str, Any] = {"role": role, "content": rng.choice([*TEXTS, None])}
+        if role == "assistant" and rng.random() < 0.1:
+            message["tool_calls"] = [{"name": "f", "arguments": rng.choice(["{}", "{{city}}"])}]
+        messages.append(message)
+    row: dict[str, Any] = {"messages": messages}
+    if rng.random() < 0.3:
+        row["label"] = rng.random() < 0.5
+    return row
+
+
 def write(path: Path, rows: list[dict[str, Any]], jsonl: bool) -> Path:
     if jsonl:  # with blank lines, so line numbers and row indices differ
         path.write_text("".join(json.dumps(r) + ("\n\n" if i % 7 == 3 else "\n") for i, r in enumerate(rows)))
@@ -57,7 +75,8 @@ def issues(report: Any) -> tuple[Any, ...]:
 
 
 @pytest.mark.parametrize("jsonl", [False, True], ids=["json", "jsonl"])
-@pytest.mark.parametrize(("fmt", "make"), [("alpaca", alpaca_row), ("sharegpt", sharegpt_row)])
+@pytest.mark.parametrize(("fmt", "make"), [("alpaca", alpaca_row), ("sharegpt", sharegpt_row),
+                                           ("messages", messages_row)])
 def test_screened_report_equals_row_by_row_report(tmp_path, fmt, make, jsonl):
     rng = random.Random(7)
     path = write(tmp_path / f"rows.{'jsonl' if jsonl else 'json'}", [make(rng) for _ in range(600)], jsonl)
@@ -148,3 +167,14 @@ def test_format_detection_samples_only_the_head_of_a_large_file(tmp_path, monkey
     assert reader.sample_rows(path, limit=200) == rows[:200]  # more than the head holds: whole file
     monkeypatch.setattr(reader, "raw_rows", None)  # the whole file is not read when the head suffices
     assert reader.sample_rows(path, limit=10) == rows[:10]
+
+
+def test_placeholder_inside_a_tool_call_is_found(tmp_path):
+    call = {"role": "assistant", "content": "Let me look that up.",
+            "tool_calls": [{"name": "weather", "arguments": '{"city": "{{city}}"}'}]}
+    rows = [{"messages": [{"role": "user", "content": "What is the weather like today?"}, call]},
+            {"messages": [{"role": "user", "content": "Hello there"}, {"role": "assistant", "content": "Hello!"}]}]
+    path = tmp_path / "calls.json"
+    path.write_text(json.dumps(rows))
+    report = DataValidator(workers=1).validate_file(path, "messages")
+    assert [(w.index, w.reason) for w in report.warnings] == [(0, "unfilled template placeholder {{city}}")]

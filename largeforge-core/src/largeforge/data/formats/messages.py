@@ -3,25 +3,30 @@ unpaired-preference (KTO) rows and assistant ``tool_calls``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import msgspec
 
 from largeforge.contracts import DataFormat, RowError
 from largeforge.data.conversation import Conversation, Message
-from largeforge.data.formats.sharegpt import check_alternation
+from largeforge.data.formats.sharegpt import CODE_ROLE, ROLE_CODE, SpeakerCodes, check_alternation
+from largeforge.data.screen import PLACEHOLDER_OPEN, SHORT_RESPONSE_CHARS
 
 _ROLES = {"system": "system", "user": "user", "assistant": "assistant", "tool": "tool",
           "function": "tool"}
 
 
-class OpenAIMessage(msgspec.Struct):
+# gc=False: rows hold only strings and lists, so they cannot form reference cycles, and a
+# million tracked rows would make every garbage collection walk them all.
+class OpenAIMessage(msgspec.Struct, gc=False):
     role: str
     content: str | None = None
     tool_calls: list[Any] | None = None
 
 
-class MessagesRow(msgspec.Struct):
+class MessagesRow(msgspec.Struct, gc=False):
     messages: list[OpenAIMessage]
     label: bool | None = None
     tools: list[Any] | str | None = None
@@ -45,6 +50,20 @@ def openai_to_messages(items: list[OpenAIMessage], field: str = "messages") -> l
     return out
 
 
+_CODE = SpeakerCodes({name: ROLE_CODE[role] for name, role in _ROLES.items()})
+
+
+@lru_cache(maxsize=4096)
+def _valid_signature(signature: str) -> bool:
+    if "?" in signature or len(signature) < 2:
+        return False
+    try:
+        check_alternation([CODE_ROLE[c] for c in signature], field="messages")
+    except RowError:
+        return False
+    return True
+
+
 class MessagesFormat(DataFormat):
     name = "messages"
     description = "OpenAI chat messages (role/content); a boolean label makes it KTO"
@@ -60,6 +79,21 @@ class MessagesFormat(DataFormat):
         tools = row.tools if isinstance(row.tools, str) or row.tools is None else (
             msgspec.json.encode(row.tools).decode())
         return Conversation(messages, label=row.label, tools=tools)
+
+    def screen(self, rows: Sequence[MessagesRow], *, placeholders: bool = False) -> set[int]:
+        short, code = SHORT_RESPONSE_CHARS, _CODE  # plain comprehensions: they run once per message
+        suspects = {i for i, r in enumerate(rows) for m in r.messages if m.content is None or m.tool_calls
+                    or len(m.content) <= short or m.content.isspace()}
+        if placeholders:
+            suspects.update(i for i, r in enumerate(rows)
+                            if any(m.content and PLACEHOLDER_OPEN in m.content for m in r.messages))
+        # Each row's roles as a string, one character per message; the turn rules then run once
+        # per distinct string rather than once per row.
+        signatures = ["".join([code[m.role] for m in r.messages]) for r in rows]
+        bad = {s for s in set(signatures) if not _valid_signature(s)}
+        if bad:
+            suspects.update(i for i, s in enumerate(signatures) if s in bad)
+        return suspects
 
     def from_conversation(self, conversation: Conversation) -> dict[str, Any]:
         if conversation.task == "preference":

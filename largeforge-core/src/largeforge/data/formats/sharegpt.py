@@ -91,16 +91,19 @@ def check_speaker_order(roles: list[str], *, system_field: bool) -> None:
 
 
 # Screening (see ShareGPTFormat.screen): one character per role, "S" for a ``system`` field.
-_ROLE_CODE = {"user": "u", "assistant": "a", "system": "s", "tool_call": "f", "tool": "t"}
-_CODE_ROLE = {code: role for role, code in _ROLE_CODE.items()}
+ROLE_CODE = {"user": "u", "assistant": "a", "system": "s", "tool_call": "f", "tool": "t"}
+CODE_ROLE = {code: role for role, code in ROLE_CODE.items()}
 
 
-class _SpeakerCodes(dict[str, str]):
+class SpeakerCodes(dict[str, str]):
+    """Speaker name → role character; ``?`` for an unknown speaker, so the row's signature
+    fails and the row gets the exact check (and its message)."""
+
     def __missing__(self, speaker: str) -> str:
-        return "?"  # an unknown speaker: the row fails screening and gets the exact check
+        return "?"
 
 
-_CODE = _SpeakerCodes({speaker: _ROLE_CODE[role] for speaker, role in ROLE_MAP.items()})
+_CODE = SpeakerCodes({speaker: ROLE_CODE[role] for speaker, role in ROLE_MAP.items()})
 
 
 @lru_cache(maxsize=4096)
@@ -109,7 +112,7 @@ def _valid_signature(signature: str) -> bool:
         return False
     system_field = signature.startswith("S")
     try:
-        check_speaker_order([_CODE_ROLE[c] for c in signature.removeprefix("S")], system_field=system_field)
+        check_speaker_order([CODE_ROLE[c] for c in signature.removeprefix("S")], system_field=system_field)
     except RowError:
         return False
     return True
