@@ -4,15 +4,21 @@ unpaired-preference (KTO) rows and assistant ``tool_calls``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 import msgspec
 
 from largeforge.contracts import DataFormat, RowError
 from largeforge.data.conversation import Conversation, Message
-from largeforge.data.formats.sharegpt import CODE_ROLE, ROLE_CODE, SpeakerCodes, check_alternation
-from largeforge.data.screen import PLACEHOLDER_OPEN, SHORT_RESPONSE_CHARS
+from largeforge.data.formats.sharegpt import check_alternation
+from largeforge.data.screen import (
+    PLACEHOLDER_OPEN,
+    SHORT_RESPONSE_CHARS,
+    RoleCodes,
+    failing_signatures,
+    roles_of,
+    signature_test,
+)
 
 _ROLES = {"system": "system", "user": "user", "assistant": "assistant", "tool": "tool",
           "function": "tool"}
@@ -50,18 +56,19 @@ def openai_to_messages(items: list[OpenAIMessage], field: str = "messages") -> l
     return out
 
 
-_CODE = SpeakerCodes({name: ROLE_CODE[role] for name, role in _ROLES.items()})
+def check_message_count(count: int) -> None:
+    if count < 2:
+        raise RowError(f"messages needs at least 2 entries, got {count}")
 
 
-@lru_cache(maxsize=4096)
-def _valid_signature(signature: str) -> bool:
-    if "?" in signature or len(signature) < 2:
-        return False
-    try:
-        check_alternation([CODE_ROLE[c] for c in signature], field="messages")
-    except RowError:
-        return False
-    return True
+def check_role_order(roles: list[str]) -> None:
+    """The turn rules of a messages row whose messages map to ``roles``."""
+    check_message_count(len(roles))
+    check_alternation(roles, field="messages")
+
+
+_CODE = RoleCodes(_ROLES)  # screening
+_valid_signature = signature_test(lambda signature: check_role_order(roles_of(signature)))
 
 
 class MessagesFormat(DataFormat):
@@ -72,8 +79,7 @@ class MessagesFormat(DataFormat):
     signature = frozenset({"messages"})
 
     def to_conversation(self, row: MessagesRow) -> Conversation:
-        if len(row.messages) < 2:
-            raise RowError(f"messages needs at least 2 entries, got {len(row.messages)}")
+        check_message_count(len(row.messages))
         messages = openai_to_messages(row.messages)
         check_alternation([m.role for m in messages], field="messages")
         tools = row.tools if isinstance(row.tools, str) or row.tools is None else (
@@ -90,10 +96,7 @@ class MessagesFormat(DataFormat):
         # Each row's roles as a string, one character per message; the turn rules then run once
         # per distinct string rather than once per row.
         signatures = ["".join([code[m.role] for m in r.messages]) for r in rows]
-        bad = {s for s in set(signatures) if not _valid_signature(s)}
-        if bad:
-            suspects.update(i for i, s in enumerate(signatures) if s in bad)
-        return suspects
+        return suspects | failing_signatures(signatures, _valid_signature)
 
     def from_conversation(self, conversation: Conversation) -> dict[str, Any]:
         if conversation.task == "preference":

@@ -4,14 +4,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 import msgspec
 
 from largeforge.contracts import DataFormat, RowError
 from largeforge.data.conversation import Conversation, Message, is_blank
-from largeforge.data.screen import PLACEHOLDER_OPEN, SHORT_RESPONSE_CHARS
+from largeforge.data.screen import (
+    PLACEHOLDER_OPEN,
+    SHORT_RESPONSE_CHARS,
+    RoleCodes,
+    failing_signatures,
+    roles_of,
+    signature_test,
+)
 
 #: ShareGPT speaker → internal role. ``user``/``assistant``/``tool`` appear in some exports.
 ROLE_MAP = {
@@ -90,32 +96,10 @@ def check_speaker_order(roles: list[str], *, system_field: bool) -> None:
         check_alternation(roles)
 
 
-# Screening (see ShareGPTFormat.screen): one character per role, "S" for a ``system`` field.
-ROLE_CODE = {"user": "u", "assistant": "a", "system": "s", "tool_call": "f", "tool": "t"}
-CODE_ROLE = {code: role for role, code in ROLE_CODE.items()}
-
-
-class SpeakerCodes(dict[str, str]):
-    """Speaker name → role character; ``?`` for an unknown speaker, so the row's signature
-    fails and the row gets the exact check (and its message)."""
-
-    def __missing__(self, speaker: str) -> str:
-        return "?"
-
-
-_CODE = SpeakerCodes({speaker: ROLE_CODE[role] for speaker, role in ROLE_MAP.items()})
-
-
-@lru_cache(maxsize=4096)
-def _valid_signature(signature: str) -> bool:
-    if "?" in signature:
-        return False
-    system_field = signature.startswith("S")
-    try:
-        check_speaker_order([CODE_ROLE[c] for c in signature.removeprefix("S")], system_field=system_field)
-    except RowError:
-        return False
-    return True
+# Screening: "S" opens the signature of a row with a ``system`` field.
+_CODE = RoleCodes(ROLE_MAP)
+_valid_signature = signature_test(lambda s: check_speaker_order(roles_of(s.removeprefix("S")),
+                                                                system_field=s.startswith("S")))
 
 
 class ShareGPTFormat(DataFormat):
@@ -140,10 +124,7 @@ class ShareGPTFormat(DataFormat):
         # per distinct string rather than once per row.
         signatures = [("S" if r.system else "") + "".join([code[t.from_] for t in r.conversations])
                       for r in rows]
-        bad = {s for s in set(signatures) if not _valid_signature(s)}
-        if bad:
-            suspects.update(i for i, s in enumerate(signatures) if s in bad)
-        return suspects
+        return suspects | failing_signatures(signatures, _valid_signature)
 
     @staticmethod
     def _checked_roles(row: ShareGPTRow) -> list[str]:
