@@ -1,16 +1,26 @@
-"""Training throughput, measured side by side in one run (same model, data and settings).
+"""Training throughput, measured side by side in one run (same model, data, LoRA and settings).
 
 1. LargeForge's ``SFTTrainer`` against TRL's ``SFTTrainer`` called directly (target: ≥ 0.97×):
-   LoRA r16 on all linear layers, loss on completions, the same prompt/completion rows and the
-   same TRL config fields. LargeForge adds its preflight, callbacks and checkpoint marking.
-2. Packed against unpacked SFT on short examples (``identity.json``; target: ≥ 1.5×).
+   LoRA r16 on all linear layers, loss on completions, the same prompt/completion rows (Alpaca
+   demo), the same TRL config fields, ``--steps`` steps of ``--batch`` rows each, so both train
+   exactly the same tokens. LargeForge adds its preflight, callbacks and checkpoint marking.
+2. Packed against unpacked SFT on short examples (target: ≥ 1.5×): one epoch over the same
+   ``identity.json`` rows (about 110 tokens each), so both train exactly the same real tokens.
+   Unpacked is LargeForge's default: batches of ``--batch`` examples padded to their longest.
+   Packed is ``packing: true``: best-fit-decreasing rows of ``max_seq_length`` tokens, ``--batch``
+   rows per step, padding-free, per-example attention. ``packed_dense_mask`` is the same packed run
+   with transformers' plain ``sdpa`` attention, which attends over a dense block-diagonal mask of
+   the whole batch (what packing did before per-example attention; ``--no-dense`` skips it).
 
-Throughput is trained tokens (TRL's ``num_tokens``: real tokens, padding excluded) per second of
-``train_runtime`` (model loading excluded). The two runs of each pair alternate ``--repeats``
-times and the median is kept, so drift in machine load hits both. Writes
-``benchmarks/results/train_throughput.json``.
+Throughput is real tokens per second of ``train_runtime`` (model loading and data preparation
+excluded). Real tokens are TRL's ``num_tokens`` — the non-padding input tokens, prompt and reply,
+counted from the attention mask (padded batches) or the position ids (padding-free batches) — and
+are checked against the prepared dataset. ``computed_tokens`` also counts the padding a batch
+carries; ``loss_tokens`` are the reply tokens the loss is taken on. The runs of each comparison
+alternate order over ``--repeats`` rounds (after one untimed warm-up run) and the median is kept,
+so drift in machine load hits all of them. Writes ``benchmarks/results/train_throughput.json``.
 
-    python benchmarks/train_throughput.py [--model smollm2-135m-instruct] [--steps 6] [--repeats 1]
+    python benchmarks/train_throughput.py [--model smollm2-135m-instruct] [--steps 6] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -30,10 +40,12 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 RESULTS = Path(__file__).parent / "results" / "train_throughput.json"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+MAX_LENGTH = 512
+LR, SEED = 1e-4, 0
 
 
-def _identity_rows() -> Path:
-    rows = json.loads((DATA / "identity.json").read_text())
+def _identity_rows(limit: int | None) -> Path:
+    rows = json.loads((DATA / "identity.json").read_text())[:limit]
     for row in rows:
         row["output"] = row["output"].replace("{{name}}", "Nova").replace("{{author}}", "Acme Labs")
     path = Path(tempfile.mkdtemp()) / "identity.json"
@@ -41,12 +53,30 @@ def _identity_rows() -> Path:
     return path
 
 
-def _config(out: str, steps: int, batch: int, max_len: int, packing: bool) -> Any:
-    from largeforge.config import SFTConfig
+class _Counting:
+    """Wraps the trainer's collator to count what each batch computes (padding included) and trains."""
 
-    return SFTConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=batch,
-                     gradient_accumulation_steps=1, learning_rate=1e-4, warmup_ratio=0.0, logging_steps=1,
-                     save_steps=10_000, max_seq_length=max_len, packing=packing, seed=0)
+    def __init__(self, collator: Any) -> None:
+        self.collator, self.computed, self.loss_tokens = collator, 0, 0
+
+    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.collator(examples)
+        self.computed += int(batch["input_ids"].numel())
+        self.loss_tokens += int((batch["labels"] != -100).sum())
+        return batch
+
+
+def _instrument(trainer: Any) -> _Counting:
+    trainer.data_collator = counter = _Counting(trainer.data_collator)
+    return counter
+
+
+def _measure(trainer: Any, counter: _Counting, log: list[dict[str, Any]], runtime: float) -> dict[str, float]:
+    tokens = max(r.get("num_tokens", 0) for r in log)
+    dataset_tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"])
+    return {"tokens": tokens, "tokens_per_s": tokens / runtime, "runtime": runtime,
+            "steps": trainer.state.global_step, "computed_tokens": counter.computed,
+            "loss_tokens": counter.loss_tokens, "dataset_tokens": dataset_tokens}
 
 
 def _lora() -> Any:
@@ -55,21 +85,36 @@ def _lora() -> Any:
     return LoRAConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear")
 
 
-def run_largeforge(model: str, data: Path, steps: int, batch: int, max_len: int, packing: bool) -> dict[str, float]:
-    """One LargeForge SFT run; tokens, runtime and tokens/s."""
+def run_largeforge(model: str, data: Path, batch: int, *, steps: int = -1, packing: bool = False,
+                   dense_mask: bool = False) -> dict[str, float]:
+    """One LargeForge SFT run (``steps=-1``: one epoch)."""
+    from largeforge.config import SFTConfig
     from largeforge.data import DatasetFactory
     from largeforge_train.base import read_log
     from largeforge_train.sft import SFTTrainer
 
+    class Measured(SFTTrainer):
+        counter: _Counting
+
+        def packed_attention(self) -> bool:
+            return False if dense_mask else super().packed_attention()
+
+        def _create_trainer(self, train_dataset: Any, eval_dataset: Any) -> Any:
+            trainer = super()._create_trainer(train_dataset, eval_dataset)
+            self.counter = _instrument(trainer)
+            return trainer
+
     with tempfile.TemporaryDirectory() as out:
-        result = SFTTrainer(model, _config(out, steps, batch, max_len, packing), _lora(), progress=False).train(
-            DatasetFactory.load(data))
-        tokens = max(r.get("num_tokens", 0) for r in read_log(out))
-    runtime = result.metrics["train_runtime"]
-    return {"tokens": tokens, "runtime": runtime, "tokens_per_s": tokens / runtime}
+        config = SFTConfig(output_dir=out, num_train_epochs=1, max_steps=steps, per_device_train_batch_size=batch,
+                           gradient_accumulation_steps=1, learning_rate=LR, weight_decay=0.0, warmup_ratio=0.0,
+                           logging_steps=1, save_steps=10_000, max_seq_length=MAX_LENGTH, packing=packing,
+                           bf16=False, seed=SEED)
+        trainer = Measured(model, config, _lora(), progress=False)
+        result = trainer.train(DatasetFactory.load(data))
+        return _measure(trainer.trainer, trainer.counter, read_log(out), result.metrics["train_runtime"])
 
 
-def run_trl(model: str, data: Path, steps: int, batch: int, max_len: int) -> dict[str, float]:
+def run_trl(model: str, data: Path, batch: int, *, steps: int) -> dict[str, float]:
     """The same run with TRL's SFTTrainer called directly, as a TRL user would."""
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -82,58 +127,94 @@ def run_trl(model: str, data: Path, steps: int, batch: int, max_len: int) -> dic
     path = resolve_model(model)
     dataset = to_prompt_completion(DatasetFactory.load(data))
     with tempfile.TemporaryDirectory() as out:
-        args = SFTConfig(output_dir=out, max_steps=steps, per_device_train_batch_size=batch,
-                         gradient_accumulation_steps=1, learning_rate=1e-4, warmup_steps=0, logging_steps=1,
-                         save_steps=10_000, max_length=max_len, bf16=False, gradient_checkpointing=False,
-                         report_to="none", disable_tqdm=True, seed=0, data_seed=0, dataloader_pin_memory=False,
-                         completion_only_loss=True)
+        args = SFTConfig(output_dir=out, num_train_epochs=1, max_steps=steps, per_device_train_batch_size=batch,
+                         gradient_accumulation_steps=1, learning_rate=LR, weight_decay=0.0, warmup_steps=0,
+                         logging_steps=1, save_steps=10_000, max_length=MAX_LENGTH, bf16=False,
+                         gradient_checkpointing=False, report_to="none", disable_tqdm=True, seed=SEED,
+                         data_seed=SEED, dataloader_pin_memory=False, completion_only_loss=True)
         trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(path), args=args, train_dataset=dataset,
                              processing_class=AutoTokenizer.from_pretrained(path),
                              peft_config=LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0,
                                                     target_modules="all-linear", task_type="CAUSAL_LM"))
+        counter = _instrument(trainer)
         metrics = trainer.train().metrics
-        tokens = max(r.get("num_tokens", 0) for r in trainer.state.log_history)
-    runtime = metrics["train_runtime"]
-    return {"tokens": tokens, "runtime": runtime, "tokens_per_s": tokens / runtime}
+        return _measure(trainer, counter, trainer.state.log_history, metrics["train_runtime"])
 
 
-def _median(runs: list[dict[str, float]]) -> dict[str, float]:
-    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+def _median(runs: list[dict[str, float]]) -> dict[str, Any]:
+    out: dict[str, Any] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    out["tokens_per_s_runs"] = [round(r["tokens_per_s"], 2) for r in runs]
+    return out
+
+
+def _same_tokens(runs: dict[str, list[dict[str, float]]]) -> None:
+    """Fairness check: every run of a comparison trained the same real tokens, padding excluded."""
+    counts = {(name, r["tokens"], r["loss_tokens"]) for name, rs in runs.items() for r in rs}
+    if len({(t, lt) for _, t, lt in counts}) != 1:
+        raise SystemExit(f"runs trained different tokens: {sorted(counts)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=6, help="steps of the LargeForge / TRL comparison")
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--examples", type=int, default=None, help="identity rows for packing (default: all 91)")
+    parser.add_argument("--no-dense", action="store_true", help="skip the packed run with a dense mask")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
-    alpaca, identity = DATA / "alpaca_en_demo.json", _identity_rows()
+    alpaca, identity = DATA / "alpaca_en_demo.json", _identity_rows(args.examples)
 
     started = time.time()
-    lf_runs, trl_runs, packed_runs, unpacked_runs = [], [], [], []
-    for _ in range(args.repeats):
-        trl_runs.append(run_trl(args.model, alpaca, args.steps, args.batch, 512))
-        lf_runs.append(run_largeforge(args.model, alpaca, args.steps, args.batch, 512, packing=False))
-        unpacked_runs.append(run_largeforge(args.model, identity, args.steps, args.batch, 512, packing=False))
-        packed_runs.append(run_largeforge(args.model, identity, args.steps, args.batch, 512, packing=True))
-    lf, trl, packed, unpacked = map(_median, (lf_runs, trl_runs, packed_runs, unpacked_runs))
-    results = {
+    load_before = os.getloadavg()
+    run_largeforge(args.model, identity, args.batch, steps=1)  # warm-up, untimed
+    pair: dict[str, list[dict[str, float]]] = {"largeforge": [], "trl": []}
+    packing: dict[str, list[dict[str, float]]] = {"packed": [], "unpacked": []}
+    if not args.no_dense:
+        packing["packed_dense_mask"] = []
+    runners = {
+        "largeforge": lambda: run_largeforge(args.model, alpaca, args.batch, steps=args.steps),
+        "trl": lambda: run_trl(args.model, alpaca, args.batch, steps=args.steps),
+        "unpacked": lambda: run_largeforge(args.model, identity, args.batch),
+        "packed": lambda: run_largeforge(args.model, identity, args.batch, packing=True),
+        "packed_dense_mask": lambda: run_largeforge(args.model, identity, args.batch, packing=True, dense_mask=True),
+    }
+    for round_ in range(args.repeats):
+        for group in (pair, packing):
+            for name in (list(group) if round_ % 2 == 0 else list(reversed(group))):
+                group[name].append(runners[name]())
+                print(f"round {round_ + 1} {name}: {group[name][-1]['tokens_per_s']:.2f} tokens/s "
+                      f"(load {os.getloadavg()[0]:.2f})", flush=True)
+    _same_tokens(pair)
+    _same_tokens(packing)
+    med = {name: _median(runs) for group in (pair, packing) for name, runs in group.items()}
+    lf, trl, packed, unpacked = med["largeforge"], med["trl"], med["packed"], med["unpacked"]
+    results: dict[str, Any] = {
         "model": args.model, "steps": args.steps, "batch": args.batch, "repeats": args.repeats,
+        "max_length": MAX_LENGTH, "lora": "r16 alpha32 all-linear, dropout 0",
+        "metric": "real (non-padding) input tokens per second of train_runtime; TRL's num_tokens",
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "load_average": os.getloadavg()},
-        "largeforge_vs_trl": {"data": "alpaca_en_demo.json", "max_length": 512, "largeforge": lf, "trl": trl,
+                    "load_average_start": load_before, "load_average_end": os.getloadavg()},
+        "largeforge_vs_trl": {"data": "alpaca_en_demo.json", "largeforge": lf, "trl": trl,
                               "ratio": lf["tokens_per_s"] / trl["tokens_per_s"], "target": 0.97},
-        "packed_vs_unpacked": {"data": "identity.json", "max_length": 512, "packed": packed, "unpacked": unpacked,
+        "packed_vs_unpacked": {"data": f"identity.json ({args.examples or 'all'} rows, one epoch)",
+                               "packed": packed, "unpacked": unpacked,
                                "ratio": packed["tokens_per_s"] / unpacked["tokens_per_s"], "target": 1.5},
         "wall_time_s": time.time() - started,
     }
+    if "packed_dense_mask" in med:
+        dense = med["packed_dense_mask"]
+        results["packed_vs_unpacked"]["packed_dense_mask"] = dense
+        results["packed_vs_unpacked"]["dense_mask_ratio"] = dense["tokens_per_s"] / unpacked["tokens_per_s"]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(f"LargeForge / TRL tokens/s: {results['largeforge_vs_trl']['ratio']:.3f} (target >= 0.97)")
     print(f"packed / unpacked tokens/s: {results['packed_vs_unpacked']['ratio']:.2f} (target >= 1.5)")
-    print(f"written to {args.output}")
+    if "dense_mask_ratio" in results["packed_vs_unpacked"]:
+        print(f"packed with a dense mask / unpacked: {results['packed_vs_unpacked']['dense_mask_ratio']:.2f}")
+    print(f"load average {results['machine']['load_average_start']} -> {results['machine']['load_average_end']}; "
+          f"written to {args.output}")
 
 
 if __name__ == "__main__":

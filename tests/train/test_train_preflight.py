@@ -62,7 +62,8 @@ def test_every_example_truncated_is_stopped(tmp_path, tokenizer):
     rows = to_prompt_completion(DatasetFactory.load(path))
     with pytest.raises(PreflightError, match=r"every example is truncated.*max_seq_length=128"):
         preflight_sft(rows, tokenizer, max_length=128)
-    preflight_sft(rows, tokenizer, max_length=128, packing=True)  # packing does not truncate
+    with pytest.raises(PreflightError, match="every example is truncated"):  # packing (bfd) truncates too
+        preflight_sft(rows, tokenizer, max_length=128, packing=True)
     preflight_sft(rows, tokenizer, max_length=1024)
 
 

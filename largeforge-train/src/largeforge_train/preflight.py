@@ -70,7 +70,10 @@ def preflight_sft(dataset: datasets.Dataset, tokenizer: Any, *, max_length: int,
 
     Raises :class:`PreflightError` naming the first offending example when the loss mask covers
     nothing, completions do not end with EOS, or every sampled example exceeds ``max_length``.
+    ``packing`` checks the same: TRL's best-fit-decreasing packing truncates an example longer than
+    ``max_length`` exactly as unpacked training does.
     """
+    del packing  # same limits packed or not (see above)
     report = PreflightReport()
     eos_id = tokenizer.eos_token_id
     conversational = "prompt" in dataset.column_names and isinstance(dataset[0]["prompt"], list)
@@ -92,12 +95,11 @@ def preflight_sft(dataset: datasets.Dataset, tokenizer: Any, *, max_length: int,
             full, start = tokenizer(row["text"])["input_ids"] + [eos_id], 0
         report.checked += 1
         trained = full[start:]
-        if packing:
-            kept = trained
-        else:
-            kept = full[start:max_length]
-            if len(full) > max_length:
-                report.truncated += 1
+        # Packing (best-fit decreasing) keeps whole examples and cuts longer ones at max_length,
+        # exactly as truncation without packing does.
+        kept = full[start:max_length]
+        if len(full) > max_length:
+            report.truncated += 1
         report.trained_tokens += len(kept)
         if not trained:
             empty.append(index)
@@ -114,7 +116,7 @@ def preflight_sft(dataset: datasets.Dataset, tokenizer: Any, *, max_length: int,
             f"examples do not end with the tokenizer's EOS token {tokenizer.eos_token!r} ({len(no_eos)} of "
             f"{report.checked} checked; example {index} ends with {tail!r}): the model would never learn to stop. "
             "Set --eos-token to the chat template's end-of-turn token, or fix the template")
-    if report.checked and not packing and report.truncated == report.checked:
+    if report.checked and report.truncated == report.checked:
         raise PreflightError(
             f"every example is truncated: all {report.checked} examples checked are longer than "
             f"max_seq_length={max_length} tokens, so no reply would be learned whole. Raise --max-length")

@@ -2,6 +2,12 @@
 
 Loss on completions only by default (``train_on_prompt`` trains whole sequences), packing through
 TRL, LoRA through PEFT. TRL's own collator pads and builds labels, so there is no collator here.
+
+Unpacked batches are padded to their longest example (TRL's collator). Packing is TRL's
+best-fit-decreasing packing into rows of ``max_seq_length`` tokens (whole examples, longer ones
+truncated as without packing), collated padding-free: no padding token is computed, position ids
+restart at every example and, under ``sdpa``, attention runs per example
+(:mod:`largeforge_train.packing`) instead of over a dense mask of the whole batch.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from largeforge.config import LoRAConfig, SFTConfig
 from largeforge_train.base import BaseTrainer
+from largeforge_train.packing import PACKING_STRATEGY, use_packed_attention
 from largeforge_train.preflight import preflight_sft
 from largeforge_train.sft_data import to_prompt_completion
 
@@ -38,6 +45,10 @@ class SFTTrainer(BaseTrainer):
                       completion_only=not self.config.train_on_prompt, packing=self.config.packing)
         return dataset
 
+    def packed_attention(self) -> bool:
+        """Packed batches attend per example (see :func:`largeforge_train.packing.use_packed_attention`)."""
+        return use_packed_attention(self._model)
+
     def _get_training_args(self, has_eval: bool = False) -> Any:
         """TRL's ``SFTConfig`` from ours."""
         from trl import SFTConfig as TRLSFTConfig
@@ -47,6 +58,8 @@ class SFTTrainer(BaseTrainer):
             **self.common_args(has_eval),
             max_length=c.max_seq_length,
             packing=c.packing,
+            packing_strategy=PACKING_STRATEGY,
+            padding_free=c.packing,
             completion_only_loss=not c.train_on_prompt,
             dataset_text_field=c.dataset_text_field,
             eos_token=self.eos_token,
@@ -55,6 +68,8 @@ class SFTTrainer(BaseTrainer):
     def _create_trainer(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None) -> Any:
         from trl import SFTTrainer as TRLSFTTrainer
 
+        if self.config.packing:
+            self.packed_attention()
         return TRLSFTTrainer(model=self._model, args=self._get_training_args(eval_dataset is not None),
                              train_dataset=train_dataset, eval_dataset=eval_dataset,
                              processing_class=self.tokenizer, peft_config=self.peft_config(),
