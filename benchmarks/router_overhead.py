@@ -8,12 +8,17 @@
    answering one token. Requests alternate direct / routed, one at a time, over keep-alive
    connections; p50 and p95 of each path and the p50 of the paired differences are reported
    (target: at most 2 ms added at p50).
+
+   The serve expert runs with ``--threads 1``: client, router and expert share the CPU, and on
+   a 2-core machine torch's default intra-op threads fight them for it (one token took ~250 ms
+   instead of ~9 ms at load average 3), which swamps the router's cost. Its latency still
+   depends on what else runs; the paired difference is the figure to read there.
 2. Keyword classification throughput (queries per second, one thread) on the example set.
 3. Neural and hybrid classification latency for one query (p50, p95) with the packaged MiniLM.
 
 Writes ``benchmarks/results/router_overhead.json``.
 
-    python benchmarks/router_overhead.py [--requests 300] [--model DIR]
+    python benchmarks/router_overhead.py [--requests 300] [--model DIR] [--expert-threads 1]
 """
 
 from __future__ import annotations
@@ -60,6 +65,19 @@ def tiny_model(target: Path) -> Path:
     AutoModelForCausalLM.from_config(config).save_pretrained(target)
     AutoTokenizer.from_pretrained(source).save_pretrained(target)
     return target
+
+
+def http_stack() -> dict[str, str | None]:
+    """Versions of the HTTP pieces in play (uvicorn picks uvloop/httptools when installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def get(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {name: get(name) for name in ("uvicorn", "uvloop", "httptools", "aiohttp", "litestar")}
 
 
 def stats(values: list[float]) -> dict[str, float]:
@@ -178,6 +196,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=300, help="Measured requests per path.")
     parser.add_argument("--model", type=Path, help="Expert model directory (default: a tiny random Llama).")
+    parser.add_argument("--expert-threads", type=int, default=1, help="torch threads of the serve expert.")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,13 +204,15 @@ def main() -> None:
         from largeforge_serve.launch import ServerProcess
 
         machine = {"python": platform.python_version(), "processor": platform.machine(),
-                   "cpus": os.cpu_count(), "load_average_before": os.getloadavg()}
+                   "cpus": os.cpu_count(), "load_average_before": os.getloadavg(), "http_stack": http_stack()}
         result: dict[str, Any] = {"machine": machine, "overhead": {}}
         with ConstantExpert() as url:
             result["overhead"]["constant_expert"] = overhead(url, args.requests, Path(tmp))
-        with ServerProcess(["--model", str(model), "--served-model-name", "code"]) as expert:
+        with ServerProcess(["--model", str(model), "--served-model-name", "code",
+                            "--threads", str(args.expert_threads)]) as expert:
             result["overhead"]["serve_tiny_model"] = overhead(expert.url.removesuffix("/v1"), args.requests,
                                                               Path(tmp))
+            result["overhead"]["serve_tiny_model"]["expert_threads"] = args.expert_threads
         result["classifiers"] = classifiers()
         machine["load_average_after"] = os.getloadavg()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
