@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
+import largeforge
 from largeforge.data import ChatFormatter, TextProcessor
 from largeforge.utils.io import atomic_write, load_json, load_jsonl, save_json, save_jsonl
 from largeforge.utils.logging import JSONFormatter, RequestIdFilter, get_logger, request_context
@@ -69,3 +72,18 @@ def test_loggers_live_under_the_largeforge_tree():
     assert get_logger("largeforge.data").name == "largeforge.data"
     assert get_logger("largeforge_train.sft").name == "largeforge.largeforge_train.sft"
     assert get_logger("thirdparty").name == "largeforge.thirdparty"
+
+
+def test_command_process_waits_for_its_ready_line():
+    import re
+
+    from largeforge.utils.process import CommandProcess
+
+    proc = CommandProcess(["version"], ready=re.compile(r"LargeForge (\S+)"))
+    assert proc.start() == largeforge.__version__
+    assert proc.proc is not None and proc.proc.wait(60) == 0
+    assert proc.stop() == 0 and "distributions:" in proc.output
+    failing = CommandProcess(["data", "validate", "/no/such/file.json"], ready=re.compile(r"never (\S+)"))
+    with pytest.raises(RuntimeError, match="exited with 1"):
+        failing.start()
+    assert "file not found" in failing.output
