@@ -2,7 +2,11 @@
 
 Loss types sigmoid, hinge and ipo; ``beta``; an optional separate reference model (otherwise TRL
 uses the model itself with the LoRA adapter disabled, or a frozen copy for full fine-tuning).
-TRL tokenizes and collates preference pairs; there is no collator here.
+TRL tokenizes and collates preference pairs; there is no collator here. TRL 1.x dropped
+``max_prompt_length``, so prompts are cut here, right after TRL tokenizes them: a prompt longer
+than ``max_prompt_length`` tokens keeps its last ones (the question sits at the end of a long
+context), and ``max_length`` then bounds prompt plus reply in TRL's collator. (Left alone, TRL
+would drop every pair whose prompt alone fills ``max_length``.)
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from largeforge.config import DPOConfig, LoRAConfig
+from largeforge.utils.logging import get_logger
 from largeforge_train.base import BaseTrainer
 from largeforge_train.preflight import preflight_dpo
 from largeforge_train.sft_data import check_preference_dataset
 
 if TYPE_CHECKING:
     import datasets
+
+logger = get_logger(__name__)
 
 
 class DPOTrainer(BaseTrainer):
@@ -62,8 +69,35 @@ class DPOTrainer(BaseTrainer):
     def _create_trainer(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None) -> Any:
         from trl import DPOTrainer as TRLDPOTrainer
 
-        return TRLDPOTrainer(model=self._model, ref_model=self._load_reference_model(),
-                             args=self._get_training_args(eval_dataset is not None),
-                             train_dataset=train_dataset, eval_dataset=eval_dataset,
-                             processing_class=self.tokenizer, peft_config=self.peft_config(),
-                             callbacks=self.callbacks(eval_dataset is not None))
+        max_prompt_length = self.config.max_prompt_length
+
+        class PromptCuttingDPOTrainer(TRLDPOTrainer):  # type: ignore[misc]
+            def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, dataset_name: str) -> Any:
+                # TRL tokenizes, then drops the pairs whose prompt fills max_length: cut the prompts
+                # in between. (The config keeps max_prompt_length below max_length, so none is dropped.)
+                max_length, args.max_length = args.max_length, None
+                try:
+                    dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+                finally:
+                    args.max_length = max_length
+                return truncate_prompts(dataset, max_prompt_length)
+
+        return PromptCuttingDPOTrainer(model=self._model, ref_model=self._load_reference_model(),
+                                       args=self._get_training_args(eval_dataset is not None),
+                                       train_dataset=train_dataset, eval_dataset=eval_dataset,
+                                       processing_class=self.tokenizer, peft_config=self.peft_config(),
+                                       callbacks=self.callbacks(eval_dataset is not None))
+
+
+def truncate_prompts(dataset: datasets.Dataset, max_prompt_length: int) -> datasets.Dataset:
+    """Keep the last ``max_prompt_length`` tokens of every tokenized prompt (``prompt_ids``)."""
+    if "prompt_ids" not in dataset.column_names:
+        return dataset
+    lengths = [len(ids) for ids in dataset["prompt_ids"]]
+    cut = sum(length > max_prompt_length for length in lengths)
+    if not cut:
+        return dataset
+    logger.info("max_prompt_length %d: keeping the last tokens of %d of %d prompts",
+                max_prompt_length, cut, len(lengths))
+    return dataset.map(lambda row: {"prompt_ids": row["prompt_ids"][-max_prompt_length:]},
+                       desc="Truncating prompts")
