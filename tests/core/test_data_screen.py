@@ -4,6 +4,7 @@ row-by-row check reports."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import threading
 from pathlib import Path
@@ -117,6 +118,20 @@ def test_report_split_across_processes_equals_one_process(tmp_path, monkeypatch,
     assert path.read_bytes() == data  # workers patch brackets into their own view only
     if jsonl:
         assert any(e.line != e.index + 1 for e in one.errors)  # line numbers shifted by blank lines
+
+
+def test_a_failing_worker_means_one_process(tmp_path, small_parts, monkeypatch):
+    rng = random.Random(5)
+    path = write(tmp_path / "rows.json", [alpaca_row(rng) for _ in range(2000)], jsonl=False)
+    data = path.read_bytes()
+    pieces = parts.split(data, 2, jsonl=False)
+    assert pieces is not None
+    assert parts.map_parts(lambda part: (len(part), None), data, pieces) == [len(p.of(data)) for p in pieces]
+    assert parts.map_parts(lambda part: (1 // 0, None), data, pieces) is None  # raised
+    assert parts.map_parts(lambda part: os._exit(3), data, pieces) is None  # died
+    expected = issues(DataValidator(workers=1).validate_file(path, "alpaca"))
+    monkeypatch.setattr(DataValidator, "_check_whole", lambda *args, **kwargs: 1 // 0)
+    assert issues(DataValidator(workers=2).validate_file(path, "alpaca")) == expected
 
 
 def test_no_fork_while_other_threads_run():

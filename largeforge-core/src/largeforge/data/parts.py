@@ -8,25 +8,28 @@ that part fail and falls back to one process. A split is therefore right or dete
 silently wrong.
 
 Workers are forked, so they share the file's bytes with the parent instead of receiving a
-copy; forking is only used on platforms that have it and from a single-threaded process.
+copy; forking is only used on platforms that have it and from a single-threaded process. A
+worker that fails (raises, or dies) is reported and the caller checks in one process.
 """
 
 from __future__ import annotations
 
 import mmap
-import multiprocessing
 import os
+import pickle
 import re
 import threading
+import traceback
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from largeforge.data.reader import Buffer
+from largeforge.utils.logging import get_logger
 
 T = TypeVar("T")
+logger = get_logger(__name__)
 
 #: Files smaller than this per worker are not worth a process.
 MIN_PART_BYTES = 16 << 20
@@ -72,7 +75,7 @@ def available_cpus() -> int:
 
 def default_workers(size: int) -> int:
     """How many processes to use for a file of ``size`` bytes (1: do not fork)."""
-    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+    if not hasattr(os, "fork") or threading.active_count() > 1:
         return 1  # forking a process with other threads running can deadlock the child
     return max(1, min(available_cpus(), size // MIN_PART_BYTES))
 
@@ -120,35 +123,41 @@ def head(data: Buffer, size: int, *, jsonl: bool) -> bytes | None:
     return Part(0, cuts[0][0], suffix=b"" if jsonl else b"]").of(data)
 
 
-@dataclass(slots=True)
-class _Job(Generic[T]):
-    work: Callable[[bytes | memoryview], tuple[T, Any]]
-    data: Buffer
-    parts: list[Part]
-
-
-_job: _Job[Any] | None = None  # set in the parent before forking; workers inherit it
-_kept: list[Any] = []  # in a worker: what it keeps until it exits
-
-
-def _run(index: int) -> Any:
-    assert _job is not None
-    result, keep = _job.work(_job.parts[index].in_place(_job.data))
-    # Freeing a million decoded rows one by one costs a third of decoding them; a worker keeps
-    # them instead, and its exit (os._exit, no interpreter teardown) returns the memory at once.
-    _kept.append(keep)
-    return result
-
-
-def map_parts(work: Callable[[bytes | memoryview], tuple[T, Any]], data: Buffer, parts: list[Part]) -> list[T]:
-    """``work(part)`` for every part, each in its own forked process, in order.
+def map_parts(work: Callable[[bytes | memoryview], tuple[T, Any]], data: Buffer, parts: list[Part]) -> list[T] | None:
+    """``work(part)`` for every part, each in its own forked process, in order; ``None`` when a
+    worker failed (it raised or died), so the caller can fall back to one process.
 
     ``work`` returns ``(result, keep)``: ``result`` comes back to the caller (pickled), ``keep``
-    stays in the worker until it exits."""
-    global _job
-    _job = _Job(work, data, parts)
-    try:
-        with ProcessPoolExecutor(len(parts), mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(_run, range(len(parts))))
-    finally:
-        _job = None
+    stays in the worker until it exits. Freeing a million decoded rows one by one costs a third
+    of decoding them; a worker exits with ``os._exit`` instead, which returns the memory at once.
+    """
+    children: list[tuple[int, int]] = []
+    for part in parts:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker: run, send the result, exit without any interpreter teardown
+            os.close(read_end)
+            try:
+                result, _keep = work(part.in_place(data))
+                payload = pickle.dumps((True, result))
+            except BaseException:  # reported to the parent, which falls back to one process
+                payload = pickle.dumps((False, traceback.format_exc()))
+            with os.fdopen(write_end, "wb") as out:
+                out.write(payload)
+            os._exit(0)
+        os.close(write_end)
+        children.append((pid, read_end))
+    results: list[T] = []
+    failed = False
+    for pid, read_end in children:
+        with os.fdopen(read_end, "rb") as pipe:
+            payload = pipe.read()
+        os.waitpid(pid, 0)
+        # (ok, result or traceback), pickled by our own child
+        outcome: tuple[bool, Any] = pickle.loads(payload) if payload else (False, "the worker died")
+        if outcome[0]:
+            results.append(outcome[1])
+        else:
+            failed = True
+            logger.warning("a worker failed, checking in one process instead: %s", str(outcome[1]).strip())
+    return None if failed else results

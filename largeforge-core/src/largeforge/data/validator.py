@@ -127,7 +127,7 @@ class DataValidator:
         if pieces is None:
             return None
         results = parts.map_parts(partial(self._check_whole, fmt, jsonl=jsonl), data, pieces)
-        if any(result is None for result in results):
+        if results is None or any(result is None for result in results):
             return None
         merged = _Checked(0, [], [])
         for piece, result in zip(pieces, results, strict=True):
