@@ -4,7 +4,7 @@ or trained, and the attention does not go through a dense mask of the whole batc
 from __future__ import annotations
 
 import json
-from itertools import pairwise
+from itertools import accumulate, pairwise
 
 import pytest
 
@@ -104,20 +104,46 @@ def test_packing_without_dense_mask(tiny_model_dir):
             assert masks[-1] is None
 
 
+def test_pack_to_batch_rows_hold_about_a_batch_of_whole_examples():
+    import random
+
+    import datasets
+    from trl import pack_dataset
+
+    from largeforge_train.packing import pack_to_batch
+
+    rng = random.Random(0)
+    examples = [[rng.randrange(1, 1000) for _ in range(rng.randrange(40, 160))] for _ in range(60)]
+    rows = pack_dataset(datasets.Dataset.from_dict({"input_ids": examples, "labels": examples}), 512, "bfd")
+    assert len(rows) <= 20  # TRL: rows of 512 tokens, ~5 examples each
+    packed = pack_to_batch(rows, 3)
+    lengths = [len(x) for x in examples]
+    row_length = max(max(lengths), -(-3 * sum(lengths) // len(lengths)))
+    assert all(len(ids) <= row_length for ids in packed["input_ids"])
+    assert 2.5 <= len(examples) / len(packed) <= 3  # about a batch of 3 per row
+    got = sorted(tuple(ids[start:end]) for ids, ns in zip(packed["input_ids"], packed["seq_lengths"], strict=True)
+                 for start, end in pairwise([0, *accumulate(ns)]))
+    assert got == sorted(map(tuple, examples))  # whole examples, each once
+    assert packed["labels"] == packed["input_ids"]  # labels travel with their tokens
+
+
 def test_sft_packing_trains_whole_examples_without_padding(tiny_model_dir, tmp_path):
-    """LargeForge's packed SFT batch: whole examples, position ids reset at each, no padding, the same
-    labels (completion tokens only) as unpacked training, and each example's logits as if alone."""
+    """LargeForge's packed SFT epoch: each example once and whole, position ids reset at each, no
+    padding, the same labels (completion tokens only) as unpacked training, each example's logits as
+    if alone, and about a batch of examples per step."""
+    from collections import Counter
+
     from largeforge.config import LoRAConfig, SFTConfig
     from largeforge.data import DatasetFactory
     from largeforge_train.packing import PACKED_SDPA
     from largeforge_train.sft import SFTTrainer
 
-    rows = [{"instruction": m[0]["content"], "input": "", "output": m[1]["content"]} for m in EXAMPLES] * 2
+    rows = [{"instruction": m[0]["content"], "input": "", "output": m[1]["content"]} for m in EXAMPLES] * 4
     data = tmp_path / "short.json"
     data.write_text(json.dumps(rows))
 
     def build(packing: bool):
-        config = SFTConfig(output_dir=str(tmp_path / f"out-{packing}"), max_steps=1, per_device_train_batch_size=2,
+        config = SFTConfig(output_dir=str(tmp_path / f"out-{packing}"), max_steps=1, per_device_train_batch_size=3,
                            max_seq_length=128, packing=packing, bf16=False)
         trainer = SFTTrainer(str(tiny_model_dir), config, LoRAConfig(r=4, lora_alpha=8, lora_dropout=0.0),
                              progress=False)
@@ -127,29 +153,36 @@ def test_sft_packing_trains_whole_examples_without_padding(tiny_model_dir, tmp_p
         return trainer._create_trainer(dataset, None)
 
     unpacked = build(False)
-    labels_of = {tuple(r["input_ids"]): r["labels"] for r in unpacked.train_dataset}
     assert unpacked.model.config._attn_implementation == "sdpa"  # unpacked: padded to the longest in the batch
+    assert unpacked.args.per_device_train_batch_size == 3
+    examples = Counter(tuple(r["input_ids"]) for r in unpacked.train_dataset)
+    labels_of = {tuple(r["input_ids"]): r["labels"] for r in unpacked.train_dataset}
 
     packed = build(True)
     assert packed.args.packing_strategy == "bfd" and packed.args.padding_free
+    assert packed.args.per_device_train_batch_size == 1  # one packed row per step ...
     assert packed.model.config._attn_implementation == PACKED_SDPA
-    batch = next(iter(packed.get_train_dataloader()))
-    assert "attention_mask" not in batch and batch["input_ids"].shape[0] == 1
-    bounds = batch["cu_seq_lens_q"].tolist()
-    assert len(bounds) - 1 >= 3 and bounds[-1] == batch["input_ids"].shape[1]  # several examples, no padding
-    tokens = sum(len(r["input_ids"]) for r in unpacked.train_dataset)
-    assert sum(len(r["input_ids"]) for r in packed.train_dataset) == tokens  # every token kept, none added
+    batches = list(packed.get_train_dataloader())
+    assert 2 <= sum(examples.values()) / len(batches) <= 3  # ... holding about a batch of 3 examples
+    assert max(len(b["cu_seq_lens_q"]) - 1 for b in batches) >= 2
 
+    seen: Counter = Counter()
     model = packed.model.eval()
-    with torch.no_grad():
-        logits = model(**{k: v for k, v in batch.items() if k != "labels"}, use_cache=False).logits[0]
-    for start, end in pairwise(bounds):
-        ids = batch["input_ids"][0, start:end].tolist()
-        assert batch["position_ids"][0, start:end].tolist() == list(range(end - start))
-        assert tuple(ids) in labels_of  # a whole example, not a piece of one
-        expected = list(labels_of[tuple(ids)])
-        expected[0] = -100  # the collator never trains a sequence's first token (a prompt token anyway)
-        assert batch["labels"][0, start:end].tolist() == expected  # completion tokens only, as unpacked
+    for batch in batches:
+        assert "attention_mask" not in batch and batch["input_ids"].shape[0] == 1
+        bounds = batch["cu_seq_lens_q"].tolist()
+        assert bounds[-1] == batch["input_ids"].shape[1]  # no padding after the last example
         with torch.no_grad():
-            alone = model(input_ids=torch.tensor([ids])).logits[0]
-        torch.testing.assert_close(logits[start:end], alone, atol=1e-5, rtol=1e-4)
+            logits = model(**{k: v for k, v in batch.items() if k != "labels"}, use_cache=False).logits[0]
+        for start, end in pairwise(bounds):
+            ids = tuple(batch["input_ids"][0, start:end].tolist())
+            assert ids in labels_of  # a whole example, not a piece of one
+            seen[ids] += 1
+            assert batch["position_ids"][0, start:end].tolist() == list(range(end - start))
+            expected = list(labels_of[ids])
+            expected[0] = -100  # the collator never trains a sequence's first token (a prompt token anyway)
+            assert batch["labels"][0, start:end].tolist() == expected  # completion tokens only, as unpacked
+            with torch.no_grad():
+                alone = model(input_ids=torch.tensor([ids])).logits[0]
+            torch.testing.assert_close(logits[start:end], alone, atol=1e-5, rtol=1e-4)
+    assert seen == examples  # one epoch trains every example exactly once

@@ -4,10 +4,12 @@ Loss on completions only by default (``train_on_prompt`` trains whole sequences)
 TRL, LoRA through PEFT. TRL's own collator pads and builds labels, so there is no collator here.
 
 Unpacked batches are padded to their longest example (TRL's collator). Packing is TRL's
-best-fit-decreasing packing into rows of ``max_seq_length`` tokens (whole examples, longer ones
-truncated as without packing), collated padding-free: no padding token is computed, position ids
-restart at every example and, under ``sdpa``, attention runs per example
-(:mod:`largeforge_train.packing`) instead of over a dense mask of the whole batch.
+best-fit-decreasing packing (whole examples, each truncated at ``max_seq_length`` as without
+packing), re-packed so one row holds about ``per_device_train_batch_size`` examples and trained one
+row per step, padding-free: no padding token is computed, position ids restart at every example
+and, under ``sdpa``, attention runs per example instead of over a dense mask of the whole batch
+(see :mod:`largeforge_train.packing`). A packed run thus takes about as many examples per step, and
+steps per epoch, as the same run unpacked.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from largeforge.config import LoRAConfig, SFTConfig
 from largeforge_train.base import BaseTrainer
-from largeforge_train.packing import PACKING_STRATEGY, use_packed_attention
+from largeforge_train.packing import PACKING_STRATEGY, pack_to_batch, use_packed_attention
 from largeforge_train.preflight import preflight_sft
 from largeforge_train.sft_data import to_prompt_completion
 
@@ -33,6 +35,9 @@ class SFTTrainer(BaseTrainer):
 
     method = "sft"
     config: SFTConfig
+    #: Packed rows of about a batch of examples, one per step (False: TRL's ``batch`` rows of
+    #: ``max_seq_length`` tokens per step, several times the examples and tokens of a batch).
+    pack_rows_to_batch: bool = True
 
     def __init__(self, model_name: str, config: SFTConfig, lora_config: LoRAConfig | None = None,
                  **options: Any) -> None:
@@ -54,8 +59,12 @@ class SFTTrainer(BaseTrainer):
         from trl import SFTConfig as TRLSFTConfig
 
         c = self.config
+        common = self.common_args(has_eval)
+        if c.packing and self.pack_rows_to_batch:
+            # One packed row per step, holding about a batch of examples (see _create_trainer).
+            common.update(per_device_train_batch_size=1, per_device_eval_batch_size=1)
         return TRLSFTConfig(
-            **self.common_args(has_eval),
+            **common,
             max_length=c.max_seq_length,
             packing=c.packing,
             packing_strategy=PACKING_STRATEGY,
@@ -68,9 +77,15 @@ class SFTTrainer(BaseTrainer):
     def _create_trainer(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None) -> Any:
         from trl import SFTTrainer as TRLSFTTrainer
 
-        if self.config.packing:
+        c = self.config
+        if c.packing:
             self.packed_attention()
-        return TRLSFTTrainer(model=self._model, args=self._get_training_args(eval_dataset is not None),
-                             train_dataset=train_dataset, eval_dataset=eval_dataset,
-                             processing_class=self.tokenizer, peft_config=self.peft_config(),
-                             callbacks=self.callbacks(eval_dataset is not None))
+        trainer = TRLSFTTrainer(model=self._model, args=self._get_training_args(eval_dataset is not None),
+                                train_dataset=train_dataset, eval_dataset=eval_dataset,
+                                processing_class=self.tokenizer, peft_config=self.peft_config(),
+                                callbacks=self.callbacks(eval_dataset is not None))
+        if c.packing and self.pack_rows_to_batch:
+            trainer.train_dataset = pack_to_batch(trainer.train_dataset, c.per_device_train_batch_size)
+            if trainer.eval_dataset is not None:
+                trainer.eval_dataset = pack_to_batch(trainer.eval_dataset, c.per_device_eval_batch_size)
+        return trainer
