@@ -22,7 +22,8 @@ non-padding input tokens, prompt and reply, counted from the attention mask (pad
 the position ids (padding-free batches), and checked equal across the runs of a comparison.
 ``computed_tokens`` also counts the padding a batch carries; ``loss_tokens`` are the reply tokens
 the loss is taken on. The runs of each comparison alternate order over ``--repeats`` rounds (after
-one untimed warm-up run) and the median is kept, so drift in machine load hits all of them.
+one untimed warm-up run); a ratio is taken within each round, where the runs are adjacent in time
+and share the machine's load, and the median over rounds is reported.
 Writes ``benchmarks/results/train_throughput.json``.
 
     python benchmarks/train_throughput.py [--model smollm2-135m-instruct] [--steps 6] [--repeats 3]
@@ -165,6 +166,19 @@ def _median(runs: list[dict[str, float]]) -> dict[str, Any]:
     out: dict[str, Any] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
     out["tokens_per_s_runs"] = [round(r["tokens_per_s"], 2) for r in runs]
     out["tokens_per_cpu_s_runs"] = [round(r["tokens_per_cpu_s"], 2) for r in runs]
+    out["load_average_1min_runs"] = [round(r["load_average_1min"], 2) for r in runs]
+    del out["load_average_1min"]
+    return out
+
+
+def _paired(runs: dict[str, list[dict[str, float]]], name: str, base: str) -> dict[str, Any]:
+    """``name`` over ``base`` per round (the runs of a round are adjacent in time, so they share the
+    machine's load), and the median over rounds; in wall time and in CPU time."""
+    out: dict[str, Any] = {}
+    for label, key in (("ratio", "tokens_per_s"), ("cpu_time_ratio", "tokens_per_cpu_s")):
+        per_round = [a[key] / b[key] for a, b in zip(runs[name], runs[base], strict=True)]
+        out[label] = statistics.median(per_round)
+        out[f"{label}_per_round"] = [round(r, 3) for r in per_round]
     return out
 
 
@@ -209,6 +223,7 @@ def main() -> None:
             for name in (list(group) if round_ % 2 == 0 else list(reversed(group))):
                 group[name].append(runners[name]())
                 run = group[name][-1]
+                run["load_average_1min"] = os.getloadavg()[0]
                 print(f"round {round_ + 1} {name}: {run['tokens_per_s']:.2f} tokens/s, "
                       f"{run['tokens_per_cpu_s']:.2f} per CPU s (load {os.getloadavg()[0]:.2f})", flush=True)
     _same_tokens(pair)
@@ -222,21 +237,18 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                     "load_average_start": load_before, "load_average_end": os.getloadavg()},
         "largeforge_vs_trl": {"data": "alpaca_en_demo.json", "largeforge": lf, "trl": trl,
-                              "ratio": lf["tokens_per_s"] / trl["tokens_per_s"],
-                              "cpu_time_ratio": lf["tokens_per_cpu_s"] / trl["tokens_per_cpu_s"], "target": 0.97},
+                              **_paired(pair, "largeforge", "trl"), "target": 0.97},
         "packed_vs_unpacked": {"data": f"identity.json ({args.examples or 'all'} rows, one epoch)",
                                "packed": packed, "unpacked": unpacked,
-                               "ratio": packed["tokens_per_s"] / unpacked["tokens_per_s"],
-                               "cpu_time_ratio": packed["tokens_per_cpu_s"] / unpacked["tokens_per_cpu_s"],
-                               "target": 1.5},
+                               **_paired(packing, "packed", "unpacked"), "target": 1.5},
         "wall_time_s": time.time() - started,
     }
     for name in ("packed_rows_of_max_length", "packed_before"):
         if name in med:
             results["packed_vs_unpacked"][name] = med[name]
-            results["packed_vs_unpacked"][f"{name}_ratio"] = med[name]["tokens_per_s"] / unpacked["tokens_per_s"]
-            results["packed_vs_unpacked"][f"{name}_cpu_time_ratio"] = (med[name]["tokens_per_cpu_s"]
-                                                                       / unpacked["tokens_per_cpu_s"])
+            paired = _paired(packing, name, "unpacked")
+            results["packed_vs_unpacked"][f"{name}_ratio"] = paired["ratio"]
+            results["packed_vs_unpacked"][f"{name}_cpu_time_ratio"] = paired["cpu_time_ratio"]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     pair_r, pack_r = results["largeforge_vs_trl"], results["packed_vs_unpacked"]

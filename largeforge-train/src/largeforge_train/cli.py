@@ -119,7 +119,8 @@ def build_train() -> typer.Typer:
         learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr", help="Learning rate."),
         warmup_ratio: Optional[float] = typer.Option(None, "--warmup-ratio", help="Warm-up share of steps."),
         max_length: Optional[int] = typer.Option(None, "--max-length", help="Max sequence length (tokens)."),
-        packing: Optional[bool] = typer.Option(None, "--packing/--no-packing", help="Pack short examples."),
+        packing: Optional[bool] = typer.Option(
+            None, "--packing/--no-packing", help="Pack short examples: no padding, about a batch of examples a step."),
         train_on_prompt: Optional[bool] = typer.Option(
             None, "--train-on-prompt/--completions-only", help="Loss on whole sequences (default: replies only)."),
         lora_r: Optional[int] = typer.Option(None, "--lora-r", help=LORA_R_HELP),
