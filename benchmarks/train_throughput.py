@@ -4,13 +4,17 @@
    LoRA r16 on all linear layers, loss on completions, the same prompt/completion rows (Alpaca
    demo), the same TRL config fields, ``--steps`` steps of ``--batch`` rows each, so both train
    exactly the same tokens. LargeForge adds its preflight, callbacks and checkpoint marking.
-2. Packed against unpacked SFT on short examples (target: ≥ 1.5×): one epoch over the same
-   ``identity.json`` rows (about 110 tokens each), so both train exactly the same real tokens.
+2. Packed against unpacked SFT on short examples (target: ≥ 1.5×), one epoch over the same rows so
+   both train exactly the same real tokens, on two data sets: all of ``identity.json`` (short and
+   uniform, about 110 tokens each) and ``--alpaca-examples`` rows sampled from the Alpaca demo
+   (short and mixed, about 200 tokens on average, cut at ``max_length``). The gain packing can
+   give is bounded by the padding it removes: ``padding_ceiling`` is the unpacked run's computed
+   tokens (padding included) over its real tokens.
    Unpacked is LargeForge's default: batches of ``--batch`` examples padded to their longest.
    Packed is ``packing: true``: whole examples packed best-fit-decreasing into rows of about
    ``--batch`` examples, one row per step (so about the same examples per step and steps per epoch
-   as unpacked), padding-free, attention per example. Two diagnostic variants (``--no-variants``
-   skips them): ``packed_rows_of_max_length`` packs as TRL does, ``--batch`` rows of
+   as unpacked), padding-free, attention per example. Two diagnostic variants on identity
+   (``--variants`` adds them): ``packed_rows_of_max_length`` packs as TRL does, ``--batch`` rows of
    ``max_seq_length`` tokens per step (per-example attention), and ``packed_before`` is that with
    transformers' plain ``sdpa`` attention over a dense block-diagonal mask of the whole step — what
    ``packing: true`` did before per-example attention and batch-sized rows.
@@ -27,17 +31,21 @@ and share the machine's load, and the median over rounds is reported.
 Writes ``benchmarks/results/train_throughput.json``.
 
     python benchmarks/train_throughput.py [--model smollm2-135m-instruct] [--steps 6] [--repeats 3]
+                                          [--alpaca-examples 128] [--variants]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
+import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +62,17 @@ def _identity_rows(limit: int | None) -> Path:
     rows = json.loads((DATA / "identity.json").read_text())[:limit]
     for row in rows:
         row["output"] = row["output"].replace("{{name}}", "Nova").replace("{{author}}", "Acme Labs")
-    path = Path(tempfile.mkdtemp()) / "identity.json"
+    return _write_rows(rows, "identity.json")
+
+
+def _alpaca_rows(count: int) -> Path:
+    """A seeded random sample of the Alpaca demo: real instructions of mixed, mostly short length."""
+    rows = json.loads((DATA / "alpaca_en_demo.json").read_text())
+    return _write_rows(random.Random(SEED).sample(rows, min(count, len(rows))), "alpaca_sample.json")
+
+
+def _write_rows(rows: list[dict[str, Any]], name: str) -> Path:
+    path = Path(tempfile.mkdtemp()) / name
     path.write_text(json.dumps(rows, ensure_ascii=False))
     return path
 
@@ -196,72 +214,86 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--examples", type=int, default=None, help="identity rows for packing (default: all 91)")
-    parser.add_argument("--no-variants", action="store_true", help="skip the diagnostic packing variants")
+    parser.add_argument("--alpaca-examples", type=int, default=128,
+                        help="Alpaca demo rows sampled for packing (0 skips that comparison)")
+    parser.add_argument("--variants", action="store_true", help="add the diagnostic packing variants on identity")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
-    alpaca, identity = DATA / "alpaca_en_demo.json", _identity_rows(args.examples)
+    alpaca = DATA / "alpaca_en_demo.json"
+    packing_data = {"identity": _identity_rows(args.examples)}
+    if args.alpaca_examples:
+        packing_data["alpaca"] = _alpaca_rows(args.alpaca_examples)
 
     started = time.time()
     load_before = os.getloadavg()
-    run_largeforge(args.model, identity, args.batch, steps=1)  # warm-up, untimed
-    pair: dict[str, list[dict[str, float]]] = {"largeforge": [], "trl": []}
-    packing: dict[str, list[dict[str, float]]] = {"packed": [], "unpacked": []}
-    if not args.no_variants:
-        packing.update(packed_rows_of_max_length=[], packed_before=[])
-    runners = {
+    run_largeforge(args.model, packing_data["identity"], args.batch, steps=1)  # warm-up, untimed
+    runners: dict[str, Callable[[], dict[str, float]]] = {
         "largeforge": lambda: run_largeforge(args.model, alpaca, args.batch, steps=args.steps),
         "trl": lambda: run_trl(args.model, alpaca, args.batch, steps=args.steps),
-        "unpacked": lambda: run_largeforge(args.model, identity, args.batch),
-        "packed": lambda: run_largeforge(args.model, identity, args.batch, packing=True),
-        "packed_rows_of_max_length": lambda: run_largeforge(args.model, identity, args.batch, packing=True,
-                                                            rows_of_max_length=True),
-        "packed_before": lambda: run_largeforge(args.model, identity, args.batch, packing=True,
-                                                rows_of_max_length=True, dense_mask=True),
     }
+    groups: dict[str, dict[str, list[dict[str, float]]]] = {"largeforge_vs_trl": {"largeforge": [], "trl": []}}
+    for data_name, path in packing_data.items():
+        group = groups[f"packing_{data_name}"] = {f"{data_name}/packed": [], f"{data_name}/unpacked": []}
+        runners[f"{data_name}/unpacked"] = functools.partial(run_largeforge, args.model, path, args.batch)
+        runners[f"{data_name}/packed"] = functools.partial(run_largeforge, args.model, path, args.batch, packing=True)
+        if args.variants and data_name == "identity":
+            group.update({"identity/packed_rows_of_max_length": [], "identity/packed_before": []})
+            runners["identity/packed_rows_of_max_length"] = functools.partial(
+                run_largeforge, args.model, path, args.batch, packing=True, rows_of_max_length=True)
+            runners["identity/packed_before"] = functools.partial(
+                run_largeforge, args.model, path, args.batch, packing=True, rows_of_max_length=True, dense_mask=True)
     for round_ in range(args.repeats):
-        for group in (pair, packing):
+        for group in groups.values():
             for name in (list(group) if round_ % 2 == 0 else list(reversed(group))):
-                group[name].append(runners[name]())
-                run = group[name][-1]
+                run = runners[name]()
                 run["load_average_1min"] = os.getloadavg()[0]
+                group[name].append(run)
                 print(f"round {round_ + 1} {name}: {run['tokens_per_s']:.2f} tokens/s, "
-                      f"{run['tokens_per_cpu_s']:.2f} per CPU s (load {os.getloadavg()[0]:.2f})", flush=True)
-    _same_tokens(pair)
-    _same_tokens(packing)
-    med = {name: _median(runs) for group in (pair, packing) for name, runs in group.items()}
-    lf, trl, packed, unpacked = med["largeforge"], med["trl"], med["packed"], med["unpacked"]
+                      f"{run['tokens_per_cpu_s']:.2f} per CPU s (load {run['load_average_1min']:.2f})", flush=True)
+    for group in groups.values():
+        _same_tokens(group)
+    pair = groups["largeforge_vs_trl"]
     results: dict[str, Any] = {
         "model": args.model, "steps": args.steps, "batch": args.batch, "repeats": args.repeats,
         "max_length": MAX_LENGTH, "lora": "r16 alpha32 all-linear, dropout 0",
         "metric": "real (non-padding) input tokens per second of train_runtime; TRL's num_tokens",
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "load_average_start": load_before, "load_average_end": os.getloadavg()},
-        "largeforge_vs_trl": {"data": "alpaca_en_demo.json", "largeforge": lf, "trl": trl,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average_start": load_before},
+        "largeforge_vs_trl": {"data": f"alpaca_en_demo.json ({args.steps} steps)",
+                              "largeforge": _median(pair["largeforge"]), "trl": _median(pair["trl"]),
                               **_paired(pair, "largeforge", "trl"), "target": 0.97},
-        "packed_vs_unpacked": {"data": f"identity.json ({args.examples or 'all'} rows, one epoch)",
-                               "packed": packed, "unpacked": unpacked,
-                               **_paired(packing, "packed", "unpacked"), "target": 1.5},
-        "wall_time_s": time.time() - started,
+        "packed_vs_unpacked": {},
     }
-    for name in ("packed_rows_of_max_length", "packed_before"):
-        if name in med:
-            results["packed_vs_unpacked"][name] = med[name]
-            paired = _paired(packing, name, "unpacked")
-            results["packed_vs_unpacked"][f"{name}_ratio"] = paired["ratio"]
-            results["packed_vs_unpacked"][f"{name}_cpu_time_ratio"] = paired["cpu_time_ratio"]
+    for data_name, path in packing_data.items():
+        group = groups[f"packing_{data_name}"]
+        unpacked_name = f"{data_name}/unpacked"
+        unpacked = _median(group[unpacked_name])
+        entry: dict[str, Any] = {
+            "data": f"{path.name} ({len(json.loads(path.read_text()))} rows, one epoch)",
+            "unpacked": unpacked, "padding_ceiling": unpacked["computed_tokens"] / unpacked["tokens"],
+            "target": 1.5}
+        for name in group:
+            if name != unpacked_name:
+                short = name.split("/", 1)[1]
+                entry[short] = _median(group[name])
+                paired = _paired(group, name, unpacked_name)
+                prefix = "" if short == "packed" else f"{short}_"
+                entry.update({f"{prefix}{key}": value for key, value in paired.items()})
+        results["packed_vs_unpacked"][data_name] = entry
+    results["machine"]["load_average_end"] = os.getloadavg()
+    results["wall_time_s"] = time.time() - started
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
-    pair_r, pack_r = results["largeforge_vs_trl"], results["packed_vs_unpacked"]
+    pair_r = results["largeforge_vs_trl"]
     print(f"LargeForge / TRL tokens/s: {pair_r['ratio']:.3f} (target >= 0.97; "
           f"per CPU second {pair_r['cpu_time_ratio']:.3f})")
-    print(f"packed / unpacked tokens/s: {pack_r['ratio']:.2f} (target >= 1.5; "
-          f"per CPU second {pack_r['cpu_time_ratio']:.2f})")
-    for name in ("packed_rows_of_max_length", "packed_before"):
-        if name in pack_r:
-            print(f"{name} / unpacked: {pack_r[f'{name}_ratio']:.2f} "
-                  f"(per CPU second {pack_r[f'{name}_cpu_time_ratio']:.2f})")
-    print(f"load average {results['machine']['load_average_start']} -> {results['machine']['load_average_end']}; "
-          f"written to {args.output}")
+    for data_name, entry in results["packed_vs_unpacked"].items():
+        print(f"{data_name}: packed / unpacked tokens/s {entry['ratio']:.2f} (target >= 1.5; per CPU second "
+              f"{entry['cpu_time_ratio']:.2f}; padding ceiling {entry['padding_ceiling']:.2f})")
+        for short in ("packed_rows_of_max_length", "packed_before"):
+            if f"{short}_ratio" in entry:
+                print(f"  {short} / unpacked: {entry[f'{short}_ratio']:.2f} "
+                      f"(per CPU second {entry[f'{short}_cpu_time_ratio']:.2f})")
+    print(f"load average {load_before} -> {results['machine']['load_average_end']}; written to {args.output}")
 
 
 if __name__ == "__main__":
