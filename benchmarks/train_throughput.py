@@ -56,6 +56,12 @@ RESULTS = Path(__file__).parent / "results" / "train_throughput.json"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 MAX_LENGTH = 512
 LR, SEED = 1e-4, 0
+# The packing comparison's runs: name -> run_largeforge flags (the first two always, the rest with --variants).
+PACKING_ARMS: dict[str, dict[str, bool]] = {"packed": {"packing": True}, "unpacked": {}}
+PACKING_VARIANTS: dict[str, dict[str, bool]] = {
+    "packed_rows_of_max_length": {"packing": True, "rows_of_max_length": True},
+    "packed_before": {"packing": True, "rows_of_max_length": True, "dense_mask": True},
+}
 
 
 def _identity_rows(limit: int | None) -> Path:
@@ -233,15 +239,10 @@ def main() -> None:
     }
     groups: dict[str, dict[str, list[dict[str, float]]]] = {"largeforge_vs_trl": {"largeforge": [], "trl": []}}
     for data_name, path in packing_data.items():
-        group = groups[f"packing_{data_name}"] = {f"{data_name}/packed": [], f"{data_name}/unpacked": []}
-        runners[f"{data_name}/unpacked"] = functools.partial(run_largeforge, args.model, path, args.batch)
-        runners[f"{data_name}/packed"] = functools.partial(run_largeforge, args.model, path, args.batch, packing=True)
-        if args.variants and data_name == "identity":
-            group.update({"identity/packed_rows_of_max_length": [], "identity/packed_before": []})
-            runners["identity/packed_rows_of_max_length"] = functools.partial(
-                run_largeforge, args.model, path, args.batch, packing=True, rows_of_max_length=True)
-            runners["identity/packed_before"] = functools.partial(
-                run_largeforge, args.model, path, args.batch, packing=True, rows_of_max_length=True, dense_mask=True)
+        arms = dict(PACKING_ARMS, **(PACKING_VARIANTS if args.variants and data_name == "identity" else {}))
+        groups[f"packing_{data_name}"] = {f"{data_name}/{arm}": [] for arm in arms}
+        for arm, flags in arms.items():
+            runners[f"{data_name}/{arm}"] = functools.partial(run_largeforge, args.model, path, args.batch, **flags)
     for round_ in range(args.repeats):
         for group in groups.values():
             for name in (list(group) if round_ % 2 == 0 else list(reversed(group))):
