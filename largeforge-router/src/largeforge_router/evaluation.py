@@ -39,7 +39,8 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
         result = classifier.classify(query)
         latencies.append((time.perf_counter() - start) * 1000)
         decision = decide(result, config, known)
-        rows.append((label, decision.expert, result.expert, decision.fallback_reason, result.method))
+        rows.append((label, decision.expert, result.expert, decision.fallback_reason, result.method,
+                     query, result.confidence))
     n = len(rows) or 1
     labels = sorted(known | {r[0] for r in rows} | {r[1] for r in rows})
     confusion = {t: dict.fromkeys(labels, 0) for t in labels}
@@ -55,8 +56,8 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_expert[name] = {"precision": precision, "recall": recall, "f1": f1, "support": actual}
     methods: dict[str, int] = {}
-    for *_, method in rows:
-        methods[method] = methods.get(method, 0) + 1
+    for row in rows:
+        methods[row[4]] = methods.get(row[4], 0) + 1
     return {
         "examples": len(rows),
         "accuracy": sum(t == p for t, p, *_ in rows) / n,
@@ -67,4 +68,6 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
         "decided_by": methods,
         "per_expert": per_expert,
         "confusion": confusion,
+        "errors": [{"query": r[5], "expert": r[0], "routed": r[1], "classified": r[2],
+                    "confidence": round(r[6], 4)} for r in rows if r[0] != r[1]],
     }

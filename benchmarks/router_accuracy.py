@@ -1,0 +1,106 @@
+"""Routing accuracy of LargeForge's classifiers beside plain baselines, on two labelled sets.
+
+For each set (``examples/router`` and ``examples/router_second``: a ``router.yaml``, a
+``train.jsonl`` and a held-out ``eval.jsonl``):
+
+1. LargeForge's ``keyword``, ``neural`` and ``hybrid`` classifiers, built from the set's config
+   with its default settings and trained on ``train.jsonl`` exactly as ``largeforge router eval``
+   does, scored by the same code (threshold and fallback included: ``accuracy`` is the expert a
+   query finally reaches, ``classifier_accuracy`` the classifier's own pick), with the p50 and
+   p95 latency of classifying one query.
+2. Baselines on the same MiniLM embeddings of the same training queries: nearest centroid
+   (cosine), nearest training utterance (cosine 1-NN) and scikit-learn's
+   ``LogisticRegression()`` with its defaults. They have no fallback: their accuracy is their pick.
+
+Nothing is trained on ``eval.jsonl``. Writes ``benchmarks/results/router_accuracy.json``.
+
+    python benchmarks/router_accuracy.py [--sets examples/router examples/router_second]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from largeforge_router.classifiers.embedder import embed
+from largeforge_router.classifiers.factory import build_classifier
+from largeforge_router.config import load_router_config, read_labelled
+from largeforge_router.evaluation import evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+SETS = [ROOT / "examples" / "router", ROOT / "examples" / "router_second"]
+RESULTS = ROOT / "benchmarks" / "results" / "router_accuracy.json"
+METHODS = ("keyword", "neural", "hybrid")
+
+
+def baselines(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> dict[str, float]:
+    """Accuracy of nearest centroid, nearest utterance and default logistic regression."""
+    x_train, x_test = embed([q for q, _ in train]), embed([q for q, _ in test])
+    y_train = np.array([e for _, e in train])
+    y_test = np.array([e for _, e in test])
+    labels = sorted(set(y_train))
+    centroids = np.stack([x_train[y_train == name].mean(axis=0) for name in labels])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    centroid_pick = np.array(labels)[(x_test @ centroids.T).argmax(axis=1)]
+    nearest_pick = y_train[(x_test @ x_train.T).argmax(axis=1)]
+    logistic_pick = LogisticRegression().fit(x_train, y_train).predict(x_test)
+    return {"nearest_centroid": float((centroid_pick == y_test).mean()),
+            "nearest_utterance": float((nearest_pick == y_test).mean()),
+            "logistic_regression": float((logistic_pick == y_test).mean())}
+
+
+def measure(folder: Path) -> dict[str, Any]:
+    """Every method and baseline on one labelled set."""
+    config = load_router_config(folder / "router.yaml")
+    train, test = read_labelled(folder / "train.jsonl"), read_labelled(folder / "eval.jsonl")
+    experts = [e.name for e in config.experts if e.enabled]
+    methods = {}
+    for name in METHODS:
+        start = time.perf_counter()
+        classifier = build_classifier(config.classifier, config.experts, classifier_type=name,
+                                      training_data=train)
+        fit_seconds = time.perf_counter() - start
+        report = evaluate(classifier, config.classifier, test, experts)
+        methods[name] = {"accuracy": report["accuracy"], "classifier_accuracy": report["classifier_accuracy"],
+                         "fallback_rate": report["fallback_rate"], "latency_ms": report["latency_ms"],
+                         "fit_seconds": fit_seconds,
+                         "errors": report["errors"]}
+    return {"set": str(folder.relative_to(ROOT)), "experts": len(experts), "train_examples": len(train),
+            "test_examples": len(test), "confidence_threshold": config.classifier.confidence_threshold,
+            "methods": methods, "baselines": baselines(train, test)}
+
+
+def main() -> None:
+    """Run every set and write the results file."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", nargs="+", type=Path, default=SETS, help="Folders of labelled sets.")
+    args = parser.parse_args()
+    machine: dict[str, Any] = {"python": platform.python_version(), "cpus": os.cpu_count(),
+                               "load_average_before": os.getloadavg(),
+                               "torch_threads": os.environ.get("LARGEFORGE_ROUTER_TORCH_THREADS", "1")}
+    sets = [measure(folder.resolve()) for folder in args.sets]
+    machine["load_average_after"] = os.getloadavg()
+    result = {"machine": machine, "sets": sets}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    for entry in sets:
+        print(f"{entry['set']}: {entry['experts']} experts, {entry['train_examples']} training, "
+              f"{entry['test_examples']} held-out queries (threshold {entry['confidence_threshold']})")
+        for name, m in entry["methods"].items():
+            print(f"  {name:<20} {m['accuracy']:.3f}  (pick {m['classifier_accuracy']:.3f}, fallback "
+                  f"{m['fallback_rate']:.3f}, p50 {m['latency_ms']['p50']:.1f} ms)")
+        for name, accuracy in entry["baselines"].items():
+            print(f"  {name:<20} {accuracy:.3f}")
+    print(f"load average {machine['load_average_before']} -> {machine['load_average_after']}")
+
+
+if __name__ == "__main__":
+    main()
