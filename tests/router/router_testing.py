@@ -31,6 +31,8 @@ class ExpertServer:
     def __init__(self, name: str, port: int = 0) -> None:
         self.name = name
         self.fail = False  # answer 500 to generation requests
+        #: when set, generation requests get this (status, headers, body) instead
+        self.reply: tuple[int, dict[str, str], dict[str, Any]] | None = None
         #: when set, a stream pauses after its first chunk until this event is set
         self.hold: threading.Event | None = None
         self.requests: list[dict[str, Any]] = []
@@ -57,10 +59,12 @@ class ExpertServer:
                 # would wait for a delayed ACK.
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-            def _send(self, status: int, body: dict[str, Any]) -> None:
+            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -74,6 +78,9 @@ class ExpertServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 owner.requests.append({"path": self.path, "body": body})
+                if owner.reply is not None:
+                    self._send(owner.reply[0], owner.reply[2], owner.reply[1])
+                    return
                 if owner.fail:
                     self._send(500, {"error": {"message": f"{owner.name} is broken", "type": "server_error"}})
                     return

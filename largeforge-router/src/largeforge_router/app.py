@@ -60,10 +60,12 @@ class APIError(Exception):
 
 
 def error_response(status: int, message: str, type_: str = "invalid_request_error",
-                   code: str | None = None, param: str | None = None) -> Response[bytes]:
+                   code: str | None = None, param: str | None = None,
+                   headers: dict[str, str] | None = None) -> Response[bytes]:
     """An OpenAI-shaped error response."""
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
+    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json",
+                    headers=headers)
 
 
 def _decode(raw: bytes, kind: type[Any]) -> Any:
@@ -75,13 +77,22 @@ def _decode(raw: bytes, kind: type[Any]) -> Any:
         raise APIError(400, f"request body is not valid JSON: {exc}") from None
 
 
-def _text(content: Any) -> str:
-    """The text of a message ``content`` (a string or a list of typed parts)."""
+def _text(content: Any, param: str) -> str:
+    """The text of a message ``content`` (a string or a list of typed parts); ``param`` names
+    it in the 400 for a text part whose ``text`` is not a string."""
     if isinstance(content, str):
         return content
-    if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
+    if not isinstance(content, list):
+        return ""
+    texts = []
+    for j, part in enumerate(content):
+        if isinstance(part, dict) and part.get("type") == "text":
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise APIError(400, f"a text content part needs a string 'text', not {type(text).__name__}",
+                               param=f"{param}[{j}].text")
+            texts.append(text)
+    return " ".join(texts)
 
 
 async def read_body(receive: Any, headers: dict[bytes, bytes]) -> bytes:
@@ -110,10 +121,12 @@ def routing_query(path: str, payload: dict[str, Any]) -> str:
         messages = payload.get("messages")
         if not isinstance(messages, list) or not messages:
             raise APIError(400, "'messages' must be a non-empty list", param="messages")
-        for message in reversed(messages):
+        for i in reversed(range(len(messages))):
+            message = messages[i]
             if isinstance(message, dict) and message.get("role") == "user":
-                return _text(message.get("content"))
-        return _text(messages[-1].get("content")) if isinstance(messages[-1], dict) else ""
+                return _text(message.get("content"), f"messages[{i}].content")
+        last = messages[-1]
+        return _text(last.get("content"), f"messages[{len(messages) - 1}].content") if isinstance(last, dict) else ""
     prompt = payload.get("prompt")
     if isinstance(prompt, list):
         prompt = " ".join(p for p in prompt if isinstance(p, str))
@@ -278,7 +291,9 @@ def create_app(router: Router, *, api_keys: list[str] | None = None) -> Litestar
         if isinstance(exc, APIError):
             return error_response(exc.status, exc.message, exc.type, exc.code, exc.param)
         if isinstance(exc, NoEndpointError):
-            return error_response(503, str(exc), "service_unavailable", "no_healthy_endpoint")
+            return error_response(503, str(exc), "service_unavailable",
+                                  "experts_busy" if exc.busy else "no_healthy_endpoint",
+                                  headers={"Retry-After": str(exc.retry_after)})
         if isinstance(exc, HTTPException):  # 404 route, 405 method, malformed request
             return error_response(exc.status_code, str(exc.detail))
         logger.exception("unhandled error on %s", request.url.path)

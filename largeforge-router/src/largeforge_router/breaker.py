@@ -3,7 +3,8 @@
 CLOSED → OPEN after ``failure_threshold`` consecutive failures; OPEN → HALF_OPEN once
 ``reset_timeout`` seconds have passed (one trial request at a time is let through);
 HALF_OPEN → CLOSED on a success, back to OPEN on a failure. Every transition is logged and
-kept in a short history that ``GET /experts`` shows.
+kept in a short history that ``GET /experts`` shows. The caller decides what a failure is: the
+router records only the endpoint's own faults (see ``largeforge_router.outcomes``).
 """
 
 from __future__ import annotations
@@ -123,6 +124,18 @@ class CircuitBreaker:
         """Give back a half-open trial that ended without a verdict (e.g. client went away)."""
         with self._lock:
             self._circuit(name).trial_in_flight = False
+
+    def retry_in(self, names: list[str]) -> float:
+        """Seconds until one of ``names`` lets a request through (0 if one does now)."""
+        with self._lock:
+            waits = []
+            for name in names:
+                circuit = self._circuit(name)
+                self._refresh(name, circuit)
+                if circuit.state != OPEN:
+                    return 0.0
+                waits.append(self.reset_timeout - (self._clock() - circuit.opened_at))
+            return max(0.0, min(waits, default=0.0))
 
     def get_state(self, name: str) -> str:
         """``"closed"``, ``"open"`` or ``"half_open"``."""

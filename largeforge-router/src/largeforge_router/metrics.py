@@ -29,6 +29,9 @@ class RouterMetrics:
         self.upstream_failures = Counter("largeforge_router_upstream_failures",
                                          "Failed attempts on one replica", ["expert", "endpoint"],
                                          registry=self.registry)
+        self.upstream_busy = Counter("largeforge_router_upstream_busy",
+                                     "Attempts a replica turned away as busy (429, 503 + Retry-After)",
+                                     ["expert", "endpoint"], registry=self.registry)
         self.circuit_state = Gauge("largeforge_router_circuit_state",
                                    "Circuit per replica: 0 closed, 1 half-open, 2 open",
                                    ["endpoint"], registry=self.registry)

@@ -1,15 +1,19 @@
 """The router (spec 5.8): classify a query, pick a healthy replica, forward, retry, fall back.
 
 Forwarding is asynchronous (``aiohttp.ClientSession``: its C HTTP parser keeps the extra hop
-cheap; one keep-alive pool per router, pooled per replica). A failed
-attempt (connection error, timeout, 5xx or 429) is recorded against the replica's circuit and
+cheap; one keep-alive pool per router, pooled per replica). A failed attempt (connection error,
+timeout, a 5xx that is the replica's own fault) is recorded against the replica's circuit and
 retried on the next replica of the same expert, then on the fallback expert, as long as nothing
-has reached the client: for streams the first chunk is read before the response is committed.
+has reached the client: for streams the first chunk is read before the response is committed. A
+busy replica (429, 503 with ``Retry-After``) is skipped without being counted; an error of the
+request itself (4xx, or a 5xx the expert attributes to the request) goes back to the client as
+it is (see :mod:`largeforge_router.outcomes`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -27,13 +31,13 @@ from largeforge_router.classifiers.keyword import KeywordClassifier
 from largeforge_router.config import RouterFileConfig, ServerSettings, read_labelled
 from largeforge_router.experts import ExpertHealth, ExpertManager
 from largeforge_router.metrics import RouterMetrics
+from largeforge_router.outcomes import classify, retry_after
 from largeforge_router.routing import UNAVAILABLE, RoutingDecision, decide
 
 if TYPE_CHECKING:
     import aiohttp
 
 logger = get_logger("largeforge.router.router")  # under the largeforge logger tree
-RETRIABLE_STATUS = {429, 500, 502, 503, 504}
 #: Idle keep-alive connections to experts are dropped after this many seconds: below uvicorn's
 #: 5 s server-side keep-alive timeout, so the router never reuses a connection the expert is
 #: closing at that moment (which would count as a failed attempt).
@@ -41,11 +45,16 @@ KEEPALIVE_SECONDS = 4.0
 
 
 class NoEndpointError(LargeForgeError):
-    """Every replica of the chosen expert and of the fallback failed or has an open circuit."""
+    """Every replica of the chosen expert and of the fallback failed, was busy or has an open
+    circuit. ``busy``: every attempt was turned away by backpressure; ``retry_after``: seconds
+    until a replica may take the request (its ``Retry-After``, or the soonest circuit trial)."""
 
-    def __init__(self, message: str, attempts: list[dict[str, Any]]) -> None:
+    def __init__(self, message: str, attempts: list[dict[str, Any]], *, retry_after: int = 1,
+                 busy: bool = False) -> None:
         super().__init__(message)
         self.attempts = attempts
+        self.retry_after = retry_after
+        self.busy = busy
 
 
 @dataclass
@@ -263,6 +272,7 @@ class Router:
         if request_id:
             headers["x-request-id"] = request_id
         attempts: list[dict[str, Any]] = []
+        waits: list[int] = []  # Retry-After of busy replicas
         for name, url in self.plan(expert):
             if not self.breaker.acquire(url):
                 continue
@@ -273,13 +283,21 @@ class Router:
             response: aiohttp.ClientResponse | None = None
             try:
                 response = await client.post(url + path, data=body, headers=headers, allow_redirects=False)
-                if response.status in RETRIABLE_STATUS:
+                outcome = classify(response.status, response.headers)
+                if outcome in ("busy", "fault"):
                     detail = (await response.read())[:200].decode("utf-8", "replace")
-                    self._failed(name, url, f"HTTP {response.status}: {detail}", attempts)
+                    if outcome == "fault":
+                        self._failed(name, url, f"HTTP {response.status}: {detail}", attempts)
+                    else:
+                        waits.append(retry_after(response.headers) or 1)
+                        self._busy(name, url, f"HTTP {response.status}: {detail}", attempts)
                     continue
                 if not (stream and response.status == 200):
                     content = await response.read()
-                    self._succeeded(name, url, start)
+                    if response.status >= 500:  # the expert says: this request's own failure
+                        self._request_failed(name, url)
+                    else:
+                        self._succeeded(name, url, start, "ok" if outcome == "ok" else "client_error")
                     return Forwarded(name, url, response.status,
                                      response.headers.get("content-type", "application/json"),
                                      content=content, attempts=attempts)
@@ -301,8 +319,16 @@ class Router:
                     if response is not None:
                         response.release()  # back to the pool when fully read, else closed
         tried = ", ".join(f"{a['endpoint']} ({a['error']})" for a in attempts) or "no replica has a closed circuit"
-        raise NoEndpointError(f"no healthy endpoint for expert {expert!r} or the fallback "
-                              f"{self.config.fallback_expert!r}: {tried}", attempts)
+        busy = bool(attempts) and all(a.get("busy") for a in attempts)
+        if waits:
+            wait = min(waits)
+        else:
+            urls = [u for n in (expert, self.config.fallback_expert) if n in self.experts
+                    for u in self.experts.get(n).all_endpoints]
+            wait = max(1, math.ceil(self.breaker.retry_in(urls)))
+        what = "every replica is busy" if busy else "no healthy endpoint"
+        raise NoEndpointError(f"{what} for expert {expert!r} or the fallback "
+                              f"{self.config.fallback_expert!r}: {tried}", attempts, retry_after=wait, busy=busy)
 
     def _failed(self, expert: str, url: str, error: str, attempts: list[dict[str, Any]]) -> None:
         logger.warning("attempt on %s failed: %s", url, error, extra={"expert": expert, "endpoint": url})
@@ -312,13 +338,25 @@ class Router:
         self.experts.record_request(expert, False, 0.0)
         self.metrics.upstream_failures.labels(expert=expert, endpoint=url).inc()
 
-    def _succeeded(self, expert: str, url: str, start: float) -> None:
+    def _busy(self, expert: str, url: str, error: str, attempts: list[dict[str, Any]]) -> None:
+        """A replica turned the request away (backpressure): not a fault, try the next one."""
+        logger.info("%s is busy: %s", url, error, extra={"expert": expert, "endpoint": url})
+        attempts.append({"expert": expert, "endpoint": url, "error": error, "busy": True})
+        self.breaker.release(url)
+        self.metrics.upstream_busy.labels(expert=expert, endpoint=url).inc()
+
+    def _request_failed(self, expert: str, url: str) -> None:
+        """The expert failed this request and says the request, not the replica, is the cause."""
+        self.breaker.release(url)
+        self.metrics.requests.labels(expert=expert, outcome="request_error").inc()
+
+    def _succeeded(self, expert: str, url: str, start: float, outcome: str = "ok") -> None:
         seconds = time.perf_counter() - start
         self.breaker.record_success(url)
         self.balancer.report_success(url, seconds * 1000)
         self.experts.record_request(expert, True, seconds * 1000)
         self.metrics.request_seconds.labels(expert=expert).observe(seconds)
-        self.metrics.requests.labels(expert=expert, outcome="ok").inc()
+        self.metrics.requests.labels(expert=expert, outcome=outcome).inc()
 
     async def _relay(self, expert: str, url: str, start: float, first: bytes,
                      chunks: AsyncIterator[bytes], response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

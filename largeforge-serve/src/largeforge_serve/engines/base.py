@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from largeforge.config import GenerationConfig
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
+#: Whose fault an error is: this request's alone (the engine is fine, other requests are not
+#: affected, retrying elsewhere fails the same way) or the engine's (every request in the step).
+Fault = Literal["request", "engine"]
 
 
 class EngineOverloadedError(LargeForgeError):
@@ -41,7 +44,8 @@ class EngineRequestError(LargeForgeError, ValueError):
 class SamplingParams:
     """Per-request sampling settings (the engine-side view of ``GenerationConfig``).
 
-    ``temperature == 0`` means greedy; ``top_k <= 0`` and ``top_p == 1`` disable those filters.
+    ``temperature`` below 1e-5 (0 included) means greedy; ``top_k <= 0`` and ``top_p == 1``
+    disable those filters.
     """
 
     max_tokens: int = 256
@@ -74,7 +78,8 @@ class SamplingParams:
 class StreamEvent:
     """One piece of a request's output: new text, and on the last event why it ended.
 
-    Token counts are cumulative so the last event carries the request's usage.
+    Token counts are cumulative so the last event carries the request's usage. An ``error``
+    event says in ``fault`` whether only this request failed or the engine did.
     """
 
     text: str
@@ -82,6 +87,7 @@ class StreamEvent:
     completion_tokens: int
     finish_reason: FinishReason | None = None
     error: str | None = None
+    fault: Fault | None = None
 
     @property
     def finished(self) -> bool:

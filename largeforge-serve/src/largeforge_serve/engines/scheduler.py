@@ -6,6 +6,10 @@ the running batch and decodes one token for every running request. A request lea
 as soon as it finishes (EOS, stop sequence, ``max_tokens``, context limit or cancellation), so
 its slot is free at the next step. Each request keeps its own sampling settings, stop sequences
 and event sink; with PEFT adapters, each row of the batch runs its own adapter.
+
+A failure is kept to the requests it belongs to: a row that fails to sample fails alone (fault
+``"request"``); a batched prefill that fails is retried row by row, so only the rows that fail
+on their own are failed; only a failed decode forward pass fails the whole batch (``"engine"``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from largeforge.utils.logging import get_logger
 from largeforge_serve.engines.base import (
     EngineOverloadedError,
     EngineStats,
+    Fault,
     FinishReason,
     SamplingParams,
     StreamEvent,
@@ -70,14 +75,19 @@ class _Sequence:
         self.position = len(task.prompt_ids)  # position id of the next input token
         self.next_token = -1
 
-    def emit(self, text: str, finish: FinishReason | None = None, error: str | None = None) -> None:
+    def emit(self, text: str, finish: FinishReason | None = None, error: str | None = None,
+             fault: Fault | None = None) -> None:
         if not text and finish is None:
             return
-        event = StreamEvent(text, len(self.task.prompt_ids), self.generated, finish, error)
+        event = StreamEvent(text, len(self.task.prompt_ids), self.generated, finish, error, fault)
         try:
             self.task.sink(event)
         except Exception:  # a dead consumer must not stop the batch
             log.debug("event sink failed", exc_info=True)
+
+    def fail(self, error: str, fault: Fault) -> None:
+        """End this request with an error event."""
+        self.emit("", "error", error, fault)
 
     def accept(self, token: int) -> bool:
         """Take the sampled token; emit its text; return True when the request is finished."""
@@ -256,13 +266,13 @@ class BatchScheduler:
             started = time.perf_counter()
             try:
                 if admitted:
-                    self._prefill(admitted)
+                    self._prefill_isolated(admitted)
                 if self._batch.rows:
                     self._decode()
             except Exception as exc:  # a failed step fails its requests, never the worker
                 log.exception("generation step failed")
                 for seq in self._batch.rows + [s for s in admitted if s not in self._batch.rows]:
-                    seq.emit("", "error", f"generation failed: {exc}")
+                    seq.fail(f"generation failed: {exc}", "engine")
                 self._batch = _Batch()
                 self._admitting = 0
             self._step_seconds = 0.8 * self._step_seconds + 0.2 * (time.perf_counter() - started)
@@ -283,7 +293,7 @@ class BatchScheduler:
             try:
                 seq = _Sequence(task, self.tokenizer, self.eos_ids)
             except Exception as exc:  # e.g. a seed torch rejects: fail this request only
-                task.sink(StreamEvent("", len(task.prompt_ids), 0, "error", f"cannot start: {exc}"))
+                task.sink(StreamEvent("", len(task.prompt_ids), 0, "error", f"cannot start: {exc}", "request"))
                 continue
             if task.cancelled:
                 seq.emit("", "cancelled")
@@ -300,6 +310,33 @@ class BatchScheduler:
             out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                              past_key_values=cache, use_cache=True, logits_to_keep=1, **kwargs)
         return out.logits[:, -1, :]
+
+    def _prefill_isolated(self, rows: list[_Sequence]) -> None:
+        """Prefill ``rows`` together; if that fails before they join the batch, one by one, and
+        fail only those that fail alone. The running batch is untouched until the merge, so it
+        keeps decoding either way."""
+        try:
+            self._prefill(rows)
+            return
+        except Exception as exc:
+            if any(row in self._batch.rows for row in rows):
+                raise  # failed after the merge: the batch itself may be inconsistent
+            failed: list[tuple[_Sequence, Exception]] = [(rows[0], exc)] if len(rows) == 1 else []
+        if len(rows) > 1:
+            log.warning("batched prefill of %d requests failed; retrying them one by one", len(rows))
+            for row in rows:
+                self._admitting = 1
+                try:
+                    self._prefill([row])
+                except Exception as exc:
+                    if row in self._batch.rows:
+                        raise
+                    failed.append((row, exc))
+        self._admitting = 0
+        fault: Fault = "request" if len(failed) < len(rows) else "engine"
+        for row, error in failed:
+            log.error("prefill failed for request %s: %s", row.task.request_id, error)
+            row.fail(f"generation failed: {error}", fault)
 
     def _prefill(self, rows: list[_Sequence]) -> None:
         width = max(len(s.task.prompt_ids) for s in rows)
@@ -337,7 +374,13 @@ class BatchScheduler:
         """Sample a token per row (``rows`` start at batch index ``offset``); drop finished rows."""
         finished = set()
         for i, seq in enumerate(rows):
-            if seq.accept(seq.sampler(logits[i], seq.seen)):
+            try:
+                done = seq.accept(seq.sampler(logits[i], seq.seen))
+            except Exception as exc:  # this row's settings or state: fail this request only
+                log.exception("sampling failed for request %s", seq.task.request_id)
+                seq.fail(f"generation failed: {exc}", "request")
+                done = True
+            if done:
                 finished.add(offset + i)
         if finished:
             self._batch.keep([i for i in range(len(self._batch.rows)) if i not in finished])

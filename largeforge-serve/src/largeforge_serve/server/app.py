@@ -32,7 +32,7 @@ from largeforge_serve.engines.base import (
     StreamEvent,
 )
 from largeforge_serve.server import schemas as s
-from largeforge_serve.server.errors import APIError, exception_handlers, invalid_body
+from largeforge_serve.server.errors import APIError, exception_handlers, generation_error, invalid_body
 from largeforge_serve.server.metrics import CONTENT_TYPE, ServerMetrics
 
 log = get_logger(__name__)
@@ -129,7 +129,7 @@ def _submit(state: ServingState, prompt: str, params: SamplingParams, adapter: s
 
 def _check_event(event: StreamEvent) -> None:
     if event.error:
-        raise APIError(500, event.error, type="server_error")
+        raise generation_error(event.error, event.fault)
     if event.finish_reason == "cancelled":
         raise APIError(503, "the server is shutting down", code="server_shutting_down",
                        headers={"Retry-After": "5"})

@@ -46,6 +46,19 @@ class APIError(Exception):
         return error_response(self.status, self.body, self.headers)
 
 
+#: Response header naming whose fault a failed generation was. ``request``: this request's alone
+#: (the server is fine and the same request would fail anywhere), so a router neither retries
+#: it on another replica nor counts it against this one's circuit.
+FAULT_HEADER = "X-LargeForge-Fault"
+
+
+def generation_error(message: str, fault: str | None) -> APIError:
+    """The 500 for a request whose generation failed, saying whose fault it was."""
+    code = "request_failed" if fault == "request" else "generation_failed"
+    return APIError(500, message, type="server_error", code=code,
+                    headers={FAULT_HEADER: fault} if fault else None)
+
+
 def error_response(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response[bytes]:
     return Response(msgspec.json.encode(ErrorResponse(error=body)), status_code=status,
                     media_type="application/json", headers=headers)
