@@ -113,3 +113,16 @@ def test_non_string_text_part_is_400_naming_it(experts: dict[str, ExpertServer],
         response = httpx.post(f"{url}/v1/chat/completions", json=body)
         assert response.status_code == 400
         assert response.json()["error"]["param"] == "messages[0].content[0].text"
+
+
+def test_the_token_cap_applies_to_max_completion_tokens_too(experts: dict[str, ExpertServer]) -> None:
+    """Defect 13: ``max_completion_tokens`` bypassed the expert's ``max_tokens`` cap."""
+    router = make_router([experts["code"].url], [experts["general"].url])
+    body = router.payload_for("code", {"max_completion_tokens": 500})
+    assert body["max_completion_tokens"] == 64 and "max_tokens" not in body
+    both = router.payload_for("code", {"max_completion_tokens": 500, "max_tokens": 10})
+    assert (both["max_completion_tokens"], both["max_tokens"]) == (64, 10)
+    assert router.payload_for("code", {"max_completion_tokens": 5})["max_completion_tokens"] == 5
+    with serve_app(create_app(router)) as url:
+        httpx.post(f"{url}/v1/chat/completions", json={**CHAT, "max_completion_tokens": 600})
+    assert experts["code"].requests[-1]["body"]["max_completion_tokens"] == 64

@@ -251,12 +251,15 @@ class Router:
         config = self.experts.get(expert)
         body = dict(payload)
         body["model"] = config.model_path or config.name
-        requested = body.get("max_tokens")
-        if requested is None:
+        # Both names of the completion cap are capped (an expert reads max_completion_tokens first).
+        capped = False
+        for key in ("max_tokens", "max_completion_tokens"):
+            requested = body.get(key)
+            if isinstance(requested, int) and not isinstance(requested, bool):
+                body[key] = min(requested, config.max_tokens)
+            capped |= requested is not None  # anything not an int is left for the expert to reject
+        if not capped:
             body["max_tokens"] = config.max_tokens
-        elif isinstance(requested, int) and not isinstance(requested, bool):
-            body["max_tokens"] = min(requested, config.max_tokens)
-        # anything else is left for the expert to reject with a 400
         if body.get("temperature") is None:
             body["temperature"] = config.temperature
         return body
