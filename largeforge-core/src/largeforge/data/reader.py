@@ -3,7 +3,10 @@
 Rows are decoded with msgspec straight into a format's ``row_type``; a row that does not
 decode or does not convert is reported with its index (JSON) or line (JSONL) and a reason,
 and reading goes on. Problems with the file itself (missing, empty, truncated, not UTF-8,
-not an array) raise :class:`DataError` with one line.
+not an array) raise :class:`DataError` with one line. A UTF-8 byte-order mark is skipped; a
+UTF-16 or UTF-32 file is refused with its encoding and how to convert it. A row nested deeper
+than the decoder can follow is an invalid row (JSON Lines) or a one-line error naming the row
+(a JSON array), never a ``RecursionError``.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class Row:
             return msgspec.to_builtins(self.decoded)
         try:
             return msgspec.json.decode(self.raw)
-        except (msgspec.DecodeError, UnicodeDecodeError):
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
             return bytes(self.raw).decode("utf-8", "replace")
 
     def key(self) -> bytes:
@@ -71,6 +74,25 @@ MAP_FROM_BYTES = 1 << 20
 SAMPLE_BYTES = 1 << 18
 
 
+_BOM_UTF8 = b"\xef\xbb\xbf"
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"), (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+              (b"\xff\xfe", "UTF-16 (little-endian)"), (b"\xfe\xff", "UTF-16 (big-endian)"))
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """The UTF-16/32 encoding that ``head`` (a file's first bytes) shows, by BOM or by the NUL
+    bytes around its first character."""
+    for bom, name in _WIDE_BOMS:
+        if head.startswith(bom):
+            return name
+    first = head.lstrip(b" \t\r\n")[:2] if not head.startswith(b"\x00") else head[:2]
+    if len(first) == 2 and first[1:] == b"\x00" and first[:1] in b"[{":
+        return "UTF-16 (little-endian)"
+    if len(first) == 2 and first[:1] == b"\x00" and first[1:] in b"[{":
+        return "UTF-16 (big-endian)"
+    return None
+
+
 def read_data(path: str | Path) -> Buffer:
     """The file's contents, with one-line errors for a missing, unreadable or empty file.
 
@@ -90,6 +112,13 @@ def read_data(path: str | Path) -> Buffer:
         raise DataError(f"{path}: is a directory, expected a .json or .jsonl file") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    if data[:3] == _BOM_UTF8:  # what Windows tools and spreadsheet exports write
+        data = data[3:]
+    wide = _wide_encoding(data[:64])
+    if wide is not None:
+        converted = path.with_name(f"{path.stem}.utf8{path.suffix}")
+        raise DataError(f"{path}: the file is {wide} encoded; LargeForge reads UTF-8. Convert it, "
+                        f"e.g. iconv -f {wide.split()[0]} -t UTF-8 {path} > {converted}")
     if _NOT_SPACE.search(data) is None:  # no copy, unlike data.strip()
         raise DataError(f"{path}: file is empty")
     return data
@@ -130,10 +159,33 @@ def _jsonl_rows(data: bytes) -> Iterator[tuple[int, int | None, bytes | msgspec.
             index += 1
 
 
+#: What a row's nesting is reported against (msgspec recurses once per level).
+TOO_DEEP = "JSON nested too deeply"
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]')
+
+
+def deepest_row(data: bytes) -> int:
+    """The index of the most deeply nested row of a JSON array (strings skipped)."""
+    depth = row = deepest = best = 0
+    for match in _JSON_TOKEN.finditer(data):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > best:
+                best, deepest = depth, row
+        elif token in (b"]", b"}"):
+            depth -= 1
+        elif token == b"," and depth == 1:
+            row += 1
+    return deepest
+
+
 def _array_rows(path: Path, data: bytes) -> list[msgspec.Raw]:
     _check_utf8(path, data)
     try:
         return msgspec.json.decode(data, type=list[msgspec.Raw])
+    except RecursionError:
+        raise DataError(f"{path}: row {deepest_row(data)}: {TOO_DEEP} to read") from None
     except msgspec.ValidationError:
         raise DataError(f"{path}: expected a JSON array of rows or JSON Lines, got a single "
                         "value") from None
@@ -164,7 +216,7 @@ def sample_rows(path: str | Path, limit: int = 50) -> list[Any]:
     if start is not None:
         try:
             rows = msgspec.json.Decoder().decode_lines(start) if jsonl else msgspec.json.decode(start)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             rows = []  # a bad row in the head: read row by row below, skipping it
         if isinstance(rows, list) and len(rows) >= limit:
             return rows[:limit]
@@ -172,7 +224,7 @@ def sample_rows(path: str | Path, limit: int = 50) -> list[Any]:
     for _, _, raw in raw_rows(path):
         try:
             out.append(msgspec.json.decode(raw))
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             continue
         if len(out) >= limit:
             break
@@ -223,7 +275,7 @@ def decode_all(fmt: DataFormat, data: Buffer | memoryview, *, jsonl: bool) -> li
                 return decoder.decode_lines(data)
             decoder = msgspec.json.Decoder(list[fmt.row_type])  # type: ignore[name-defined]
             return decoder.decode(data)  # type: ignore[no-any-return]
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
 
 
@@ -262,6 +314,8 @@ def decode_rows(path: str | Path, fmt: DataFormat, data: bytes | None = None, *,
             error = describe_validation_error(exc)
         except UnicodeDecodeError:
             error = "invalid UTF-8"
+        except RecursionError:
+            error = TOO_DEEP
         except msgspec.DecodeError as exc:
             error = "invalid UTF-8" if "utf-8" in str(exc).lower() else f"invalid JSON: {exc}"
         yield index, line, raw, item, error
