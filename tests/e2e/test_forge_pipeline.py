@@ -73,8 +73,9 @@ def pipeline(tmp_path: Path, tiny_model_dir: Path) -> Path:
 def test_forge_runs_skips_and_reruns_only_what_changed(pipeline, capsys):
     assert main(["forge", str(pipeline)]) == 0
     first = stage_lines(capsys.readouterr().out)
-    assert first == {("alpha", "sft"): "ran", ("beta", "sft"): "ran", ("beta", "merge"): "ran",
-                     ("beta", "quantize"): "ran"}
+    assert first == {("alpha", "sft"): "ran", ("alpha", "eval"): "ran", ("beta", "sft"): "ran",
+                     ("beta", "merge"): "ran", ("beta", "quantize"): "ran", ("beta", "eval"): "ran",
+                     ("router", "route"): "ran"}
     runs = pipeline.parent / "runs" / "experts"
     assert (runs / "alpha" / "sft" / "adapter_config.json").is_file()  # kept as a LoRA adapter
     assert (runs / "beta" / "merged" / "config.json").is_file()
@@ -88,8 +89,9 @@ def test_forge_runs_skips_and_reruns_only_what_changed(pipeline, capsys):
     beta.write_text(beta.read_text().replace("beta answer 0", "a changed beta answer"))
     assert main(["forge", str(pipeline)]) == 0
     third = stage_lines(capsys.readouterr().out)
-    assert third == {("alpha", "sft"): "skipped", ("beta", "sft"): "ran", ("beta", "merge"): "ran",
-                     ("beta", "quantize"): "ran"}
+    assert third == {("alpha", "sft"): "skipped", ("alpha", "eval"): "skipped", ("beta", "sft"): "ran",
+                     ("beta", "merge"): "ran", ("beta", "quantize"): "ran", ("beta", "eval"): "ran",
+                     ("router", "route"): "ran"}
 
 
 def test_forge_serves_and_routes(pipeline, capsys):

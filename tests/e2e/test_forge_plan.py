@@ -45,13 +45,15 @@ def write(tmp_path: Path, lr: str = "1e-4", quant: str = "gptq", model: str = "s
 def test_plan_orders_stages_and_keys(tmp_path):
     plan = plan_pipeline(load_pipeline(write(tmp_path)))
     assert [(s.expert, s.kind) for s in plan.stages] == [
-        ("alpha", "sft"), ("alpha", "merge"), ("beta", "sft"), ("beta", "merge"), ("beta", "quantize")]
+        ("alpha", "sft"), ("alpha", "merge"), ("alpha", "eval"), ("beta", "sft"), ("beta", "merge"),
+        ("beta", "quantize"), ("beta", "eval"), ("router", "route")]
     assert plan.experts[1].artifact == tmp_path / "runs" / "experts" / "beta" / "quantized" / "model"
     keys = {(s.expert, s.kind): s.key for s in plan.stages}
     # Editing beta's data changes beta's keys only.
     (tmp_path / "b.json").write_text(json.dumps([{"instruction": "new", "output": "data"}]))
     again = {(s.expert, s.kind): s.key for s in plan_pipeline(load_pipeline(tmp_path / "pipeline.yaml")).stages}
-    assert {k for k in keys if keys[k] != again[k]} == {("beta", "sft"), ("beta", "merge"), ("beta", "quantize")}
+    assert {k for k in keys if keys[k] != again[k]} == {("beta", "sft"), ("beta", "merge"), ("beta", "quantize"),
+                                                        ("beta", "eval"), ("router", "route")}
 
 
 def test_bad_value_names_line_and_field(tmp_path):
@@ -99,7 +101,7 @@ def test_uninstalled_distribution_is_named(tmp_path, pm):
 def test_dry_run_prints_plan(tmp_path, capsys):
     assert main(["forge", str(write(tmp_path)), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "forge plan: t" in out and out.count("to run") == 5
+    assert "forge plan: t" in out and out.count("to run") == 8
 
 
 def test_adapters_mode_requires_adapters(tmp_path):

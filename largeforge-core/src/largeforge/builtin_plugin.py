@@ -1,5 +1,5 @@
-"""The core's own plugin: built-in data formats and model sources, through the same hooks
-third parties use."""
+"""The core's own plugin: built-in data formats, model sources and task metrics, through the same
+hooks third parties use."""
 
 from __future__ import annotations
 
@@ -22,3 +22,11 @@ def register_model_sources(register: Register) -> None:
     register(EmbeddedModelSource())
     register(LocalDirectorySource())
     register(HubSource())
+
+
+@hookimpl
+def register_metrics(register: Register) -> None:
+    from largeforge.evaluation.metrics import BUILTIN_METRICS
+
+    for name, metric in BUILTIN_METRICS.items():
+        register(name, metric)

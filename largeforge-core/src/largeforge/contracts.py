@@ -7,7 +7,7 @@ A newcomer finds a capability by walking: contract (here) → registry (``largef
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -171,6 +171,56 @@ class Quantizer(Protocol):
 
     def quantize(self, calibration_data: list[str], output_path: str) -> Any:
         """Quantize with ``calibration_data`` and write the model to ``output_path``."""
+        ...
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """A task metric registered through ``register_metrics``: one generated answer scored against
+    its reference, in [0, 1], higher is better (``exact_match``, ``contains``, ``rouge_l``, yours)."""
+
+    def __call__(self, prediction: str, reference: str) -> float:
+        """Score ``prediction`` against ``reference``."""
+        ...
+
+
+@dataclass
+class EvalExample:
+    """One held-out row: the conversation up to the reply (OpenAI-style messages) and the
+    reference reply the model is scored against."""
+
+    prompt: list[dict[str, str]]
+    reference: str
+
+
+@dataclass
+class ModelEvaluation:
+    """What an :class:`Evaluator` measured for one model on a set of :class:`EvalExample`.
+
+    ``loss`` is the mean token cross-entropy of the reference replies given their prompts and
+    ``perplexity`` its ``exp``; ``metrics`` are the task metrics averaged over the generated
+    answers; ``skipped`` counts rows whose prompt and reply do not fit ``max_length`` tokens.
+    """
+
+    model: str
+    rows: int
+    skipped: int
+    max_length: int
+    loss: float | None = None
+    perplexity: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """An evaluator registered through ``register_evaluators``, called as ``factory(model)``
+    with anything :func:`largeforge.models.resolve_model` resolves or a LoRA adapter directory."""
+
+    def evaluate(self, examples: Sequence[EvalExample], metrics: Mapping[str, Callable[[str, str], float]], *,
+                 max_new_tokens: int = 64, max_length: int | None = None) -> ModelEvaluation:
+        """Score the model on ``examples``: loss on the references, ``metrics`` on greedy answers."""
         ...
 
 

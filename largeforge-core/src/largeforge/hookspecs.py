@@ -72,6 +72,21 @@ def register_model_sources(register: Register) -> None:
 
 
 @hookspec
+def register_metrics(register: Register) -> None:
+    """Register evaluation metrics: ``register(name, metric)`` where ``metric(prediction, reference)``
+    returns a score in [0, 1] for one generated answer against its reference (higher is better),
+    or ``register(metric)`` with an object that has a ``name``. The eval stage averages it over
+    the held-out rows; see :class:`largeforge.contracts.Metric`."""
+
+
+@hookspec
+def register_evaluators(register: Register) -> None:
+    """Register evaluators: ``register(name, factory)``; ``factory(model)`` returns a
+    :class:`largeforge.contracts.Evaluator` that scores ``model`` on held-out examples (loss,
+    perplexity, generated answers). The forge's eval stage and ``largeforge eval`` call it."""
+
+
+@hookspec
 def register_commands(app: typer.Typer) -> None:
     """Add commands or command groups to the ``largeforge`` Typer application."""
 

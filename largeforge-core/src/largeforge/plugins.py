@@ -41,6 +41,8 @@ REGISTER_HOOKS = {
     "register_classifiers": "classifiers",
     "register_quantizers": "quantizers",
     "register_model_sources": "model_sources",
+    "register_metrics": "metrics",
+    "register_evaluators": "evaluators",
 }
 
 
@@ -75,6 +77,8 @@ class Registries:
         self.classifiers: Registry[Callable[..., Any]] = Registry("classifier")
         self.quantizers: Registry[type] = Registry("quantizer")
         self.model_sources: Registry[ModelSource] = Registry("model source")
+        self.metrics: Registry[Callable[[str, str], float]] = Registry("metric")
+        self.evaluators: Registry[Callable[..., Any]] = Registry("evaluator")
 
     def all(self) -> dict[str, Registry[Any]]:
         return {attr: getattr(self, attr) for attr in REGISTER_HOOKS.values()}

@@ -18,7 +18,7 @@ from largeforge.contracts import TrainingResult
 from largeforge.utils.device import is_bf16_supported
 from largeforge.utils.logging import get_logger
 from largeforge_train.checkpoints import CheckpointManager
-from largeforge_train.errors import TrainingError
+from largeforge_train.errors import PreflightError, TrainingError
 from largeforge_train.lora import adapter_base_model, get_peft_config, is_adapter_dir, load_merged, setup_lora
 from largeforge_train.metrics import add_perplexity
 from largeforge_train.preflight import load_chat_template
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 logger = get_logger(__name__)
 LOG_FILE = "train_log.jsonl"
+#: report_to integrations that need a package: name → (modules, any of which works; extra to install)
+INTEGRATIONS = {"wandb": (("wandb",), "wandb"), "tensorboard": (("tensorboard", "tensorboardX"), "tensorboard")}
 
 __all__ = ["BaseTrainer", "TrainingResult", "resolve_precision"]
 
@@ -176,7 +178,7 @@ class BaseTrainer(abc.ABC):
 
         c = self.config
         bf16, fp16 = resolve_precision(c)
-        report_to = [r for r in c.report_to if r != "wandb" or self._wandb_available()]
+        report_to = [r for r in self.report_to() if r not in INTEGRATIONS or self._integration_available(r)]
         return {
             "output_dir": c.output_dir,
             "num_train_epochs": c.num_train_epochs,
@@ -208,12 +210,20 @@ class BaseTrainer(abc.ABC):
             "dataloader_pin_memory": torch.cuda.is_available(),
         }
 
+    def report_to(self) -> list[str]:
+        """``report_to`` as a list (the config takes one name or several)."""
+        value = self.config.report_to
+        names = [value] if isinstance(value, str) else list(value)
+        return [] if names == ["none"] else names
+
     @staticmethod
-    def _wandb_available() -> bool:
+    def _integration_available(name: str) -> bool:
         import importlib.util
 
-        if importlib.util.find_spec("wandb") is None:
-            logger.warning("report_to includes wandb but wandb is not installed: skipped")
+        modules, extra = INTEGRATIONS[name]
+        if not any(importlib.util.find_spec(m) is not None for m in modules):
+            logger.warning("report_to includes %s but %s is not installed (pip install 'largeforge-train[%s]'): "
+                           "skipped", name, modules[0], extra)
             return False
         return True
 
@@ -287,7 +297,11 @@ class BaseTrainer(abc.ABC):
             self.load_tokenizer()
         train_dataset = self.preflight(train_dataset)
         if eval_dataset is not None:
-            eval_dataset = self.preflight(eval_dataset)
+            try:
+                eval_dataset = self.preflight(eval_dataset)
+            except PreflightError as exc:  # an unusable eval set must not stop the training
+                logger.warning("evaluation set: %s; training without evaluation", exc)
+                eval_dataset = None
         resume_from = self.resume_checkpoint()
         if self._model is None:
             self.load_model()

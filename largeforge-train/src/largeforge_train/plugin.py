@@ -1,4 +1,4 @@
-"""Entry point of the train plugin: registers its trainers and commands with the core.
+"""Entry point of the train plugin: registers its trainers, its evaluator and commands with the core.
 
 Nothing heavy is imported here: the trainer modules import torch/transformers only when used.
 """
@@ -19,6 +19,13 @@ def register_trainers(register: Any) -> None:
 
     register("sft", SFTTrainer)
     register("dpo", DPOTrainer)
+
+
+@hookimpl
+def register_evaluators(register: Any) -> None:
+    from largeforge_train.evaluator import TransformersEvaluator
+
+    register("transformers", TransformersEvaluator)
 
 
 @hookimpl

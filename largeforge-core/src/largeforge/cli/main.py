@@ -23,7 +23,7 @@ OpenAI-compatible API and route queries to the right expert. Commands come from 
 def create_app(pm: PluginManager | None = None) -> typer.Typer:
     """Build the Typer app: core commands plus whatever the plugins register."""
     from largeforge.cli import data as data_cmd
-    from largeforge.cli import doctor, models, plugins_cmd, version_cmd
+    from largeforge.cli import doctor, eval_cmd, models, plugins_cmd, version_cmd
     from largeforge.cli import forge as forge_cmd
     from largeforge.plugins import get_plugin_manager
 
@@ -48,6 +48,7 @@ def create_app(pm: PluginManager | None = None) -> typer.Typer:
     doctor.register(app)
     plugins_cmd.register(app, pm)
     forge_cmd.register(app)
+    eval_cmd.register(app)
     app.add_typer(data_cmd.build(), name="data")
     app.add_typer(models.build(), name="models")
     try:
@@ -86,12 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
-    except Exception as exc:  # click usage errors and the like
-        import click
+    except Exception as exc:  # usage errors, from click or from the click typer bundles
+        from largeforge.cli.usage import click_exception_types, usage_error_line
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
+        if isinstance(exc, click_exception_types()):
+            from largeforge.cli.output import print_error
+
+            print_error(usage_error_line(exc))
+            return int(getattr(exc, "exit_code", 2))
         raise
     return result if isinstance(result, int) else 0
 

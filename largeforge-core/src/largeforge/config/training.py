@@ -51,7 +51,9 @@ class TrainingConfig(BaseConfig):
         "linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"
     ] = "linear"
     gradient_checkpointing: bool = False
-    report_to: list[str] = msgspec.field(default_factory=list)
+    #: Where the Trainer also logs, as in transformers: ``tensorboard`` (under ``output_dir/runs/``),
+    #: ``wandb``, a list of them, or ``none``.
+    report_to: list[str] | str = msgspec.field(default_factory=list)
 
     def check(self) -> None:
         if self.fp16 and self.bf16:

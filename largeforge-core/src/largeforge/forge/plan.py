@@ -14,7 +14,7 @@ from largeforge.config import DPOConfig, LoRAConfig, SFTConfig
 from largeforge.errors import ConfigError, DataError, LargeForgeError
 from largeforge.forge.spec import ExpertSpec, Pipeline, field_tokens
 
-StageKind = Literal["sft", "dpo", "merge", "quantize"]
+StageKind = Literal["sft", "dpo", "merge", "quantize", "eval", "route"]
 MARKER = "forge-stage.json"
 PENDING = "forge-stage.pending.json"
 
@@ -24,9 +24,12 @@ PROVIDERS = {
     "quantizers": ("largeforge-quant", "quant"),
     "backends": ("largeforge-serve", "serve"),
     "classifiers": ("largeforge-router", "router"),
+    "evaluators": ("largeforge-train", "train"),
+    "metrics": ("largeforge-core", "all"),
 }
 BUILTIN = {"trainers": {"sft", "dpo"}, "quantizers": {"gptq", "awq"},
-           "backends": {"transformers", "vllm", "auto"}, "classifiers": {"keyword", "neural", "hybrid"}}
+           "backends": {"transformers", "vllm", "auto"}, "classifiers": {"keyword", "neural", "hybrid"},
+           "evaluators": {"transformers"}, "metrics": {"exact_match", "contains", "rouge_l"}}
 
 
 class PlanError(LargeForgeError):
@@ -72,6 +75,8 @@ class Stage:
 class ExpertPlan:
     spec: ExpertSpec
     stages: list[Stage]
+    #: The eval stage (see :mod:`largeforge.forge.eval_stage`), run after ``stages``.
+    evaluation: Stage | None = None
 
     @property
     def artifact(self) -> Path:
@@ -87,10 +92,14 @@ class ExpertPlan:
 class Plan:
     pipeline: Pipeline
     experts: list[ExpertPlan]
+    #: The routing evaluation (see :mod:`largeforge.forge.route_stage`), run last.
+    routing: Stage | None = None
 
     @property
     def stages(self) -> list[Stage]:
-        return [s for e in self.experts for s in e.stages]
+        """Every stage in run order: each expert's model stages and eval, then the routing eval."""
+        stages = [s for e in self.experts for s in (*e.stages, *([e.evaluation] if e.evaluation else []))]
+        return stages + ([self.routing] if self.routing else [])
 
 
 def file_digest(path: Path) -> str:
@@ -160,6 +169,9 @@ def _config(cls: type, data: dict[str, Any], pipeline: Pipeline, *at: str | int)
 
 def plan_pipeline(pipeline: Pipeline) -> Plan:
     """Every stage of every expert, validated and keyed. Raises :class:`PlanError` first."""
+    from largeforge.forge.eval_stage import eval_settings, holdout_options, plan_eval
+    from largeforge.forge.route_stage import plan_routing
+
     spec = pipeline.spec
     workdir = pipeline.workdir
     experts = []
@@ -173,8 +185,10 @@ def plan_pipeline(pipeline: Pipeline) -> Plan:
                                                       pipeline, *at, "lora")
         sft_cfg = _config(SFTConfig, {"output_dir": str(out / "sft"), **spec.defaults.sft, **expert.sft},
                           pipeline, *at, "sft")
+        evaluation = eval_settings(pipeline, i, expert)
         sft = Stage(expert.name, "sft", expert.trainer, out / "sft",
-                    {"train": sft_cfg, "lora": lora, "format": expert.format}, [data])
+                    {"train": sft_cfg, "lora": lora, "format": expert.format,
+                     **holdout_options(evaluation, {**spec.defaults.sft, **expert.sft})}, [data])
         stages = [sft]
         if expert.dpo is not None:
             where = pipeline.where(*at, "dpo")
@@ -201,8 +215,9 @@ def plan_pipeline(pipeline: Pipeline) -> Plan:
                                  "options": options}, [data], upstream=stages[-1]))
         for stage in stages:
             stage.key = stage_key(stage, spec.base_model)
-        experts.append(ExpertPlan(expert, stages))
+        experts.append(ExpertPlan(expert, stages, plan_eval(pipeline, expert, evaluation, stages)))
     plan = Plan(pipeline, experts)
+    plan.routing = plan_routing(plan)
     _check_serving(plan)
     return plan
 

@@ -78,17 +78,21 @@ def _model_input(plan: Plan, stage: Stage) -> str:
 
 def _train(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
     from largeforge.config import DPOConfig, LoRAConfig, SFTConfig
-    from largeforge.data import DatasetFactory
+    from largeforge.forge.eval_stage import auto_eval_steps, training_datasets
     from largeforge.plugins import registries
 
     config_cls = SFTConfig if stage.kind == "sft" else DPOConfig
     config = config_cls.from_dict(stage.config["train"])
+    # Held-out rows (the eval stage's) are left out of training and evaluated on while it trains.
+    dataset, heldout = training_datasets(stage)
+    eval_steps = auto_eval_steps(stage, len(dataset))
+    if eval_steps is not None:
+        config = config.merged(eval_steps=eval_steps)
     lora = LoRAConfig.from_dict(stage.config["lora"]) if stage.config["lora"] is not None else None
     trainer_cls = registries().trainers.get(stage.plugin)
     trainer = trainer_cls(_model_input(plan, stage), config, lora, resume=resume)
-    dataset = DatasetFactory.load(stage.inputs[0], stage.config["format"])
-    result = trainer.train(dataset)
-    keep = ("train_loss", "train_runtime", "rewards/margins", "rewards/accuracies")
+    result = trainer.train(dataset, heldout)
+    keep = ("train_loss", "train_runtime", "eval_loss", "rewards/margins", "rewards/accuracies")
     metrics = {k: round(float(v), 4) for k, v in result.metrics.items() if k in keep}
     return {"loss": round(float(result.loss), 4), "steps": result.global_step, **metrics}
 
@@ -138,8 +142,20 @@ def _quantize(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
     return metrics
 
 
+def _evaluate(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
+    from largeforge.forge.eval_stage import run_eval
+
+    return run_eval(plan, stage, resume)
+
+
+def _route(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
+    from largeforge.forge.route_stage import run_routing
+
+    return run_routing(plan, stage, resume)
+
+
 RUNNERS: dict[str, Callable[[Plan, Stage, bool], dict[str, Any]]] = {
-    "sft": _train, "dpo": _train, "merge": _merge, "quantize": _quantize,
+    "sft": _train, "dpo": _train, "merge": _merge, "quantize": _quantize, "eval": _evaluate, "route": _route,
 }
 
 

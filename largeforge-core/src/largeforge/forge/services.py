@@ -93,17 +93,25 @@ def wait_healthy(service: Service, timeout: float) -> None:
     raise ServiceError(f"{service.name} did not become healthy within {timeout:.0f}s (log: {service.log})")
 
 
+def router_training_rows(plan: Plan) -> list[dict[str, str]]:
+    """The labelled queries (``{"query", "expert"}``) the router's classifier trains on: each
+    expert's ``queries`` plus the rows of ``router.training_data``. The routing evaluation
+    trains the same classifier on the same rows."""
+    rows = [{"query": q, "expert": e.spec.name} for e in plan.experts for q in e.spec.queries]
+    if plan.pipeline.spec.router.training_data:
+        from largeforge.utils.io import load_jsonl
+
+        rows += load_jsonl(plan.pipeline.resolve(plan.pipeline.spec.router.training_data))
+    return rows
+
+
 def router_config(plan: Plan, endpoints: dict[str, str]) -> Path:
     """Write the router's YAML (experts, endpoints, classifier, training queries) into the workdir."""
     import yaml
 
     spec = plan.pipeline.spec
     workdir = plan.pipeline.workdir
-    rows = [{"query": q, "expert": e.spec.name} for e in plan.experts for q in e.spec.queries]
-    if spec.router.training_data:
-        from largeforge.utils.io import load_jsonl
-
-        rows += load_jsonl(plan.pipeline.resolve(spec.router.training_data))
+    rows = router_training_rows(plan)
     classifier: dict[str, Any] = spec.router.classifier.to_dict()
     if rows:
         save_jsonl(rows, workdir / "router-train.jsonl")

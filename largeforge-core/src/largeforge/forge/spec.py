@@ -57,6 +57,8 @@ class ExpertSpec(BaseConfig):
     dpo: DPOStage | None = None
     merge: bool = True
     quantize: QuantizeStage | None = None
+    #: Eval stage options (:class:`largeforge.config.evaluation.EvalConfig`); ``enabled: false`` skips it.
+    eval: StageOptions = msgspec.field(default_factory=dict)
 
 
 class Defaults(BaseConfig):
@@ -67,6 +69,7 @@ class Defaults(BaseConfig):
     #: LoRA settings; ``null`` trains every weight (full fine-tuning).
     lora: StageOptions | None = msgspec.field(default_factory=dict)
     quantize: StageOptions = msgspec.field(default_factory=dict)
+    eval: StageOptions = msgspec.field(default_factory=dict)
 
 
 class ServeSpec(BaseConfig):
