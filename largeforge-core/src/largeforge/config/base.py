@@ -132,12 +132,17 @@ def load_config_file(path: str | Path) -> Any:
         if fmt == "yaml":
             import yaml
 
+            from largeforge.config.yaml_bounds import check_yaml_expansion
+
+            check_yaml_expansion(text, str(path))
             return yaml.safe_load(text) or {}
         if fmt == "toml":
             return _toml().loads(text)
         return json.loads(text)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not valid UTF-8 at byte {exc.start}") from None
+    except ConfigError:
+        raise
     except Exception as exc:  # yaml / toml / json parse errors carry their own positions
         raise ConfigError(f"{path}: cannot parse {fmt.upper()}: {_one_line(str(exc))}") from None
 
