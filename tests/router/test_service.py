@@ -141,30 +141,35 @@ def test_requests_are_adapted_to_the_expert(experts) -> None:
     assert router.payload_for("code", {"max_tokens": "lots"})["max_tokens"] == "lots"
 
 
-def test_route_generate_and_expert_admin(service, experts) -> None:
-    url, _ = service
-    decision = httpx.post(f"{url}/route", json={"query": "python bug"}).json()
+def test_route_generate_and_expert_admin(experts) -> None:
+    with serve_app(create_app(make_router(experts, admin_keys=["root"]))) as url:
+        _route_generate_and_admin(url, httpx.Client(headers={"Authorization": "Bearer root"}))
+
+
+def _route_generate_and_admin(url: str, client: httpx.Client) -> None:
+    """Routing, generation and the admin API, with the admin key (which clients' routes accept too)."""
+    decision = client.post(f"{url}/route", json={"query": "python bug"}).json()
     assert decision["expert"] == "code" and decision["method"] == "keyword"
     assert set(decision["scores"]) == {"code", "math", "general"} and decision["routing_time_ms"] >= 0
-    generated = httpx.post(f"{url}/generate", json={"query": "an integral"}).json()
+    generated = client.post(f"{url}/generate", json={"query": "an integral"}).json()
     assert generated["text"] == "[math] an integral" and generated["routing"]["expert"] == "math"
 
     new = ExpertServer("legal")
     try:
-        added = httpx.post(f"{url}/experts", json={"name": "legal", "keywords": ["contract"],
+        added = client.post(f"{url}/experts", json={"name": "legal", "keywords": ["contract"],
                                                    "endpoints": [new.url]})
         assert added.status_code == 201
-        assert httpx.post(f"{url}/route", json={"query": "my contract"}).json()["expert"] == "legal"
-        assert httpx.post(f"{url}/experts", json={"name": "legal"}).status_code == 409
-        bad = httpx.post(f"{url}/experts", json={"name": "no spaces allowed"})
+        assert client.post(f"{url}/route", json={"query": "my contract"}).json()["expert"] == "legal"
+        assert client.post(f"{url}/experts", json={"name": "legal"}).status_code == 409
+        bad = client.post(f"{url}/experts", json={"name": "no spaces allowed"})
         assert bad.status_code == 400 and "name" in bad.json()["error"]["message"]
-        assert httpx.delete(f"{url}/experts/legal").status_code == 200
-        assert httpx.post(f"{url}/route", json={"query": "my contract"}).json()["expert"] == "general"
-        assert httpx.delete(f"{url}/experts/legal").status_code == 404
-        assert httpx.delete(f"{url}/experts/general").status_code == 409
+        assert client.delete(f"{url}/experts/legal").status_code == 200
+        assert client.post(f"{url}/route", json={"query": "my contract"}).json()["expert"] == "general"
+        assert client.delete(f"{url}/experts/legal").status_code == 404
+        assert client.delete(f"{url}/experts/general").status_code == 409
     finally:
         new.stop()
-    assert httpx.get(f"{url}/health").json()["status"] == "ok"
+    assert client.get(f"{url}/health").json()["status"] == "ok"
 
 
 @pytest.mark.parametrize(("path", "body", "status"), [

@@ -159,15 +159,40 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
 
 
-def create_app(router: Router, *, api_keys: list[str] | None = None) -> Litestar:
-    """The Litestar app serving ``router``; ``api_keys`` default to the router's server settings."""
+def _matches(given: bytes, candidates: list[bytes]) -> bool:
+    """Whether ``given`` is one of ``candidates``, comparing with each in constant time."""
+    matched = False
+    for key in candidates:
+        matched |= hmac.compare_digest(given, key)
+    return matched
+
+
+def create_app(router: Router, *, api_keys: list[str] | None = None,
+               admin_keys: list[str] | None = None) -> Litestar:
+    """The Litestar app serving ``router``; ``api_keys`` (clients) and ``admin_keys`` (adding
+    and removing experts; the admin API is off without one) default to the router's server
+    settings. An admin key is also accepted wherever a client key is."""
     keys = [k.encode() for k in (router.server.api_keys if api_keys is None else api_keys)]
+    admins = [k.encode() for k in (router.server.admin_keys if admin_keys is None else admin_keys)]
+
+    def supplied(authorization: str, api_key: str) -> bytes:
+        given = authorization[7:].strip() if authorization.lower().startswith("bearer ") else api_key
+        return given.encode()
 
     def check_key(authorization: str, api_key: str) -> None:
-        given = authorization[7:].strip() if authorization.lower().startswith("bearer ") else api_key
-        if not any(hmac.compare_digest(given.encode(), k) for k in keys):
+        if not _matches(supplied(authorization, api_key), keys + admins):
             raise APIError(401, "invalid or missing API key (send 'Authorization: Bearer <key>')",
                            type_="authentication_error", code="invalid_api_key")
+
+    def check_admin(request: Request[Any, Any, Any]) -> None:
+        if not admins:
+            raise APIError(403, "the admin API is off: set server.admin_keys in the router config to add or "
+                           "remove experts at run time", type_="permission_error", code="admin_api_disabled")
+        given = supplied(request.headers.get("authorization", ""), request.headers.get("x-api-key", ""))
+        if not _matches(given, admins):
+            raise APIError(401, "adding or removing experts needs an admin key (server.admin_keys): send "
+                           "'Authorization: Bearer <admin key>'", type_="authentication_error",
+                           code="invalid_admin_key")
 
     async def front_door(scope: Any, receive: Any, send: Any, path: str) -> None:
         if scope["method"] != "POST":
@@ -255,9 +280,10 @@ def create_app(router: Router, *, api_keys: list[str] | None = None) -> Litestar
 
     @post("/experts", status_code=201)
     async def add_expert(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        check_admin(request)
         data = _decode(await request.body(), dict)
         try:
-            config = ExpertConfig.from_dict(data, source="request body")
+            config = ExpertConfig.from_dict(data, source="request body", strict=True)
         except ConfigError as exc:
             raise APIError(400, str(exc)) from None
         if config.name in router.experts:
@@ -266,7 +292,8 @@ def create_app(router: Router, *, api_keys: list[str] | None = None) -> Litestar
         return {"added": config.name, "expert": config.to_dict()}
 
     @delete("/experts/{name:str}", status_code=200)
-    async def remove_expert(name: str) -> dict[str, Any]:
+    async def remove_expert(request: Request[Any, Any, Any], name: str) -> dict[str, Any]:
+        check_admin(request)
         try:
             router.remove_expert(name)
         except UnknownExpertError as exc:
@@ -276,10 +303,13 @@ def create_app(router: Router, *, api_keys: list[str] | None = None) -> Litestar
         return {"removed": name}
 
     @get("/health")
-    async def health() -> dict[str, Any]:
+    async def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
         available = [e.name for e in router.experts.list_experts() if router.is_available(e.name)]
         status = "ok" if router.is_available(router.config.fallback_expert) else (
             "degraded" if available else "unavailable")
+        given = supplied(request.headers.get("authorization", ""), request.headers.get("x-api-key", ""))
+        if (keys or admins) and not _matches(given, keys + admins):
+            return {"status": status}  # probes need no key; the expert list does
         return {"status": status, "available_experts": available,
                 "experts": {n: h.status.value for n, h in router.get_expert_status().items()}}
 

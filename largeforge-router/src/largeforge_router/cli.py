@@ -39,7 +39,7 @@ def build() -> typer.Typer:
         cfg = load_router_config(config)
         server = cfg.server.merged(host=host, port=port)
         router = Router.from_config(cfg)
-        app = create_app(router, api_keys=server.api_keys)
+        app = create_app(router, api_keys=server.api_keys, admin_keys=server.admin_keys)
         # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted connections of a
         # listening socket whose proto is TCP, and without it every response waits ~40 ms for a
         # delayed ACK (Nagle), measured here.

@@ -52,7 +52,11 @@ class ServerSettings(BaseConfig):
 
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 8080
+    #: Keys clients send (``Authorization: Bearer KEY``); empty: the client API is open.
     api_keys: list[str] = msgspec.field(default_factory=list)
+    #: Keys of the admin API (adding and removing experts at run time), separate from client
+    #: keys; empty: the admin API is off (experts come from this file only).
+    admin_keys: list[str] = msgspec.field(default_factory=list)
     #: Seconds to wait on each read from an expert (its answer, or each chunk of a stream).
     request_timeout: Annotated[float, Meta(gt=0, le=3600)] = 120.0
     #: Seconds to wait for a TCP connection to an expert before trying another replica.

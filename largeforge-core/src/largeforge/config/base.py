@@ -58,14 +58,15 @@ class BaseConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         return typing.cast(dict[str, Any], msgspec.to_builtins(self))
 
     @classmethod
-    def from_dict(cls: type[C], data: Any, *, source: str | None = None) -> C:
+    def from_dict(cls: type[C], data: Any, *, source: str | None = None, strict: bool = False) -> C:
         """Validate ``data`` into this config; errors name ``source`` (a file) when given.
 
         Lax about scalar spelling (``"1e-4"``, which YAML 1.1 reads as a string, is a float
-        here), strict about everything else."""
+        here), strict about everything else; ``strict`` takes types as they are (for JSON
+        bodies: ``"enabled": 0`` is not a boolean)."""
         token = _CONVERTING.set(True)
         try:
-            return msgspec.convert(data, cls, strict=False)
+            return msgspec.convert(data, cls, strict=strict)
         except msgspec.ValidationError as exc:
             raise ConfigError(format_validation_error(exc, cls, data, source)) from None
         finally:
