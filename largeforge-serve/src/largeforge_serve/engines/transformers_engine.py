@@ -3,6 +3,8 @@ continuous-batching :class:`~largeforge_serve.engines.scheduler.BatchScheduler`.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -59,6 +61,9 @@ class TransformersEngine(InferenceEngine):
         self._scheduler: BatchScheduler | None = None
         self._max_len = self.config.max_model_len
         self._encode_lock = threading.Lock()  # a fast tokenizer's encode is not re-entrant
+        #: Most UTF-8 bytes of text one token can stand for, when the tokenizer proves a bound
+        #: (see :func:`max_token_bytes`); a longer prompt is refused without being encoded.
+        self._max_token_bytes: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -97,6 +102,7 @@ class TransformersEngine(InferenceEngine):
             model = self._load_adapters(model.to(self.device))
         model.eval()
         self.model = model
+        self._max_token_bytes = max_token_bytes(self.tokenizer)
         positions = getattr(model.config, "max_position_embeddings", None) or self.config.max_model_len
         self._max_len = min(self.config.max_model_len, positions)
 
@@ -192,6 +198,27 @@ class TransformersEngine(InferenceEngine):
     def count_tokens(self, prompt: str, *, chat: bool = False) -> int:
         return len(self.encode(prompt, chat=chat))
 
+    async def asubmit(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        *,
+        adapter: str | None = None,
+        chat: bool = False,
+        request_id: str | None = None,
+    ) -> AsyncEventStream:
+        """:meth:`submit` with the prompt encoded in a worker thread, so a long prompt does not
+        hold up the event loop (health checks, other requests); a prompt whose byte length
+        proves it too long for the context is refused before it is encoded."""
+        self._require_loaded()
+        self._check_adapter(adapter)
+        self._check_bytes(prompt, chat)
+        ids = await asyncio.to_thread(self.encode, prompt, chat=chat)
+        stream = AsyncEventStream()
+        cancel, prompt_tokens = self._enqueue_ids(ids, params, stream.sink, adapter, chat, request_id)
+        stream.bind(cancel, prompt_tokens)
+        return stream
+
     def submit(
         self,
         prompt: str,
@@ -237,13 +264,30 @@ class TransformersEngine(InferenceEngine):
 
     def _enqueue(self, prompt: str, params: SamplingParams, sink: Any, adapter: str | None,
                  chat: bool, request_id: str | None) -> tuple[Any, int]:
-        from largeforge_serve.engines.scheduler import GenerationTask
-
         self._require_loaded()
-        assert self._scheduler is not None
+        self._check_adapter(adapter)
+        self._check_bytes(prompt, chat)
+        return self._enqueue_ids(self.encode(prompt, chat=chat), params, sink, adapter, chat, request_id)
+
+    def _check_adapter(self, adapter: str | None) -> None:
         if adapter is not None and adapter not in self.adapters:
             raise EngineRequestError(f"unknown adapter {adapter!r}", param="model", code="model_not_found")
-        ids = self.encode(prompt, chat=chat)
+
+    def _check_bytes(self, prompt: str, chat: bool) -> None:
+        if self._max_token_bytes is None:
+            return
+        at_least = -(-len(prompt.encode("utf-8", "surrogatepass")) // self._max_token_bytes)
+        if at_least >= self._max_len:
+            raise EngineRequestError(
+                f"the prompt has at least {at_least} tokens but the model's context is {self._max_len} tokens",
+                param="messages" if chat else "prompt", code="context_length_exceeded",
+            )
+
+    def _enqueue_ids(self, ids: list[int], params: SamplingParams, sink: Any, adapter: str | None,
+                     chat: bool, request_id: str | None) -> tuple[Any, int]:
+        from largeforge_serve.engines.scheduler import GenerationTask
+
+        assert self._scheduler is not None
         if not ids:
             raise EngineRequestError("the prompt is empty", param="prompt")
         if len(ids) >= self._max_len:
@@ -254,3 +298,25 @@ class TransformersEngine(InferenceEngine):
         task = GenerationTask(ids, params, sink, max_len=self._max_len, adapter=adapter, request_id=request_id)
         self._scheduler.submit(task)
         return task.cancel, len(ids)
+
+
+def max_token_bytes(tokenizer: Any) -> int | None:
+    """The most UTF-8 bytes of input one token can cover, when that is provable: a byte-level
+    BPE tokenizer without a normalizer covers each input byte by one vocabulary character, so
+    no token covers more bytes than its piece's UTF-8 length. None for anything else (a
+    normalizer may shrink the text, so the bytes prove nothing)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    try:
+        spec = json.loads(backend.to_str())
+    except Exception:
+        return None
+    normalizer = spec.get("normalizer")
+    if normalizer is not None and not (normalizer.get("type") == "Sequence" and not normalizer.get("normalizers")):
+        return None
+    pre = spec.get("pre_tokenizer") or {}
+    kinds = [pre.get("type")] + [p.get("type") for p in pre.get("pretokenizers", [])]
+    if "ByteLevel" not in kinds:
+        return None
+    return max((len(piece.encode("utf-8")) for piece in tokenizer.get_vocab()), default=0) or None

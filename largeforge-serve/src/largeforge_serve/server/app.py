@@ -115,9 +115,15 @@ def _messages(req: s.ChatCompletionRequest) -> list[dict[str, str]]:
     return out
 
 
-def _submit(state: ServingState, prompt: str, params: SamplingParams, adapter: str | None,
-            chat: bool) -> EventStream:
+async def _submit(state: ServingState, prompt: str, params: SamplingParams, adapter: str | None,
+                  chat: bool) -> EventStream:
+    """Queue a prompt; an engine with ``asubmit`` encodes it off the event loop."""
+    asubmit = getattr(state.engine, "asubmit", None)
     try:
+        if asubmit is not None:
+            stream: EventStream = await asubmit(prompt, params, adapter=adapter, chat=chat,
+                                                request_id=request_id_var.get())
+            return stream
         return state.engine.submit(prompt, params, adapter=adapter, chat=chat,
                                    request_id=request_id_var.get())
     except EngineOverloadedError as exc:
@@ -203,11 +209,11 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     params = _sampling(req, req.max_completion_tokens or req.max_tokens)
     messages = _messages(req)
     try:
-        prompt = state.engine.render_chat(messages)
+        prompt = await anyio.to_thread.run_sync(state.engine.render_chat, messages)
     except Exception as exc:  # a template may reject a conversation (roles must alternate, …)
         raise APIError(400, f"the model's chat template rejected the messages: {exc}",
                        param="messages") from None
-    stream = _submit(state, prompt, params, adapter, chat=True)
+    stream = await _submit(state, prompt, params, adapter, chat=True)
     model = req.model or state.settings.model_name
     rid, created = _new_id("chatcmpl"), int(time.time())
     if not req.stream:
@@ -240,7 +246,7 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
     if req.stream:
         if len(prompts) > 1:
             raise APIError(400, "streaming supports a single prompt", param="prompt")
-        stream = _submit(state, prompts[0], params, adapter, chat=False)
+        stream = await _submit(state, prompts[0], params, adapter, chat=False)
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
 
         def chunk(text: str | None, finish: str | None, usage: s.Usage | None = None) -> s.CompletionResponse:
@@ -253,7 +259,7 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
     streams: list[EventStream] = []
     try:
         for prompt in prompts:
-            streams.append(_submit(state, prompt, params, adapter, chat=False))
+            streams.append(await _submit(state, prompt, params, adapter, chat=False))
     except APIError:
         for queued in streams:
             queued.cancel()
