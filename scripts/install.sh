@@ -8,3 +8,8 @@ $PIP install --quiet torch==2.13.0
 $PIP install --quiet -e largeforge-core -e largeforge-train -e largeforge-serve -e largeforge-router \
     -e largeforge-quant -r tests/requirements.txt
 largeforge models pull smollm2-135m-instruct
+# Headless Chromium renders the forge report in tests (tests/e2e/test_forge_report.py); skipped if present.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium
+fi

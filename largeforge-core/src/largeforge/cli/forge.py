@@ -1,15 +1,32 @@
-"""``largeforge forge PIPELINE.yaml``: build (and optionally serve and route) a team of experts."""
+"""``largeforge forge PIPELINE.yaml``: build (and optionally serve and route) a team of experts;
+``largeforge forge report PIPELINE.yaml``: where its HTML report is."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+from typer.core import TyperGroup
+
+HELP = """Run a forge pipeline (`largeforge forge PIPELINE.yaml [OPTIONS]`, the `run` command), or
+show its report (`largeforge forge report PIPELINE.yaml`)."""
+
+
+class ForgeGroup(TyperGroup):
+    """``forge PIPELINE …`` runs ``forge run PIPELINE …``; ``forge report …`` is a subcommand."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    group = typer.Typer(cls=ForgeGroup, help=HELP, no_args_is_help=True)
+    app.add_typer(group, name="forge")
+
+    @group.command("run")
     def forge(
         pipeline: Path = typer.Argument(..., help="Pipeline file (YAML/TOML/JSON)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and what would run; do nothing."),
@@ -17,16 +34,28 @@ def register(app: typer.Typer) -> None:
         ask: Optional[list[str]] = typer.Option(
             None, "--ask", help="Then send this query through the router and print who answered (repeatable)."),
         demo: bool = typer.Option(False, "--demo", help="Then ask the pipeline's demo_queries through the router."),
+        as_json: bool = typer.Option(False, "--json", help="Print the run's figures (the report's) as JSON on "
+                                                           "stdout; progress goes to stderr."),
     ) -> None:
-        """Run a forge pipeline: data → SFT → DPO → merge → quantize → serve → route.
+        """Run a forge pipeline: data → SFT → DPO → merge → quantize → eval → serve → route.
 
-        Stages whose config and inputs are unchanged since their last run are skipped."""
+        Stages whose config and inputs are unchanged since their last run are skipped. Every run
+        writes report.html and report.json into the pipeline's workdir."""
         from rich.table import Table
 
-        from largeforge.cli.output import console
+        from largeforge.cli.output import console, err_console
+        from largeforge.errors import LargeForgeError
         from largeforge.forge import load_pipeline, plan_pipeline, run_plan
+        from largeforge.forge.report import collect, write_report
 
+        if as_json and (up or ask or demo):
+            raise LargeForgeError("--json prints the run's figures; it cannot be combined with --up, --ask or --demo")
         plan = plan_pipeline(load_pipeline(pipeline))
+        if as_json and dry_run:
+            _print_json(collect(plan))
+            return
+        if as_json:
+            console = err_console  # stdout carries the JSON alone
         if dry_run:
             table = Table(title=f"forge plan: {plan.pipeline.spec.name}")
             for col in ("expert", "stage", "plugin", "status", "key", "output"):
@@ -54,9 +83,41 @@ def register(app: typer.Typer) -> None:
             table.add_row(outcome.stage.expert, outcome.stage.kind, outcome.status, f"{outcome.seconds:.1f}",
                           metrics, str(outcome.stage.artifact))
         console.print(table)
+        path, figures = write_report(plan)
+        if as_json:
+            _print_json(figures)
+            return
+        console.print(f"report: {path}", highlight=False, soft_wrap=True)
         queries = list(ask or []) + (plan.pipeline.spec.demo_queries if demo else [])
         if up or queries:
             _serve_and_ask(plan, queries, keep_running=up)
+
+    @group.command("report")
+    def report(
+        pipeline: Path = typer.Argument(..., help="Pipeline file (YAML/TOML/JSON)."),
+        open_: bool = typer.Option(False, "--open", help="Also open it in the default web browser."),
+    ) -> None:
+        """Write the pipeline's report.html from its finished stages (nothing runs) and print its path."""
+        import webbrowser
+
+        from largeforge.errors import LargeForgeError
+        from largeforge.forge import load_pipeline, plan_pipeline
+        from largeforge.forge.report import write_report
+
+        plan = plan_pipeline(load_pipeline(pipeline))
+        if not any(stage.done for stage in plan.stages):
+            raise LargeForgeError(f"{pipeline}: no stage has finished in {plan.pipeline.workdir}: "
+                                  f"run `largeforge forge {pipeline}` first")
+        path, _ = write_report(plan)
+        typer.echo(str(path))
+        if open_ and not webbrowser.open(path.as_uri()):
+            raise LargeForgeError(f"no web browser to open {path} with; open the file yourself")
+
+
+def _print_json(figures: dict[str, Any]) -> None:
+    import json
+
+    typer.echo(json.dumps(figures, indent=2, ensure_ascii=False))
 
 
 def _serve_and_ask(plan, queries: list[str], keep_running: bool) -> None:  # type: ignore[no-untyped-def]
