@@ -31,6 +31,8 @@ class ExpertServer:
     def __init__(self, name: str, port: int = 0) -> None:
         self.name = name
         self.fail = False  # answer 500 to generation requests
+        #: seconds a stream stays open after its ``[DONE]`` (a slow server closing)
+        self.linger = 0.0
         #: when set, generation requests get this (status, headers, body) instead
         self.reply: tuple[int, dict[str, str], dict[str, Any]] | None = None
         #: when set, a stream pauses after its first chunk until this event is set
@@ -126,6 +128,7 @@ class ExpertServer:
                         owner.hold.wait(10)
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
+                time.sleep(owner.linger)
                 self.close_connection = True
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)

@@ -126,3 +126,41 @@ def test_the_token_cap_applies_to_max_completion_tokens_too(experts: dict[str, E
     with serve_app(create_app(router)) as url:
         httpx.post(f"{url}/v1/chat/completions", json={**CHAT, "max_completion_tokens": 600})
     assert experts["code"].requests[-1]["body"]["max_completion_tokens"] == 64
+
+
+def _sample(metrics: str, name: str, **labels: str) -> float:
+    """The value of one Prometheus sample (0 when absent)."""
+    import re
+
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in metrics.splitlines():
+        match = re.match(rf"{name}{{(.*)}} (\S+)$", line)
+        if match and ",".join(sorted(match.group(1).split(","))) == want:
+            return float(match.group(2))
+    return 0.0
+
+
+def test_streams_are_observed_once_and_counted_when_closed_after_done(experts: dict[str, ExpertServer]) -> None:
+    """Defect 8: a stream was observed twice in request_seconds (first chunk and end), and a
+    stream whose client closed right after ``[DONE]`` was not counted."""
+    experts["code"].linger = 1.0  # the expert closes late; the client leaves at [DONE]
+    router = make_router([experts["code"].url], [experts["general"].url])
+    with serve_app(create_app(router)) as url:
+        for _ in range(4):
+            with httpx.stream("POST", f"{url}/v1/chat/completions", json={**CHAT, "stream": True}) as response:
+                for line in response.iter_lines():
+                    if line == "data: [DONE]":
+                        break  # close at once, as many clients do
+        httpx.post(f"{url}/v1/chat/completions", json=CHAT)
+        import time
+
+        deadline = time.monotonic() + 5
+        while True:
+            metrics = httpx.get(f"{url}/metrics").text
+            ok = _sample(metrics, "largeforge_router_requests_total", expert="code", outcome="ok")
+            if ok >= 5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert ok == 5
+        assert _sample(metrics, "largeforge_router_request_seconds_count", expert="code") == 5
+        assert _sample(metrics, "largeforge_router_time_to_first_chunk_seconds_count", expert="code") == 4

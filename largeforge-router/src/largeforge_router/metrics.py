@@ -21,9 +21,12 @@ class RouterMetrics:
             "largeforge_router_classification_seconds", "Time to classify one query",
             registry=self.registry, buckets=LATENCY_BUCKETS)
         self.request_seconds = Histogram(
-            "largeforge_router_request_seconds", "Latency of forwarded requests (to the last byte, "
-            "or to the first chunk when streaming)", ["expert"], registry=self.registry,
+            "largeforge_router_request_seconds", "Latency of forwarded requests, to the last byte "
+            "(streams included, observed once each)", ["expert"], registry=self.registry,
             buckets=LATENCY_BUCKETS)
+        self.first_chunk_seconds = Histogram(
+            "largeforge_router_time_to_first_chunk_seconds", "Time from forwarding a streamed "
+            "request to its first chunk", ["expert"], registry=self.registry, buckets=LATENCY_BUCKETS)
         self.requests = Counter("largeforge_router_requests", "Forwarded requests by outcome",
                                 ["expert", "outcome"], registry=self.registry)
         self.upstream_failures = Counter("largeforge_router_upstream_failures",

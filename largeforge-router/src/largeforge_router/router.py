@@ -42,6 +42,7 @@ logger = get_logger("largeforge.router.router")  # under the largeforge logger t
 #: 5 s server-side keep-alive timeout, so the router never reuses a connection the expert is
 #: closing at that moment (which would count as a failed attempt).
 KEEPALIVE_SECONDS = 4.0
+DONE_MARKER = b"data: [DONE]"
 
 
 class NoEndpointError(LargeForgeError):
@@ -309,7 +310,7 @@ class Router:
                     first = await chunks.__anext__()
                 except StopAsyncIteration:
                     first = b""
-                self.metrics.request_seconds.labels(expert=name).observe(time.perf_counter() - start)
+                self.metrics.first_chunk_seconds.labels(expert=name).observe(time.perf_counter() - start)
                 committed = True
                 return Forwarded(name, url, 200, response.headers.get("content-type", "text/event-stream"),
                                  stream=self._relay(name, url, start, first, chunks, response),
@@ -364,14 +365,19 @@ class Router:
     async def _relay(self, expert: str, url: str, start: float, first: bytes,
                      chunks: AsyncIterator[bytes], response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         """Pass a stream through chunk by chunk; a failure after the first chunk ends the stream
-        with an OpenAI-shaped error event (the client already has part of the answer)."""
+        with an OpenAI-shaped error event (the client already has part of the answer). A stream
+        counts once, as a success as soon as its ``data: [DONE]`` has been passed on (a client
+        may close right after it)."""
         import aiohttp
 
         verdict = False
+        tail = b""  # the last bytes passed on, to spot [DONE] split across chunks
         try:
             if first:
+                tail = first[-32:]
                 yield first
             async for chunk in chunks:
+                tail = (tail + chunk)[-32:]
                 yield chunk
             verdict = True
             self._succeeded(expert, url, start)
@@ -383,7 +389,9 @@ class Router:
                                "type": "upstream_error", "code": "stream_broken"}}
             yield b"data: " + msgspec.json.encode(error) + b"\n\n"
         finally:
-            if not verdict:  # client went away: neither a success nor the replica's fault
+            if not verdict and DONE_MARKER in tail:  # the whole answer went out, then the client left
+                self._succeeded(expert, url, start)
+            elif not verdict:  # client went away mid-answer: neither a success nor the replica's fault
                 self.breaker.release(url)
             self.balancer.end(url)
             response.release()

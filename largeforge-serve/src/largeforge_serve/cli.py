@@ -20,8 +20,8 @@ def parse_adapters(values: list[str]) -> dict[str, str]:
             raise ConfigError(f"--adapter {value!r}: expected NAME=PATH")
         if name in adapters:
             raise ConfigError(f"--adapter {name!r} given twice")
-        if not Path(path).is_dir():
-            raise ConfigError(f"--adapter {name}: {path} is not a directory")
+        if not Path(path).exists():
+            raise ConfigError(f"--adapter {name}: {path} does not exist")
         adapters[name] = path
     return adapters
 
@@ -34,7 +34,7 @@ def register(group: typer.Typer) -> None:
         model: str = typer.Option(..., "--model", "-m", help="Model directory, hub id or embedded alias."),
         port: int = typer.Option(8000, help="Port (0 picks a free one)."),
         host: str = typer.Option("0.0.0.0", help="Address to listen on."),
-        backend: str = typer.Option("auto", help="auto, vllm or transformers."),
+        backend: str = typer.Option("auto", help="auto, transformers, llamacpp (GGUF) or vllm; auto picks llamacpp for a .gguf file."),
         max_model_len: int = typer.Option(None, "--max-model-len", help="Max context length in tokens."),
         gpu_memory: float = typer.Option(None, "--gpu-memory", help="GPU memory utilization (vLLM)."),
         tensor_parallel: int = typer.Option(None, "--tensor-parallel", help="Tensor parallel size (vLLM)."),

@@ -15,6 +15,12 @@ def register_backends(register: Any) -> None:
     from largeforge_serve.engines.transformers_engine import TransformersEngine
 
     register("transformers", TransformersEngine)
+    from largeforge_serve.engines.llamacpp import llamacpp_available
+
+    if llamacpp_available():  # llama.cpp's llama-server (scripts/install_llamacpp.sh, or on PATH)
+        from largeforge_serve.engines.llamacpp import LlamaCppEngine
+
+        register("llamacpp", LlamaCppEngine)
     if vllm_importable():  # vLLM is an optional extra and needs CUDA; absent here
         from largeforge_serve.engines.vllm_engine import VLLMEngine
 

@@ -30,12 +30,13 @@ class InferenceConfig(BaseConfig):
     """How an inference server loads and serves a model."""
 
     model_path: str | None = None
-    backend: Literal["auto", "vllm", "transformers"] = "auto"
+    backend: Literal["auto", "vllm", "transformers", "llamacpp"] = "auto"
     host: str = "0.0.0.0"
     port: Annotated[int, Meta(ge=1, le=65535)] = 8000
     max_model_len: Annotated[int, Meta(ge=128)] = 4096
     gpu_memory_utilization: Annotated[float, Meta(gt=0, le=1)] = 0.9
     tensor_parallel_size: Annotated[int, Meta(ge=1)] = 1
+    pipeline_parallel_size: Annotated[int, Meta(ge=1)] = 1
     quantization: Literal["awq", "gptq"] | None = None
 
 

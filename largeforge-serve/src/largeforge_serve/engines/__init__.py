@@ -37,8 +37,22 @@ def is_vllm_available() -> bool:
     return get_device_count() > 0
 
 
+def _is_gguf_file(path: str | None) -> bool:
+    from pathlib import Path
+
+    from largeforge_serve.engines.gguf_files import is_gguf
+
+    return bool(path) and Path(str(path)).is_file() and is_gguf(Path(str(path)))
+
+
 def select_backend_name(config: InferenceConfig) -> str:
-    """``config.backend`` with ``auto`` resolved."""
+    """``config.backend`` with ``auto`` resolved (a GGUF file → llamacpp)."""
+    from largeforge_serve.engines.llamacpp import INSTALL_HINT, llamacpp_available
+
+    if config.backend == "llamacpp" or (config.backend == "auto" and _is_gguf_file(config.model_path)):
+        if not llamacpp_available():
+            raise ConfigError(f"backend 'llamacpp' needs llama.cpp's llama-server: {INSTALL_HINT}")
+        return "llamacpp"
     if config.backend == "auto":
         return "vllm" if is_vllm_available() else "transformers"
     if config.backend == "vllm" and not is_vllm_available():

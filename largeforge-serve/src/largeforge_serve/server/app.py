@@ -31,8 +31,10 @@ from largeforge_serve.engines.base import (
     ServingEngine,
     StreamEvent,
 )
+from largeforge_serve.engines.upstream import UpstreamEngine
 from largeforge_serve.server import schemas as s
 from largeforge_serve.server.errors import APIError, exception_handlers, generation_error, invalid_body
+from largeforge_serve.server.gateway import Gateway
 from largeforge_serve.server.metrics import CONTENT_TYPE, ServerMetrics
 
 log = get_logger(__name__)
@@ -62,6 +64,8 @@ class ServingState:
     settings: ServerSettings
     metrics: ServerMetrics
     loaded: bool = False
+    #: Set when the engine runs its own server (llama.cpp, vLLM) and requests are forwarded to it.
+    gateway: Gateway | None = None
 
     def resolve_model(self, requested: str | None) -> str | None:
         """The adapter a request's ``model`` names (None = base model); 404 when unknown."""
@@ -306,7 +310,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[Any]:
     state = _state(request)
     stats = state.engine.stats()
     status: Any = "healthy"
-    if not state.loaded:
+    if not state.loaded or not getattr(state.engine, "is_alive", True):
         status = "unhealthy"
     elif stats.queued >= stats.max_queued > 0 or stats.step_seconds > state.settings.degraded_step_seconds:
         status = "degraded"
@@ -318,8 +322,12 @@ async def health(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @get("/metrics")
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    """Prometheus text format."""
-    return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE)
+    """Prometheus text format (an upstream engine's own metrics follow LargeForge's)."""
+    state = _state(request)
+    text = state.metrics.render()
+    if state.gateway is not None:
+        text += await state.gateway.upstream_metrics()
+    return Response(text, media_type=CONTENT_TYPE)
 
 
 def _api_key_guard(keys: tuple[str, ...]) -> Any:
@@ -378,20 +386,28 @@ def create_app(engine: ServingEngine, settings: ServerSettings) -> ObservedApp:
     """The ASGI app serving ``engine``. Its lifespan loads the engine (if needed) on startup
     and on shutdown lets in-flight requests finish for ``settings.drain_timeout`` seconds."""
     state = ServingState(engine, settings, ServerMetrics(engine.stats))
+    generation: list[Any] = [chat_completions, completions]
+    if isinstance(engine, UpstreamEngine):
+        state.gateway = Gateway(engine, state)
+        generation = state.gateway.route_handlers()
 
     async def startup() -> None:
         load = getattr(engine, "load", None)
         if load is not None and not getattr(engine, "is_loaded", True):
             await anyio.to_thread.run_sync(load)
+        if state.gateway is not None:
+            await state.gateway.open()
         state.loaded = True
 
     async def shutdown() -> None:
         state.loaded = False
+        if state.gateway is not None:
+            await state.gateway.close()
         stop = getattr(engine, "shutdown", None)
         if stop is not None:
             await anyio.to_thread.run_sync(stop, settings.drain_timeout)
 
-    v1 = Router("/v1", route_handlers=[chat_completions, completions, list_models, retrieve_model],
+    v1 = Router("/v1", route_handlers=[*generation, list_models, retrieve_model],
                 guards=[_api_key_guard(settings.api_keys)] if settings.api_keys else None)
     app = Litestar(
         route_handlers=[v1, health, metrics],

@@ -38,6 +38,11 @@ class ServerMetrics:
                               registry=self.registry)
         self.prompt_tokens = Counter("largeforge_prompt_tokens", "Prompt tokens processed",
                                      registry=self.registry)
+        self.first_token = Histogram(
+            "largeforge_time_to_first_token_seconds", "Time from request to the first streamed chunk",
+            ["endpoint"], registry=self.registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         queue = Gauge("largeforge_queue_depth", "Requests waiting for a batch slot", registry=self.registry)
         queue.set_function(lambda: engine_stats().queued)
         active = Gauge("largeforge_active_requests", "Requests being generated", registry=self.registry)
@@ -47,6 +52,9 @@ class ServerMetrics:
         label = endpoint_label(path)
         self.requests.labels(label, str(status)).inc()
         self.latency.labels(label).observe(seconds)
+
+    def observe_first_token(self, path: str, seconds: float) -> None:
+        self.first_token.labels(endpoint_label(path)).observe(seconds)
 
     def count_tokens(self, prompt: int, completion: int) -> None:
         self.prompt_tokens.inc(prompt)
