@@ -68,7 +68,8 @@ class LlamaCppEngine(UpstreamEngine):
     def check(self) -> None:
         """The binary exists, the model is GGUF, and every adapter is a LoRA for it."""
         if find_llama_server() is None:
-            raise ConfigError(f"the llamacpp backend needs llama.cpp's llama-server, which was not found: {INSTALL_HINT}")
+            raise ConfigError(f"the llamacpp backend needs llama.cpp's llama-server, which was not found: "
+                              f"{INSTALL_HINT}")
         self.info = read_gguf(self.model_path, what="--model")
         if self.info.kind != "model":
             raise ConfigError(f"--model {self.model_path} is a GGUF {self.info.kind}, not a model "

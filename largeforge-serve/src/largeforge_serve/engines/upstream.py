@@ -128,7 +128,7 @@ class UpstreamEngine(InferenceEngine):
         """Environment variables for the server process (on top of this process's)."""
         return {}
 
-    def check(self) -> None:  # noqa: B027 - optional hook
+    def check(self) -> None:
         """Refuse bad input in one line (:class:`~largeforge.errors.ConfigError`) before starting."""
 
     @property
