@@ -35,7 +35,7 @@ from largeforge_serve.engines.upstream import UpstreamEngine
 from largeforge_serve.server import schemas as s
 from largeforge_serve.server.errors import APIError, exception_handlers, generation_error, invalid_body
 from largeforge_serve.server.gateway import Gateway
-from largeforge_serve.server.metrics import CONTENT_TYPE, ServerMetrics
+from largeforge_serve.server.metrics import CONTENT_TYPE, ServerMetrics, TokenClock
 
 log = get_logger(__name__)
 
@@ -145,12 +145,13 @@ def _check_event(event: StreamEvent) -> None:
                        headers={"Retry-After": "5"})
 
 
-async def _collect(state: ServingState, stream: EventStream) -> tuple[str, StreamEvent]:
+async def _collect(state: ServingState, stream: EventStream, clock: TokenClock) -> tuple[str, StreamEvent]:
     parts: list[str] = []
     last: StreamEvent | None = None
     try:
         async for event in stream:
             _check_event(event)
+            clock.tick(event.completion_tokens)
             parts.append(event.text)
             last = event
     finally:
@@ -172,7 +173,7 @@ _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def _sse_events(state: ServingState, stream: EventStream, chunk: Any, include_usage: bool,
-                      first: bytes | None = None) -> AsyncIterator[bytes]:
+                      clock: TokenClock, first: bytes | None = None) -> AsyncIterator[bytes]:
     """SSE body: ``first``, one chunk per text piece, the finish chunk, usage, ``[DONE]``.
 
     ``chunk(text, finish_reason)`` builds a chunk. A client that disconnects cancels this
@@ -189,6 +190,7 @@ async def _sse_events(state: ServingState, stream: EventStream, chunk: Any, incl
                                                    "server_error"))
                 yield _sse(body)
                 break
+            clock.tick(event.completion_tokens)
             if event.text or event.finished:
                 yield _sse(chunk(event.text or None, event.finish_reason))
         if include_usage and last is not None:
@@ -208,6 +210,7 @@ def _new_id(prefix: str) -> str:
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     """OpenAI chat completions, streamed as SSE when ``stream`` is true."""
     state = _state(request)
+    clock = state.metrics.clock(request.url.path, time.perf_counter())
     req: s.ChatCompletionRequest = await _decode(request, s.ChatCompletionRequest)
     adapter = state.resolve_model(req.model)
     params = _sampling(req, req.max_completion_tokens or req.max_tokens)
@@ -221,7 +224,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     model = req.model or state.settings.model_name
     rid, created = _new_id("chatcmpl"), int(time.time())
     if not req.stream:
-        text, last = await _collect(state, stream)
+        text, last = await _collect(state, stream, clock)
         choice = s.ChatChoice(0, s.AssistantMessage(text), last.finish_reason)
         body = s.ChatCompletionResponse(rid, created, model, [choice], _usage(last))
         return Response(s.encoder.encode(body), media_type="application/json")
@@ -233,7 +236,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
         return s.ChatCompletionChunk(rid, created, model, choices, usage=usage)
 
     first = _sse(s.ChatCompletionChunk(rid, created, model, [s.ChunkChoice(0, s.Delta(role="assistant", content=""))]))
-    return Stream(_sse_events(state, stream, chunk, include_usage, first),
+    return Stream(_sse_events(state, stream, chunk, include_usage, clock, first),
                   media_type="text/event-stream", headers=_SSE_HEADERS)
 
 
@@ -241,6 +244,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
 async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
     """OpenAI text completions; a list of prompts yields one choice each (batched together)."""
     state = _state(request)
+    started = time.perf_counter()
     req: s.CompletionRequest = await _decode(request, s.CompletionRequest)
     adapter = state.resolve_model(req.model)
     params = _sampling(req, req.max_tokens)
@@ -257,7 +261,8 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
             choices = [] if usage else [s.CompletionChoice(0, text or "", finish)]
             return s.CompletionResponse(rid, created, model, choices, usage=usage)
 
-        return Stream(_sse_events(state, stream, chunk, include_usage),
+        return Stream(_sse_events(state, stream, chunk, include_usage,
+                                  state.metrics.clock(request.url.path, started)),
                       media_type="text/event-stream", headers=_SSE_HEADERS)
 
     streams: list[EventStream] = []
@@ -269,7 +274,8 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
             queued.cancel()
         raise
     try:
-        results = await asyncio.gather(*(_collect(state, stream) for stream in streams))
+        results = await asyncio.gather(*(_collect(state, stream, state.metrics.clock(request.url.path, started))
+                                         for stream in streams))
     finally:
         for stream in streams:
             stream.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -43,6 +44,11 @@ class ServerMetrics:
             ["endpoint"], registry=self.registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        self.inter_token = Histogram(
+            "largeforge_inter_token_latency_seconds", "Time between two generated tokens of a request",
+            ["endpoint"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
         queue = Gauge("largeforge_queue_depth", "Requests waiting for a batch slot", registry=self.registry)
         queue.set_function(lambda: engine_stats().queued)
         active = Gauge("largeforge_active_requests", "Requests being generated", registry=self.registry)
@@ -56,9 +62,41 @@ class ServerMetrics:
     def observe_first_token(self, path: str, seconds: float) -> None:
         self.first_token.labels(endpoint_label(path)).observe(seconds)
 
+    def clock(self, path: str, started: float) -> TokenClock:
+        """A :class:`TokenClock` for one request to ``path`` that arrived at ``started``
+        (``time.perf_counter()``)."""
+        return TokenClock(self, endpoint_label(path), started)
+
     def count_tokens(self, prompt: int, completion: int) -> None:
         self.prompt_tokens.inc(prompt)
         self.tokens.inc(completion)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class TokenClock:
+    """Times one request's tokens as its events arrive: time to first token (from the request's
+    arrival), then the latency between tokens (an event carrying several tokens counts each at
+    the average interval), as vLLM exposes them."""
+
+    def __init__(self, metrics: ServerMetrics, label: str, started: float) -> None:
+        self._ttft = metrics.first_token.labels(label)
+        self._itl = metrics.inter_token.labels(label)
+        self._last = started
+        self._tokens = 0
+
+    def tick(self, completion_tokens: int) -> None:
+        """Record that the request has produced ``completion_tokens`` tokens so far."""
+        new = completion_tokens - self._tokens
+        if new <= 0:
+            return
+        now = time.perf_counter()
+        interval = now - self._last
+        if self._tokens == 0:
+            self._ttft.observe(interval)
+            new -= 1
+            interval = 0.0
+        for _ in range(new):
+            self._itl.observe(interval / new if interval else 0.0)
+        self._last, self._tokens = now, completion_tokens
