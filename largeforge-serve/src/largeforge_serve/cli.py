@@ -33,7 +33,8 @@ def register(group: typer.Typer) -> None:
     def inference(
         model: str = typer.Option(..., "--model", "-m", help="Model directory, hub id or embedded alias."),
         port: int = typer.Option(8000, help="Port (0 picks a free one)."),
-        host: str = typer.Option("0.0.0.0", help="Address to listen on."),
+        host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default; "
+                                 "0.0.0.0 listens on every interface)."),
         backend: str = typer.Option("auto", help="auto, transformers, llamacpp (GGUF) or vllm; auto picks llamacpp for a .gguf file."),
         max_model_len: int = typer.Option(None, "--max-model-len", help="Max context length in tokens."),
         gpu_memory: float = typer.Option(None, "--gpu-memory", help="GPU memory utilization (vLLM)."),

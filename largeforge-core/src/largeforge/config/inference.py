@@ -31,7 +31,8 @@ class InferenceConfig(BaseConfig):
 
     model_path: str | None = None
     backend: Literal["auto", "vllm", "transformers", "llamacpp"] = "auto"
-    host: str = "0.0.0.0"
+    #: Loopback by default, as llama.cpp and Ollama do: exposing the server is an explicit choice.
+    host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=1, le=65535)] = 8000
     max_model_len: Annotated[int, Meta(ge=128)] = 4096
     gpu_memory_utilization: Annotated[float, Meta(gt=0, le=1)] = 0.9
