@@ -79,7 +79,7 @@ class ExpertServer:
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                owner.requests.append({"path": self.path, "body": body})
+                owner.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
                 if owner.reply is not None:
                     self._send(owner.reply[0], owner.reply[2], owner.reply[1])
                     return

@@ -164,3 +164,36 @@ def test_streams_are_observed_once_and_counted_when_closed_after_done(experts: d
         assert ok == 5
         assert _sample(metrics, "largeforge_router_request_seconds_count", expert="code") == 5
         assert _sample(metrics, "largeforge_router_time_to_first_chunk_seconds_count", expert="code") == 4
+
+
+@pytest.mark.parametrize("given", ["x" * 65536, "bad id with spaces", "ünï"], ids=["64KB", "spaces", "non-ascii"])
+def test_invalid_request_ids_are_replaced_not_echoed(experts: dict[str, ExpertServer], given: str) -> None:
+    """Item 17: the router echoed and forwarded any X-Request-ID (64 KB included)."""
+    router = make_router([experts["code"].url], [experts["general"].url])
+    with serve_app(create_app(router)) as url:
+        response = httpx.post(f"{url}/v1/chat/completions", json=CHAT,
+                              headers={"X-Request-ID": given.encode("utf-8")})
+        assert response.status_code == 200
+        rid = response.headers["x-request-id"]
+        assert rid != given and len(rid) == 32
+        forwarded = {k.lower(): v for k, v in experts["code"].requests[-1]["headers"].items()}
+        assert forwarded["x-request-id"] == rid
+        ok = httpx.post(f"{url}/v1/chat/completions", json=CHAT, headers={"X-Request-ID": "trace-42:a.b"})
+        assert ok.headers["x-request-id"] == "trace-42:a.b"
+        assert {k.lower(): v for k, v in experts["code"].requests[-1]["headers"].items()}["x-request-id"] == \
+            "trace-42:a.b"
+
+
+def test_a_named_expert_answered_by_the_fallback_says_so(experts: dict[str, ExpertServer]) -> None:
+    """Item 17: a fallback answer for a request naming its expert carried no x-largeforge-fallback."""
+    experts["code"].fail = True
+    router = make_router([experts["code"].url], [experts["general"].url])
+    with serve_app(create_app(router)) as url:
+        body = {"model": "code", "messages": [{"role": "user", "content": "hello"}]}
+        response = httpx.post(f"{url}/v1/chat/completions", json=body)
+        assert response.status_code == 200
+        assert response.headers["x-largeforge-expert"] == "general"
+        assert response.headers["x-largeforge-fallback"] == "expert_failed"
+        experts["code"].fail = False
+        direct = httpx.post(f"{url}/v1/chat/completions", json=body)
+        assert direct.headers["x-largeforge-expert"] == "code" and "x-largeforge-fallback" not in direct.headers

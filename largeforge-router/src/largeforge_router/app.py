@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -37,6 +38,8 @@ logger = get_logger("largeforge.router.app")  # under the largeforge logger tree
 AUTO_MODELS = {"auto", "router"}
 OPEN_PATHS = {"/health"}  # reachable without an API key (load balancer probes)
 MAX_BODY = 10_000_000  # bytes; Litestar's default request_max_body_size, for the ASGI routes too
+#: What a client's X-Request-ID may be (as ``largeforge serve`` accepts); anything else is replaced.
+REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RouteRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -136,7 +139,8 @@ def routing_query(path: str, payload: dict[str, Any]) -> str:
 
 
 class RequestIdMiddleware:
-    """Give every request an id (``X-Request-ID`` in, or a new one), log with it, echo it back."""
+    """Give every request an id (a valid ``X-Request-ID`` in, or a new one), log with it, echo it
+    back and forward it; an invalid one (too long, odd characters) is replaced, never echoed."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -146,15 +150,17 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id")
-        rid = given.decode("latin-1") if given else uuid.uuid4().hex
+        valid = given is not None and REQUEST_ID.match(given) is not None
+        rid = given.decode("latin-1") if given is not None and valid else uuid.uuid4().hex
 
         async def send_with_id(message: Any) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
-        if not given:
-            scope["headers"] = [*scope["headers"], (b"x-request-id", rid.encode())]
+        if not valid:
+            scope["headers"] = [*(h for h in scope["headers"] if h[0] != b"x-request-id"),
+                                (b"x-request-id", rid.encode())]
         with request_context(rid):
             await self.app(scope, receive, send_with_id)
 
@@ -223,6 +229,8 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
         rid = raw_headers.get(b"x-request-id")
         answer = await router.forward(path, payload, expert, stream=stream,
                                       request_id=rid.decode("latin-1") if rid is not None else None)
+        if answer.expert != expert:  # the expert asked for (or routed to) failed: the fallback answered
+            headers.setdefault("x-largeforge-fallback", "expert_failed")
         await respond(answer, headers, scope, receive, send)
 
     async def respond(answer: Forwarded, headers: dict[str, str], scope: Any, receive: Any, send: Any) -> None:
