@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,6 +162,27 @@ async def _collect(state: ServingState, stream: EventStream, clock: TokenClock) 
     return "".join(parts), last
 
 
+@contextlib.asynccontextmanager
+async def _cancel_on_disconnect(request: Request[Any, Any, Any], streams: Sequence[EventStream]) -> AsyncIterator[None]:
+    """While a non-streamed answer is generated, cancel ``streams`` if the client goes away (the
+    body has been read, so the next ASGI message is the disconnect): their slots are freed."""
+
+    async def watch() -> None:
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                log.info("client disconnected; cancelling its request")
+                for stream in streams:
+                    stream.cancel()
+                return
+
+    task = asyncio.create_task(watch())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
 def _usage(event: StreamEvent) -> s.Usage:
     return s.Usage(event.prompt_tokens, event.completion_tokens, event.prompt_tokens + event.completion_tokens)
 
@@ -224,7 +246,8 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     model = req.model or state.settings.model_name
     rid, created = _new_id("chatcmpl"), int(time.time())
     if not req.stream:
-        text, last = await _collect(state, stream, clock)
+        async with _cancel_on_disconnect(request, [stream]):
+            text, last = await _collect(state, stream, clock)
         choice = s.ChatChoice(0, s.AssistantMessage(text), last.finish_reason)
         body = s.ChatCompletionResponse(rid, created, model, [choice], _usage(last))
         return Response(s.encoder.encode(body), media_type="application/json")
@@ -274,8 +297,9 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
             queued.cancel()
         raise
     try:
-        results = await asyncio.gather(*(_collect(state, stream, state.metrics.clock(request.url.path, started))
-                                         for stream in streams))
+        async with _cancel_on_disconnect(request, streams):
+            results = await asyncio.gather(*(_collect(state, stream, state.metrics.clock(request.url.path, started))
+                                             for stream in streams))
     finally:
         for stream in streams:
             stream.cancel()
