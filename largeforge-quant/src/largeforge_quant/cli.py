@@ -68,7 +68,8 @@ OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output 
 
 def build() -> typer.Typer:
     """The ``quant`` command group."""
-    group = typer.Typer(help="Quantize models to 4-bit (AWQ, GPTQ) with llm-compressor.", no_args_is_help=True)
+    group = typer.Typer(help="Quantize models: 4-bit AWQ/GPTQ (llm-compressor, GPUs) or GGUF (llama.cpp, CPUs).",
+                        no_args_is_help=True)
 
     @group.command("gptq")
     def gptq(ctx: typer.Context, model: str = MODEL, output: Path = OUTPUT, bits: Optional[int] = BITS,
@@ -99,4 +100,65 @@ def build() -> typer.Typer:
              dict(bits=bits, calibration=calibration, num_samples=samples, group_size=group_size,
                   seq_length=seq_length, symmetric=symmetric, duo_scaling=duo_scaling, n_grid=n_grid))
 
+    @group.command("gguf")
+    def gguf(model: Optional[str] = typer.Option(None, "--model", "-m",
+                                                 help="Model to export: alias, local directory or hub id."),
+             output: Path = typer.Option(..., "--output", "-o",
+                                         help="A .gguf file, or a directory that gets model.gguf."),
+             gguf_type: str = typer.Option("q4_k_m", "--type", "-t",
+                                           help="f16, bf16, f32, q8_0, q6_k, q5_k_m, q4_k_m, q4_0, …"),
+             adapter: Optional[Path] = typer.Option(
+                 None, "--adapter", help="Convert this PEFT LoRA adapter to a GGUF adapter instead of a model."),
+             base: Optional[str] = typer.Option(
+                 None, "--base", help="The adapter's base model (default: the one its config names)."),
+             calibration: Optional[str] = CALIBRATION, eval_samples: int = EVAL,
+             threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all)."),
+             overwrite: bool = OVERWRITE) -> None:
+        """GGUF for llama.cpp (CPU serving): llama.cpp's converter and quantizer, with a size and
+        held-out perplexity report against the f16 GGUF."""
+        from largeforge.cli.output import console, err_console, print_success
+        from largeforge_quant.gguf import GGUFQuantizer, check_type, convert_adapter
+
+        if adapter is not None:
+            outtype = gguf_type if gguf_type != "q4_k_m" else "f16"
+            with err_console.status(f"converting adapter {adapter} to GGUF ({outtype})"):
+                path = convert_adapter(adapter, output, base=base, outtype=outtype, overwrite=overwrite)
+            print_success(f"GGUF LoRA adapter in {path}")
+            return
+        if model is None:
+            raise ConfigError("quant gguf needs --model (or --adapter to convert a LoRA adapter)")
+        check_type(gguf_type)
+        quantizer = GGUFQuantizer(model, type=gguf_type, eval_samples=eval_samples, threads=threads)
+        target = quantizer.check_ready(output, overwrite)
+        heldout: list[Any] = []
+        if eval_samples:
+            from transformers import AutoTokenizer
+
+            from largeforge_quant.calibration import load_calibration_split
+
+            split = load_calibration_split(calibration, AutoTokenizer.from_pretrained(quantizer.model_path),
+                                           num_samples=0, num_heldout=eval_samples)
+            heldout = split.heldout
+        with err_console.status(f"GGUF {gguf_type}: starting") as status:
+            report = quantizer.quantize(heldout, output, overwrite=overwrite,
+                                        progress=lambda message: status.update(f"GGUF {gguf_type}: {message}"))
+        console.print(render_gguf_table(report))
+        print_success(f"GGUF model in {target} (report: {target}.report.json)")
+
     return group
+
+
+def render_gguf_table(report: Any) -> Any:
+    """A GGUF report as a rich ``Table``: the file and perplexity against the f16 GGUF."""
+    from rich.table import Table
+
+    table = Table(title=f"GGUF {report.gguf_type} — {report.base_model}")
+    for name, justify in (("", "left"), ("f16 GGUF", "right"), (report.gguf_type, "right"), ("ratio", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_row("file", f"{report.f16_bytes / 1e6:,.1f} MB", f"{report.output_bytes / 1e6:,.1f} MB",
+                  f"{report.size_ratio:.3f}×")
+    if report.perplexity_ratio is not None:
+        table.add_row(f"perplexity ({report.heldout_samples} held-out)", f"{report.perplexity_f16:.3f}",
+                      f"{report.perplexity_after:.3f}", f"{report.perplexity_ratio:.3f}×")
+    table.add_row("time", "", f"{report.seconds:.0f} s", "")
+    return table

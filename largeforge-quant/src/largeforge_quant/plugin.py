@@ -15,10 +15,12 @@ from largeforge import hookimpl
 @hookimpl
 def register_quantizers(register: Any) -> None:
     from largeforge_quant.awq import AWQQuantizer
+    from largeforge_quant.gguf import GGUFQuantizer
     from largeforge_quant.gptq import GPTQQuantizer
 
     register("awq", AWQQuantizer)
     register("gptq", GPTQQuantizer)
+    register("gguf", GGUFQuantizer)  # needs llama.cpp (checked before any work, naming the extra)
 
 
 @hookimpl

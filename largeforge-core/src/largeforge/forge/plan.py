@@ -27,8 +27,8 @@ PROVIDERS = {
     "evaluators": ("largeforge-train", "train"),
     "metrics": ("largeforge-core", "all"),
 }
-BUILTIN = {"trainers": {"sft", "dpo"}, "quantizers": {"gptq", "awq"},
-           "backends": {"transformers", "vllm", "auto"}, "classifiers": {"keyword", "neural", "hybrid"},
+BUILTIN = {"trainers": {"sft", "dpo"}, "quantizers": {"gptq", "awq", "gguf"},
+           "backends": {"transformers", "vllm", "llamacpp", "auto"}, "classifiers": {"keyword", "neural", "hybrid"},
            "evaluators": {"transformers"}, "metrics": {"exact_match", "contains", "rouge_l"}}
 
 
@@ -210,6 +210,8 @@ def plan_pipeline(pipeline: Pipeline) -> Plan:
                 raise PlanError(f"{where}: quantize needs a whole model: set merge: true (or lora: null)")
             require_plugin("quantizers", expert.quantize.method, where, f"stage quantize ({expert.quantize.method})")
             options = {**spec.defaults.quantize, **expert.quantize.options}
+            if expert.quantize.type is not None:
+                options["type"] = expert.quantize.type
             stages.append(Stage(expert.name, "quantize", expert.quantize.method, out / "quantized",
                                 {"bits": expert.quantize.bits, "num_samples": expert.quantize.num_samples,
                                  "options": options}, [data], upstream=stages[-1]))
@@ -228,8 +230,24 @@ def _check_serving(plan: Plan) -> None:
     require_plugin("backends", backend, pipeline.where("serve"), "serving")
     require_plugin("classifiers", spec.router.classifier.classifier_type,
                    pipeline.where("router", "classifier"), "the router")
+    if spec.serve.backend == "llamacpp":
+        _check_llamacpp(plan)
     if spec.serve.mode == "adapters":
         for i, expert in enumerate(plan.experts):
             if not expert.is_adapter:
                 raise PlanError(f"{pipeline.where('experts', i)}: serve.mode 'adapters' needs expert "
                                 f"{expert.spec.name!r} to keep its LoRA adapter (merge: false, no quantize)")
+
+
+def _check_llamacpp(plan: Plan) -> None:
+    """llama.cpp serves GGUF: each expert's last stage must make one (per-expert), or the team is
+    exported at serve time (adapters: the base with ``quant gguf``, each adapter converted)."""
+    spec, pipeline = plan.pipeline.spec, plan.pipeline
+    require_plugin("quantizers", "gguf", pipeline.where("serve", "backend"), "serving with llamacpp (GGUF export)")
+    if spec.serve.mode == "adapters":
+        return
+    for i, expert in enumerate(plan.experts):
+        last = expert.stages[-1]
+        if not (last.kind == "quantize" and last.plugin == "gguf"):
+            raise PlanError(f"{pipeline.where('experts', i)}: serve.backend 'llamacpp' serves GGUF files: give expert "
+                            f"{expert.spec.name!r} `quantize: {{method: gguf, type: q4_k_m}}` (with merge: true)")

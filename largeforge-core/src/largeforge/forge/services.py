@@ -127,6 +127,44 @@ def router_config(plan: Plan, endpoints: dict[str, str]) -> Path:
     return path
 
 
+def served_model(artifact: Path) -> str:
+    """What ``serve inference --model`` gets for a stage's output: its GGUF file when the last
+    stage was ``quantize: {method: gguf}`` (the llamacpp backend serves it), else the directory."""
+    gguf = artifact / "model.gguf"
+    return str(gguf if gguf.is_file() else artifact)
+
+
+def _gguf(args: list[str], output: Path, logs: Path) -> Path:
+    """Run ``largeforge quant gguf ARGS --output OUTPUT`` once (kept across runs), via the quant plugin."""
+    if output.is_file():
+        return output
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"gguf-{output.stem}.log"
+    with log.open("wb") as handle:
+        done = subprocess.run([*LARGEFORGE, "quant", "gguf", *args, "--output", str(output), "--eval-samples", "0",
+                               "--overwrite"], stdout=handle, stderr=subprocess.STDOUT)
+    if done.returncode != 0 or not output.is_file():
+        raise ServiceError(f"GGUF export for {output.name} failed: {log.read_text(errors='replace')[-400:]}")
+    return output
+
+
+def gguf_team(plan: Plan) -> tuple[str, list[str]]:
+    """The llamacpp adapters team: the base model and each expert's LoRA adapter as GGUF files
+    (exported once into ``<workdir>/gguf/``), as ``serve inference`` arguments."""
+    spec = plan.pipeline.spec
+    where = plan.pipeline.workdir / "gguf"
+    logs = plan.pipeline.workdir / "logs"
+    base = _gguf(["--model", spec.base_model, "--type", spec.serve.gguf_type],
+                 where / f"base-{spec.serve.gguf_type}.gguf", logs)
+    adapters: list[str] = []
+    for expert in plan.experts:
+        key = expert.stages[-1].key if expert.stages else expert.spec.name
+        path = _gguf(["--adapter", str(expert.artifact), "--base", spec.base_model],
+                     where / f"{expert.spec.name}-{key[:12]}.gguf", logs)
+        adapters += ["--adapter", f"{expert.spec.name}={path}"]
+    return str(base), adapters
+
+
 def start_services(plan: Plan, *, timeout: float = 600) -> Services:
     """Start one server per expert (or one with every adapter), then the router in front."""
     spec = plan.pipeline.spec
@@ -138,8 +176,11 @@ def start_services(plan: Plan, *, timeout: float = 600) -> Services:
     try:
         if serve.mode == "adapters":
             url = f"http://{host}:{serve.base_port}"
+            base = spec.base_model
             adapters = [arg for e in plan.experts for arg in ("--adapter", f"{e.spec.name}={e.artifact}")]
-            services.experts.append(_start("experts", ["serve", "inference", "--model", spec.base_model,
+            if serve.backend == "llamacpp":
+                base, adapters = gguf_team(plan)
+            services.experts.append(_start("experts", ["serve", "inference", "--model", base,
                                                        "--port", str(serve.base_port), *common, *adapters],
                                            url, logs))
             endpoints = {e.spec.name: url for e in plan.experts}
@@ -148,7 +189,7 @@ def start_services(plan: Plan, *, timeout: float = 600) -> Services:
                 port = serve.base_port + i
                 url = f"http://{host}:{port}"
                 services.experts.append(_start(expert.spec.name, [
-                    "serve", "inference", "--model", str(expert.artifact), "--port", str(port),
+                    "serve", "inference", "--model", served_model(expert.artifact), "--port", str(port),
                     "--served-model-name", expert.spec.name, *common], url, logs))
                 endpoints[expert.spec.name] = url
         for service in services.experts:

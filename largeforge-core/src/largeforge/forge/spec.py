@@ -38,6 +38,8 @@ class QuantizeStage(BaseConfig):
     method: str = "gptq"
     bits: Annotated[int, Meta(ge=2, le=8)] = 4
     num_samples: Annotated[int, Meta(ge=1, le=4096)] = 64
+    #: The GGUF type of ``method: gguf`` (``q4_k_m``, ``q8_0``, …); passed to the quantizer as ``type``.
+    type: str | None = None
     options: StageOptions = msgspec.field(default_factory=dict)
 
 
@@ -78,8 +80,10 @@ class ServeSpec(BaseConfig):
     mode: Literal["per-expert", "adapters"] = "per-expert"
     host: str = "127.0.0.1"
     base_port: Annotated[int, Meta(ge=1024, le=65000)] = 8101
-    backend: Literal["auto", "transformers", "vllm"] = "auto"
+    backend: Literal["auto", "transformers", "vllm", "llamacpp"] = "auto"
     max_concurrency: Annotated[int, Meta(ge=1, le=256)] = 4
+    #: llamacpp + adapters: the GGUF type the base model is exported to (the adapters stay f16).
+    gguf_type: str = "q8_0"
 
 
 class RouterSpec(BaseConfig):
