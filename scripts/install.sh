@@ -13,3 +13,5 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium
 fi
+# vLLM (CPU build) in its own virtual environment, for --backend vllm and its tests (quick when done).
+bash scripts/install_vllm.sh

@@ -1,5 +1,5 @@
-"""Backend registration and selection (spec 4.4), and the vLLM adapter's settings mapping (vLLM
-itself needs CUDA and is not installed here)."""
+"""Backend registration and selection (spec 4.4): transformers always; vLLM when an interpreter
+with vLLM is found (``scripts/install_vllm.sh``'s environment), on a CPU too when asked for."""
 
 from __future__ import annotations
 
@@ -11,12 +11,9 @@ import pytest
 from largeforge.config import InferenceConfig
 from largeforge.errors import ConfigError, RegistryError
 from largeforge_serve import plugin
-from largeforge_serve.engines import get_backend, is_vllm_available, vllm_importable
-from largeforge_serve.engines.base import SamplingParams
+from largeforge_serve.engines import get_backend, is_vllm_available
 from largeforge_serve.engines.transformers_engine import TransformersEngine
-from largeforge_serve.engines.vllm_engine import VLLMEngine, sampling_kwargs
-
-pytestmark = pytest.mark.skipif(vllm_importable(), reason="checks the machine without vLLM")
+from largeforge_serve.engines.vllm_env import vllm_available
 
 
 @pytest.fixture()
@@ -25,7 +22,13 @@ def serve_pm(pm: Any) -> Any:
     return pm
 
 
-def test_plugin_registers_transformers_and_not_an_unusable_vllm(serve_pm: Any) -> None:
+@pytest.fixture()
+def no_vllm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A machine where no interpreter with vLLM can be found."""
+    monkeypatch.setenv("LARGEFORGE_VLLM_PYTHON", str(tmp_path / "missing" / "python"))
+
+
+def test_plugin_registers_transformers_and_vllm_only_when_found(serve_pm: Any, pm: Any, no_vllm: None) -> None:
     backends = serve_pm.registries.backends
     assert backends.get("transformers") is TransformersEngine
     with pytest.raises(RegistryError, match="transformers"):
@@ -33,7 +36,14 @@ def test_plugin_registers_transformers_and_not_an_unusable_vllm(serve_pm: Any) -
     assert not is_vllm_available()
 
 
-def test_auto_picks_transformers_here_and_passes_options(serve_pm: Any, tmp_path: Path) -> None:
+@pytest.mark.skipif(not vllm_available(), reason="vLLM is not installed (bash scripts/install_vllm.sh)")
+def test_plugin_registers_the_vllm_server_engine_when_installed(serve_pm: Any) -> None:
+    from largeforge_serve.engines.vllm_server import VLLMServerEngine
+
+    assert serve_pm.registries.backends.get("vllm") is VLLMServerEngine
+
+
+def test_auto_picks_transformers_without_cuda_and_passes_options(serve_pm: Any, tmp_path: Path) -> None:
     engine = get_backend(InferenceConfig(model_path=str(tmp_path), backend="auto"), max_batch_size=3,
                          adapters={"a": str(tmp_path)})
     assert isinstance(engine, TransformersEngine)
@@ -41,23 +51,8 @@ def test_auto_picks_transformers_here_and_passes_options(serve_pm: Any, tmp_path
     assert (engine.max_batch_size, engine.adapter_names) == (3, ["a"])
 
 
-def test_explicit_vllm_without_vllm_says_what_to_do(serve_pm: Any) -> None:
-    with pytest.raises(ConfigError, match=r"largeforge-serve\[vllm\]"):
+def test_explicit_vllm_without_vllm_says_what_to_do(serve_pm: Any, no_vllm: None) -> None:
+    with pytest.raises(ConfigError, match=r"needs vLLM, which was not found: .*scripts/install_vllm\.sh"):
         get_backend(InferenceConfig(model_path="m", backend="vllm"))
     with pytest.raises(ConfigError, match="model_path"):
         get_backend(InferenceConfig(backend="transformers"))
-
-
-def test_vllm_adapter_maps_settings() -> None:
-    params = SamplingParams(max_tokens=12, temperature=0.2, top_p=0.8, top_k=0, stop=("###",), seed=5)
-    assert sampling_kwargs(params) == {"max_tokens": 12, "temperature": 0.2, "top_p": 0.8, "top_k": -1,
-                                       "repetition_penalty": 1.0, "stop": ["###"], "seed": 5}
-    config = InferenceConfig(model_path="m", gpu_memory_utilization=0.5, tensor_parallel_size=2,
-                             max_model_len=2048, quantization="awq")
-    engine = VLLMEngine("m", config, adapters={"law": "/adapters/law"}, max_batch_size=32)
-    assert engine.engine_args() == {
-        "model": "m", "tensor_parallel_size": 2, "gpu_memory_utilization": 0.5, "max_model_len": 2048,
-        "max_num_seqs": 32, "quantization": "awq", "enable_lora": True, "max_loras": 1,
-    }
-    assert not engine.is_loaded
-    assert engine.adapter_names == ["law"]

@@ -39,6 +39,7 @@ def register(group: typer.Typer) -> None:
         max_model_len: int = typer.Option(None, "--max-model-len", help="Max context length in tokens."),
         gpu_memory: float = typer.Option(None, "--gpu-memory", help="GPU memory utilization (vLLM)."),
         tensor_parallel: int = typer.Option(None, "--tensor-parallel", help="Tensor parallel size (vLLM)."),
+        pipeline_parallel: int = typer.Option(None, "--pipeline-parallel", help="Pipeline parallel size (vLLM)."),
         quantization: str = typer.Option(None, help="awq or gptq (vLLM)."),
         config: Path = typer.Option(None, "--config", help="InferenceConfig file (YAML/TOML/JSON)."),
         served_model_name: str = typer.Option(
@@ -66,9 +67,12 @@ def register(group: typer.Typer) -> None:
         base = InferenceConfig.from_file(config) if config else InferenceConfig()
         cfg = base.merged(model_path=model, host=host, port=port or None, backend=backend,
                           max_model_len=max_model_len, gpu_memory_utilization=gpu_memory,
-                          tensor_parallel_size=tensor_parallel, quantization=quantization)
+                          tensor_parallel_size=tensor_parallel, pipeline_parallel_size=pipeline_parallel,
+                          quantization=quantization)
         engine: Any = get_backend(cfg, adapters=parse_adapters(adapter), max_batch_size=max_concurrency,
                                   max_queue=max_queue, threads=threads)
+        if served_model_name and hasattr(engine, "served_name"):
+            engine.served_name = served_model_name  # its own server (vLLM) answers under that name
         print_info(f"loading {model} ({engine.backend_name} backend)…")
         engine.load()
         settings = ServerSettings(

@@ -11,7 +11,6 @@ from largeforge import hookimpl
 
 @hookimpl
 def register_backends(register: Any) -> None:
-    from largeforge_serve.engines import vllm_importable
     from largeforge_serve.engines.transformers_engine import TransformersEngine
 
     register("transformers", TransformersEngine)
@@ -21,10 +20,12 @@ def register_backends(register: Any) -> None:
         from largeforge_serve.engines.llamacpp import LlamaCppEngine
 
         register("llamacpp", LlamaCppEngine)
-    if vllm_importable():  # vLLM is an optional extra and needs CUDA; absent here
-        from largeforge_serve.engines.vllm_engine import VLLMEngine
+    from largeforge_serve.engines.vllm_env import vllm_available
 
-        register("vllm", VLLMEngine)
+    if vllm_available():  # vLLM in its own environment (scripts/install_vllm.sh) or in this one
+        from largeforge_serve.engines.vllm_server import VLLMServerEngine
+
+        register("vllm", VLLMServerEngine)
 
 
 @hookimpl

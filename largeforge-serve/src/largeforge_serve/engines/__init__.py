@@ -1,12 +1,11 @@
 """Inference engines and the backend factory (spec 4.4).
 
 Engines are registered with the core through ``register_backends``; :func:`get_backend` picks
-one by name (``auto``: vLLM when it imports and CUDA is present, else transformers).
+one by name (``auto``: vLLM when it is installed and CUDA is present, else transformers).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
 from largeforge.config import InferenceConfig
@@ -17,24 +16,13 @@ from largeforge.utils.logging import get_logger
 log = get_logger(__name__)
 
 
-def vllm_importable() -> bool:
-    """Whether ``import vllm`` succeeds (cheap when it is not installed)."""
-    if importlib.util.find_spec("vllm") is None:
-        return False
-    try:
-        import vllm  # noqa: F401
-    except Exception:  # vLLM installs can fail at import (CUDA / driver mismatches)
-        return False
-    return True
-
-
 def is_vllm_available() -> bool:
-    """vLLM imports and a CUDA device is present (spec 4.4)."""
-    if not vllm_importable():
-        return False
+    """vLLM is installed (its own environment or this one) and a CUDA device is present: what
+    ``auto`` needs to pick vLLM. ``--backend vllm`` runs it on a CPU too."""
     from largeforge.utils.device import get_device_count
+    from largeforge_serve.engines.vllm_env import vllm_available
 
-    return get_device_count() > 0
+    return vllm_available() and get_device_count() > 0
 
 
 def _is_gguf_file(path: str | None) -> bool:
@@ -55,9 +43,12 @@ def select_backend_name(config: InferenceConfig) -> str:
         return "llamacpp"
     if config.backend == "auto":
         return "vllm" if is_vllm_available() else "transformers"
-    if config.backend == "vllm" and not is_vllm_available():
-        raise ConfigError("backend 'vllm' needs vLLM installed (pip install 'largeforge-serve[vllm]') "
-                          "and a CUDA GPU; use --backend transformers on this machine")
+    if config.backend == "vllm":
+        from largeforge_serve.engines.vllm_env import INSTALL_HINT as VLLM_HINT
+        from largeforge_serve.engines.vllm_env import vllm_available
+
+        if not vllm_available():
+            raise ConfigError(f"backend 'vllm' needs vLLM, which was not found: {VLLM_HINT}")
     return config.backend
 
 
