@@ -81,6 +81,14 @@ def test_forge_runs_skips_and_reruns_only_what_changed(pipeline, capsys):
     assert (runs / "beta" / "merged" / "config.json").is_file()
     quant_config = json.loads((runs / "beta" / "quantized" / "model" / "config.json").read_text())
     assert "quantization_config" in quant_config
+    # The report has the quantized expert measured beside the merged one, and its size.
+    figures = json.loads((pipeline.parent / "runs" / "report.json").read_text())
+    beta = figures["experts"]["beta"]
+    assert set(beta["eval"]["models"]) == {"base", "expert", "quantized"}
+    assert beta["eval"]["models"]["quantized"]["loss"] > 0
+    quant = beta["quantization"]
+    assert 0 < quant["bytes_after"] < quant["bytes_before"] and quant["perplexity_after"] > 0
+    assert 'data-plot="quant-size-beta"' in (pipeline.parent / "runs" / "report.html").read_text()
 
     assert main(["forge", str(pipeline)]) == 0
     assert set(stage_lines(capsys.readouterr().out).values()) == {"skipped"}

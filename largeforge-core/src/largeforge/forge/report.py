@@ -1,8 +1,8 @@
 """The figures of a forge run, gathered from what its stages left on disk.
 
 :func:`collect` reads each stage's completion record (time, metrics), the trainers'
-``train_log.jsonl`` (loss curves), the eval stages' ``eval.json``, the quantizer's report and the
-routing stage's ``routing.json``; :func:`write_report` renders them into ``report.html`` and
+``train_log.jsonl`` (loss curves), the eval stages' ``eval.json``, the weight files before and
+after quantization and the routing stage's ``routing.json``; :func:`write_report` renders them into ``report.html`` and
 ``report.json`` in the pipeline's workdir. Nothing is recomputed, so ``largeforge forge report``
 rebuilds the same report without running anything.
 """
@@ -21,7 +21,6 @@ from largeforge.forge.route_stage import ROUTING_FILE
 REPORT_HTML = "report.html"
 REPORT_JSON = "report.json"
 TRAIN_LOG = "train_log.jsonl"
-QUANT_REPORT = "quantization_report.json"
 
 
 def _read_json(path: Path) -> Any:
@@ -59,13 +58,23 @@ def _stage_row(stage: Stage) -> dict[str, Any]:
             "metrics": record.get("metrics", {}) if record else {}}
 
 
-def _quantization(stage: Stage) -> dict[str, Any] | None:
-    report = _read_json(stage.artifact / QUANT_REPORT) if stage.done else None
-    if not isinstance(report, dict):
+def _weights_bytes(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.glob("*.safetensors"))
+
+
+def _quantization(stage: Stage, evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Size of the weights before and after a finished quantize stage, and the held-out
+    perplexity of the expert before and after it (from the eval stage, when it ran)."""
+    if not stage.done or stage.upstream is None:
         return None
-    keys = ("method", "scheme", "size_before", "size_after", "linear_ratio_vs_16bit", "total_ratio",
-            "perplexity_before", "perplexity_after", "perplexity_ratio", "heldout_samples")
-    return {k: report[k] for k in keys if k in report}
+    before, after = _weights_bytes(stage.upstream.artifact), _weights_bytes(stage.artifact)
+    models = (evaluation or {}).get("models", {})
+    ppl_before = models.get("expert", {}).get("perplexity")
+    ppl_after = models.get("quantized", {}).get("perplexity")
+    return {"method": stage.plugin, "bits": stage.config["bits"], "bytes_before": before, "bytes_after": after,
+            "size_ratio": round(after / before, 4) if before else None,
+            "perplexity_before": ppl_before, "perplexity_after": ppl_after,
+            "perplexity_ratio": round(ppl_after / ppl_before, 4) if ppl_before and ppl_after else None}
 
 
 def collect(plan: Plan) -> dict[str, Any]:
@@ -76,14 +85,14 @@ def collect(plan: Plan) -> dict[str, Any]:
     for expert in plan.experts:
         entry: dict[str, Any] = {"description": expert.spec.description, "training": {}, "eval": None,
                                  "quantization": None}
+        if expert.evaluation is not None and expert.evaluation.done:
+            entry["eval"] = _read_json(expert.evaluation.output / EVAL_FILE)
+            notes += (entry["eval"] or {}).get("notes", [])
         for stage in expert.stages:
             if stage.kind in ("sft", "dpo") and stage.done:
                 entry["training"][stage.kind] = loss_curves(stage.output)
             elif stage.kind == "quantize":
-                entry["quantization"] = _quantization(stage)
-        if expert.evaluation is not None and expert.evaluation.done:
-            entry["eval"] = _read_json(expert.evaluation.output / EVAL_FILE)
-            notes += (entry["eval"] or {}).get("notes", [])
+                entry["quantization"] = _quantization(stage, entry["eval"])
         experts[expert.spec.name] = entry
     routing = _read_json(plan.routing.output / ROUTING_FILE) if plan.routing and plan.routing.done else None
     if routing:

@@ -118,18 +118,22 @@ def _expert_section(name: str, expert: dict[str, Any]) -> str:
                              "seconds"], rows, "eval"))
     quant = expert.get("quantization")
     if quant:
-        before, after = quant.get("size_before", {}), quant.get("size_after", {})
         parts.append("<h3>Quantization</h3>")
-        parts.append(svg.bar_chart(["total MiB", "linear MiB"], {
-            "before": [before.get("total_bytes", 0) / 2**20, before.get("linear_bytes", 0) / 2**20],
-            "after": [after.get("total_bytes", 0) / 2**20, after.get("linear_bytes", 0) / 2**20]},
-            title=f"{name}: model size", plot_id=f"quant-size-{name}", width=420))
-        parts.append(_table(["method", "scheme", "linear vs 16-bit", "total ratio", "perplexity before",
-                             "perplexity after", "ratio"],
-                            [[_td(quant.get("method")), _td(quant.get("scheme")),
-                              _td(quant.get("linear_ratio_vs_16bit")), _td(quant.get("total_ratio")),
-                              _td(quant.get("perplexity_before"), 2), _td(quant.get("perplexity_after"), 2),
-                              _td(quant.get("perplexity_ratio"))]], "quant"))
+        parts.append('<div class="plots">' + svg.bar_chart(
+            ["weights (MiB)"], {"before": [quant["bytes_before"] / 2**20], "after": [quant["bytes_after"] / 2**20]},
+            title=f"{name}: size before and after {quant['method']}", plot_id=f"quant-size-{name}", width=360))
+        if quant.get("perplexity_after") is not None:
+            parts.append(svg.bar_chart(["perplexity"], {"expert": [quant["perplexity_before"]],
+                                                        "quantized": [quant["perplexity_after"]]},
+                                       title=f"{name}: held-out perplexity after {quant['method']}",
+                                       plot_id=f"quant-ppl-{name}", width=360))
+        parts.append("</div>")
+        parts.append(_table(["method", "bits", "MiB before", "MiB after", "size ratio", "perplexity before",
+                             "perplexity after", "perplexity ratio"],
+                            [[_td(quant["method"]), _td(quant["bits"]), _td(quant["bytes_before"] / 2**20, 1),
+                              _td(quant["bytes_after"] / 2**20, 1), _td(quant["size_ratio"]),
+                              _td(quant["perplexity_before"], 2), _td(quant["perplexity_after"], 2),
+                              _td(quant["perplexity_ratio"])]], "quant"))
     parts.append("</section>")
     return "".join(parts)
 
