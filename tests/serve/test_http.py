@@ -46,7 +46,7 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
     (json.dumps({**CHAT, "seed": 2**70}).encode(), "seed"),
     (json.dumps({**CHAT, "stream_options": {"include_usage": "yes"}}).encode(), "stream_options.include_usage"),
     (json.dumps({**CHAT, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}).encode(),
-     "messages[0].content"),
+     "messages[0].content[0].type"),
 ])
 def test_malformed_chat_bodies_are_400(http: httpx.Client, body: bytes, param: str | None) -> None:
     response = http.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})

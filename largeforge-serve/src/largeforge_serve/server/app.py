@@ -37,6 +37,7 @@ from largeforge_serve.server import schemas as s
 from largeforge_serve.server.errors import APIError, exception_handlers, generation_error, invalid_body
 from largeforge_serve.server.gateway import Gateway
 from largeforge_serve.server.metrics import CONTENT_TYPE, ServerMetrics, TokenClock
+from largeforge_serve.server.openapi import openapi_document
 
 log = get_logger(__name__)
 
@@ -65,6 +66,7 @@ class ServingState:
     settings: ServerSettings
     metrics: ServerMetrics
     loaded: bool = False
+    openapi: bytes = b""  # the OpenAPI document, encoded once
     #: Set when the engine runs its own server (llama.cpp, vLLM) and requests are forwarded to it.
     gateway: Gateway | None = None
 
@@ -79,6 +81,15 @@ class ServingState:
 
     def model_ids(self) -> list[str]:
         return [self.settings.model_name, *self.engine.adapter_names]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("largeforge-serve")
+    except PackageNotFoundError:
+        return "0"
 
 
 def _state(request: Request[Any, Any, Any]) -> ServingState:
@@ -350,6 +361,12 @@ async def health(request: Request[Any, Any, Any]) -> Response[Any]:
                     status_code=503 if status == "unhealthy" else 200)
 
 
+@get("/openapi.json")
+async def openapi(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """This server's OpenAPI 3.1 document (what it accepts and returns)."""
+    return Response(_state(request).openapi, media_type="application/json")
+
+
 @get("/metrics")
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus text format (an upstream engine's own metrics follow LargeForge's)."""
@@ -416,6 +433,8 @@ def create_app(engine: ServingEngine, settings: ServerSettings) -> ObservedApp:
     """The ASGI app serving ``engine``. Its lifespan loads the engine (if needed) on startup
     and on shutdown lets in-flight requests finish for ``settings.drain_timeout`` seconds."""
     state = ServingState(engine, settings, ServerMetrics(engine.stats))
+    state.openapi = msgspec.json.encode(openapi_document(
+        title=f"LargeForge server: {settings.model_name}", version=_version(), secured=bool(settings.api_keys)))
     generation: list[Any] = [chat_completions, completions]
     if isinstance(engine, UpstreamEngine):
         state.gateway = Gateway(engine, state)
@@ -440,7 +459,7 @@ def create_app(engine: ServingEngine, settings: ServerSettings) -> ObservedApp:
     v1 = Router("/v1", route_handlers=[*generation, list_models, retrieve_model],
                 guards=[_api_key_guard(settings.api_keys)] if settings.api_keys else None)
     app = Litestar(
-        route_handlers=[v1, health, metrics],
+        route_handlers=[v1, health, metrics, openapi],
         exception_handlers=exception_handlers(),
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins), expose_headers=["X-Request-ID"]),
         request_max_body_size=settings.max_body_size,

@@ -41,8 +41,10 @@ class SamplingFields(Struct, kw_only=True):
 
 
 class TextPart(Struct, kw_only=True):
-    type: str
-    text: str | None = None
+    """A content part; only text parts are served."""
+
+    type: Literal["text"]
+    text: str
 
 
 class ChatMessage(Struct, kw_only=True):
@@ -56,8 +58,11 @@ class ChatCompletionRequest(SamplingFields, kw_only=True):
     max_completion_tokens: MaxTokens | None = None
 
 
+Prompt = Annotated[str, Meta(min_length=1)]
+
+
 class CompletionRequest(SamplingFields, kw_only=True):
-    prompt: str | Annotated[list[str], Meta(min_length=1, max_length=16)]
+    prompt: Prompt | Annotated[list[Prompt], Meta(min_length=1, max_length=16)]
 
 
 # -- responses -------------------------------------------------------------------------------
