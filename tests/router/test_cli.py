@@ -56,6 +56,13 @@ def test_eval_reports_hybrid_clearly_above_keyword(capsys, examples_dir: Path) -
     for name, m in hybrid["per_expert"].items():
         assert 0 <= m["precision"] <= 1 and 0 <= m["recall"] <= 1, name
     assert hybrid["latency_ms"]["p95"] >= hybrid["latency_ms"]["p50"] > 0
+    sweep = hybrid["thresholds"]
+    at = {row["threshold"]: row for row in sweep["sweep"]}
+    assert at[0.0]["fallback_rate"] == 0 and at[0.0]["accuracy"] == hybrid["classifier_accuracy"]
+    assert at[out["confidence_threshold"]]["accuracy"] == hybrid["accuracy"]
+    assert at[sweep["recommended"]]["accuracy"] == max(row["accuracy"] for row in sweep["sweep"])
+    rates = [row["fallback_rate"] for row in sweep["sweep"]]
+    assert rates == sorted(rates)
 
 
 def test_train_saves_a_head_that_classify_loads(capsys, examples_dir: Path, tmp_path: Path) -> None:
@@ -65,7 +72,7 @@ def test_train_saves_a_head_that_classify_loads(capsys, examples_dir: Path, tmp_
     config.write_text(config.read_text().replace("training_data: train.jsonl", "neural_model: head"))
     assert main(["router", "train", "--config", str(config), "--data", str(tmp_path / "train.jsonl")]) == 0
     assert "saved to" in capsys.readouterr().out
-    assert (tmp_path / "head" / "head.pt").is_file()
+    assert (tmp_path / "head" / "head.npz").is_file()
     out = run_json(capsys, "router", "classify", "How long should I knead bread by hand?", "--config",
                    str(config), "--method", "neural", "--json")
     assert out["expert"] == "cooking" and out["method"] == "neural"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from largeforge.errors import LargeForgeError
-from largeforge_router.classifiers.hybrid import HybridClassifier
+from largeforge_router.classifiers.head import C_GRID, NEAREST_GRID, log_loss
+from largeforge_router.classifiers.hybrid import CONFIDENT_NEURAL, STRENGTH_GRID, HybridClassifier
 from largeforge_router.classifiers.neural import NeuralClassifier
-from largeforge_router.config import read_labelled
+from largeforge_router.config import load_router_config, read_labelled
 
 pytest.importorskip("sentence_transformers")
 
@@ -53,6 +55,40 @@ def test_training_is_deterministic_and_save_load_round_trips(trained: NeuralClas
     assert loaded.classify(query).scores == pytest.approx(trained.classify(query).scores, abs=1e-6)
 
 
+def test_head_is_cross_validated_and_calibrated(trained: NeuralClassifier) -> None:
+    head = trained.head
+    assert head is not None and head.validation is not None
+    assert head.c in C_GRID and head.nearest_weight in NEAREST_GRID and 0.05 < head.temperature < 20
+    assert head.cv_accuracy is not None and 0.5 < head.cv_accuracy <= 1
+    # Temperature scaling: the held-out folds are likelier under the fitted temperature than
+    # under the raw scores, and the fold predictions' accuracy is what cv_accuracy reports.
+    z, targets = head.validation.scores, head.validation.targets
+    assert log_loss(z / head.temperature, targets) <= log_loss(z, targets)
+    assert (z.argmax(1) == targets).mean() == pytest.approx(head.cv_accuracy)
+    assert len(trained.validation_queries) == len(targets)
+
+
+def test_descriptions_and_keywords_are_learnt_as_examples() -> None:
+    # "astronomy" has no training query at all: only its description and keywords.
+    data = [("How do I fix a null pointer exception?", "code"), ("Why does my build fail?", "code"),
+            ("What is a good bread recipe?", "cooking"), ("How long do I boil an egg?", "cooking")]
+    clf = NeuralClassifier(expert_texts={"astronomy": ["Stars, planets and telescopes", "galaxy", "orbit"]})
+    clf.train(data)
+    assert clf.labels == ["astronomy", "code", "cooking"]
+    assert clf.classify("Which planet has the most moons?").expert == "astronomy"
+    with pytest.raises(LargeForgeError, match="no training query, description or keyword for expert"):
+        NeuralClassifier(experts=["code", "cooking", "legal"]).train(data)
+
+
+def test_training_is_balanced_per_expert() -> None:
+    # Ten times more "code" rows must not make the head lean to code on a cooking question.
+    code = [("How do I fix a null pointer exception?", "code"), ("Why does my build fail?", "code")] * 10
+    cooking = [("What is a good bread recipe?", "cooking"), ("How long do I boil an egg?", "cooking")]
+    clf = NeuralClassifier()
+    clf.train(code + cooking)
+    assert clf.classify("How do I make pancakes fluffy?").expert == "cooking"
+
+
 def test_errors(tmp_path: Path) -> None:
     with pytest.raises(LargeForgeError, match="not a saved neural classifier"):
         NeuralClassifier(str(tmp_path))
@@ -63,15 +99,43 @@ def test_errors(tmp_path: Path) -> None:
 
 
 KEYWORDS = {"code": ["python", "bug", "compile"], "cooking": ["recipe", "oven"], "general": [],
-            "math": [], "medical": [], "legal": [], "finance": []}
+            "math": [], "medical": [], "legal": [], "finance": [], "astrology": ["horoscope"]}
 
 
-def test_hybrid_strong_keywords_decide_alone(trained: NeuralClassifier) -> None:
+def test_keywords_never_overturn_a_confident_neural_answer(trained: NeuralClassifier) -> None:
+    # "oven" and "recipe" are cooking keywords, but the question is plainly about money.
+    query = "Is it worth buying a new oven on credit card debt, or should I keep saving for a recipe book?"
     hybrid = HybridClassifier(KEYWORDS, neural=trained)
-    result = hybrid.classify("my python code has a bug and will not compile")
-    assert result.expert == "code" and result.method == "keyword"
-    assert result.details["keyword"]["matched"] == {"code": ["bug", "compile", "python"]}
-    assert "neural" in result.details and result.details["disagreement"] is False
+    neural = trained.classify(query)
+    assert neural.expert == "finance" and neural.confidence >= CONFIDENT_NEURAL
+    result = hybrid.classify(query)
+    assert (result.expert, result.method) == ("finance", "neural")
+    assert result.confidence == pytest.approx(neural.confidence)
+    assert result.details["disagreement"] is True
+    assert result.details["keyword"]["matched"] == {"cooking": ["oven", "recipe"]}
+
+
+def test_keywords_add_fitted_evidence_when_the_neural_half_is_unsure(trained: NeuralClassifier,
+                                                                    examples_dir: Path) -> None:
+    hybrid = HybridClassifier(load_router_config(examples_dir / "router.yaml").expert_keywords(), neural=trained)
+    fit = hybrid.keyword_fit()
+    assert fit.source == "cross-validation" and fit.strength in STRENGTH_GRID and fit.rows > 0
+    combined = 0
+    for query in ("is the interest rate on my loan a legal issue", "how do I debug a function that returns money",
+                  "my python script prints the wrong total", "what is the probability my stock goes up",
+                  "can I sue my bank over a wrong tax form"):
+        z = trained.scores(query)
+        result = hybrid.classify(query)
+        if trained.result_from_scores(z).confidence >= CONFIDENT_NEURAL:
+            assert result.method == "neural"
+            continue
+        shares = result.details["keyword"]["scores"]  # type: ignore[index]
+        expected = trained.result_from_scores(
+            z + fit.strength * np.array([shares.get(name, 0.0) for name in trained.labels]), fit.temperature)
+        assert result.method == "hybrid" and result.details["keyword_fit"]["strength"] == fit.strength
+        assert result.scores == pytest.approx(expected.scores) and result.expert == expected.expert
+        combined += 1
+    assert combined, "no query went through the combination"
 
 
 def test_hybrid_without_keywords_uses_neural(trained: NeuralClassifier) -> None:
@@ -81,20 +145,19 @@ def test_hybrid_without_keywords_uses_neural(trained: NeuralClassifier) -> None:
     assert result.confidence == pytest.approx(trained.classify("What are the early signs of a stroke?").confidence)
 
 
-def test_hybrid_disagreement_lowers_confidence_and_is_logged(trained: NeuralClassifier, caplog) -> None:
-    # "oven" is a cooking keyword, but the question is about money.
-    query = "Is it worth buying a new oven on credit card debt or should I keep saving?"
+def test_hybrid_disagreement_is_logged(trained: NeuralClassifier, caplog) -> None:
     hybrid = HybridClassifier(KEYWORDS, neural=trained)
     with caplog.at_level(logging.INFO, logger="largeforge"):
-        result = hybrid.classify(query)
+        result = hybrid.classify("Is it worth buying a new oven on credit card debt?")
     assert result.details["disagreement"] is True
     assert any(r.getMessage() == "classifiers disagree" for r in caplog.records)
-    kw, nn = result.details["keyword"], result.details["neural"]
-    assert kw["expert"] == "cooking" and nn["expert"] == "finance"
-    undamped = {"keyword": kw["confidence"], "neural": nn["confidence"],
-                "hybrid": max(0.3 * kw["scores"].get(e, 0) + 0.7 * nn["scores"].get(e, 0)
-                              for e in nn["scores"])}[result.method]
-    assert result.confidence == pytest.approx(0.8 * undamped)
+
+
+def test_keyword_pick_unknown_to_the_neural_half_is_kept(trained: NeuralClassifier) -> None:
+    # An expert added at run time exists only in the keyword half.
+    result = HybridClassifier(KEYWORDS, neural=trained).classify("what does my horoscope say about my week")
+    if result.details["neural"]["confidence"] < CONFIDENT_NEURAL:  # type: ignore[index]
+        assert (result.expert, result.method) == ("astrology", "keyword")
 
 
 def test_hybrid_untrained_falls_back_on_keywords() -> None:
@@ -102,3 +165,5 @@ def test_hybrid_untrained_falls_back_on_keywords() -> None:
     assert hybrid.classify("an oven recipe").method == "keyword"
     result = hybrid.classify("no keywords at all")
     assert result.expert == "general" and result.confidence == 0.0
+    assert hybrid.keyword_fit().source == "prior"
+    assert hybrid.keyword_fit().strength == pytest.approx(4 * 0.3 / 0.7)

@@ -96,11 +96,12 @@ def build() -> typer.Typer:
         data: Path = typer.Option(..., "--data", "-d", help='JSONL of {"query", "expert"} rows.'),
         output: Optional[Path] = typer.Option(
             None, "--output", "-o", help="Where to save the head (default: classifier.neural_model)."),
-        epochs: int = typer.Option(300, min=1, help="Full-batch optimisation steps."),
     ) -> None:
-        """Train the neural classifier's head on labelled queries and save it."""
+        """Train the neural classifier's head on labelled queries (plus the experts' descriptions
+        and keywords), choosing its settings by cross-validation, and save it."""
         from largeforge.cli.output import print_success
         from largeforge.errors import ConfigError
+        from largeforge_router.classifiers.factory import expert_texts
         from largeforge_router.classifiers.neural import NeuralClassifier
         from largeforge_router.config import load_router_config, read_labelled
 
@@ -112,11 +113,12 @@ def build() -> typer.Typer:
         _check_labels(pairs, cfg, data)
         neural = NeuralClassifier(experts=[e.name for e in cfg.experts if e.enabled],
                                   fallback_expert=cfg.classifier.fallback_expert,
-                                  embedding_model=cfg.classifier.embedding_model, seed=cfg.classifier.seed)
-        stats = neural.train(pairs, epochs=epochs)
+                                  embedding_model=cfg.classifier.embedding_model, seed=cfg.classifier.seed,
+                                  expert_texts=expert_texts(cfg.experts))
+        stats = neural.train(pairs)
         neural.save(target)
-        print_success(f"trained on {len(pairs)} queries (training accuracy {stats['train_accuracy']:.1%}); "
-                      f"saved to {target}")
+        print_success(f"trained on {len(pairs)} queries (training accuracy {stats['train_accuracy']:.1%}, "
+                      f"cross-validated {stats['cv_accuracy']:.1%}); saved to {target}")
 
     @group.command("eval")
     def evaluate_cmd(
@@ -197,6 +199,15 @@ def _print_eval(result: dict[str, Any], primary: str) -> None:
                         f"{rep['latency_ms']['p95']:.2f}")
     console.print(summary)
     rep = reports[primary]
+    sweep = rep["thresholds"]
+    thresholds = Table(title=f"{primary}: accuracy and fallback rate by confidence_threshold "
+                             f"(config: {result['confidence_threshold']}; recommended: {sweep['recommended']})")
+    for column in ("threshold", "accuracy", "fallback rate"):
+        thresholds.add_column(column, justify="right")
+    for row in sweep["sweep"]:
+        mark = " ←" if row["threshold"] == sweep["recommended"] else ""
+        thresholds.add_row(f"{row['threshold']:.2f}{mark}", f"{row['accuracy']:.1%}", f"{row['fallback_rate']:.1%}")
+    console.print(thresholds)
     per = Table(title=f"{primary}: per expert")
     for column in ("expert", "precision", "recall", "f1", "support"):
         per.add_column(column, justify="left" if column == "expert" else "right")

@@ -22,6 +22,27 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+#: Thresholds ``router eval`` sweeps (plus the config's own).
+THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
+
+
+def threshold_sweep(rows: list[tuple[str, str, float]], fallback: str,
+                    thresholds: tuple[float, ...] = THRESHOLDS) -> dict[str, Any]:
+    """Routed accuracy and fallback rate at each threshold, for ``(true, classified, confidence)``
+    rows whose classified expert is known, and the recommended threshold: the highest one that
+    reaches the best routed accuracy (as many unsure queries as possible go to the fallback
+    expert, at no cost in accuracy on this data)."""
+    n = len(rows) or 1
+    sweep = []
+    for t in sorted(set(thresholds)):
+        routed = [(true, fallback if confidence < t else picked) for true, picked, confidence in rows]
+        sweep.append({"threshold": t, "accuracy": sum(a == b for a, b in routed) / n,
+                      "fallback_rate": sum(confidence < t for *_, confidence in rows) / n})
+    best = max(s["accuracy"] for s in sweep) if sweep else 0.0
+    recommended = max((s["threshold"] for s in sweep if s["accuracy"] == best), default=0.0)
+    return {"sweep": sweep, "recommended": recommended}
+
+
 def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str, str]],
              experts: list[str]) -> dict[str, Any]:
     """Route every query of ``data`` as the service would (threshold and fallback included).
@@ -30,6 +51,7 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
     classifier's own pick before the confidence threshold.
     """
     known = set(experts)
+    fallback = config.fallback_expert
     if data:
         classifier.classify(data[0][0])  # warm-up: first call pays for lazy loading
     latencies: list[float] = []
@@ -68,6 +90,9 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
         "decided_by": methods,
         "per_expert": per_expert,
         "confusion": confusion,
+        "thresholds": threshold_sweep(
+            [(r[0], r[2] if r[2] in known else fallback, r[6] if r[2] in known else -1.0) for r in rows],
+            fallback, (*THRESHOLDS, config.confidence_threshold)),
         "errors": [{"query": r[5], "expert": r[0], "routed": r[1], "classified": r[2],
                     "confidence": round(r[6], 4)} for r in rows if r[0] != r[1]],
     }

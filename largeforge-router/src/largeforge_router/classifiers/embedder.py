@@ -62,3 +62,20 @@ def embed(texts: list[str], model: str | None = None) -> np.ndarray:
     encoder = get_embedder(model)
     return encoder.encode(texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True,
                           show_progress_bar=False)
+
+
+def embed_one(text: str, model: str | None = None) -> np.ndarray:
+    """The L2-normalised embedding of one text, as a 1 × dim array.
+
+    Same vectors as :func:`embed`, through the model's own modules but without ``encode``'s
+    batching machinery (length sorting, progress bar, list handling), which cost a few ms per
+    single query here: this is the router's per-request path.
+    """
+    import torch
+
+    encoder = get_embedder(model)
+    with torch.inference_mode():
+        features = encoder.tokenize([text])
+        vector = encoder(features)["sentence_embedding"]
+        result: np.ndarray = torch.nn.functional.normalize(vector, dim=-1).numpy()
+    return result

