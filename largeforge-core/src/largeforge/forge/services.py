@@ -95,9 +95,13 @@ def wait_healthy(service: Service, timeout: float) -> None:
 
 def router_training_rows(plan: Plan) -> list[dict[str, str]]:
     """The labelled queries (``{"query", "expert"}``) the router's classifier trains on: each
-    expert's ``queries`` plus the rows of ``router.training_data``. The routing evaluation
-    trains the same classifier on the same rows."""
+    expert's ``queries``, the prompts of its own training data (:mod:`largeforge.forge.router_data`)
+    and the rows of ``router.training_data``. The routing evaluation trains the same classifier on
+    the same rows."""
+    from largeforge.forge.router_data import router_rows
+
     rows = [{"query": q, "expert": e.spec.name} for e in plan.experts for q in e.spec.queries]
+    rows += router_rows(plan.experts)
     if plan.pipeline.spec.router.training_data:
         from largeforge.utils.io import load_jsonl
 
