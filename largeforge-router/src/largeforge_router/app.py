@@ -32,11 +32,12 @@ from largeforge.config import ExpertConfig
 from largeforge.errors import ConfigError, LargeForgeError
 from largeforge.utils.logging import get_logger, request_context
 from largeforge_router.experts import UnknownExpertError
+from largeforge_router.openapi import allowed, openapi_document, route_methods
 from largeforge_router.router import Forwarded, NoEndpointError, Router
 
 logger = get_logger("largeforge.router.app")  # under the largeforge logger tree
 AUTO_MODELS = {"auto", "router"}
-OPEN_PATHS = {"/health"}  # reachable without an API key (load balancer probes)
+OPEN_PATHS = {"/health", "/openapi.json"}  # reachable without an API key (probes, client generators)
 MAX_BODY = 10_000_000  # bytes; Litestar's default request_max_body_size, for the ASGI routes too
 #: What a client's X-Request-ID may be (as ``largeforge serve`` accepts); anything else is replaced.
 REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
@@ -321,6 +322,10 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
         return {"status": status, "available_experts": available,
                 "experts": {n: h.status.value for n, h in router.get_expert_status().items()}}
 
+    @get("/openapi.json")
+    async def openapi() -> Response[bytes]:
+        return Response(document, media_type="application/json")
+
     @get("/metrics")
     async def metrics() -> Response[bytes]:
         return Response(router.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -333,13 +338,19 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
                                   "experts_busy" if exc.busy else "no_healthy_endpoint",
                                   headers={"Retry-After": str(exc.retry_after)})
         if isinstance(exc, HTTPException):  # 404 route, 405 method, malformed request
-            return error_response(exc.status_code, str(exc.detail))
+            methods = allowed(table, request.url.path) if exc.status_code == 405 else None
+            return error_response(exc.status_code, str(exc.detail),
+                                  code="method_not_allowed" if methods else None,
+                                  headers={"Allow": methods} if methods else None)
         logger.exception("unhandled error on %s", request.url.path)
         return error_response(500, f"internal error: {type(exc).__name__}", "server_error")
 
-    async def before(request: Request[Any, Any, Any]) -> None:
+    async def before(request: Request[Any, Any, Any]) -> Response[bytes] | None:
+        if request.method == "OPTIONS":  # Litestar's own answer omits methods of sibling handlers
+            return Response(b"", status_code=204, headers={"Allow": allowed(table, request.url.path) or "OPTIONS"})
         if keys and request.url.path not in OPEN_PATHS:
             check_key(request.headers.get("authorization", ""), request.headers.get("x-api-key", ""))
+        return None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -352,9 +363,13 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
                 await task
             await router.aclose()
 
-    return Litestar(
+    from largeforge.version import __version__
+
+    document = msgspec.json.encode(openapi_document([RouteRequest, GenerateRequest], version=__version__,
+                                                    secured=bool(keys)))
+    app = Litestar(
         route_handlers=[chat_completions, completions, models, route, generate, list_experts, add_expert,
-                        remove_expert, health, metrics],
+                        remove_expert, health, metrics, openapi],
         before_request=before,
         exception_handlers={Exception: on_error},
         lifespan=[lifespan],
@@ -362,3 +377,5 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
         openapi_config=None,
         logging_config=None,
     )
+    table = route_methods(app.routes)
+    return app
