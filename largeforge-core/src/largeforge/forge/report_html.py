@@ -106,6 +106,8 @@ def _expert_section(name: str, expert: dict[str, Any]) -> str:
                                    plot_id=f"ppl-{name}", width=360))
     if plots:
         parts.append('<div class="plots">' + "".join(plots) + "</div>")
+    elif not result:
+        parts.append('<p class="muted">No training or eval stage of this expert has finished yet.</p>')
     for note in result.get("notes", []):
         parts.append(f'<div class="note">{escape(note)}</div>')
     if result:
