@@ -36,7 +36,7 @@ def find_llama_server() -> Path | None:
     """``LARGEFORGE_LLAMA_SERVER``, then the one install_llamacpp.sh built, then ``PATH``."""
     env = os.environ.get("LARGEFORGE_LLAMA_SERVER")
     if env:
-        return Path(env)
+        return Path(env) if Path(env).is_file() else None
     for candidate in (llama_cpp_home() / "bin" / "llama-server", llama_cpp_home() / "build" / "bin" / "llama-server"):
         if candidate.is_file():
             return candidate
