@@ -32,6 +32,8 @@ if ! $PY -c "import llama_cpp, sys; sys.exit(llama_cpp.__version__ != '$VERSION'
         "fastapi>=0.100.0" "pydantic-settings>=2.0.1" "sse-starlette>=1.6.1" "starlette-context>=0.3.6,<0.4" \
         "uvicorn>=0.22.0" "PyYAML>=5.1"
 fi
+# What llama.cpp's converter imports besides torch, transformers and numpy.
+$PY -c "import sentencepiece" 2>/dev/null || $PY -m pip install --quiet "sentencepiece>=0.2"
 
 # 2. llama-server, one static binary.
 if [ ! -x "$DEST/bin/llama-server" ]; then
