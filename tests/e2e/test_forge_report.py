@@ -225,3 +225,17 @@ def test_eval_command_scores_the_same_heldout_rows(forged, capsys):
     assert result["models"]["expert"]["loss"] == forged_eval["models"]["expert"]["loss"]
     assert [s["prompt"] for s in result["models"]["expert"]["samples"]] == [
         s["prompt"] for s in forged_eval["models"]["expert"]["samples"]]
+
+
+def test_quantize_calibration_leaves_out_heldout_rows(tmp_path, tiny_model_dir):
+    from largeforge.data import load_conversations
+    from largeforge.evaluation import split_conversations
+    from largeforge.forge.runner import calibration_texts
+
+    data = tmp_path / "rows.json"
+    data.write_text(json.dumps([{"instruction": f"question {i}?", "output": f"answer {i}."} for i in range(10)]))
+    texts = calibration_texts(str(tiny_model_dir), data, 100, holdout={"val_size": 0.3, "seed": 0})
+    heldout = split_conversations(load_conversations(data), 0.3, 0).heldout
+    assert len(texts) == 7 and len(heldout) == 3
+    assert not any(c.messages[0].content in text for c in heldout for text in texts)
+    assert len(calibration_texts(str(tiny_model_dir), data, 100)) == 10

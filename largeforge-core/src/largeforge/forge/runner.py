@@ -106,13 +106,16 @@ def _merge(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
     return {}
 
 
-def calibration_texts(model_dir: str, data: Path, num_samples: int, seed: int = 0) -> list[str]:
-    """``num_samples`` rows of the expert's own data rendered with the model's chat template."""
+def calibration_texts(model_dir: str, data: Path, num_samples: int, seed: int = 0,
+                      holdout: dict[str, Any] | None = None) -> list[str]:
+    """``num_samples`` rows of the expert's own data rendered with the model's chat template
+    (never the eval stage's held-out rows, described by ``holdout``)."""
     from transformers import AutoTokenizer
 
-    from largeforge.data import ChatFormatter, load_conversations
+    from largeforge.data import ChatFormatter
+    from largeforge.forge.eval_stage import split_stage_data
 
-    conversations = load_conversations(data)
+    conversations = split_stage_data(data, "auto", holdout).train
     random.Random(seed).shuffle(conversations)
     formatter = ChatFormatter(AutoTokenizer.from_pretrained(model_dir))
     return [formatter.format_conversation(c) for c in conversations[:num_samples]]
@@ -126,7 +129,11 @@ def _quantize(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
         from largeforge.models import resolve_model
 
         model_dir = str(resolve_model(model_dir))
-    texts = calibration_texts(model_dir, stage.inputs[0], stage.config["num_samples"])
+    first = stage
+    while first.upstream is not None:
+        first = first.upstream
+    texts = calibration_texts(model_dir, stage.inputs[0], stage.config["num_samples"],
+                              holdout=first.config.get("holdout"))
     # The quantizer writes its own directory: hand it a fresh one inside the stage output.
     target = stage.artifact
     quantizer = registries().quantizers.get(stage.plugin)(model_dir, bits=stage.config["bits"],
