@@ -48,6 +48,14 @@ class TransformersEvaluator:
                 source = Path(self.model_ref)
                 if not (source / "tokenizer_config.json").is_file():
                     source = resolve_model(adapter_base_model(source))
+            elif (gguf := _gguf_file(self.model_ref)) is not None:
+                # A GGUF export (quantize: {method: gguf}): transformers dequantizes it, so the
+                # scores are those of the quantized weights (llama.cpp's kernels aside).
+                dequantized: Any = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
+                                                                        dtype=torch.float32)
+                self._model = dequantized.to(device).eval()
+                self._tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+                return self._model, self._tokenizer
             else:
                 source = resolve_model(self.model_ref)
                 model = AutoModelForCausalLM.from_pretrained(source, dtype="auto" if device == "cuda" else
@@ -120,3 +128,13 @@ class TransformersEvaluator:
                                     max_new_tokens=max_new_tokens, do_sample=False,
                                     pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
         return str(tokenizer.decode(output[0, len(prompt_ids):], skip_special_tokens=True)).strip()
+
+
+def _gguf_file(model_ref: str) -> Path | None:
+    """The GGUF file ``model_ref`` names: a ``.gguf`` file, or a directory holding only ``model.gguf``."""
+    path = Path(model_ref)
+    if path.is_file() and path.suffix == ".gguf":
+        return path
+    if path.is_dir() and (path / "model.gguf").is_file() and not (path / "config.json").is_file():
+        return path / "model.gguf"
+    return None
