@@ -48,6 +48,8 @@ def main() -> None:
     parser.add_argument("--heldout", type=int, default=40)
     parser.add_argument("--seq-length", type=int, default=512)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--output-tensor-type", default="q5_0",
+                        help="Also make q4_k_m with this output/tied-embedding type ('' to skip).")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -76,18 +78,22 @@ def main() -> None:
         results["types"]["f16"] = {"bytes": f16.stat().st_size, "seconds": round(f16_seconds, 1),
                                    "perplexity": round(f16_ppl, 4), "answer": answer(f16)}
         print("f16", results["types"]["f16"], flush=True)
-        for gguf_type in args.types.split(","):
+        variants = [(t, None) for t in args.types.split(",")]
+        if args.output_tensor_type:
+            variants.append(("q4_k_m", args.output_tensor_type))
+        for gguf_type, output_type in variants:
+            name = gguf_type if output_type is None else f"{gguf_type}+output_{output_type}"
             start = time.perf_counter()
-            out = quantize_file(f16, work / f"{gguf_type}.gguf", gguf_type, args.threads)
+            out = quantize_file(f16, work / f"{name}.gguf", gguf_type, args.threads, output_tensor_type=output_type)
             seconds = time.perf_counter() - start
             ppl = gguf_perplexity(out, split.heldout, args.seq_length, args.threads)
             reply = answer(out)
-            results["types"][gguf_type] = {
+            results["types"][name] = {
                 "bytes": out.stat().st_size, "size_ratio_vs_f16": round(out.stat().st_size / f16.stat().st_size, 4),
                 "quantize_seconds": round(seconds, 1), "perplexity": round(ppl, 4),
                 "perplexity_ratio_vs_f16": round(ppl / f16_ppl, 4), "answer": reply,
                 "answers_paris": "Paris" in reply}
-            print(gguf_type, results["types"][gguf_type], flush=True)
+            print(name, results["types"][name], flush=True)
     results["load_average_end"] = os.getloadavg()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -113,6 +113,10 @@ def build() -> typer.Typer:
                  None, "--base", help="The adapter's base model (default: the one its config names)."),
              calibration: Optional[str] = CALIBRATION, eval_samples: int = EVAL,
              threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all)."),
+             output_tensor_type: Optional[str] = typer.Option(
+                 None, "--output-tensor-type", help="Type of the output (or tied embedding) tensor: q5_0, q8_0…"),
+             token_embedding_type: Optional[str] = typer.Option(
+                 None, "--token-embedding-type", help="Type of the token embedding tensor."),
              overwrite: bool = OVERWRITE) -> None:
         """GGUF for llama.cpp (CPU serving): llama.cpp's converter and quantizer, with a size and
         held-out perplexity report against the f16 GGUF."""
@@ -128,7 +132,8 @@ def build() -> typer.Typer:
         if model is None:
             raise ConfigError("quant gguf needs --model (or --adapter to convert a LoRA adapter)")
         check_type(gguf_type)
-        quantizer = GGUFQuantizer(model, type=gguf_type, eval_samples=eval_samples, threads=threads)
+        quantizer = GGUFQuantizer(model, type=gguf_type, eval_samples=eval_samples, threads=threads,
+                                  output_tensor_type=output_tensor_type, token_embedding_type=token_embedding_type)
         target = quantizer.check_ready(output, overwrite)
         heldout: list[Any] = []
         if eval_samples:

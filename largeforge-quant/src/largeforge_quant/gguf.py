@@ -131,12 +131,31 @@ def convert_model(model_dir: Path, outfile: Path, outtype: str = "f16") -> Path:
     return outfile
 
 
-def quantize_file(source: Path, outfile: Path, gguf_type: str, threads: int | None = None) -> Path:
-    """An f16/f32 GGUF → ``gguf_type`` with ``llama_model_quantize``."""
+#: Tensor types ``--output-tensor-type`` / ``--token-embedding-type`` take (llama-quantize's options).
+TENSOR_TYPES = ("f32", "f16", "bf16", "q8_0", "q6_k", "q5_k", "q5_1", "q5_0", "q4_k", "q4_1", "q4_0")
+
+
+def check_tensor_type(value: str | None, option: str) -> str | None:
+    """``value`` lower-cased (None stays None), or a ConfigError listing the tensor types."""
+    if value is None:
+        return None
+    if value.lower() not in TENSOR_TYPES:
+        raise ConfigError(f"{option} {value!r} is not a tensor type; use one of: {', '.join(TENSOR_TYPES)}")
+    return value.lower()
+
+
+def quantize_file(source: Path, outfile: Path, gguf_type: str, threads: int | None = None, *,
+                  output_tensor_type: str | None = None, token_embedding_type: str | None = None) -> Path:
+    """An f16/f32 GGUF → ``gguf_type`` with ``llama_model_quantize``; the output (or tied
+    embedding) and token-embedding tensors may get their own type, as llama-quantize allows."""
     llama_cpp = import_llama_cpp()
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_{GGUF_TYPES[gguf_type]}")
     params.nthread = threads or (os.cpu_count() or 1)
+    if output_tensor_type:
+        params.output_tensor_type = getattr(llama_cpp, f"GGML_TYPE_{output_tensor_type.upper()}")
+    if token_embedding_type:
+        params.token_embedding_type = getattr(llama_cpp, f"GGML_TYPE_{token_embedding_type.upper()}")
     code = llama_cpp.llama_model_quantize(str(source).encode(), str(outfile).encode(), params)
     if code != 0 or not outfile.is_file():
         raise GGUFExportError(f"llama_model_quantize {source} → {gguf_type} failed (code {code})")
@@ -211,12 +230,15 @@ class GGUFQuantizer:
 
     def __init__(self, model_path: str | Path, bits: int | None = None, *, type: str = "q4_k_m",
                  eval_samples: int = 40, seq_length: int = 512, threads: int | None = None,
+                 output_tensor_type: str | None = None, token_embedding_type: str | None = None,
                  **options: Any) -> None:
         from largeforge.models import resolve_model
 
         if options:
-            raise ConfigError(f"quantize gguf: unknown option(s) {', '.join(sorted(options))}; "
-                              f"known: type, eval_samples, seq_length, threads")
+            raise ConfigError(f"quantize gguf: unknown option(s) {', '.join(sorted(options))}; known: type, "
+                              f"eval_samples, seq_length, threads, output_tensor_type, token_embedding_type")
+        self.output_tensor_type = check_tensor_type(output_tensor_type, "output_tensor_type")
+        self.token_embedding_type = check_tensor_type(token_embedding_type, "token_embedding_type")
         if bits is not None and bits != 4 and type == "q4_k_m":
             raise ConfigError("quantize gguf takes `type` (q8_0, q5_k_m, q4_k_m, …), not `bits`")
         self.gguf_type = check_type(type)
@@ -259,12 +281,16 @@ class GGUFQuantizer:
                 result = convert_model(Path(self.model_path), work / "out.gguf", self.gguf_type)
             else:
                 say(f"quantizing to {self.gguf_type} (llama_model_quantize)")
-                result = quantize_file(f16, work / "out.gguf", self.gguf_type, self.threads)
+                result = quantize_file(f16, work / "out.gguf", self.gguf_type, self.threads,
+                                       output_tensor_type=self.output_tensor_type,
+                                       token_embedding_type=self.token_embedding_type)
             seconds = time.perf_counter() - start
             report = GGUFReport(method="gguf", gguf_type=self.gguf_type, base_model=self.model_ref,
                                 output=str(target), seconds=round(seconds, 1), f16_bytes=f16.stat().st_size,
                                 output_bytes=result.stat().st_size,
-                                size_ratio=round(result.stat().st_size / f16.stat().st_size, 4))
+                                size_ratio=round(result.stat().st_size / f16.stat().st_size, 4),
+                                extra={"output_tensor_type": self.output_tensor_type,
+                                       "token_embedding_type": self.token_embedding_type})
             heldout = [s if isinstance(s, Sample) else Sample("", s) for s in calibration_data][: self.eval_samples]
             if heldout:
                 say(f"measuring perplexity on {len(heldout)} held-out texts (f16 and {self.gguf_type})")
