@@ -6,8 +6,10 @@ For each set (``examples/router`` and ``examples/router_second``: a ``router.yam
 1. LargeForge's ``keyword``, ``neural`` and ``hybrid`` classifiers, built from the set's config
    with its default settings and trained on ``train.jsonl`` exactly as ``largeforge router eval``
    does, scored by the same code (threshold and fallback included: ``accuracy`` is the expert a
-   query finally reaches, ``classifier_accuracy`` the classifier's own pick), with the p50 and
-   p95 latency of classifying one query.
+   query finally reaches, ``classifier_accuracy`` the classifier's own pick), with the threshold
+   ``router eval`` recommends, and the latency of classifying one query: wall-clock p50/p95, and
+   the p50 of the thread's CPU time, which is what one query costs on an idle core (on a loaded
+   machine the wall clock mostly measures waiting for a core).
 2. Baselines on the same MiniLM embeddings of the same training queries: nearest centroid
    (cosine), nearest training utterance (cosine 1-NN) and scikit-learn's
    ``LogisticRegression()`` with its defaults. They have no fallback: their accuracy is their pick.
@@ -33,7 +35,7 @@ from sklearn.linear_model import LogisticRegression
 from largeforge_router.classifiers.embedder import embed
 from largeforge_router.classifiers.factory import build_classifier
 from largeforge_router.config import load_router_config, read_labelled
-from largeforge_router.evaluation import evaluate
+from largeforge_router.evaluation import evaluate, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = [ROOT / "examples" / "router", ROOT / "examples" / "router_second"]
@@ -57,6 +59,16 @@ def baselines(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> dict
             "logistic_regression": float((logistic_pick == y_test).mean())}
 
 
+def cpu_p50(classifier: Any, queries: list[str]) -> float:
+    """Median CPU time of this thread (ms) to classify one query."""
+    times = []
+    for query in queries:
+        start = time.thread_time()
+        classifier.classify(query)
+        times.append((time.thread_time() - start) * 1000)
+    return percentile(times, 50)
+
+
 def measure(folder: Path) -> dict[str, Any]:
     """Every method and baseline on one labelled set."""
     config = load_router_config(folder / "router.yaml")
@@ -69,8 +81,13 @@ def measure(folder: Path) -> dict[str, Any]:
                                       training_data=train)
         fit_seconds = time.perf_counter() - start
         report = evaluate(classifier, config.classifier, test, experts)
+        sweep = report["thresholds"]
+        at = {row["threshold"]: row for row in sweep["sweep"]}
         methods[name] = {"accuracy": report["accuracy"], "classifier_accuracy": report["classifier_accuracy"],
                          "fallback_rate": report["fallback_rate"], "latency_ms": report["latency_ms"],
+                         "cpu_ms_p50": cpu_p50(classifier, [q for q, _ in test]),
+                         "recommended_threshold": sweep["recommended"],
+                         "accuracy_at_recommended": at[sweep["recommended"]]["accuracy"],
                          "fit_seconds": fit_seconds,
                          "errors": report["errors"]}
     return {"set": str(folder.relative_to(ROOT)), "experts": len(experts), "train_examples": len(train),
@@ -96,7 +113,9 @@ def main() -> None:
               f"{entry['test_examples']} held-out queries (threshold {entry['confidence_threshold']})")
         for name, m in entry["methods"].items():
             print(f"  {name:<20} {m['accuracy']:.3f}  (pick {m['classifier_accuracy']:.3f}, fallback "
-                  f"{m['fallback_rate']:.3f}, p50 {m['latency_ms']['p50']:.1f} ms)")
+                  f"{m['fallback_rate']:.3f}; recommended threshold {m['recommended_threshold']}: "
+                  f"{m['accuracy_at_recommended']:.3f}; p50 {m['latency_ms']['p50']:.1f} ms wall, "
+                  f"{m['cpu_ms_p50']:.1f} ms CPU)")
         for name, accuracy in entry["baselines"].items():
             print(f"  {name:<20} {accuracy:.3f}")
     print(f"load average {machine['load_average_before']} -> {machine['load_average_after']}")

@@ -75,7 +75,8 @@ def embed_one(text: str, model: str | None = None) -> np.ndarray:
 
     encoder = get_embedder(model)
     with torch.inference_mode():
-        features = encoder.tokenize([text])
+        # ``preprocess`` since sentence-transformers 6 (``tokenize`` warns there); ``tokenize`` before.
+        features = (getattr(encoder, "preprocess", None) or encoder.tokenize)([text])
         vector = encoder(features)["sentence_embedding"]
         result: np.ndarray = torch.nn.functional.normalize(vector, dim=-1).numpy()
     return result

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 NEAREST_GRID = (0.0, 2.0, 5.0, 10.0)
 FOLDS = 5
+#: Cross-validation is repeated with this many shuffles, so one lucky split does not decide.
+REPEATS = 3
 #: Used when there are too few labelled queries per expert to cross-validate.
 DEFAULT_C, DEFAULT_NEAREST, DEFAULT_TEMPERATURE = 10.0, 5.0, 1.0
 
@@ -36,7 +38,7 @@ DEFAULT_C, DEFAULT_NEAREST, DEFAULT_TEMPERATURE = 10.0, 5.0, 1.0
 class Validation:
     """Out-of-fold raw scores of the chosen head for the labelled queries held out in turn."""
 
-    #: indices (into the training rows) of the held-out queries
+    #: indices (into the training rows) of the held-out queries (each query once per repeat)
     rows: np.ndarray
     #: raw scores ``z`` (n_rows × n_labels), before the temperature
     scores: np.ndarray
@@ -135,6 +137,16 @@ def fit_head(x: np.ndarray, y: np.ndarray, labels: Sequence[str], *, queries: np
     keywords, always stay on the training side of a fold): cross-validation holds out queries
     only, because queries are what the head will be asked about.
     """
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS/OpenMP thread: these fits are small, and on a shared CPU a thread pool made each
+    # one 50-100x slower here (0.02 s → 1-3 s per fit at load average 15).
+    with threadpool_limits(limits=1):
+        return _fit_head(x, y, labels, queries=queries, seed=seed)
+
+
+def _fit_head(x: np.ndarray, y: np.ndarray, labels: Sequence[str], *, queries: np.ndarray,
+              seed: int) -> LinearHead:
     from sklearn.model_selection import StratifiedKFold
 
     n_labels = len(labels)
@@ -143,17 +155,20 @@ def fit_head(x: np.ndarray, y: np.ndarray, labels: Sequence[str], *, queries: np
     folds = min(FOLDS, int(query_counts[query_counts > 0].min())) if len(query_rows) else 0
     c, near_w, temperature, cv_accuracy, validation = DEFAULT_C, DEFAULT_NEAREST, DEFAULT_TEMPERATURE, None, None
     if folds >= 2:
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-        linear = {value: np.zeros((len(query_rows), n_labels)) for value in C_GRID}
-        near = np.zeros((len(query_rows), n_labels))
-        for _, test_q in splitter.split(query_rows, y[query_rows]):
-            keep = np.ones(len(y), dtype=bool)
-            keep[query_rows[test_q]] = False
-            held = x[query_rows[test_q]]
-            for value in C_GRID:
-                weight, bias = _fit_linear(x[keep], y[keep], n_labels, value)
-                linear[value][test_q] = held @ weight.T + bias
-            near[test_q] = nearest(held, *_bank(x[keep], y[keep], n_labels))
+        n = len(query_rows)
+        linear = {value: np.zeros((REPEATS * n, n_labels)) for value in C_GRID}
+        near = np.zeros((REPEATS * n, n_labels))
+        for repeat in range(REPEATS):
+            splitter = StratifiedKFold(folds, shuffle=True, random_state=seed + repeat)
+            for _, test_q in splitter.split(query_rows, y[query_rows]):
+                keep = np.ones(len(y), dtype=bool)
+                keep[query_rows[test_q]] = False
+                held, at = x[query_rows[test_q]], repeat * n + test_q
+                for value in C_GRID:
+                    weight, bias = _fit_linear(x[keep], y[keep], n_labels, value)
+                    linear[value][at] = held @ weight.T + bias
+                near[at] = nearest(held, *_bank(x[keep], y[keep], n_labels))
+        query_rows = np.tile(query_rows, REPEATS)
         targets = y[query_rows]
         best: tuple[float, float] | None = None
         for value in C_GRID:

@@ -27,7 +27,7 @@ CONFIDENT_NEURAL = 0.9  # a neural answer this sure is kept whatever the keyword
 STRENGTH_GRID = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 #: With no held-out folds to fit on, strength = PRIOR_SCALE · keyword_weight / neural_weight.
 PRIOR_SCALE = 4.0
-MIN_FIT_ROWS = 5  # fewer held-out queries with keywords than this: keep the neural temperature
+MIN_FIT_ROWS = 30  # fewer held-out queries with keywords than this: keep the neural temperature
 
 
 @dataclass(frozen=True)
