@@ -19,6 +19,17 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+
+def _pin_llama_cpp_dir() -> None:
+    """Tests that move LARGEFORGE_HOME (quant's calibration cache) keep the installed llama.cpp."""
+    from largeforge.models.paths import llama_cpp_home
+
+    if "LARGEFORGE_LLAMA_CPP_DIR" not in os.environ and llama_cpp_home().is_dir():
+        os.environ["LARGEFORGE_LLAMA_CPP_DIR"] = str(llama_cpp_home())
+
+
+_pin_llama_cpp_dir()
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
