@@ -15,6 +15,9 @@ import msgspec
 from largeforge.config import ExpertConfig
 
 _REF = "#/components/schemas/{name}"
+#: One server-sent event (``data: {json chunk}`` or ``data: [DONE]``), as SSE-aware tools parse it.
+SSE_EVENT = {"type": "object", "required": ["data"],
+             "properties": {"data": {"type": "string"}, "event": {"type": "string"}}}
 #: The front door routes are plain ASGI handlers: their methods are not in Litestar's route map.
 FRONT_DOOR = ("/v1/chat/completions", "/v1/completions")
 _ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
@@ -24,12 +27,13 @@ _ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
 _TEXT_PARTS = {"type": "array", "items": {"type": "object", "required": ["type"], "properties": {
     "type": {"type": "string"}, "text": {"type": "string"}}}}
 _CHAT = {"type": "object", "required": ["model", "messages"], "properties": {
-    "model": {"type": "string", "minLength": 1, "description": "'auto' routes; an expert's name goes to it"},
+    "model": {"type": "string", "minLength": 1, "examples": ["auto"],
+              "description": "'auto' routes; an expert's name goes to it"},
     "messages": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
         "role": {"type": "string"}, "content": {"anyOf": [{"type": "string"}, _TEXT_PARTS, {"type": "null"}]}}}},
     "stream": {"type": "boolean"}}}
 _COMPLETION = {"type": "object", "required": ["model", "prompt"], "properties": {
-    "model": {"type": "string", "minLength": 1},
+    "model": {"type": "string", "minLength": 1, "examples": ["auto"]},
     "prompt": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
     "stream": {"type": "boolean"}}}
 
@@ -54,7 +58,7 @@ def openapi_document(request_types: list[type[Any]], *, version: str, secured: b
            stream: bool = False) -> dict[str, Any]:
         content = _json(ok)
         if stream:
-            content["text/event-stream"] = {"schema": {"type": "string"}}
+            content["text/event-stream"] = {"schema": SSE_EVENT}
         out: dict[str, Any] = {"summary": summary,
                                "responses": {status: {"description": "ok", "content": content},
                                              **{str(c): errors[str(c)] for c in codes}}}

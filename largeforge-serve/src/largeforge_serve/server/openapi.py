@@ -14,6 +14,9 @@ import msgspec
 from largeforge_serve.server import schemas as s
 
 _REF = "#/components/schemas/{name}"
+#: One server-sent event (``data: {json chunk}`` or ``data: [DONE]``), as SSE-aware tools parse it.
+SSE_EVENT = {"type": "object", "required": ["data"],
+             "properties": {"data": {"type": "string"}, "event": {"type": "string"}}}
 
 
 def _json(ref: dict[str, Any]) -> dict[str, Any]:
@@ -38,7 +41,7 @@ def openapi_document(*, title: str, version: str, secured: bool) -> dict[str, An
             "responses": {"200": {"description": "the completion, or an SSE stream of chunks ending in "
                                                  "`data: [DONE]` when `stream` is true",
                                   "content": {**_json(response),
-                                              "text/event-stream": {"schema": {"type": "string"}}}},
+                                              "text/event-stream": {"schema": SSE_EVENT}}},
                           **errors},
             **({"security": [{"bearer": []}]} if secured else {}),
         }}
