@@ -14,6 +14,7 @@ on their own are failed; only a failed decode forward pass fails the whole batch
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -74,6 +75,7 @@ class _Sequence:
         self.generated = 0
         self.position = len(task.prompt_ids)  # position id of the next input token
         self.next_token = -1
+        self.started = time.monotonic()
 
     def emit(self, text: str, finish: FinishReason | None = None, error: str | None = None,
              fault: Fault | None = None) -> None:
@@ -206,6 +208,8 @@ class BatchScheduler:
         self._halt = False
         self._thread: threading.Thread | None = None
         self._step_seconds = 0.0
+        #: moving average of how long a request runs, admission to finish (0: none finished yet)
+        self.request_seconds = 0.0
         self._admitting = 0  # popped from the queue, not yet merged into the batch
 
     # -- control (any thread) ------------------------------------------------------------------
@@ -224,8 +228,7 @@ class BatchScheduler:
             if len(self._pending) >= self.max_queue:
                 raise EngineOverloadedError(
                     f"the server is busy ({len(self._batch.rows)} running, {len(self._pending)} queued); "
-                    "retry later"
-                )
+                    "retry later", retry_after=self.retry_after())
             self._pending.append(task)
             self._cond.notify()
 
@@ -241,6 +244,12 @@ class BatchScheduler:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+
+    def retry_after(self) -> int:
+        """Seconds a turned-away client should wait: about the time the queue takes to drain
+        (queued requests ÷ batch size × how long a request runs), from 1 to 60."""
+        waves = len(self._pending) / max(self.max_batch_size, 1)
+        return max(1, min(60, math.ceil(waves * self.request_seconds)))
 
     def stats(self) -> EngineStats:
         """Running and queued request counts, capacities, and the recent step time."""
@@ -382,5 +391,7 @@ class BatchScheduler:
                 done = True
             if done:
                 finished.add(offset + i)
+                took = time.monotonic() - seq.started
+                self.request_seconds = took if not self.request_seconds else 0.8 * self.request_seconds + 0.2 * took
         if finished:
             self._batch.keep([i for i in range(len(self._batch.rows)) if i not in finished])
