@@ -167,3 +167,24 @@ def test_hybrid_untrained_falls_back_on_keywords() -> None:
     assert result.expert == "general" and result.confidence == 0.0
     assert hybrid.keyword_fit().source == "prior"
     assert hybrid.keyword_fit().strength == pytest.approx(4 * 0.3 / 0.7)
+
+
+def test_confidence_is_calibrated_on_held_out_queries(examples_dir: Path) -> None:
+    # The second labelled set, written before the classifier: trained on train.jsonl, scored on
+    # eval.jsonl. A calibrated confidence is about as high as the accuracy, and the confident
+    # answers are the right ones.
+    from largeforge_router.classifiers.factory import build_classifier
+
+    folder = examples_dir.parent / "router_second"
+    config = load_router_config(folder / "router.yaml")
+    hybrid = build_classifier(config.classifier, config.experts, classifier_type="hybrid",
+                              training_data=read_labelled(folder / "train.jsonl"))
+    held_out = read_labelled(folder / "eval.jsonl")
+    results = [hybrid.classify(query) for query, _ in held_out]
+    right = np.array([r.expert == expert for r, (_, expert) in zip(results, held_out, strict=True)])
+    confidence = np.array([r.confidence for r in results])
+    assert right.mean() >= 0.85
+    assert abs(confidence.mean() - right.mean()) <= 0.06, (confidence.mean(), right.mean())
+    sure = confidence >= CONFIDENT_NEURAL
+    assert sure.mean() >= 0.6 and right[sure].mean() >= 0.95
+    assert right[~sure].mean() < right[sure].mean()
