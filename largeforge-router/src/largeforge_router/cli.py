@@ -117,8 +117,10 @@ def build() -> typer.Typer:
                                   expert_texts=expert_texts(cfg.experts))
         stats = neural.train(pairs)
         neural.save(target)
+        cv = stats["cv_accuracy"]
+        checked = "too few queries per expert to cross-validate" if cv != cv else f"cross-validated {cv:.1%}"
         print_success(f"trained on {len(pairs)} queries (training accuracy {stats['train_accuracy']:.1%}, "
-                      f"cross-validated {stats['cv_accuracy']:.1%}); saved to {target}")
+                      f"{checked}); saved to {target}")
 
     @group.command("eval")
     def evaluate_cmd(
