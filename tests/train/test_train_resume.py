@@ -83,6 +83,11 @@ def test_sigkill_after_checkpoint_then_resume(tiny_model_dir, sft_file, tmp_path
     # Continued at the right global step: the log has steps 1-2 from the first run, 3-6 from the second.
     steps = [r["step"] for r in read_log(out) if "loss" in r]
     assert steps == [1, 2, 3, 4, 5, 6]
+    # The reported loss is the whole run's mean (it was the resumed steps' sum over all 6 steps).
+    losses = [r["loss"] for r in read_log(out) if "loss" in r]
+    summary = json.loads((out / "largeforge_training.json").read_text())
+    assert summary["loss"] == pytest.approx(sum(losses) / len(losses), rel=1e-3)
+    assert summary["metrics"]["train_loss"] == summary["loss"]
     state = json.loads((out / "checkpoint-6" / "trainer_state.json").read_text())
     assert state["global_step"] == 6
     # The optimizer state came back: Adam's per-parameter step counter ran on from 2 to 6

@@ -258,10 +258,13 @@ class BaseTrainer(abc.ABC):
                 raise TrainingError(f"{self.resume}: not a complete checkpoint")
             return self.resume
         latest = self.checkpoints.get_latest_checkpoint()
+        log = Path(self.config.output_dir) / LOG_FILE
         if latest is None:
             logger.warning("--resume: no complete checkpoint in %s; starting from scratch", self.config.output_dir)
+            trim_log(log, 0)  # the killed run's rows would precede this run's steps 1, 2, ...
         else:
             logger.info("resuming from %s", latest)
+            trim_log(log, checkpoint_step(latest))  # steps after the checkpoint are trained again
         return latest
 
     def _check_fresh_output(self) -> None:
@@ -309,11 +312,16 @@ class BaseTrainer(abc.ABC):
         self.trainer.remove_callback(PrinterCallback)  # our progress bar and JSONL log replace it
         output = self.trainer.train(resume_from_checkpoint=resume_from)
         metrics = dict(output.metrics)
+        loss = float(output.training_loss)
+        if resume_from is not None:
+            # transformers divides the resumed session's loss sum by every step of the run
+            loss = mean_logged_loss(self.trainer.state.log_history) or loss
+            metrics["train_loss"] = loss
         if eval_dataset is not None:
             metrics.update(self.trainer.evaluate())
         self.checkpoints.cleanup_old_checkpoints()
         self.save(self.config.output_dir)
-        result = TrainingResult(loss=float(output.training_loss), metrics=add_perplexity(metrics),
+        result = TrainingResult(loss=loss, metrics=add_perplexity(metrics),
                                 output_dir=self.config.output_dir, training_time=time.perf_counter() - start,
                                 global_step=int(self.trainer.state.global_step))
         self._write_summary(result)
@@ -344,6 +352,38 @@ class BaseTrainer(abc.ABC):
                    "loss": result.loss, "global_step": result.global_step, "training_time": result.training_time,
                    "metrics": result.metrics, "config": self.config.to_dict()},
                   Path(result.output_dir) / "largeforge_training.json")
+
+
+def checkpoint_step(checkpoint: str | Path) -> int:
+    """The global step of a ``checkpoint-N`` folder."""
+    return int(Path(checkpoint).name.rsplit("-", 1)[-1])
+
+
+def trim_log(path: Path, last_step: int) -> None:
+    """Drop the rows of the JSONL log at ``path`` after ``last_step`` (all rows for 0)."""
+    if not path.is_file():
+        return
+    rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [line for line in rows if json.loads(line).get("step", 0) <= last_step]
+    if len(kept) != len(rows):
+        from largeforge.utils.io import atomic_write
+
+        atomic_write(path, "".join(f"{line}\n" for line in kept))
+
+
+def mean_logged_loss(log_history: list[dict[str, Any]]) -> float | None:
+    """The run's mean training loss from its logged ``loss`` values, each weighing the steps
+    since the previous log (the whole run's, checkpointed history included); None without any."""
+    total = steps = 0.0
+    previous = 0
+    for entry in log_history:
+        if "loss" not in entry or "step" not in entry:
+            continue
+        span = max(int(entry["step"]) - previous, 0)
+        total += float(entry["loss"]) * span
+        steps += span
+        previous = int(entry["step"])
+    return total / steps if steps else None
 
 
 def read_log(output_dir: str | Path) -> list[dict[str, Any]]:
