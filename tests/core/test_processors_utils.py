@@ -70,7 +70,8 @@ def test_json_logs_carry_request_id_and_extras():
 
 def test_loggers_live_under_the_largeforge_tree():
     assert get_logger("largeforge.data").name == "largeforge.data"
-    assert get_logger("largeforge_train.sft").name == "largeforge.largeforge_train.sft"
+    assert get_logger("largeforge_train.sft").name == "largeforge.train.sft"  # was largeforge.largeforge_train
+    assert get_logger("largeforge_serve.engines.scheduler").name == "largeforge.serve.engines.scheduler"
     assert get_logger("thirdparty").name == "largeforge.thirdparty"
 
 

@@ -101,9 +101,12 @@ def configure_logging(level: str | int = "INFO", *, json_format: bool | None = N
 
 
 def get_logger(name: str) -> logging.Logger:
-    """A logger under the ``largeforge`` tree (names outside it are nested under it)."""
+    """A logger under the ``largeforge`` tree (names outside it are nested under it; a sibling
+    distribution's module ``largeforge_train.sft`` logs as ``largeforge.train.sft``)."""
     if name != ROOT and not name.startswith(f"{ROOT}."):
-        name = f"{ROOT}.{name}"  # e.g. largeforge_train.sft → largeforge.largeforge_train.sft
+        if name.startswith(f"{ROOT}_"):
+            name = name[len(ROOT) + 1:]
+        name = f"{ROOT}.{name}"
     return logging.getLogger(name)
 
 
