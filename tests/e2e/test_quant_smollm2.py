@@ -69,3 +69,40 @@ def test_serve_engine_answers_paris(quantized: tuple[str, Path]) -> None:
     finally:
         engine.unload()
     assert "Paris" in answer
+
+
+def test_vllm_serves_it_or_refuses_in_one_line(quantized: tuple[str, Path]) -> None:
+    """vLLM's CPU build runs the 4-bit output where its kernel library has the W4 kernel (AVX-512;
+    GPTQ started for real: it answers "Paris" through the gateway); elsewhere the server refuses
+    it in one line before starting. AWQ's output has the same layout: only its check runs."""
+    vllm_env = pytest.importorskip("largeforge_serve.engines.vllm_env")
+    if not vllm_env.vllm_available():
+        pytest.skip("vLLM is not installed (bash scripts/install_vllm.sh)")
+    from largeforge.errors import ConfigError
+    from largeforge_serve.engines.vllm_server import VLLMServerEngine
+    from largeforge_serve.launch import ServerProcess
+
+    method, out = quantized
+    engine = VLLMServerEngine(str(out))
+    python = vllm_env.find_vllm_python()
+    assert python is not None
+    package = vllm_env.vllm_package_dir(python)
+    assert package is not None
+    avx512, bf16 = vllm_env.this_cpu_features()
+    library = vllm_env.cpu_kernel_library(package, avx512=avx512, avx512_bf16=bf16)
+    if library is not None and not vllm_env.library_has(library, vllm_env.W4_KERNEL):
+        with pytest.raises(ConfigError, match=r"vLLM cannot run 4-bit \(compressed-tensors\) weights on this CPU"):
+            engine.check()
+        return
+    engine.check()
+    if method != "gptq":
+        return
+    # --enforce-eager: no torch.compile, a shorter start (the test budget)
+    with ServerProcess(["--backend", "vllm", "--model", str(out), "--max-model-len", "512"], timeout=1500,
+                       env={"LARGEFORGE_VLLM_ARGS": "--enforce-eager"}) as server:
+        import openai
+
+        client = openai.OpenAI(base_url=server.url, api_key="-", max_retries=0, timeout=300)
+        reply = client.chat.completions.create(model=str(out), messages=QUESTION,  # type: ignore[arg-type]
+                                               max_tokens=20, temperature=0)
+    assert "Paris" in (reply.choices[0].message.content or "")
