@@ -210,11 +210,18 @@ def format_validation_error(
         line = f"{_render_path([*tokens, missing.group(1)])}: required field is missing"
     else:
         value = _lookup(data, tokens)
-        shown = f" = {value!r}" if value is not _MISSING else ""
+        # A cross-field rule fails on a whole section: name it, do not print it.
+        shown = "" if value is _MISSING or isinstance(value, (dict, list)) else f" = {_short(value)}"
         allowed = _allowed_range(cls, tokens)
         line = (f"{field_path or 'config'}{shown} is invalid: {reason}"
                 + (f" (allowed: {allowed})" if allowed else ""))
     return f"{source}: {line}" if source else line
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 1]}…"
 
 
 def _render_path(tokens: list[str | int]) -> str:
