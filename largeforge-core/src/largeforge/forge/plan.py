@@ -167,6 +167,16 @@ def _config(cls: type, data: dict[str, Any], pipeline: Pipeline, *at: str | int)
         raise PlanError(f"{pipeline.where(*at, *field_tokens(field))}: {exc}") from None
 
 
+def _check_base_model(pipeline: Pipeline) -> None:
+    from largeforge.errors import ModelSourceError
+    from largeforge.models import check_model
+
+    try:
+        check_model(pipeline.spec.base_model)
+    except ModelSourceError as exc:
+        raise PlanError(f"{pipeline.where('base_model')}: base_model: {exc}") from None
+
+
 def plan_pipeline(pipeline: Pipeline) -> Plan:
     """Every stage of every expert, validated and keyed. Raises :class:`PlanError` first."""
     from largeforge.forge.eval_stage import eval_settings, holdout_options, plan_eval
@@ -174,6 +184,7 @@ def plan_pipeline(pipeline: Pipeline) -> Plan:
 
     spec = pipeline.spec
     workdir = pipeline.workdir
+    _check_base_model(pipeline)
     experts = []
     for i, expert in enumerate(spec.experts):
         at = ("experts", i)

@@ -31,6 +31,24 @@ def resolve_model(ref: str | Path) -> Path:
     )
 
 
+def check_model(ref: str | Path) -> None:
+    """Raise :class:`ModelSourceError` when ``ref`` certainly cannot be had: no source knows it, a
+    local directory is missing, or a hub id is not cached while HF_HUB_OFFLINE is set. Cheap:
+    nothing is converted or downloaded (an embedded alias is prepared on first use)."""
+    import os
+
+    ref = str(ref)
+    for entry in _sources():
+        if not entry.value.can_resolve(ref):
+            continue
+        if entry.name == "local":
+            entry.value.resolve(ref)  # only checks the directory
+        elif entry.name == "huggingface" and os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+            entry.value.resolve(ref)  # offline: the local cache only
+        return
+    resolve_model(ref)  # raises the message listing the sources
+
+
 def pull_model(ref: str) -> Path:
     """Prepare ``ref`` ahead of time (install and convert an embedded model, fill the cache)."""
     for entry in _sources():
