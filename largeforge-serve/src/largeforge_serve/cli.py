@@ -69,6 +69,10 @@ def register(group: typer.Typer) -> None:
                           max_model_len=max_model_len, gpu_memory_utilization=gpu_memory,
                           tensor_parallel_size=tensor_parallel, pipeline_parallel_size=pipeline_parallel,
                           quantization=quantization)
+        if cfg.backend in ("auto", "transformers") and not Path(str(cfg.model_path)).is_file():
+            from largeforge.models import check_model
+
+            check_model(str(cfg.model_path))  # a missing model fails now, not after loading the stack
         engine: Any = get_backend(cfg, adapters=parse_adapters(adapter), max_batch_size=max_concurrency,
                                   max_queue=max_queue, threads=threads)
         if served_model_name and hasattr(engine, "served_name"):
