@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
@@ -67,13 +71,39 @@ def get_group(app: typer.Typer, name: str) -> typer.Typer:
     raise KeyError(f"no command group {name!r}")
 
 
+@contextlib.contextmanager
+def _watch_ctrl_c() -> Iterator[list[bool]]:
+    """Note a Ctrl+C (SIGINT) while the block runs, still raising ``KeyboardInterrupt`` as
+    Python does: the yielded list holds True once one arrived (main thread only)."""
+    seen: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        seen.append(True)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI; LargeForge errors become one line and exit code 1."""
+    """Run the CLI; LargeForge errors become one line and exit code 1, usage errors exit 2.
+
+    Ctrl+C propagates as ``KeyboardInterrupt`` (a caller such as pytest must see it, and stop);
+    the console script (:func:`run`) turns it into "Interrupted." and exit code 130."""
     from largeforge.errors import LargeForgeError
 
     try:
         app = create_app()
-        result = app(args=argv, prog_name="largeforge", standalone_mode=False)
+        with _watch_ctrl_c() as interrupted:
+            result = app(args=argv, prog_name="largeforge", standalone_mode=False)
+        if interrupted and result == 130:  # typer turned the Ctrl+C into a return value
+            raise KeyboardInterrupt
     except LargeForgeError as exc:
         from largeforge.cli.output import print_error
 
@@ -81,11 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
-    except typer.Abort:
+    except typer.Abort as exc:
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):  # click's wrapping of Ctrl+C
+            raise KeyboardInterrupt from None
         print("Aborted.", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
         return 130
     except Exception as exc:  # usage errors, from click or from the click typer bundles
         from largeforge.cli.usage import click_exception_types, usage_error_line
@@ -100,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:  # pragma: no cover - console script shim
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
