@@ -34,16 +34,26 @@ INTEGRATIONS = {"wandb": (("wandb",), "wandb"), "tensorboard": (("tensorboard", 
 __all__ = ["BaseTrainer", "TrainingResult", "resolve_precision"]
 
 
+_WARNED: set[str] = set()  # precision fallbacks already reported in this process
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        logger.warning(message)
+
+
 def resolve_precision(config: TrainingConfig) -> tuple[bool, bool]:
-    """(bf16, fp16) as the device allows: bf16 only where native, fp16 only on CUDA; else fp32."""
+    """(bf16, fp16) as the device allows: bf16 only where native, fp16 only on CUDA; else fp32.
+    Each fallback is reported once per process (a trainer resolves precision more than once)."""
     import torch
 
     bf16, fp16 = config.bf16, config.fp16
     if bf16 and not is_bf16_supported():
-        logger.warning("bf16 requested but this device has no native bf16: training in fp32")
+        _warn_once("bf16 (the default) needs native bf16, which this device lacks: training in fp32")
         bf16 = False
     if fp16 and not torch.cuda.is_available():
-        logger.warning("fp16 needs a CUDA device: training in fp32")
+        _warn_once("fp16 needs a CUDA device: training in fp32")
         fp16 = False
     return bf16, fp16
 
