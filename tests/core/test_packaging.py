@@ -41,3 +41,9 @@ def test_wheel_has_licence_typing_marker_and_classifiers(wheels: dict[str, Path]
 
 def test_repository_has_the_licence() -> None:
     assert (ROOT / "LICENSE").read_text().lstrip().startswith("Apache License")
+
+
+@pytest.mark.parametrize("dist", ["core", "train", "router", "quant"])
+def test_readme_has_no_link_that_breaks_on_pypi(dist: str) -> None:
+    """The README is the PyPI page, where ``../README.md`` leads nowhere."""
+    assert "](../" not in (ROOT / f"largeforge-{dist}" / "README.md").read_text()
