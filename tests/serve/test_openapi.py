@@ -69,3 +69,14 @@ def test_405_names_the_allowed_methods(tiny_server: Any) -> None:
     assert response.status_code == 405
     assert "POST" in response.headers["allow"].split(", ")
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_integral_floats_are_integers(tiny_server: Any) -> None:
+    """JSON Schema's ``integer`` includes 649.0; the server refused it (``max_tokens``, ``seed``)."""
+    body = {"model": "tiny", "prompt": "a", "max_tokens": 3.0, "seed": -16562.0, "temperature": 0}
+    response = httpx.post(f"{tiny_server.url}/completions", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    assert response.json()["usage"]["completion_tokens"] <= 3
+    for bad in ({"max_tokens": 3.5}, {"max_tokens": "3"}, {"seed": 1e300}):
+        refused = httpx.post(f"{tiny_server.url}/completions", json={**body, **bad}, timeout=60)
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == next(iter(bad))

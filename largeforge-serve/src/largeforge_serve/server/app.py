@@ -99,7 +99,7 @@ def _state(request: Request[Any, Any, Any]) -> ServingState:
 async def _decode(request: Request[Any, Any, Any], kind: type[Any]) -> Any:
     body = await request.body()
     try:
-        return msgspec.json.decode(body, type=kind)
+        return s.decode(body, kind)
     except msgspec.DecodeError as exc:
         raise invalid_body(exc) from None
 

@@ -7,10 +7,12 @@ servers do, so newer clients keep working.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct
+
+T = TypeVar("T")
 
 Temperature = Annotated[float, Meta(ge=0, le=2)]
 TopP = Annotated[float, Meta(gt=0, le=1)]
@@ -167,3 +169,32 @@ class ErrorResponse(Struct):
 
 
 encoder = msgspec.json.Encoder()
+
+_INT64 = 2**63
+
+
+def _integral(value: object) -> object:
+    """``value`` with every integral float (``649.0``) made an int, as JSON Schema's
+    ``integer`` allows; other values unchanged."""
+    if isinstance(value, float) and value.is_integer() and -_INT64 <= value < _INT64:
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
+
+
+def decode(body: bytes, kind: type[T]) -> T:
+    """Decode a request body into ``kind``, strictly, except that an integral float is taken
+    where an integer is expected (``"max_tokens": 649.0``). Raises ``msgspec.DecodeError``."""
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        if "got `float`" not in str(exc):
+            raise
+        try:
+            data = msgspec.json.decode(body)
+        except (msgspec.DecodeError, RecursionError):
+            raise exc from None
+        return msgspec.convert(_integral(data), type=kind)  # its error names what is still wrong
