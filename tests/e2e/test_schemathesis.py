@@ -17,14 +17,15 @@ pytestmark = pytest.mark.e2e
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
-def schemathesis(url: str) -> str:
-    """Run ``st run`` on ``url``'s /openapi.json; its output (the test fails on any issue)."""
+def schemathesis(url: str, cwd: Path) -> str:
+    """Run ``st run`` on ``url``'s /openapi.json in ``cwd`` (it keeps a cache there); its
+    output (the test fails on any issue)."""
     if shutil.which("st") is None:
         pytest.fail("schemathesis is not installed (tests/requirements.txt lists it)")
     proc = subprocess.run(
         ["st", "--config-file", str(CONFIG), "run", f"{url}/openapi.json", "--checks", "all", "--seed", "1",
          "--max-examples", "5", "--workers", "1", "--request-timeout", "60", "--max-response-time", "60",
-         "--no-color"], capture_output=True, text=True, timeout=900)
+         "--no-color"], capture_output=True, text=True, timeout=900, cwd=cwd)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert "FAILURES" not in proc.stdout  # warnings (e.g. the admin API is off: 403) are not failures
     return proc.stdout
@@ -43,13 +44,13 @@ def test_schemathesis_finds_nothing_on_server_and_router(tiny_model_dir: Path, t
     with ServerProcess(["--model", str(tiny_model_dir), "--served-model-name", "general", "--threads", "1",
                         "--max-concurrency", "4", "--max-model-len", "256"], timeout=300) as server:
         base = server.url.removesuffix("/v1")
-        served = cases(schemathesis(base))
+        served = cases(schemathesis(base, tmp_path))
         config = {"experts": [{"name": "general", "endpoints": [base], "max_tokens": 16}],
                   "classifier": {"classifier_type": "keyword", "fallback_expert": "general"},
                   "server": {"health_check_interval": 2, "health_check_timeout": 10}}
         path = tmp_path / "router.yaml"
         path.write_text(yaml.safe_dump(config))
         with RouterProcess(path) as router:
-            routed = cases(schemathesis(router.url))
+            routed = cases(schemathesis(router.url, tmp_path))
             assert httpx.get(f"{router.url}/health").json()["status"] == "ok"
     print(f"schemathesis: server {served} cases, router {routed} cases, no issues")
