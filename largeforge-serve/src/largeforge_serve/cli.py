@@ -35,7 +35,8 @@ def register(group: typer.Typer) -> None:
         port: int = typer.Option(8000, help="Port (0 picks a free one)."),
         host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default; "
                                  "0.0.0.0 listens on every interface)."),
-        backend: str = typer.Option("auto", help="auto, transformers, llamacpp (GGUF) or vllm; auto picks llamacpp for a .gguf file."),
+        backend: str = typer.Option(
+            "auto", help="auto, transformers, llamacpp (GGUF) or vllm; auto picks llamacpp for a .gguf file."),
         max_model_len: int = typer.Option(None, "--max-model-len", help="Max context length in tokens."),
         gpu_memory: float = typer.Option(None, "--gpu-memory", help="GPU memory utilization (vLLM)."),
         tensor_parallel: int = typer.Option(None, "--tensor-parallel", help="Tensor parallel size (vLLM)."),

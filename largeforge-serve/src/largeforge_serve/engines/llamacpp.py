@@ -105,8 +105,16 @@ class LlamaCppEngine(UpstreamEngine):
     def environment(self) -> dict[str, str]:
         return {"LLAMA_LOG_COLORS": "0"}
 
+    #: llama-server answers 500 to these request errors (malformed tools, schemas, grammars…).
+    REQUEST_ERRORS: ClassVar[tuple[bytes, ...]] = (b"Failed to parse", b"failed to parse", b"Invalid ",
+                                                  b"JSON schema", b"grammar")
+
+    def refused_request(self, status: int, content: bytes) -> bool:
+        return status == 500 and any(marker in content for marker in self.REQUEST_ERRORS)
+
     def upstream_body(self, body: dict[str, Any], adapter: str | None) -> dict[str, Any]:
         body["model"] = self.served_model_name
-        # Exactly the named adapter at scale 1; none for the base model (unlisted adapters are 0).
-        body["lora"] = [] if adapter is None else [{"id": self.adapter_ids[adapter], "scale": 1.0}]
+        # Every adapter's scale, explicitly: the named one at 1, the others at 0. (An empty list
+        # would leave llama-server on its start-up scales, which are 1 for each --lora.)
+        body["lora"] = [{"id": i, "scale": 1.0 if name == adapter else 0.0} for name, i in self.adapter_ids.items()]
         return body

@@ -141,6 +141,11 @@ class UpstreamEngine(InferenceEngine):
         body["model"] = adapter or self.served_model_name
         return body
 
+    def refused_request(self, status: int, content: bytes) -> bool:
+        """Whether an upstream error answer is really about the client's request (the gateway
+        then answers 400): engines that report some bad input as a 500 say so here."""
+        return False
+
     # -- the server contract ---------------------------------------------------------------
 
     @property

@@ -45,6 +45,16 @@ class _UsageOnly(msgspec.Struct):
     usage: _Usage | None = None
 
 
+def _as_request_error(content: bytes) -> bytes:
+    """An upstream error body restated as an OpenAI ``invalid_request_error`` (its message kept)."""
+    try:
+        message = str(msgspec.json.decode(content)["error"]["message"])
+    except (msgspec.DecodeError, KeyError, TypeError):
+        message = content.decode("utf-8", "replace")[:2000]
+    return msgspec.json.encode({"error": {"message": message, "type": "invalid_request_error",
+                                          "param": None, "code": None}})
+
+
 class Gateway:
     """Forwards the generation endpoints of one app to its upstream engine's server."""
 
@@ -160,8 +170,11 @@ class Gateway:
                 streaming = response.headers.get("content-type", "").startswith("text/event-stream")
                 if not streaming:
                     content = await response.read()
+                    status = response.status
+                    if status >= 500 and self.engine.refused_request(status, content):
+                        status, content = 400, _as_request_error(content)
                     answered = True
-                    await send({"type": "http.response.start", "status": response.status,
+                    await send({"type": "http.response.start", "status": status,
                                 "headers": [*out, (b"content-length", str(len(content)).encode())]})
                     await send({"type": "http.response.body", "body": content})
                     if response.status == 200:
