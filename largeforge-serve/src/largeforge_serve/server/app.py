@@ -38,6 +38,7 @@ from largeforge_serve.server.errors import APIError, exception_handlers, generat
 from largeforge_serve.server.gateway import Gateway
 from largeforge_serve.server.metrics import CONTENT_TYPE, ServerMetrics, TokenClock
 from largeforge_serve.server.openapi import openapi_document
+from largeforge_serve.server.unsupported import refuse_unsupported
 
 log = get_logger(__name__)
 
@@ -245,6 +246,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     state = _state(request)
     clock = state.metrics.clock(request.url.path, time.perf_counter())
     req: s.ChatCompletionRequest = await _decode(request, s.ChatCompletionRequest)
+    refuse_unsupported(req)
     adapter = state.resolve_model(req.model)
     params = _sampling(req, req.max_completion_tokens or req.max_tokens)
     messages = _messages(req)
@@ -280,6 +282,7 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
     state = _state(request)
     started = time.perf_counter()
     req: s.CompletionRequest = await _decode(request, s.CompletionRequest)
+    refuse_unsupported(req)
     adapter = state.resolve_model(req.model)
     params = _sampling(req, req.max_tokens)
     prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt

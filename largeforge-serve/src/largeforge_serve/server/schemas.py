@@ -7,7 +7,7 @@ servers do, so newer clients keep working.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct
@@ -40,6 +40,11 @@ class SamplingFields(Struct, kw_only=True):
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None
+    # OpenAI parameters this engine does not implement: decoded so that a value other than the
+    # neutral one is refused with a 400 naming it (see server/unsupported.py), never ignored.
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
 
 
 class TextPart(Struct, kw_only=True):
@@ -55,9 +60,18 @@ class ChatMessage(Struct, kw_only=True):
     name: str | None = None
 
 
+class ResponseFormat(Struct, kw_only=True):
+    type: str
+
+
 class ChatCompletionRequest(SamplingFields, kw_only=True):
     messages: Annotated[list[ChatMessage], Meta(min_length=1)]
     max_completion_tokens: MaxTokens | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    response_format: ResponseFormat | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
 
 
 Prompt = Annotated[str, Meta(min_length=1)]
@@ -65,6 +79,9 @@ Prompt = Annotated[str, Meta(min_length=1)]
 
 class CompletionRequest(SamplingFields, kw_only=True):
     prompt: Prompt | Annotated[list[Prompt], Meta(min_length=1, max_length=16)]
+    logprobs: int | None = None
+    echo: bool | None = None
+    suffix: str | None = None
 
 
 # -- responses -------------------------------------------------------------------------------
