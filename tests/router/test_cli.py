@@ -80,7 +80,7 @@ def test_train_saves_a_head_that_classify_loads(capsys, examples_dir: Path, tmp_
 
 @pytest.mark.parametrize(("yaml_text", "message"), [
     ("experts:\n  - name: a b\n", "experts[0].name = 'a b' is invalid"),
-    ("experts: []\n", "experts = [] is invalid"),
+    ("experts: []\n", "experts is invalid: expected array of length >= 1"),
 ])
 def test_bad_config_is_one_line_error(capsys, tmp_path: Path, yaml_text: str, message: str) -> None:
     config = tmp_path / "bad.yaml"
