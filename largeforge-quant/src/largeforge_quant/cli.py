@@ -105,8 +105,9 @@ def build() -> typer.Typer:
                                                  help="Model to export: alias, local directory or hub id."),
              output: Path = typer.Option(..., "--output", "-o",
                                          help="A .gguf file, or a directory that gets model.gguf."),
-             gguf_type: str = typer.Option("q4_k_m", "--type", "-t",
-                                           help="f16, bf16, f32, q8_0, q6_k, q5_k_m, q4_k_m, q4_0, …"),
+             gguf_type: Optional[str] = typer.Option(
+                 None, "--type", "-t",
+                 help="f16, bf16, f32, q8_0, q6_k, q5_k_m, q4_k_m, q4_0, … (default q4_k_m; f16 for --adapter)."),
              adapter: Optional[Path] = typer.Option(
                  None, "--adapter", help="Convert this PEFT LoRA adapter to a GGUF adapter instead of a model."),
              base: Optional[str] = typer.Option(
@@ -124,14 +125,14 @@ def build() -> typer.Typer:
         from largeforge_quant.gguf import GGUFQuantizer, check_type, convert_adapter
 
         if adapter is not None:
-            outtype = gguf_type if gguf_type != "q4_k_m" else "f16"
+            outtype = gguf_type or "f16"
             with err_console.status(f"converting adapter {adapter} to GGUF ({outtype})"):
                 path = convert_adapter(adapter, output, base=base, outtype=outtype, overwrite=overwrite)
             print_success(f"GGUF LoRA adapter in {path}")
             return
         if model is None:
             raise ConfigError("quant gguf needs --model (or --adapter to convert a LoRA adapter)")
-        check_type(gguf_type)
+        gguf_type = check_type(gguf_type or "q4_k_m")
         quantizer = GGUFQuantizer(model, type=gguf_type, eval_samples=eval_samples, threads=threads,
                                   output_tensor_type=output_tensor_type, token_embedding_type=token_embedding_type)
         target = quantizer.check_ready(output, overwrite)

@@ -30,7 +30,7 @@ def _is_gguf_file(path: str | None) -> bool:
 
     from largeforge_serve.engines.gguf_files import is_gguf
 
-    return bool(path) and Path(str(path)).is_file() and is_gguf(Path(str(path)))
+    return bool(path) and is_gguf(Path(str(path)))  # False for directories and missing files
 
 
 def select_backend_name(config: InferenceConfig) -> str:
