@@ -8,23 +8,31 @@ from largeforge.config.inference import (
     RouterConfig,
 )
 from largeforge.config.training import (
+    CPOConfig,
     DPOConfig,
+    KTOConfig,
     LoRAConfig,
     ModelConfig,
+    ORPOConfig,
     SFTConfig,
+    SimPOConfig,
     TrainingConfig,
 )
 
 __all__ = [
     "BaseConfig",
+    "CPOConfig",
     "DPOConfig",
     "ExpertConfig",
     "GenerationConfig",
     "InferenceConfig",
+    "KTOConfig",
     "LoRAConfig",
     "ModelConfig",
+    "ORPOConfig",
     "RouterConfig",
     "SFTConfig",
+    "SimPOConfig",
     "TrainingConfig",
     "format_validation_error",
     "load_config_file",

@@ -1,4 +1,5 @@
-"""Training configs (spec 1.7): shared TrainingConfig, LoRAConfig, SFTConfig, DPOConfig."""
+"""Training configs (spec 1.7): shared TrainingConfig, LoRAConfig, SFTConfig, DPOConfig; beyond the
+spec, the preference methods users of TRL, LLaMA-Factory and axolotl expect (KTO, ORPO, CPO, SimPO)."""
 
 from __future__ import annotations
 
@@ -92,6 +93,60 @@ class DPOConfig(TrainingConfig):
         super().check()
         if self.max_prompt_length >= self.max_length:
             raise ValueError(
-                f"max_prompt_length ({self.max_prompt_length}) must be below max_length "
-                f"({self.max_length})"
+                f"max_prompt_length ({self.max_prompt_length}) must be below max_length ({self.max_length})"
             )
+
+
+class KTOConfig(TrainingConfig):
+    """Kahneman-Tversky optimisation on unpaired rows: one reply each, labelled desirable or not.
+
+    The ``kto`` loss estimates its KL term from mismatched prompt/reply pairs inside a batch, so
+    it needs ``per_device_train_batch_size`` of at least 2 (``apo_zero_unpaired`` does not).
+    ``desirable_weight``/``undesirable_weight`` balance data with unequal shares of each label.
+    """
+
+    beta: Annotated[float, Meta(gt=0)] = 0.1
+    max_length: Annotated[int, Meta(ge=128)] = 1024
+    loss_type: Literal["kto", "apo_zero_unpaired"] = "kto"
+    desirable_weight: Annotated[float, Meta(gt=0)] = 1.0
+    undesirable_weight: Annotated[float, Meta(gt=0)] = 1.0
+
+    def check(self) -> None:
+        super().check()
+        if self.loss_type == "kto" and self.per_device_train_batch_size < 2:
+            raise ValueError(
+                "per_device_train_batch_size must be at least 2 for loss_type kto: its KL term pairs "
+                "each prompt with another row's reply in the same batch"
+            )
+
+
+class ORPOConfig(TrainingConfig):
+    """Odds-ratio preference optimisation: SFT loss on the chosen reply plus ``beta`` (the
+    paper's lambda) times an odds-ratio term; no reference model."""
+
+    beta: Annotated[float, Meta(gt=0)] = 0.1
+    max_length: Annotated[int, Meta(ge=128)] = 1024
+
+
+class CPOConfig(TrainingConfig):
+    """Contrastive preference optimisation: a preference loss on the policy alone (no reference
+    model) plus ``cpo_alpha`` times the SFT loss on the chosen reply."""
+
+    beta: Annotated[float, Meta(gt=0)] = 0.1
+    max_length: Annotated[int, Meta(ge=128)] = 1024
+    loss_type: Literal["sigmoid", "hinge", "ipo", "simpo"] = "sigmoid"
+    cpo_alpha: Annotated[float, Meta(ge=0)] = 1.0
+    #: Target reward margin of ``loss_type: simpo``.
+    simpo_gamma: Annotated[float, Meta(ge=0)] = 0.5
+    label_smoothing: Annotated[float, Meta(ge=0, le=0.5)] = 0.0
+
+
+class SimPOConfig(TrainingConfig):
+    """SimPO: length-normalised log-likelihood margins with a target ``simpo_gamma``, no reference
+    model (TRL's CPO with ``loss_type="simpo"``). ``beta`` 2.0 and ``cpo_alpha`` 0 (pure SimPO) follow
+    the SimPO paper; a ``cpo_alpha`` above 0 adds the SFT loss on the chosen reply (CPO-SimPO)."""
+
+    beta: Annotated[float, Meta(gt=0)] = 2.0
+    simpo_gamma: Annotated[float, Meta(ge=0)] = 0.5
+    cpo_alpha: Annotated[float, Meta(ge=0)] = 0.0
+    max_length: Annotated[int, Meta(ge=128)] = 1024
