@@ -11,10 +11,11 @@ import abc
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from largeforge.config import LoRAConfig, TrainingConfig
 from largeforge.contracts import TrainingResult
+from largeforge.errors import ConfigError
 from largeforge.utils.device import is_bf16_supported
 from largeforge.utils.logging import get_logger
 from largeforge_train.checkpoints import CheckpointManager
@@ -70,6 +71,11 @@ class BaseTrainer(abc.ABC):
     """
 
     method: str = "base"
+    #: The TRL config class the trainer builds (dotted path); any of its fields can be passed
+    #: through ``TrainingConfig.trl_args`` (see :mod:`largeforge_train.trl_args`).
+    trl_config_class: str = ""
+    #: Fields of that class LargeForge sets itself from its own settings: name → what to set instead.
+    trl_managed: ClassVar[dict[str, str]] = {"resume_from_checkpoint": "--resume", "output_dir": "--output"}
 
     def __init__(self, model_name: str, config: TrainingConfig, lora_config: LoRAConfig | None = None, *,
                  chat_template: str | None = None, eos_token: str | None = None, resume: bool | str = False,
@@ -78,6 +84,7 @@ class BaseTrainer(abc.ABC):
                  overwrite: bool = False) -> None:
         self.model_name = model_name
         self.config = config
+        self.trl_args = self.check_trl_args(config)
         self.lora_config = lora_config
         self.chat_template = load_chat_template(chat_template)
         self.eos_token = eos_token
@@ -220,6 +227,37 @@ class BaseTrainer(abc.ABC):
             "dataloader_pin_memory": torch.cuda.is_available(),
         }
 
+    @classmethod
+    def check_trl_args(cls, config: TrainingConfig, source: str | None = None) -> dict[str, Any]:
+        """The config's TRL pass-through fields, converted to their types; a one-line ConfigError
+        (with the closest valid names) for a field ``trl_config_class`` does not have."""
+        if not config.trl_args:
+            return {}
+        from largeforge_train.trl_args import check_trl_args
+
+        own = [f for f in type(config).__struct_fields__ if f != "trl_args"]
+        if not cls.trl_config_class:
+            raise ConfigError(f"{next(iter(config.trl_args))}: unknown field (allowed: {', '.join(own)})")
+        return check_trl_args(cls.trl_config_class, config.trl_args, own_fields=own, managed=cls.trl_managed,
+                              source=source)
+
+    def training_args(self, has_eval: bool, **specific: Any) -> Any:
+        """The trainer's TRL config: :meth:`common_args`, then the trainer's ``specific`` fields,
+        then the pass-through fields (which may override a common default such as ``warmup_steps``
+        or ``save_strategy``, never a field the trainer derives from its own settings)."""
+        import importlib
+
+        clash = sorted(set(specific) & set(self.trl_args))
+        if clash:
+            raise ConfigError(f"{clash[0]}: LargeForge sets this field of {self.trl_config_class} for "
+                              f"{self.method} from its own settings; leave it out")
+        module, _, name = self.trl_config_class.rpartition(".")
+        config_cls = getattr(importlib.import_module(module), name)
+        try:
+            return config_cls(**{**self.common_args(has_eval), **specific, **self.trl_args})
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{self.trl_config_class}: {' '.join(str(exc).split())}") from None
+
     def report_to(self) -> list[str]:
         """``report_to`` as a list (the config takes one name or several)."""
         value = self.config.report_to
@@ -315,6 +353,8 @@ class BaseTrainer(abc.ABC):
             except PreflightError as exc:  # an unusable eval set must not stop the training
                 logger.warning("evaluation set: %s; training without evaluation", exc)
                 eval_dataset = None
+        if hasattr(self, "_get_training_args"):
+            self._get_training_args(eval_dataset is not None)  # TRL's own checks, before the model loads
         resume_from = self.resume_checkpoint()
         if self._model is None:
             self.load_model()

@@ -17,6 +17,115 @@ import typer
 _RUN_KEYS = ("model", "dataset", "eval_dataset", "format", "lora", "chat_template", "eos_token", "ref_model")
 LORA_R_HELP = "LoRA rank; 0 for full fine-tuning."
 TARGETS_HELP = "Comma-separated module names, 'all-linear', or 'auto' (by architecture)."
+PRINT_CONFIG_HELP = "Print the resolved settings (YAML, --config can read it back) and exit before the model loads."
+#: Flags whose parameter is not named after the config field they set.
+FLAG_FIELDS = {"num_epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size",
+               "grad_accum": "gradient_accumulation_steps", "lora_r": "r", "lora_targets": "target_modules"}
+
+
+class TrainCommand(typer.core.TyperCommand):
+    """A ``largeforge train <method>`` command: extra flags are the trainer's TRL config fields
+    (``--optim adamw_torch``, as with TrlParser), and ``--help`` shows the config's defaults.
+
+    Use it as ``@app.command(cls=TrainCommand)`` with a ``ctx: typer.Context`` parameter, and pass
+    ``ctx`` to :func:`trl_flags`; the method's config class is the trainer's ``config`` annotation.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["context_settings"] = {**(kwargs.get("context_settings") or {}),
+                                      "allow_extra_args": True, "ignore_unknown_options": True}
+        super().__init__(*args, **kwargs)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        trainer_cls = _trainer_class(ctx.info_name)
+        if trainer_cls is not None:
+            _show_defaults(self.params, _config_class(trainer_cls))
+            if trainer_cls.trl_config_class and not self.epilog:
+                self.epilog = (f"Any field of {trainer_cls.trl_config_class} is a flag too, as with TRL's parser "
+                               "(--optim adamw_torch --lr_scheduler_type cosine), or a key of --config; "
+                               "--print-config shows the result.")
+        super().format_help(ctx, formatter)
+
+
+def _trainer_class(method: str | None) -> Any:
+    from largeforge.plugins import registries
+
+    try:
+        return registries().trainers.get(method or "")
+    except Exception:
+        return None
+
+
+def _config_class(trainer_cls: Any) -> Any:
+    """The method's config class: the trainer's ``config`` annotation."""
+    import typing
+
+    from largeforge.config import TrainingConfig
+
+    if getattr(trainer_cls, "config_class", TrainingConfig) is not TrainingConfig:
+        return trainer_cls.config_class
+    hint = typing.get_type_hints(trainer_cls).get("config", TrainingConfig)
+    return hint if isinstance(hint, type) else TrainingConfig
+
+
+def _show_defaults(params: list[Any], config_cls: Any) -> None:
+    """Show the default of every flag that sets a config or LoRA field (their typer default is None)."""
+    import msgspec
+
+    from largeforge.config import LoRAConfig
+
+    defaults = {f.name: f.default if f.default is not msgspec.NODEFAULT else
+                (f.default_factory() if f.default_factory is not msgspec.NODEFAULT else None)
+                for f in msgspec.structs.fields(config_cls)}
+    lora = {f.name: f.default if f.default is not msgspec.NODEFAULT else f.default_factory()
+            for f in msgspec.structs.fields(LoRAConfig)}
+    for param in params:
+        if param.default is not None or isinstance(param.show_default, str):
+            continue
+        name = FLAG_FIELDS.get(param.name, param.name)
+        name = config_cls.trl_aliases.get(name, name)
+        if name in defaults and defaults[name] is not None:
+            value = defaults[name]
+        elif param.name.startswith("lora_") and name in lora:
+            value = lora[name]
+        else:
+            continue
+        param.show_default = ",".join(value) if isinstance(value, list) else str(value).lower() \
+            if isinstance(value, bool) else str(value)
+
+
+def trl_flags(ctx: Any, trainer_cls: Any) -> dict[str, Any]:
+    """The extra flags of a train command (TRL config fields, or our fields without their own flag,
+    e.g. ``--lr_scheduler_type``); a one-line error with the closest option for an unknown one."""
+    from largeforge.errors import ConfigError
+    from largeforge_train.trl_args import parse_flags, suggest, trl_fields
+
+    flags = parse_flags(list(ctx.args))
+    config_cls = _config_class(trainer_cls)
+    own = (set(config_cls.__struct_fields__) - {"trl_args"}) | set(config_cls.trl_aliases)
+    trl = set(trl_fields(trainer_cls.trl_config_class)) if flags and trainer_cls.trl_config_class else set()
+    for name in flags:
+        if name not in own and name not in trl:
+            options = [o for p in ctx.command.params for o in p.opts if o.startswith("--")]
+            hint = suggest(f"--{name}", [*options, *(f"--{f}" for f in own | trl)])
+            fields_of = trainer_cls.trl_config_class or config_cls.__name__
+            raise ConfigError(f"--{name}: no such option of `largeforge train {ctx.info_name}`{hint}; options are "
+                              f"those of --help and the fields of {fields_of}")
+    return flags
+
+
+def print_config(trainer: Any, **run: Any) -> None:
+    """The resolved settings of ``trainer`` as YAML: run keys, config fields with the TRL pass-through
+    fields (converted), and the LoRA section (``null`` for full fine-tuning)."""
+    import yaml
+
+    data = {k: str(v) if isinstance(v, Path) else v for k, v in run.items() if v is not None}
+    fields = trainer.config.to_dict()
+    fields.pop("trl_args")
+    data.update(fields)
+    data.update(trainer.trl_args)
+    data["lora"] = trainer.lora_config.to_dict() if trainer.lora_config is not None else None
+    typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
 
 
 def _split_config(path: Optional[Path]) -> tuple[dict[str, Any], dict[str, Any], str | None]:
@@ -34,14 +143,18 @@ def _split_config(path: Optional[Path]) -> tuple[dict[str, Any], dict[str, Any],
 
 
 def _build_config(config_cls: Any, fields: dict[str, Any], source: str | None, output: Optional[Path],
-                  flags: dict[str, Any]) -> Any:
+                  flags: dict[str, Any], extra: dict[str, Any] | None = None) -> Any:
+    """Defaults, then the file's ``fields``, then ``extra`` flags (TRL fields), then our ``flags``."""
     from largeforge.errors import ConfigError
 
     if output is not None:
         fields["output_dir"] = str(output)
     if "output_dir" not in fields:
         raise ConfigError("output_dir is required: pass --output or set output_dir in --config")
-    return config_cls.from_dict(fields, source=source).merged(**flags)
+    config = config_cls.from_dict(fields, source=source)
+    if extra:
+        config = config.merged(**extra)
+    return config.merged(**flags)
 
 
 def _build_lora(run: dict[str, Any], source: str | None, flags: dict[str, Any], r: Optional[int]) -> Any:
@@ -104,8 +217,9 @@ def build_train() -> typer.Typer:
     """The ``train`` command group."""
     app = typer.Typer(help="Fine-tune models: SFT and DPO with LoRA, and merge adapters.", no_args_is_help=True)
 
-    @app.command()
+    @app.command(cls=TrainCommand)
     def sft(
+        ctx: typer.Context,
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Base model: alias, directory or hub id."),
         dataset: Optional[Path] = typer.Option(None, "--dataset", "-d", help="Training data (any supported format)."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output directory."),
@@ -141,6 +255,7 @@ def build_train() -> typer.Typer:
         patience: Optional[int] = typer.Option(
             None, "--early-stopping-patience", min=1, help="Stop after N evaluations without a better eval_loss."),
         save_best: bool = typer.Option(False, "--save-best", help="Keep the best model (eval_loss) in OUTPUT/best."),
+        show_config: bool = typer.Option(False, "--print-config", help=PRINT_CONFIG_HELP),
     ) -> None:
         """Supervised fine-tuning (loss on the replies; LoRA unless --lora-r 0)."""
         from largeforge.config import SFTConfig
@@ -152,7 +267,7 @@ def build_train() -> typer.Typer:
             gradient_accumulation_steps=grad_accum, learning_rate=learning_rate, warmup_ratio=warmup_ratio,
             max_seq_length=max_length, packing=packing, train_on_prompt=train_on_prompt,
             gradient_checkpointing=gradient_checkpointing, logging_steps=logging_steps, save_steps=save_steps,
-            save_total_limit=save_total_limit, seed=seed, eval_steps=eval_steps))
+            save_total_limit=save_total_limit, seed=seed, eval_steps=eval_steps), trl_flags(ctx, SFTTrainer))
         lora = _build_lora(run, source, dict(lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                                              target_modules=lora_targets), lora_r)
         fmt = format or run.get("format", "auto")
@@ -162,10 +277,17 @@ def build_train() -> typer.Typer:
         trainer = SFTTrainer(_model(model, run), cfg, lora, chat_template=chat_template or run.get("chat_template"),
                              eos_token=eos_token or run.get("eos_token"), resume=resume,
                              early_stopping_patience=patience, save_best=save_best, overwrite=overwrite)
+        if show_config:
+            print_config(trainer, model=trainer.model_name, dataset=dataset or run.get("dataset"),
+                         eval_dataset=eval_dataset or run.get("eval_dataset"), format=fmt,
+                         chat_template=chat_template or run.get("chat_template"),
+                         eos_token=eos_token or run.get("eos_token"))
+            return
         _run("sft", trainer, train, evaluation)
 
-    @app.command()
+    @app.command(cls=TrainCommand)
     def dpo(
+        ctx: typer.Context,
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model (usually an SFT output)."),
         dataset: Optional[Path] = typer.Option(None, "--dataset", "-d", help="Preference data."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output directory."),
@@ -193,6 +315,7 @@ def build_train() -> typer.Typer:
         seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
         resume: bool = typer.Option(False, "--resume", help="Continue from the latest complete checkpoint."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier run in the output directory."),
+        show_config: bool = typer.Option(False, "--print-config", help=PRINT_CONFIG_HELP),
     ) -> None:
         """Direct preference optimisation on prompt/chosen/rejected data."""
         from largeforge.config import DPOConfig
@@ -205,7 +328,8 @@ def build_train() -> typer.Typer:
             beta=beta, loss_type=loss_type, num_train_epochs=num_epochs, max_steps=max_steps,
             per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum,
             learning_rate=learning_rate, warmup_ratio=warmup_ratio, max_length=max_length,
-            logging_steps=logging_steps, save_steps=save_steps, save_total_limit=save_total_limit, seed=seed))
+            logging_steps=logging_steps, save_steps=save_steps, save_total_limit=save_total_limit, seed=seed),
+            trl_flags(ctx, DPOTrainer))
         lora = _build_lora(run, source, dict(lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                                              target_modules=lora_targets), lora_r)
         fmt = format or run.get("format", "auto")
@@ -215,6 +339,12 @@ def build_train() -> typer.Typer:
         trainer = DPOTrainer(_model(model, run), cfg, lora, ref_model=ref_model or run.get("ref_model"),
                              chat_template=run.get("chat_template"), eos_token=run.get("eos_token"), resume=resume,
                              overwrite=overwrite)
+        if show_config:
+            print_config(trainer, model=trainer.model_name, dataset=dataset or run.get("dataset"),
+                         eval_dataset=eval_dataset or run.get("eval_dataset"), format=fmt,
+                         ref_model=ref_model or run.get("ref_model"), chat_template=run.get("chat_template"),
+                         eos_token=run.get("eos_token"))
+            return
         _run("dpo", trainer, train, evaluation)
 
     @app.command()

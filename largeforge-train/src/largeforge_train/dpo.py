@@ -34,6 +34,7 @@ class DPOTrainer(BaseTrainer):
 
     method = "dpo"
     config: DPOConfig
+    trl_config_class = "trl.DPOConfig"
 
     def __init__(self, model_name: str, config: DPOConfig, lora_config: LoRAConfig | None = None,
                  ref_model: str | None = None, **options: Any) -> None:
@@ -60,11 +61,8 @@ class DPOTrainer(BaseTrainer):
 
     def _get_training_args(self, has_eval: bool = False) -> Any:
         """TRL's ``DPOConfig`` from ours."""
-        from trl import DPOConfig as TRLDPOConfig
-
         c = self.config
-        return TRLDPOConfig(**self.common_args(has_eval), beta=c.beta, loss_type=[c.loss_type],
-                            max_length=c.max_length)
+        return self.training_args(has_eval, beta=c.beta, loss_type=[c.loss_type], max_length=c.max_length)
 
     def _create_trainer(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None) -> Any:
         from trl import DPOTrainer as TRLDPOTrainer

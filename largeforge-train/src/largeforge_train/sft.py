@@ -14,7 +14,7 @@ steps per epoch, as the same run unpacked.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from largeforge.config import LoRAConfig, SFTConfig
 from largeforge_train.base import BaseTrainer
@@ -35,6 +35,10 @@ class SFTTrainer(BaseTrainer):
 
     method = "sft"
     config: SFTConfig
+    trl_config_class = "trl.SFTConfig"
+    trl_managed: ClassVar[dict[str, str]] = {
+        **BaseTrainer.trl_managed, "completion_only_loss": "train_on_prompt (its opposite)",
+        "padding_free": "packing", "packing_strategy": "packing", "eos_token": "eos_token / --eos-token"}
     #: Packed rows of about a batch of examples, one per step (False: TRL's ``batch`` rows of
     #: ``max_seq_length`` tokens per step, several times the examples and tokens of a batch).
     pack_rows_to_batch: bool = True
@@ -56,14 +60,13 @@ class SFTTrainer(BaseTrainer):
 
     def _get_training_args(self, has_eval: bool = False) -> Any:
         """TRL's ``SFTConfig`` from ours."""
-        from trl import SFTConfig as TRLSFTConfig
-
         c = self.config
-        common = self.common_args(has_eval)
+        common: dict[str, Any] = {}
         if c.packing and self.pack_rows_to_batch:
             # One packed row per step, holding about a batch of examples (see _create_trainer).
             common.update(per_device_train_batch_size=1, per_device_eval_batch_size=1)
-        return TRLSFTConfig(
+        return self.training_args(
+            has_eval,
             **common,
             max_length=c.max_seq_length,
             packing=c.packing,

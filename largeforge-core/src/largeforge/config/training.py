@@ -3,12 +3,15 @@ spec, the preference methods users of TRL, LLaMA-Factory and axolotl expect (KTO
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
 
 from largeforge.config.base import BaseConfig
+from largeforge.errors import ConfigError
+
+T = TypeVar("T", bound="TrainingConfig")
 
 PositiveInt = Annotated[int, Meta(ge=1)]
 
@@ -55,10 +58,46 @@ class TrainingConfig(BaseConfig):
     #: Where the Trainer also logs, as in transformers: ``tensorboard`` (under ``output_dir/runs/``),
     #: ``wandb``, a list of them, or ``none``.
     report_to: list[str] | str = msgspec.field(default_factory=list)
+    #: Every other field of the method's TRL config (``optim``, ``lr_scheduler_kwargs``,
+    #: ``neftune_noise_alpha``, …), as TRL's own parser takes it. Keys of a config that are not
+    #: fields here land in it (so ``optim: adamw_torch`` is written flat, as for TrlParser); the
+    #: train plugin checks them against the trainer's TRL config class (core does not import TRL)
+    #: and refuses unknown ones with the valid names.
+    trl_args: dict[str, Any] = msgspec.field(default_factory=dict)
+    #: TRL's names for fields that LargeForge names differently (SFT: ``max_length``).
+    trl_aliases: ClassVar[dict[str, str]] = {}
 
     def check(self) -> None:
         if self.fp16 and self.bf16:
             raise ValueError("fp16 and bf16 cannot both be true")
+
+    @classmethod
+    def from_dict(cls: type[T], data: Any, *, source: str | None = None, strict: bool = False) -> T:
+        """As :meth:`BaseConfig.from_dict`, with keys that are not our fields kept in ``trl_args``."""
+        return super().from_dict(split_trl_args(cls, data, source), source=source, strict=strict)
+
+    def flat_dict(self) -> dict[str, Any]:
+        """Our fields and the TRL pass-through fields side by side, as a config file writes them."""
+        data = self.to_dict()
+        return {**data, **data.pop("trl_args")}
+
+
+def split_trl_args(cls: type[TrainingConfig], data: Any, source: str | None = None) -> Any:
+    """``data`` with TRL's names of our fields renamed and every other key moved to ``trl_args``
+    (a ``trl_args`` mapping given explicitly is flattened first, so this is idempotent)."""
+    if not isinstance(data, dict) or not isinstance(data.get("trl_args", {}), dict):
+        return data
+    flat = {**data.get("trl_args", {}), **{k: v for k, v in data.items() if k != "trl_args"}}
+    for trl_name, ours in cls.trl_aliases.items():
+        if trl_name in flat:
+            if ours in flat and flat[ours] != flat[trl_name]:
+                where = f"{source}: " if source else ""
+                raise ConfigError(f"{where}{trl_name} (TRL's name) and {ours} are both set: keep one")
+            flat[ours] = flat.pop(trl_name)
+    own = set(cls.__struct_fields__)
+    out = {k: v for k, v in flat.items() if k in own}
+    out["trl_args"] = {k: v for k, v in flat.items() if k not in own}
+    return out
 
 
 class LoRAConfig(BaseConfig):
@@ -79,6 +118,7 @@ class SFTConfig(TrainingConfig):
     packing: bool = False
     dataset_text_field: str = "text"
     train_on_prompt: bool = False
+    trl_aliases: ClassVar[dict[str, str]] = {"max_length": "max_seq_length"}
 
 
 class DPOConfig(TrainingConfig):
