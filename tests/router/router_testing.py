@@ -37,6 +37,10 @@ class ExpertServer:
         self.reply: tuple[int, dict[str, str], dict[str, Any]] | None = None
         #: when set, a stream pauses after its first chunk until this event is set
         self.hold: threading.Event | None = None
+        #: seconds a generation request waits before its answer (a replica with a long queue)
+        self.delay = 0.0
+        #: seconds /health waits before answering (a hung replica, when longer than the probe's timeout)
+        self.health_delay = 0.0
         self.requests: list[dict[str, Any]] = []
         self._httpd: ThreadingHTTPServer | None = None
         self.port = port
@@ -73,6 +77,7 @@ class ExpertServer:
 
             def do_GET(self) -> None:
                 if self.path == "/health":
+                    time.sleep(owner.health_delay)
                     self._send(200, {"status": "ok", "expert": owner.name})
                 else:
                     self._send(404, {"error": {"message": "not found"}})
@@ -80,6 +85,7 @@ class ExpertServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 owner.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
+                time.sleep(owner.delay)
                 if owner.reply is not None:
                     self._send(owner.reply[0], owner.reply[2], owner.reply[1])
                     return

@@ -8,6 +8,12 @@ has reached the client: for streams the first chunk is read before the response 
 busy replica (429, 503 with ``Retry-After``) is skipped without being counted; an error of the
 request itself (4xx, or a 5xx the expert attributes to the request) goes back to the client as
 it is (see :mod:`largeforge_router.outcomes`).
+
+A read timeout (no answer, or no next chunk, within ``request_timeout``) is not a fault by
+itself: a replica with a long queue is slow, not broken. The router then asks the replica's
+``/health`` (``health_check_timeout``): if it answers 200 the replica is alive and merely loaded,
+so the attempt is skipped like a busy one and its circuit is untouched; if it does not, the
+timeout counts as a fault. Connect failures and failed health checks always count.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ if TYPE_CHECKING:
     import aiohttp
 
 logger = get_logger("largeforge.router.router")  # under the largeforge logger tree
+#: Retry-After (seconds) when every replica was too slow to answer within request_timeout.
+SLOW_RETRY_AFTER = 5
 #: Idle keep-alive connections to experts are dropped after this many seconds: below uvicorn's
 #: 5 s server-side keep-alive timeout, so the router never reuses a connection the expert is
 #: closing at that moment (which would count as a failed attempt).
@@ -315,7 +323,15 @@ class Router:
                 return Forwarded(name, url, 200, response.headers.get("content-type", "text/event-stream"),
                                  stream=self._relay(name, url, start, first, chunks, response),
                                  attempts=attempts)
-            except (aiohttp.ClientError, TimeoutError) as exc:  # connection refused, timeouts, broken reads
+            except aiohttp.SocketTimeoutError as exc:  # no answer in time: loaded, or hung?
+                error = f"no answer within {self.server.request_timeout:g}s ({exc})"
+                if await self._alive(url):
+                    waits.append(SLOW_RETRY_AFTER)
+                    self._busy(name, url, f"{error}; /health answers, so it is slow, not down", attempts,
+                               slow=True)
+                else:
+                    self._failed(name, url, f"{error}; /health does not answer either", attempts)
+            except (aiohttp.ClientError, TimeoutError) as exc:  # connection refused, connect timeouts, broken reads
                 self._failed(name, url, f"{type(exc).__name__}: {exc}", attempts)
             finally:
                 if not committed:
@@ -331,6 +347,8 @@ class Router:
                     for u in self.experts.get(n).all_endpoints]
             wait = max(1, math.ceil(self.breaker.retry_in(urls)))
         what = "every replica is busy" if busy else "no healthy endpoint"
+        if busy and any(a.get("slow") for a in attempts):
+            what = "every replica is busy or too slow"
         raise NoEndpointError(f"{what} for expert {expert!r} or the fallback "
                               f"{self.config.fallback_expert!r}: {tried}", attempts, retry_after=wait, busy=busy)
 
@@ -342,12 +360,28 @@ class Router:
         self.experts.record_request(expert, False, 0.0)
         self.metrics.upstream_failures.labels(expert=expert, endpoint=url).inc()
 
-    def _busy(self, expert: str, url: str, error: str, attempts: list[dict[str, Any]]) -> None:
-        """A replica turned the request away (backpressure): not a fault, try the next one."""
-        logger.info("%s is busy: %s", url, error, extra={"expert": expert, "endpoint": url})
-        attempts.append({"expert": expert, "endpoint": url, "error": error, "busy": True})
+    def _busy(self, expert: str, url: str, error: str, attempts: list[dict[str, Any]], *,
+              slow: bool = False) -> None:
+        """A replica turned the request away (backpressure) or is alive but too slow to answer
+        (``slow``): not a fault, try the next one."""
+        logger.info("%s is %s: %s", url, "slow" if slow else "busy", error, extra={"expert": expert, "endpoint": url})
+        attempts.append({"expert": expert, "endpoint": url, "error": error, "busy": True, **({"slow": True} if slow
+                                                                                            else {})})
         self.breaker.release(url)
         self.metrics.upstream_busy.labels(expert=expert, endpoint=url).inc()
+
+    async def _alive(self, url: str) -> bool:
+        """Whether ``url``'s ``/health`` answers 200 within ``health_check_timeout`` (a replica
+        that does is loaded, not down)."""
+        import aiohttp
+
+        timeout = aiohttp.ClientTimeout(total=self.server.health_check_timeout)
+        try:
+            async with self.client().get(f"{url}/health", timeout=timeout, allow_redirects=False) as response:
+                await response.read()
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
 
     def _request_failed(self, expert: str, url: str) -> None:
         """The expert failed this request and says the request, not the replica, is the cause."""
@@ -383,7 +417,10 @@ class Router:
             self._succeeded(expert, url, start)
         except (aiohttp.ClientError, TimeoutError) as exc:
             verdict = True
-            self._failed(expert, url, f"stream broken: {exc}", [])
+            if isinstance(exc, aiohttp.SocketTimeoutError) and await self._alive(url):
+                self.breaker.release(url)  # a stalled step of a loaded replica, not a dead one
+            else:
+                self._failed(expert, url, f"stream broken: {exc}", [])
             self.metrics.requests.labels(expert=expert, outcome="broken_stream").inc()
             error = {"error": {"message": f"expert {expert!r} failed mid-stream: {exc}",
                                "type": "upstream_error", "code": "stream_broken"}}
