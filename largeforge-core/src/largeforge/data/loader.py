@@ -48,8 +48,14 @@ def load_conversations(
 
 
 def conversations_to_dataset(conversations: list[Conversation]) -> datasets.Dataset:
-    """A ``datasets.Dataset`` in TRL's conversational layout (see ``Conversation.to_record``)."""
-    import datasets
+    """A ``datasets.Dataset`` in TRL's conversational layout (see ``Conversation.to_record``).
+
+    ``datasets`` is not a dependency of largeforge-core (largeforge-train brings it)."""
+    try:
+        import datasets
+    except ImportError:
+        raise DataError("building a training dataset needs the `datasets` package, which largeforge-train "
+                        'brings: pip install "largeforge-core[train]" (or pip install datasets)') from None
 
     tasks = {c.task for c in conversations}
     if len(tasks) > 1:
