@@ -88,3 +88,10 @@ def build_tiny_model(target: Path, tokenizer_source: Path, *, layers: int = 2, h
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_dir: Path) -> Path:
     """A tiny random Llama with SmolLM2's tokenizer (2 layers, hidden 64)."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"), smollm2_dir)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop every test server still running (also after a Ctrl+C): none is left orphaned."""
+    from largeforge.utils.process import stop_all
+
+    stop_all()

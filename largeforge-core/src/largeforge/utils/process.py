@@ -5,10 +5,15 @@ real servers::
 
     with CommandProcess(["serve", "inference", ...], ready=re.compile(r"at (http://\\S+)")) as proc:
         ...  # proc.url is the first group of the ready line
+
+A child never outlives its parent: on Linux it gets SIGTERM when the parent dies, however it
+dies (``PR_SET_PDEATHSIG``), and every child still running is stopped at interpreter exit (a
+Ctrl+C of a test run included), so no test server is left orphaned.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import signal
@@ -16,10 +21,37 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 _P = TypeVar("_P", bound="CommandProcess")
+_RUNNING: weakref.WeakSet[CommandProcess] = weakref.WeakSet()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux for SIGTERM when the parent dies."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _parent_death_hook() -> Callable[[], None] | None:
+    # The signal fires when the *thread* that started the child ends: only the main thread,
+    # which lives as long as the process, may use it.
+    if sys.platform.startswith("linux") and threading.current_thread() is threading.main_thread():
+        return _die_with_parent
+    return None
+
+
+def stop_all(timeout: float = 10.0) -> None:
+    """Stop every :class:`CommandProcess` still running (registered to run at exit)."""
+    for process in list(_RUNNING):
+        process.stop(timeout)
+
+
+atexit.register(stop_all)
 
 
 class CommandProcess:
@@ -53,7 +85,8 @@ class CommandProcess:
         """Launch, wait for the ready line and return the URL it names."""
         command = [sys.executable, "-m", "largeforge.cli.main", *self.args]
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env=self.env)
+                                     env=self.env, preexec_fn=_parent_death_hook())
+        _RUNNING.add(self)
         reader = threading.Thread(target=self._read, daemon=True)
         reader.start()
         deadline = time.monotonic() + self.timeout
@@ -81,6 +114,7 @@ class CommandProcess:
         """Ctrl+C the process and return its exit code (killed if it does not stop in time)."""
         if self.proc is None:
             return 0
+        _RUNNING.discard(self)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
