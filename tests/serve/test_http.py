@@ -144,7 +144,7 @@ def wait_idle(engine: Any, seconds: float = 60) -> bool:
 
 
 def test_client_disconnect_mid_stream_frees_the_slot(http: httpx.Client, tiny_engine: Any) -> None:
-    body = {**CHAT, "max_tokens": 5000, "stream": True}
+    body = {**CHAT, "max_tokens": 2000, "stream": True}
     with http.stream("POST", "/v1/chat/completions", json=body) as response:
         lines = response.iter_lines()
         assert next(lines).startswith("data: ")
@@ -188,7 +188,7 @@ def test_shutdown_cancels_what_cannot_finish_in_time(tiny_model_dir: Path, serve
     engine = TransformersEngine(str(tiny_model_dir), max_batch_size=2, threads=1)
     lines: list[str] = []
     with server_factory(engine, drain_timeout=1.0) as server:
-        body = {**CHAT, "max_tokens": 20000, "stream": True}
+        body = {**CHAT, "max_tokens": 2000, "stream": True}
         client = threading.Thread(target=stream_all, args=(f"{server.url}/chat/completions", body, lines))
         client.start()
         while not lines:

@@ -45,7 +45,9 @@ class SamplingParams:
     """Per-request sampling settings (the engine-side view of ``GenerationConfig``).
 
     ``temperature`` below 1e-5 (0 included) means greedy; ``top_k <= 0`` and ``top_p == 1``
-    disable those filters.
+    disable those filters. ``logprobs`` (None: off) asks for each generated token's log
+    probability and that many most likely alternatives. ``strict_max_tokens``: a ``max_tokens``
+    the client set, so prompt + ``max_tokens`` beyond the context is refused (400) instead of cut.
     """
 
     max_tokens: int = 256
@@ -55,6 +57,8 @@ class SamplingParams:
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    logprobs: int | None = None
+    strict_max_tokens: bool = False
 
     @classmethod
     def from_config(cls, config: GenerationConfig | None) -> SamplingParams:
@@ -75,6 +79,16 @@ class SamplingParams:
 
 
 @dataclass
+class TokenLogprobs:
+    """A generated token's text and log probability (of the model's raw distribution, as vLLM
+    reports by default), with the most likely tokens at that step."""
+
+    token: str
+    logprob: float
+    top: list[tuple[str, float]]
+
+
+@dataclass
 class StreamEvent:
     """One piece of a request's output: new text, and on the last event why it ended.
 
@@ -88,6 +102,8 @@ class StreamEvent:
     finish_reason: FinishReason | None = None
     error: str | None = None
     fault: Fault | None = None
+    #: the tokens this event completes, when the request asked for logprobs
+    logprobs: list[TokenLogprobs] | None = None
 
     @property
     def finished(self) -> bool:
@@ -118,7 +134,8 @@ class EventStream(Protocol):
 
 @runtime_checkable
 class ServingEngine(Protocol):
-    """An engine the HTTP server can drive (``TransformersEngine``, ``VLLMEngine``)."""
+    """An engine the HTTP server can drive (``TransformersEngine``; llama.cpp and vLLM run their own
+    server behind :class:`~largeforge_serve.engines.upstream.UpstreamEngine`)."""
 
     @property
     def adapter_names(self) -> Sequence[str]:
@@ -130,8 +147,9 @@ class ServingEngine(Protocol):
         """Longest prompt + completion in tokens."""
         ...
 
-    def render_chat(self, messages: list[dict[str, str]]) -> str:
-        """The prompt text for ``messages`` (the model's chat template, generation prompt added)."""
+    def render_chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> str:
+        """The prompt text for ``messages`` (the model's chat template, generation prompt added),
+        with ``tools`` (OpenAI function definitions) described to the model."""
         ...
 
     def count_tokens(self, prompt: str, *, chat: bool = False) -> int:

@@ -33,6 +33,7 @@ from largeforge_serve.engines.base import (
     FinishReason,
     SamplingParams,
     StreamEvent,
+    TokenLogprobs,
 )
 from largeforge_serve.engines.detok import IncrementalDetokenizer, StopMatcher
 from largeforge_serve.engines.sampling import Sampler
@@ -76,12 +77,28 @@ class _Sequence:
         self.position = len(task.prompt_ids)  # position id of the next input token
         self.next_token = -1
         self.started = time.monotonic()
+        self.tokenizer = tokenizer
+        self.logprobs: list[TokenLogprobs] = []  # computed, not yet sent with an event
+
+    def record_logprobs(self, logits: torch.Tensor, token: int) -> None:
+        """Note ``token``'s log probability and the top alternatives (raw logits, as vLLM)."""
+        top = self.task.params.logprobs
+        if top is None or token in self.eos_ids:
+            return
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        values, ids = torch.topk(logp, top) if top else (logp[:0], logp[:0].long())
+        text = self.tokenizer.decode
+        # -inf is not JSON: clamped as vLLM does
+        self.logprobs.append(TokenLogprobs(
+            text([token]), max(float(logp[token]), -9999.0),
+            [(text([int(i)]), max(float(v), -9999.0)) for v, i in zip(values, ids, strict=True)]))
 
     def emit(self, text: str, finish: FinishReason | None = None, error: str | None = None,
              fault: Fault | None = None) -> None:
         if not text and finish is None:
             return
-        event = StreamEvent(text, len(self.task.prompt_ids), self.generated, finish, error, fault)
+        logprobs, self.logprobs = (self.logprobs or None), []
+        event = StreamEvent(text, len(self.task.prompt_ids), self.generated, finish, error, fault, logprobs)
         try:
             self.task.sink(event)
         except Exception:  # a dead consumer must not stop the batch
@@ -384,7 +401,9 @@ class BatchScheduler:
         finished = set()
         for i, seq in enumerate(rows):
             try:
-                done = seq.accept(seq.sampler(logits[i], seq.seen))
+                token = seq.sampler(logits[i], seq.seen)
+                seq.record_logprobs(logits[i], token)
+                done = seq.accept(token)
             except Exception as exc:  # this row's settings or state: fail this request only
                 log.exception("sampling failed for request %s", seq.task.request_id)
                 seq.fail(f"generation failed: {exc}", "request")

@@ -181,12 +181,23 @@ class TransformersEngine(InferenceEngine):
     def max_model_len(self) -> int:
         return self._max_len
 
-    def render_chat(self, messages: list[dict[str, str]]) -> str:
-        """Apply the tokenizer's chat template; plain ``role: content`` lines when it has none."""
+    def render_chat(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None) -> str:
+        """Apply the tokenizer's chat template (plain ``role: content`` lines when it has none).
+
+        ``tools`` go to a template that uses them; one that does not (SmolLM2's) gets them as a
+        Hermes tool block in the system message (see :mod:`largeforge_serve.tool_calls`).
+        """
+        from largeforge_serve.tool_calls import template_messages
+
         self._require_loaded()
-        if getattr(self.tokenizer, "chat_template", None):
-            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-        lines = [f"{m['role']}: {m['content']}" for m in messages]
+        template = getattr(self.tokenizer, "chat_template", None)
+        knows_tools = isinstance(template, str) and "tools" in template
+        messages = template_messages(messages, tools, knows_tools)
+        if template:
+            extra = {"tools": tools} if tools and knows_tools else {}
+            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                                          **extra))
+        lines = [f"{m['role']}: {m.get('content') or ''}" for m in messages]
         return "\n".join([*lines, "assistant:"])
 
     def encode(self, prompt: str, *, chat: bool = False) -> list[int]:
@@ -294,6 +305,12 @@ class TransformersEngine(InferenceEngine):
             raise EngineRequestError(
                 f"the prompt has {len(ids)} tokens but the model's context is {self._max_len} tokens",
                 param="messages" if chat else "prompt", code="context_length_exceeded",
+            )
+        if params.strict_max_tokens and len(ids) + params.max_tokens > self._max_len:
+            raise EngineRequestError(
+                f"the model's context is {self._max_len} tokens; the prompt has {len(ids)} and max_tokens asks "
+                f"for {params.max_tokens} more: lower max_tokens to at most {self._max_len - len(ids)}",
+                param="max_tokens", code="context_length_exceeded",
             )
         task = GenerationTask(ids, params, sink, max_len=self._max_len, adapter=adapter, request_id=request_id)
         self._scheduler.submit(task)

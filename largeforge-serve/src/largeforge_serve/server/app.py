@@ -24,6 +24,7 @@ from litestar.types import Receive, Scope, Send
 
 from largeforge.config import GenerationConfig
 from largeforge.utils.logging import get_logger, request_context, request_id_var
+from largeforge_serve import tool_calls
 from largeforge_serve.engines.base import (
     EngineOverloadedError,
     EngineRequestError,
@@ -31,6 +32,7 @@ from largeforge_serve.engines.base import (
     SamplingParams,
     ServingEngine,
     StreamEvent,
+    TokenLogprobs,
 )
 from largeforge_serve.engines.upstream import UpstreamEngine
 from largeforge_serve.server import schemas as s
@@ -105,7 +107,7 @@ async def _decode(request: Request[Any, Any, Any], kind: type[Any]) -> Any:
         raise invalid_body(exc) from None
 
 
-def _sampling(req: s.SamplingFields, max_tokens: int | None) -> SamplingParams:
+def _sampling(req: s.SamplingFields, max_tokens: int | None, logprobs: int | None = None) -> SamplingParams:
     stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
     top_k = _DEFAULTS.top_k if req.top_k is None else max(req.top_k, 0)
     return SamplingParams(
@@ -116,11 +118,13 @@ def _sampling(req: s.SamplingFields, max_tokens: int | None) -> SamplingParams:
         repetition_penalty=req.repetition_penalty or _DEFAULTS.repetition_penalty,
         stop=tuple(x for x in stop if x),
         seed=req.seed,
+        logprobs=logprobs,
+        strict_max_tokens=max_tokens is not None,
     )
 
 
-def _messages(req: s.ChatCompletionRequest) -> list[dict[str, str]]:
-    out = []
+def _messages(req: s.ChatCompletionRequest) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     for i, m in enumerate(req.messages):
         if isinstance(m.content, list):
             if any(p.type != "text" or p.text is None for p in m.content):
@@ -128,8 +132,37 @@ def _messages(req: s.ChatCompletionRequest) -> list[dict[str, str]]:
             content = "".join(p.text or "" for p in m.content)
         else:
             content = m.content or ""
-        out.append({"role": "system" if m.role == "developer" else m.role, "content": content})
+        message: dict[str, Any] = {"role": "system" if m.role == "developer" else m.role, "content": content}
+        if m.tool_calls:
+            message["tool_calls"] = [msgspec.to_builtins(c) for c in m.tool_calls]
+        if m.tool_call_id:
+            message["tool_call_id"] = m.tool_call_id
+        out.append(message)
     return out
+
+
+def _chat_logprobs(tokens: list[TokenLogprobs]) -> s.ChatLogprobs:
+    return s.ChatLogprobs([s.TokenLogprob(t.token, t.logprob, list(t.token.encode()),
+                                          [s.TopLogprob(x, lp, list(x.encode())) for x, lp in t.top])
+                           for t in tokens])
+
+
+def _completion_logprobs(tokens: list[TokenLogprobs]) -> s.CompletionLogprobs:
+    offsets, at = [], 0
+    for t in tokens:
+        offsets.append(at)
+        at += len(t.token)
+    return s.CompletionLogprobs([t.token for t in tokens], [t.logprob for t in tokens],
+                                [dict(t.top) for t in tokens], offsets)
+
+
+def _chat_message(text: str, parse_tools: bool) -> tuple[s.AssistantMessage, bool]:
+    """The assistant message for a finished reply, and whether it called tools."""
+    content, calls = tool_calls.parse(text) if parse_tools else (text, [])
+    if not calls:
+        return s.AssistantMessage(text), False
+    return s.AssistantMessage(content, tool_calls=[
+        s.ToolCall(id=c.id, function=s.FunctionCall(name=c.name, arguments=c.arguments)) for c in calls]), True
 
 
 async def _submit(state: ServingState, prompt: str, params: SamplingParams, adapter: str | None,
@@ -158,20 +191,24 @@ def _check_event(event: StreamEvent) -> None:
                        headers={"Retry-After": "5"})
 
 
-async def _collect(state: ServingState, stream: EventStream, clock: TokenClock) -> tuple[str, StreamEvent]:
+async def _collect(state: ServingState, stream: EventStream,
+                   clock: TokenClock) -> tuple[str, StreamEvent, list[TokenLogprobs]]:
+    """The whole text of a request, its last event and its tokens' logprobs (if asked for)."""
     parts: list[str] = []
+    logprobs: list[TokenLogprobs] = []
     last: StreamEvent | None = None
     try:
         async for event in stream:
             _check_event(event)
             clock.tick(event.completion_tokens)
             parts.append(event.text)
+            logprobs += event.logprobs or []
             last = event
     finally:
         stream.cancel()
     assert last is not None
     state.metrics.count_tokens(last.prompt_tokens, last.completion_tokens)
-    return "".join(parts), last
+    return "".join(parts), last, logprobs
 
 
 @contextlib.asynccontextmanager
@@ -206,12 +243,13 @@ def _sse(payload: Any) -> bytes:
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-async def _sse_events(state: ServingState, stream: EventStream, chunk: Any, include_usage: bool,
+async def _sse_events(state: ServingState, stream: EventStream, chunks: Any, usage_chunk: Any,
                       clock: TokenClock, first: bytes | None = None) -> AsyncIterator[bytes]:
-    """SSE body: ``first``, one chunk per text piece, the finish chunk, usage, ``[DONE]``.
+    """SSE body: ``first``, the chunks of every event, usage, ``[DONE]``.
 
-    ``chunk(text, finish_reason)`` builds a chunk. A client that disconnects cancels this
-    generator; ``finally`` then frees the request's batch slot.
+    ``chunks(event)`` builds an event's chunks (none while text is held back);
+    ``usage_chunk(usage)`` the usage chunk (None: not asked for). A client that disconnects
+    cancels this generator; ``finally`` then frees the request's batch slot.
     """
     last: StreamEvent | None = None
     try:
@@ -225,10 +263,10 @@ async def _sse_events(state: ServingState, stream: EventStream, chunk: Any, incl
                 yield _sse(body)
                 break
             clock.tick(event.completion_tokens)
-            if event.text or event.finished:
-                yield _sse(chunk(event.text or None, event.finish_reason))
-        if include_usage and last is not None:
-            yield _sse(chunk(None, None, usage=_usage(last)))
+            for payload in chunks(event):
+                yield _sse(payload)
+        if usage_chunk is not None and last is not None:
+            yield _sse(usage_chunk(_usage(last)))
         yield b"data: [DONE]\n\n"
     finally:
         stream.cancel()
@@ -247,33 +285,90 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     clock = state.metrics.clock(request.url.path, time.perf_counter())
     req: s.ChatCompletionRequest = await _decode(request, s.ChatCompletionRequest)
     refuse_unsupported(req)
+    if req.top_logprobs and not req.logprobs:
+        raise APIError(400, "top_logprobs needs logprobs: true", param="top_logprobs")
     adapter = state.resolve_model(req.model)
-    params = _sampling(req, req.max_completion_tokens or req.max_tokens)
+    max_param = "max_completion_tokens" if req.max_completion_tokens else "max_tokens"
+    params = _sampling(req, req.max_completion_tokens or req.max_tokens,
+                       (req.top_logprobs or 0) if req.logprobs else None)
     messages = _messages(req)
+    tools = [msgspec.to_builtins(t) for t in req.tools] if req.tools else None
+    parse_tools = bool(tools) and req.tool_choice != "none"
     try:
-        prompt = await anyio.to_thread.run_sync(state.engine.render_chat, messages)
+        prompt = await anyio.to_thread.run_sync(state.engine.render_chat, messages, tools)
     except Exception as exc:  # a template may reject a conversation (roles must alternate, …)
         raise APIError(400, f"the model's chat template rejected the messages: {exc}",
                        param="messages") from None
-    stream = await _submit(state, prompt, params, adapter, chat=True)
+    try:
+        stream = await _submit(state, prompt, params, adapter, chat=True)
+    except APIError as exc:
+        if exc.body.param == "max_tokens":
+            exc.body.param = max_param
+        raise
     model = req.model or state.settings.model_name
     rid, created = _new_id("chatcmpl"), int(time.time())
     if not req.stream:
         async with _cancel_on_disconnect(request, [stream]):
-            text, last = await _collect(state, stream, clock)
-        choice = s.ChatChoice(0, s.AssistantMessage(text), last.finish_reason)
+            text, last, logprobs = await _collect(state, stream, clock)
+        message, called = _chat_message(text, parse_tools)
+        choice = s.ChatChoice(0, message, "tool_calls" if called else last.finish_reason,
+                              _chat_logprobs(logprobs) if req.logprobs else None)
         body = s.ChatCompletionResponse(rid, created, model, [choice], _usage(last))
         return Response(s.encoder.encode(body), media_type="application/json")
 
-    include_usage = bool(req.stream_options and req.stream_options.include_usage)
+    def chunk(delta: s.Delta, finish: str | None = None,
+              logprobs: list[TokenLogprobs] | None = None) -> s.ChatCompletionChunk:
+        lp = _chat_logprobs(logprobs) if req.logprobs and logprobs else None
+        return s.ChatCompletionChunk(rid, created, model, [s.ChunkChoice(0, delta, finish, lp)])
 
-    def chunk(text: str | None, finish: str | None, usage: s.Usage | None = None) -> s.ChatCompletionChunk:
-        choices = [] if usage else [s.ChunkChoice(0, s.Delta(content=text), finish)]
-        return s.ChatCompletionChunk(rid, created, model, choices, usage=usage)
-
-    first = _sse(s.ChatCompletionChunk(rid, created, model, [s.ChunkChoice(0, s.Delta(role="assistant", content=""))]))
-    return Stream(_sse_events(state, stream, chunk, include_usage, clock, first),
+    first = _sse(chunk(s.Delta(role="assistant", content="")))
+    return Stream(_sse_events(state, stream, _ChatChunks(chunk, parse_tools), _usage_chunk(req, rid, created, model),
+                              clock, first),
                   media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+def _usage_chunk(req: s.SamplingFields, rid: str, created: int, model: str) -> Any:
+    """Builds the final usage chunk when ``stream_options.include_usage`` asks for it (else None)."""
+    if not (req.stream_options and req.stream_options.include_usage):
+        return None
+    if isinstance(req, s.ChatCompletionRequest):
+        return lambda usage: s.ChatCompletionChunk(rid, created, model, [], usage=usage)
+    return lambda usage: s.CompletionResponse(rid, created, model, [], usage=usage)
+
+
+class _ChatChunks:
+    """A chat stream's chunks per event: content as it comes, except what may be a tool call,
+    which is held until the reply ends and then sent as ``tool_calls`` deltas (name, then arguments)."""
+
+    def __init__(self, chunk: Any, parse_tools: bool) -> None:
+        self.chunk = chunk
+        self.parser = tool_calls.StreamParser() if parse_tools else None
+        self.logprobs: list[TokenLogprobs] = []  # of tokens whose text is held back
+
+    def __call__(self, event: StreamEvent) -> list[Any]:
+        self.logprobs += event.logprobs or []
+        text = event.text
+        calls: list[tool_calls.ToolCall] = []
+        if self.parser is not None:
+            text = self.parser.feed(event.text)
+            if event.finished:
+                rest, calls = self.parser.finish()
+                text += rest or ""
+        out = []
+        finish = event.finish_reason if event.finished and not calls else None
+        if text or finish:
+            out.append(self.chunk(s.Delta(content=text or None), finish, self._take()))
+        for i, call in enumerate(calls):
+            named = s.DeltaToolCall(i, s.DeltaFunction(name=call.name, arguments=""), id=call.id, type="function")
+            out.append(self.chunk(s.Delta(tool_calls=[named]), None, self._take()))
+            out.append(self.chunk(s.Delta(tool_calls=[s.DeltaToolCall(i, s.DeltaFunction(arguments=call.arguments))])))
+        if calls:
+            out.append(self.chunk(s.Delta(), "tool_calls"))
+        return out
+
+    def _take(self) -> list[TokenLogprobs]:
+        taken, self.logprobs = self.logprobs, []
+        return taken
 
 
 @post("/completions", status_code=200)
@@ -284,7 +379,7 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
     req: s.CompletionRequest = await _decode(request, s.CompletionRequest)
     refuse_unsupported(req)
     adapter = state.resolve_model(req.model)
-    params = _sampling(req, req.max_tokens)
+    params = _sampling(req, req.max_tokens, req.logprobs)
     prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
     model = req.model or state.settings.model_name
     rid, created = _new_id("cmpl"), int(time.time())
@@ -292,13 +387,15 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
         if len(prompts) > 1:
             raise APIError(400, "streaming supports a single prompt", param="prompt")
         stream = await _submit(state, prompts[0], params, adapter, chat=False)
-        include_usage = bool(req.stream_options and req.stream_options.include_usage)
 
-        def chunk(text: str | None, finish: str | None, usage: s.Usage | None = None) -> s.CompletionResponse:
-            choices = [] if usage else [s.CompletionChoice(0, text or "", finish)]
-            return s.CompletionResponse(rid, created, model, choices, usage=usage)
+        def chunks(event: StreamEvent) -> list[s.CompletionResponse]:
+            if not (event.text or event.finished):
+                return []
+            lp = _completion_logprobs(event.logprobs or []) if req.logprobs is not None else None
+            return [s.CompletionResponse(rid, created, model, [s.CompletionChoice(0, event.text, event.finish_reason,
+                                                                                  lp)])]
 
-        return Stream(_sse_events(state, stream, chunk, include_usage,
+        return Stream(_sse_events(state, stream, chunks, _usage_chunk(req, rid, created, model),
                                   state.metrics.clock(request.url.path, started)),
                       media_type="text/event-stream", headers=_SSE_HEADERS)
 
@@ -317,9 +414,11 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
     finally:
         for stream in streams:
             stream.cancel()
-    choices = [s.CompletionChoice(i, text, last.finish_reason) for i, (text, last) in enumerate(results)]
-    prompt_tokens = sum(last.prompt_tokens for _, last in results)
-    completion_tokens = sum(last.completion_tokens for _, last in results)
+    choices = [s.CompletionChoice(i, text, last.finish_reason,
+                                  _completion_logprobs(lps) if req.logprobs is not None else None)
+               for i, (text, last, lps) in enumerate(results)]
+    prompt_tokens = sum(last.prompt_tokens for _, last, _ in results)
+    completion_tokens = sum(last.completion_tokens for _, last, _ in results)
     usage = s.Usage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
     body = s.CompletionResponse(rid, created, model, choices, usage=usage)
     return Response(s.encoder.encode(body), media_type="application/json")

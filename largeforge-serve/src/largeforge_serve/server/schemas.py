@@ -54,10 +54,46 @@ class TextPart(Struct, kw_only=True):
     text: str
 
 
+class FunctionCall(Struct, kw_only=True):
+    name: Annotated[str, Meta(min_length=1)]
+    arguments: str  # a JSON object, as a string (OpenAI's form)
+
+
+class ToolCall(Struct, kw_only=True):
+    """A call the assistant made (in a response, or in the history of a request)."""
+
+    id: str
+    function: FunctionCall
+    type: Literal["function"] = "function"
+
+
 class ChatMessage(Struct, kw_only=True):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCall] | None = None  # an assistant turn that called tools
+    tool_call_id: str | None = None  # a tool turn: the call it answers
+
+
+class FunctionDefinition(Struct, kw_only=True):
+    name: Annotated[str, Meta(min_length=1, max_length=64, pattern="^[A-Za-z0-9_.-]+$")]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(Struct, kw_only=True):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class ToolChoiceFunction(Struct, kw_only=True):
+    name: str
+
+
+class NamedToolChoice(Struct, kw_only=True):
+    type: Literal["function"]
+    function: ToolChoiceFunction
 
 
 class ResponseFormat(Struct, kw_only=True):
@@ -68,10 +104,10 @@ class ChatCompletionRequest(SamplingFields, kw_only=True):
     messages: Annotated[list[ChatMessage], Meta(min_length=1)]
     max_completion_tokens: MaxTokens | None = None
     logprobs: bool | None = None
-    top_logprobs: int | None = None
+    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None  # OpenAI's bound
     response_format: ResponseFormat | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tools: Annotated[list[Tool], Meta(max_length=128)] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
 
 
 Prompt = Annotated[str, Meta(min_length=1)]
@@ -79,7 +115,7 @@ Prompt = Annotated[str, Meta(min_length=1)]
 
 class CompletionRequest(SamplingFields, kw_only=True):
     prompt: Prompt | Annotated[list[Prompt], Meta(min_length=1, max_length=16)]
-    logprobs: int | None = None
+    logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None  # vLLM's default bound (OpenAI: 5)
     echo: bool | None = None
     suffix: str | None = None
 
@@ -93,16 +129,36 @@ class Usage(Struct):
     total_tokens: int
 
 
+class TopLogprob(Struct):
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+class TokenLogprob(Struct):
+    """One generated token: its log probability and the ``top_logprobs`` most likely ones."""
+
+    token: str
+    logprob: float
+    bytes: list[int]
+    top_logprobs: list[TopLogprob]
+
+
+class ChatLogprobs(Struct):
+    content: list[TokenLogprob]
+
+
 class AssistantMessage(Struct):
-    content: str
+    content: str | None
     role: str = "assistant"
+    tool_calls: list[ToolCall] = msgspec.field(default_factory=list)
 
 
 class ChatChoice(Struct):
     index: int
     message: AssistantMessage
     finish_reason: str | None
-    logprobs: None = None
+    logprobs: ChatLogprobs | None = None
 
 
 class ChatCompletionResponse(Struct):
@@ -114,16 +170,31 @@ class ChatCompletionResponse(Struct):
     object: str = "chat.completion"
 
 
+class DeltaFunction(Struct, omit_defaults=True):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class DeltaToolCall(Struct, omit_defaults=True):
+    """A piece of a streamed tool call: the first carries ``id``, ``type`` and the name."""
+
+    index: int
+    function: DeltaFunction
+    id: str | None = None
+    type: Literal["function"] | None = None
+
+
 class Delta(Struct, omit_defaults=True):
     role: str | None = None
     content: str | None = None
+    tool_calls: list[DeltaToolCall] | None = None
 
 
 class ChunkChoice(Struct):
     index: int
     delta: Delta
     finish_reason: str | None = None
-    logprobs: None = None
+    logprobs: ChatLogprobs | None = None
 
 
 class ChatCompletionChunk(Struct):
@@ -135,11 +206,20 @@ class ChatCompletionChunk(Struct):
     usage: Usage | None = None
 
 
+class CompletionLogprobs(Struct):
+    """The legacy completions form: per token its text, log probability, top alternatives and offset."""
+
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]]
+    text_offset: list[int]
+
+
 class CompletionChoice(Struct):
     index: int
     text: str
     finish_reason: str | None
-    logprobs: None = None
+    logprobs: CompletionLogprobs | None = None
 
 
 class CompletionResponse(Struct):

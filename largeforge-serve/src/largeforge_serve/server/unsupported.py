@@ -1,6 +1,7 @@
 """OpenAI parameters the transformers engine does not implement: a request that sets one to
 anything but its neutral value gets a 400 naming it, instead of an answer that silently ignores
-it (logprobs, penalties, logit_bias, response_format, tools, echo, suffix)."""
+it (penalties, logit_bias, response_format, a forced ``tool_choice``, echo, suffix); ``tools`` and
+``logprobs`` are implemented (server/app.py, tool_calls.py)."""
 
 from __future__ import annotations
 
@@ -20,19 +21,11 @@ def _set(req: Any) -> list[str]:
     if req.logit_bias:
         names.append("logit_bias")
     if isinstance(req, s.ChatCompletionRequest):
-        if req.logprobs:
-            names.append("logprobs")
-        if req.top_logprobs:
-            names.append("top_logprobs")
         if req.response_format is not None and req.response_format.type != "text":
             names.append("response_format")
-        if req.tools:
-            names.append("tools")
-        if req.tool_choice not in (None, "none", "auto"):
+        if req.tool_choice not in (None, "none", "auto"):  # "required" / a named function: not forced
             names.append("tool_choice")
     else:
-        if req.logprobs is not None:
-            names.append("logprobs")
         if req.echo:
             names.append("echo")
         if req.suffix:
