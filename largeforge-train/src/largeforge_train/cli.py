@@ -121,7 +121,7 @@ def print_config(trainer: Any, **run: Any) -> None:
 
     data = {k: str(v) if isinstance(v, Path) else v for k, v in run.items() if v is not None}
     fields = trainer.config.to_dict()
-    fields.pop("trl_args")
+    fields.pop("trl_args", None)
     data.update(fields)
     data.update(trainer.trl_args)
     data["lora"] = trainer.lora_config.to_dict() if trainer.lora_config is not None else None

@@ -22,6 +22,22 @@ class ForgeGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
 
+def _print_stage_configs(plan: Any) -> None:
+    """Every stage's settings as YAML, keyed ``expert.stage``; a training stage's config is written
+    flat (TRL pass-through fields beside LargeForge's, as a ``largeforge train --config`` file)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for stage in plan.stages:
+        settings = dict(stage.config)
+        if isinstance(settings.get("train"), dict):
+            train = dict(settings["train"])
+            passthrough = train.pop("trl_args", {})
+            settings["train"] = {**train, **passthrough}
+        out[f"{stage.expert}.{stage.kind}"] = {"plugin": stage.plugin, "output": str(stage.output), **settings}
+    typer.echo(yaml.safe_dump(out, sort_keys=False, allow_unicode=True), nl=False)
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(cls=ForgeGroup, help=HELP, no_args_is_help=True)
     app.add_typer(group, name="forge")
@@ -30,6 +46,9 @@ def register(app: typer.Typer) -> None:
     def forge(
         pipeline: Path = typer.Argument(..., help="Pipeline file (YAML/TOML/JSON)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and what would run; do nothing."),
+        print_config: bool = typer.Option(
+            False, "--print-config", help="Print every stage's resolved settings (YAML, TRL fields and LoRA "
+                                          "included); do nothing."),
         up: bool = typer.Option(False, "--up", help="Then serve every expert and the router until Ctrl+C."),
         ask: Optional[list[str]] = typer.Option(
             None, "--ask", help="Then send this query through the router and print who answered (repeatable)."),
@@ -51,6 +70,9 @@ def register(app: typer.Typer) -> None:
         if as_json and (up or ask or demo):
             raise LargeForgeError("--json prints the run's figures; it cannot be combined with --up, --ask or --demo")
         plan = plan_pipeline(load_pipeline(pipeline))
+        if print_config:
+            _print_stage_configs(plan)
+            return
         if as_json and dry_run:
             _print_json(collect(plan))
             return
@@ -64,6 +86,7 @@ def register(app: typer.Typer) -> None:
                 table.add_row(stage.expert, stage.kind, stage.plugin, "done" if stage.done else "to run",
                               stage.key, str(stage.artifact))
             console.print(table)
+            console.print("each stage's resolved settings: add --print-config", highlight=False)
             return
         total = len(plan.stages)
         index = {id(s): i for i, s in enumerate(plan.stages, start=1)}

@@ -76,10 +76,18 @@ class TrainingConfig(BaseConfig):
         """As :meth:`BaseConfig.from_dict`, with keys that are not our fields kept in ``trl_args``."""
         return super().from_dict(split_trl_args(cls, data, source), source=source, strict=strict)
 
+    def to_dict(self) -> dict[str, Any]:
+        """As :meth:`BaseConfig.to_dict`, without ``trl_args`` when it is empty (so a config without
+        pass-through fields reads, saves and hashes as before)."""
+        data = super().to_dict()
+        if not data.get("trl_args", True):
+            del data["trl_args"]
+        return data
+
     def flat_dict(self) -> dict[str, Any]:
         """Our fields and the TRL pass-through fields side by side, as a config file writes them."""
         data = self.to_dict()
-        return {**data, **data.pop("trl_args")}
+        return {**data, **data.pop("trl_args", {})}
 
 
 def split_trl_args(cls: type[TrainingConfig], data: Any, source: str | None = None) -> Any:
