@@ -9,8 +9,10 @@ import pytest
 
 from largeforge.errors import DataError
 from largeforge_quant.calibration import (
+    BUILTIN_SOURCE,
     CalibrationSourceError,
     cache_dir,
+    default_calibration_texts,
     get_calibration_data,
     load_calibration_split,
     load_samples,
@@ -92,7 +94,7 @@ def test_named_dataset_missing_locally_says_what_to_pass(tmp_path: Path, monkeyp
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
     with pytest.raises(CalibrationSourceError) as info:
-        load_calibration_split("wikitext")  # the default source
+        load_calibration_split("wikitext")
     message = str(info.value)
     assert "not in the local Hugging Face cache" in message and "--calibration" in message
 
@@ -123,3 +125,34 @@ def test_prepare_calibration_dataset_truncates(tokenizer) -> None:  # type: igno
     assert len(ds[0]["input_ids"]) == 12 and len(ds[1]["input_ids"]) < 12
     with pytest.raises(DataError, match="empty"):
         prepare_calibration_dataset(["", "  "], tokenizer)
+
+
+def test_builtin_default_set_is_small_diverse_and_used_without_a_source(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15, defect 5: no --calibration means LargeForge's own set, read from the package."""
+    texts = default_calibration_texts()
+    assert 60 <= len(texts) <= 200 and len(set(texts)) == len(texts)
+    joined = "\n".join(texts)
+    for marker in ("def ", "SELECT ", "function ", "Москва", "长城", "富士山", "القاهرة", "<tool_call>", "| Country"):
+        assert marker in joined, marker
+    split = load_calibration_split(None, tokenizer, num_samples=128, num_heldout=40, seq_length=64)
+    assert split.source == BUILTIN_SOURCE
+    # too small for 128 + 40: a quarter is held out, the rest calibrates, disjoint
+    assert (len(split.calibration), len(split.heldout)) == (len(texts) - len(texts) // 4, len(texts) // 4)
+    assert not {s.text for s in split.heldout} & {s.text for s in split.calibration}
+
+
+def test_llmcompressor_logs_go_to_logging_not_a_stale_stdout(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 15, item 18: llm-compressor's loguru sink was the stdout of its import (pytest's
+    capture, closed later: hundreds of "I/O operation on closed file" blocks)."""
+    import logging
+
+    from loguru import logger as loguru
+    from loguru._simple_sinks import StreamSink
+
+    from largeforge_quant.llmc_logging import route_llmcompressor_logs
+
+    route_llmcompressor_logs()
+    assert not [h for h in loguru._core.handlers.values() if isinstance(h._sink, StreamSink)]
+    with caplog.at_level(logging.WARNING, logger="largeforge.llmcompressor"):
+        loguru.warning("no accelerator available")
+    assert "no accelerator available" in caplog.text

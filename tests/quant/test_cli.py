@@ -27,6 +27,24 @@ def test_gptq_command_quantizes_and_prints_the_report(
     assert (recorded["group_size"], recorded["seq_length"]) == (32, 48)  # flag over file; file over default
 
 
+def test_plain_gptq_command_works_offline_with_the_builtin_set(
+        tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15, defect 5: no --calibration, an empty Hugging Face cache, nothing downloaded."""
+    import datasets
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    out = tmp_path / "q"
+    assert main(["quant", "gptq", "--model", str(tiny_model_dir), "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "largeforge-builtin" in printed
+    report = json.loads((out / "quantization_report.json").read_text(encoding="utf-8"))
+    assert report["calibration_source"].startswith("largeforge-builtin")
+    assert report["calibration_samples"] > 40 and report["heldout_samples"] > 10
+
+
 @pytest.mark.parametrize(("args", "expected"), [
     (["--model", "no-such-model"], "cannot resolve model 'no-such-model'"),
     (["--group-size", "128"], "group_size 128 does not divide"),

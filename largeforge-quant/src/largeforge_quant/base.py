@@ -130,6 +130,9 @@ class LLMCompressorQuantizer:
         output = self.check_ready(output_path, overwrite)
         say = progress or (lambda _msg: None)
         from largeforge_quant.calibration import prepare_calibration_dataset
+        from largeforge_quant.llmc_logging import route_llmcompressor_logs
+
+        route_llmcompressor_logs()
 
         start = time.perf_counter()
         say(f"loading {self.model_ref}")

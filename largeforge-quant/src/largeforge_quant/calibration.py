@@ -2,6 +2,10 @@
 
 Sources, tried in this order:
 
+* nothing given: LargeForge's built-in set (:data:`BUILTIN_SOURCE`, ``data/calibration.jsonl``),
+  63 short texts written for the project (Apache-2.0) — prose on science, history and economics,
+  how-tos, dialogues, instructions, code in eight languages, JSON/YAML/HTML, numbers and tables,
+  logs, a tool call, and text in 14 languages — so ``largeforge quant gptq`` works offline;
 * a ``.txt``/``.md`` file: one sample per paragraph (or per line when there are no blank lines);
 * any file the core data layer reads (Alpaca, ShareGPT, OpenAI messages, DPO...): every
   conversation is rendered with the model's chat template, as the expert will see it;
@@ -38,8 +42,30 @@ NAMED_DATASETS: dict[str, tuple[str, str | None, str, str]] = {
     "wikitext-2-raw-v1": ("Salesforce/wikitext", "wikitext-2-raw-v1", "train", "text"),
     "c4": ("allenai/c4", "en", "validation", "text"),
 }
-DEFAULT_SOURCE = "wikitext"
+#: LargeForge's own calibration set, shipped in the package (what an unset ``--calibration`` uses).
+BUILTIN_SOURCE = "largeforge-builtin"
+DEFAULT_SOURCE = BUILTIN_SOURCE
 CACHE_VERSION = 1
+
+
+def builtin_calibration_file() -> Path:
+    """The packaged JSONL file of :data:`BUILTIN_SOURCE` (``{"text": ...}`` rows)."""
+    return Path(__file__).with_name("data") / "calibration.jsonl"
+
+
+def default_calibration_texts() -> list[str]:
+    """The texts of LargeForge's built-in calibration set, in file order (no model needed):
+    what GPTQ/AWQ calibrate on, and an importance-matrix run can use, when no source is given."""
+    from largeforge.utils.io import load_jsonl
+
+    return [row["text"] for row in load_jsonl(builtin_calibration_file())]
+
+
+def describe_source(source: str | None) -> str:
+    """How a report or progress line names a calibration source (the built-in one explained)."""
+    if (source or DEFAULT_SOURCE) == BUILTIN_SOURCE:
+        return f"{BUILTIN_SOURCE} (LargeForge's built-in set: prose, code, dialogue, 14 languages)"
+    return str(source)
 
 
 class CalibrationSourceError(LargeForgeError):
@@ -175,7 +201,7 @@ def _named_samples(name: str, tokenizer: Any) -> list[Sample]:
 
 def _source_key(source: str, tokenizer: Any) -> tuple[str, str]:
     """(kind, cache key) of a source; the key changes when the file or the chat template does."""
-    path = Path(source).expanduser()
+    path = builtin_calibration_file() if source == BUILTIN_SOURCE else Path(source).expanduser()
     template = getattr(tokenizer, "chat_template", None) or ""
     if path.exists():
         stat = path.stat()
@@ -185,7 +211,7 @@ def _source_key(source: str, tokenizer: Any) -> tuple[str, str]:
         ident, kind = f"named:{source}", "named"
     else:
         raise _unavailable(source, "is neither an existing file or directory nor a known dataset "
-                                   f"name ({', '.join(sorted(NAMED_DATASETS))})")
+                                   f"name ({', '.join(sorted([*NAMED_DATASETS, BUILTIN_SOURCE]))})")
     digest = hashlib.sha256(f"v{CACHE_VERSION}|{ident}|{template}".encode()).hexdigest()[:24]
     return kind, digest
 
@@ -205,7 +231,7 @@ def load_samples(source: str, tokenizer: Any = None, *, use_cache: bool = True) 
         rows = json.loads(cached.read_text(encoding="utf-8"))
         logger.debug("calibration source %s from cache %s", source, cached)
         return [Sample(p, c) for p, c in rows]
-    path = Path(source).expanduser()
+    path = builtin_calibration_file() if source == BUILTIN_SOURCE else Path(source).expanduser()
     if kind == "file":
         samples = _file_samples(path, tokenizer)
     elif kind == "dir":
@@ -252,9 +278,13 @@ def load_calibration_split(
 ) -> CalibrationSplit:
     """Shuffle ``source`` with ``seed``; the first ``num_samples`` rows calibrate, the next
     ``num_heldout`` (disjoint) are kept for evaluation. Calibration texts are cut to
-    ``seq_length`` tokens when a tokenizer is given."""
+    ``seq_length`` tokens when a tokenizer is given. The built-in set is too small for both
+    defaults (128 + 40): a quarter of it, at most ``num_heldout`` rows, is then held out."""
     source = source or DEFAULT_SOURCE
     samples = load_samples(source, tokenizer, use_cache=use_cache)
+    if source == BUILTIN_SOURCE and num_samples + num_heldout > len(samples):
+        num_heldout = min(num_heldout, len(samples) // 4)
+        num_samples = min(num_samples, len(samples) - num_heldout)
     order = list(range(len(samples)))
     random.Random(seed).shuffle(order)
     chosen = [samples[i] for i in order[:num_samples]]

@@ -177,7 +177,8 @@ def render_table(report: QuantizationReport) -> Any:
     """The report as a rich ``Table`` (before / after / ratio)."""
     from rich.table import Table
 
-    table = Table(title=f"{report.scheme} — {report.base_model}")
+    table = Table(title=f"{report.scheme} — {report.base_model}",
+                  caption=f"calibration: {report.calibration_samples} samples of {report.calibration_source}")
     table.add_column("")
     table.add_column("before", justify="right")
     table.add_column("after", justify="right")

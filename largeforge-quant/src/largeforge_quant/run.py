@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from largeforge_quant.base import Progress
-from largeforge_quant.calibration import load_calibration_split
+from largeforge_quant.calibration import describe_source, load_calibration_split
 from largeforge_quant.config import QuantizationConfig
 from largeforge_quant.factory import get_quantizer
 from largeforge_quant.report import QuantizationReport, build_report
@@ -30,7 +30,7 @@ def run_quantization(model: str, output: str | Path, config: QuantizationConfig,
     quantizer = get_quantizer(config.method)(model, config=config)
     out = quantizer.check_ready(output, overwrite)
     cfg = quantizer.config
-    say(f"reading calibration data from {cfg.calibration or 'the default source'}")
+    say(f"reading calibration data from {describe_source(cfg.calibration)}")
     tokenizer = AutoTokenizer.from_pretrained(quantizer.model_path)
     split = load_calibration_split(cfg.calibration, tokenizer, num_samples=cfg.num_samples,
                                    num_heldout=eval_samples, seq_length=cfg.seq_length, seed=cfg.seed)
@@ -40,7 +40,7 @@ def run_quantization(model: str, output: str | Path, config: QuantizationConfig,
     if split.heldout:
         say(f"measuring perplexity on {len(split.heldout)} held-out samples")
     report = build_report(quantizer.model_path, out, method=cfg.method, scheme=cfg.merged(
-        group_size=quantizer.group_size).label, base_model=model, calibration_source=split.source,
+        group_size=quantizer.group_size).label, base_model=model, calibration_source=describe_source(split.source),
         calibration_samples=len(split.texts), seconds=seconds, heldout=split.heldout,
         max_length=cfg.seq_length)
     report.save()
