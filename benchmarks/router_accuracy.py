@@ -5,8 +5,9 @@ For each set (``examples/router`` and ``examples/router_second``: a ``router.yam
 
 1. LargeForge's ``keyword``, ``neural`` and ``hybrid`` classifiers, built from the set's config
    with its default settings and trained on ``train.jsonl`` exactly as ``largeforge router eval``
-   does, scored by the same code (threshold and fallback included: ``accuracy`` is the expert a
-   query finally reaches, ``classifier_accuracy`` the classifier's own pick), with the threshold
+   does (and ``neural_frozen``: ``neural`` with ``fine_tune: false``, the encoder left frozen),
+   scored by the same code (threshold and fallback included: ``accuracy`` is the expert a query
+   finally reaches, ``classifier_accuracy`` the classifier's own pick), with the threshold
    ``router eval`` recommends, and the latency of classifying one query: wall-clock p50/p95, and
    the p50 of the thread's CPU time, which is what one query costs on an idle core (on a loaded
    machine the wall clock mostly measures waiting for a core).
@@ -14,7 +15,10 @@ For each set (``examples/router`` and ``examples/router_second``: a ``router.yam
    (cosine), nearest training utterance (cosine 1-NN) and scikit-learn's
    ``LogisticRegression()`` with its defaults. They have no fallback: their accuracy is their pick.
 
-Nothing is trained on ``eval.jsonl``. Writes ``benchmarks/results/router_accuracy.json``.
+Nothing is trained on ``eval.jsonl``. The fine-tuned layers are cached in a fresh temporary
+``LARGEFORGE_HOME``, so ``fit_seconds`` of ``neural`` is a cold fit (fine-tuning included) and
+``hybrid``, trained on the same data, reuses its cached layers, as a restarted router would.
+Writes ``benchmarks/results/router_accuracy.json``.
 
     python benchmarks/router_accuracy.py [--sets examples/router examples/router_second]
 """
@@ -25,10 +29,12 @@ import argparse
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
@@ -40,7 +46,7 @@ from largeforge_router.evaluation import evaluate, percentile
 ROOT = Path(__file__).resolve().parents[1]
 SETS = [ROOT / "examples" / "router", ROOT / "examples" / "router_second"]
 RESULTS = ROOT / "benchmarks" / "results" / "router_accuracy.json"
-METHODS = ("keyword", "neural", "hybrid")
+METHODS = ("keyword", "neural_frozen", "neural", "hybrid")
 
 
 def baselines(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> dict[str, float]:
@@ -54,9 +60,11 @@ def baselines(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> dict
     centroid_pick = np.array(labels)[(x_test @ centroids.T).argmax(axis=1)]
     nearest_pick = y_train[(x_test @ x_train.T).argmax(axis=1)]
     logistic_pick = LogisticRegression().fit(x_train, y_train).predict(x_test)
-    return {"nearest_centroid": float((centroid_pick == y_test).mean()),
-            "nearest_utterance": float((nearest_pick == y_test).mean()),
-            "logistic_regression": float((logistic_pick == y_test).mean())}
+    return {
+        "nearest_centroid": float((centroid_pick == y_test).mean()),
+        "nearest_utterance": float((nearest_pick == y_test).mean()),
+        "logistic_regression": float((logistic_pick == y_test).mean()),
+    }
 
 
 def cpu_p50(classifier: Any, queries: list[str]) -> float:
@@ -76,23 +84,37 @@ def measure(folder: Path) -> dict[str, Any]:
     experts = [e.name for e in config.experts if e.enabled]
     methods = {}
     for name in METHODS:
+        settings = config.classifier
+        if name == "neural_frozen":
+            settings = msgspec.structs.replace(settings, fine_tune=False)
         start = time.perf_counter()
-        classifier = build_classifier(config.classifier, config.experts, classifier_type=name,
-                                      training_data=train)
+        classifier = build_classifier(
+            settings, config.experts, classifier_type=name.removesuffix("_frozen"), training_data=train
+        )
         fit_seconds = time.perf_counter() - start
         report = evaluate(classifier, config.classifier, test, experts)
         sweep = report["thresholds"]
         at = {row["threshold"]: row for row in sweep["sweep"]}
-        methods[name] = {"accuracy": report["accuracy"], "classifier_accuracy": report["classifier_accuracy"],
-                         "fallback_rate": report["fallback_rate"], "latency_ms": report["latency_ms"],
-                         "cpu_ms_p50": cpu_p50(classifier, [q for q, _ in test]),
-                         "recommended_threshold": sweep["recommended"],
-                         "accuracy_at_recommended": at[sweep["recommended"]]["accuracy"],
-                         "fit_seconds": fit_seconds,
-                         "errors": report["errors"]}
-    return {"set": str(folder.relative_to(ROOT)), "experts": len(experts), "train_examples": len(train),
-            "test_examples": len(test), "confidence_threshold": config.classifier.confidence_threshold,
-            "methods": methods, "baselines": baselines(train, test)}
+        methods[name] = {
+            "accuracy": report["accuracy"],
+            "classifier_accuracy": report["classifier_accuracy"],
+            "fallback_rate": report["fallback_rate"],
+            "latency_ms": report["latency_ms"],
+            "cpu_ms_p50": cpu_p50(classifier, [q for q, _ in test]),
+            "recommended_threshold": sweep["recommended"],
+            "accuracy_at_recommended": at[sweep["recommended"]]["accuracy"],
+            "fit_seconds": fit_seconds,
+            "errors": report["errors"],
+        }
+    return {
+        "set": str(folder.relative_to(ROOT)),
+        "experts": len(experts),
+        "train_examples": len(train),
+        "test_examples": len(test),
+        "confidence_threshold": config.classifier.confidence_threshold,
+        "methods": methods,
+        "baselines": baselines(train, test),
+    }
 
 
 def main() -> None:
@@ -100,22 +122,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", nargs="+", type=Path, default=SETS, help="Folders of labelled sets.")
     args = parser.parse_args()
-    machine: dict[str, Any] = {"python": platform.python_version(), "cpus": os.cpu_count(),
-                               "load_average_before": os.getloadavg(),
-                               "torch_threads": os.environ.get("LARGEFORGE_ROUTER_TORCH_THREADS", "1")}
-    sets = [measure(folder.resolve()) for folder in args.sets]
+    machine: dict[str, Any] = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
+        "torch_threads": os.environ.get("LARGEFORGE_ROUTER_TORCH_THREADS", "1"),
+    }
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["LARGEFORGE_HOME"] = home  # cold fits: nothing tuned before this run is reused
+        sets = [measure(folder.resolve()) for folder in args.sets]
     machine["load_average_after"] = os.getloadavg()
     result = {"machine": machine, "sets": sets}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     for entry in sets:
-        print(f"{entry['set']}: {entry['experts']} experts, {entry['train_examples']} training, "
-              f"{entry['test_examples']} held-out queries (threshold {entry['confidence_threshold']})")
+        print(
+            f"{entry['set']}: {entry['experts']} experts, {entry['train_examples']} training, "
+            f"{entry['test_examples']} held-out queries (threshold {entry['confidence_threshold']})"
+        )
         for name, m in entry["methods"].items():
-            print(f"  {name:<20} {m['accuracy']:.3f}  (pick {m['classifier_accuracy']:.3f}, fallback "
-                  f"{m['fallback_rate']:.3f}; recommended threshold {m['recommended_threshold']}: "
-                  f"{m['accuracy_at_recommended']:.3f}; p50 {m['latency_ms']['p50']:.1f} ms wall, "
-                  f"{m['cpu_ms_p50']:.1f} ms CPU)")
+            print(
+                f"  {name:<20} {m['accuracy']:.3f}  (pick {m['classifier_accuracy']:.3f}, fallback "
+                f"{m['fallback_rate']:.3f}; recommended threshold {m['recommended_threshold']}: "
+                f"{m['accuracy_at_recommended']:.3f}; p50 {m['latency_ms']['p50']:.1f} ms wall, "
+                f"{m['cpu_ms_p50']:.1f} ms CPU)"
+            )
         for name, accuracy in entry["baselines"].items():
             print(f"  {name:<20} {accuracy:.3f}")
     print(f"load average {machine['load_average_before']} -> {machine['load_average_after']}")

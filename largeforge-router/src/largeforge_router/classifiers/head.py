@@ -23,7 +23,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+
+    #: the embeddings of every row for a fold whose training side is the boolean mask ``keep``
+    FoldEmbeddings = Callable[[np.ndarray], np.ndarray]
 
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 NEAREST_GRID = (0.0, 2.0, 5.0, 10.0)
@@ -129,46 +132,70 @@ def _bank(x: np.ndarray, y: np.ndarray, n_labels: int) -> tuple[np.ndarray, np.n
     return x[order], np.concatenate([[0], np.cumsum(counts)[:-1]])
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, labels: Sequence[str], *, queries: np.ndarray,
-             seed: int = 0) -> LinearHead:
+def fit_head(
+    x: np.ndarray,
+    y: np.ndarray,
+    labels: Sequence[str],
+    *,
+    queries: np.ndarray,
+    seed: int = 0,
+    fold_embeddings: FoldEmbeddings | None = None,
+    folds: int = FOLDS,
+    repeats: int = REPEATS,
+) -> LinearHead:
     """Fit a head on embeddings ``x`` with label indices ``y``.
 
     ``queries`` marks the rows that are labelled queries (the others, such as descriptions and
     keywords, always stay on the training side of a fold): cross-validation holds out queries
-    only, because queries are what the head will be asked about.
+    only, because queries are what the head will be asked about. When the embeddings were
+    themselves learnt from the rows (a fine-tuned encoder), ``fold_embeddings(keep)`` gives each
+    fold the embeddings of an encoder that never saw its held-out queries, so the fold scores,
+    and the temperature fitted on them, stay honest.
     """
     from threadpoolctl import threadpool_limits
 
     # One BLAS/OpenMP thread: these fits are small, and on a shared CPU a thread pool made each
     # one 50-100x slower here (0.02 s → 1-3 s per fit at load average 15).
     with threadpool_limits(limits=1):
-        return _fit_head(x, y, labels, queries=queries, seed=seed)
+        return _fit_head(
+            x, y, labels, queries=queries, seed=seed, fold_embeddings=fold_embeddings, max_folds=folds, repeats=repeats
+        )
 
 
-def _fit_head(x: np.ndarray, y: np.ndarray, labels: Sequence[str], *, queries: np.ndarray,
-              seed: int) -> LinearHead:
+def _fit_head(
+    x: np.ndarray,
+    y: np.ndarray,
+    labels: Sequence[str],
+    *,
+    queries: np.ndarray,
+    seed: int,
+    fold_embeddings: FoldEmbeddings | None,
+    max_folds: int,
+    repeats: int,
+) -> LinearHead:
     from sklearn.model_selection import StratifiedKFold
 
     n_labels = len(labels)
     query_rows = np.flatnonzero(queries)
     query_counts = np.bincount(y[query_rows], minlength=n_labels)
-    folds = min(FOLDS, int(query_counts[query_counts > 0].min())) if len(query_rows) else 0
+    folds = min(max_folds, int(query_counts[query_counts > 0].min())) if len(query_rows) else 0
     c, near_w, temperature, cv_accuracy, validation = DEFAULT_C, DEFAULT_NEAREST, DEFAULT_TEMPERATURE, None, None
     if folds >= 2:
         n = len(query_rows)
-        linear = {value: np.zeros((REPEATS * n, n_labels)) for value in C_GRID}
-        near = np.zeros((REPEATS * n, n_labels))
-        for repeat in range(REPEATS):
+        linear = {value: np.zeros((repeats * n, n_labels)) for value in C_GRID}
+        near = np.zeros((repeats * n, n_labels))
+        for repeat in range(repeats):
             splitter = StratifiedKFold(folds, shuffle=True, random_state=seed + repeat)
             for _, test_q in splitter.split(query_rows, y[query_rows]):
                 keep = np.ones(len(y), dtype=bool)
                 keep[query_rows[test_q]] = False
-                held, at = x[query_rows[test_q]], repeat * n + test_q
+                xf = x if fold_embeddings is None else fold_embeddings(keep)
+                held, at = xf[query_rows[test_q]], repeat * n + test_q
                 for value in C_GRID:
-                    weight, bias = _fit_linear(x[keep], y[keep], n_labels, value)
+                    weight, bias = _fit_linear(xf[keep], y[keep], n_labels, value)
                     linear[value][at] = held @ weight.T + bias
-                near[at] = nearest(held, *_bank(x[keep], y[keep], n_labels))
-        query_rows = np.tile(query_rows, REPEATS)
+                near[at] = nearest(held, *_bank(xf[keep], y[keep], n_labels))
+        query_rows = np.tile(query_rows, repeats)
         targets = y[query_rows]
         best: tuple[float, float] | None = None
         for value in C_GRID:
@@ -182,6 +209,15 @@ def _fit_head(x: np.ndarray, y: np.ndarray, labels: Sequence[str], *, queries: n
         cv_accuracy = best[0] if best else None
     weight, bias = _fit_linear(x, y, n_labels, c)
     examples, offsets = _bank(x, y, n_labels)
-    return LinearHead(labels=list(labels), weight=weight, bias=bias, examples=examples, offsets=offsets,
-                      nearest_weight=near_w, temperature=temperature, c=c, cv_accuracy=cv_accuracy,
-                      validation=validation)
+    return LinearHead(
+        labels=list(labels),
+        weight=weight,
+        bias=bias,
+        examples=examples,
+        offsets=offsets,
+        nearest_weight=near_w,
+        temperature=temperature,
+        c=c,
+        cv_accuracy=cv_accuracy,
+        validation=validation,
+    )

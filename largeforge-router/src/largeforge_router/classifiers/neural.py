@@ -1,6 +1,8 @@
 """Neural classifier (spec 5.2): MiniLM sentence embeddings + a cross-validated, calibrated head.
 
-The encoder stays frozen. The head (:mod:`largeforge_router.classifiers.head`) learns from the
+By default the MiniLM's top layers are first fine-tuned on the labelled examples
+(:mod:`largeforge_router.classifiers.finetune`, cached by training data); ``fine_tune=False``
+keeps the encoder frozen. The head (:mod:`largeforge_router.classifiers.head`) learns from the
 labelled queries and from each expert's own description and keywords, taken as labelled
 examples, balanced per expert; its regularisation and the weight of nearest-example evidence
 are chosen by cross-validation, and its confidence is calibrated by temperature scaling on the
@@ -19,7 +21,7 @@ import numpy as np
 from largeforge.contracts import ClassificationResult
 from largeforge.errors import LargeForgeError
 from largeforge.utils.logging import get_logger
-from largeforge_router.classifiers.embedder import DEFAULT_MODEL, embed, embed_one
+from largeforge_router.classifiers.embedder import DEFAULT_MODEL, embed, embed_one, get_embedder, resolve_model_dir
 from largeforge_router.classifiers.head import LinearHead, Validation, fit_head, softmax
 
 if TYPE_CHECKING:
@@ -29,6 +31,9 @@ logger = get_logger("largeforge.router.neural")  # under the largeforge logger t
 METHOD = "neural"
 HEAD_FILE = "head.npz"
 META_FILE = "classifier.json"
+ENCODER_FILE = "encoder.safetensors"  # the fine-tuned top layers
+#: Cross-validation of a fine-tuned head: each fold fine-tunes its own encoder, so fewer folds.
+TUNED_FOLDS, TUNED_REPEATS = 3, 1
 #: At most this many labelled queries per expert are used (a seeded sample), which bounds the
 #: training time when a forge pipeline hands over thousands of prompts per expert.
 MAX_PER_EXPERT = 1000
@@ -40,12 +45,22 @@ class NeuralClassifier:
     Untrained (no head yet), :meth:`classify` answers the fallback expert with confidence 0 and
     uniform scores, so a hybrid classifier falls back on keywords. ``expert_texts`` (expert →
     description and keywords) are learnt as labelled examples along with the training queries.
+    ``fine_tune`` (default) fine-tunes the encoder's top layers on them before fitting the head.
     """
 
-    def __init__(self, model_path: str | None = None, experts: list[str] | None = None, *,
-                 embedding_model: str = DEFAULT_MODEL, fallback_expert: str = "general",
-                 seed: int = 0, expert_texts: Mapping[str, Sequence[str]] | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | None = None,
+        experts: list[str] | None = None,
+        *,
+        embedding_model: str = DEFAULT_MODEL,
+        fallback_expert: str = "general",
+        seed: int = 0,
+        expert_texts: Mapping[str, Sequence[str]] | None = None,
+        fine_tune: bool = True,
+    ) -> None:
         self.embedding_model = embedding_model
+        self.fine_tune = fine_tune
         self.fallback_expert = fallback_expert
         self.seed = seed
         self.labels: list[str] = list(experts or [])
@@ -53,6 +68,9 @@ class NeuralClassifier:
         #: the held-out queries of the head's cross-validation (text, label), for a hybrid
         self.validation_queries: list[str] = []
         self._head: LinearHead | None = None
+        #: the fine-tuned encoder (``None``: the shared frozen MiniLM) and its top-layer weights
+        self._encoder: Any = None
+        self._tuned: dict[str, Any] | None = None
         self._lock = threading.Lock()
         if model_path is not None:
             self.load(model_path)
@@ -79,32 +97,75 @@ class NeuralClassifier:
         extra = [(text, name) for name, texts in self.expert_texts.items() for text in texts]
         labels = sorted({e for _, e in queries} | {e for _, e in extra} | set(self.labels))
         if len({e for _, e in queries}) < 2:
-            raise LargeForgeError(f"training data names only {sorted({e for _, e in queries})}: "
-                                  "need at least two experts")
+            raise LargeForgeError(
+                f"training data names only {sorted({e for _, e in queries})}: need at least two experts"
+            )
         missing = [name for name in labels if name not in {e for _, e in queries} | {e for _, e in extra}]
         if missing:
             raise LargeForgeError(f"no training query, description or keyword for expert(s) {', '.join(missing)}")
         rows = queries + extra
         index = {name: i for i, name in enumerate(labels)}
-        x = embed([text for text, _ in rows], self.embedding_model)
         y = np.array([index[e] for _, e in rows])
         is_query = np.arange(len(rows)) < len(queries)
-        head = fit_head(x, y, labels, queries=is_query, seed=self.seed)
+        encoder, tuned = None, None
+        if self.fine_tune:
+            x, fold_embeddings, tuned, encoder = self._tune([text for text, _ in rows], y, len(labels))
+            head = fit_head(
+                x,
+                y,
+                labels,
+                queries=is_query,
+                seed=self.seed,
+                fold_embeddings=fold_embeddings,
+                folds=TUNED_FOLDS,
+                repeats=TUNED_REPEATS,
+            )
+        else:
+            x = embed([text for text, _ in rows], self.embedding_model)
+            head = fit_head(x, y, labels, queries=is_query, seed=self.seed)
         accuracy = float((head.scores(x[is_query]).argmax(1) == y[is_query]).mean())
         validation = [rows[i][0] for i in head.validation.rows] if head.validation else []
         with self._lock:
             self.labels, self._head, self.validation_queries = labels, head, validation
-        stats = {"examples": float(len(rows)), "train_accuracy": accuracy,
-                 "cv_accuracy": head.cv_accuracy if head.cv_accuracy is not None else float("nan"),
-                 "temperature": head.temperature, "c": head.c, "nearest_weight": head.nearest_weight}
-        logger.info("neural classifier trained", extra={"queries": len(queries), "experts": len(labels),
-                                                        **{k: round(v, 4) for k, v in stats.items()}})
+            self._encoder, self._tuned = encoder, tuned
+        stats = {
+            "examples": float(len(rows)),
+            "train_accuracy": accuracy,
+            "cv_accuracy": head.cv_accuracy if head.cv_accuracy is not None else float("nan"),
+            "temperature": head.temperature,
+            "c": head.c,
+            "nearest_weight": head.nearest_weight,
+        }
+        logger.info(
+            "neural classifier trained",
+            extra={"queries": len(queries), "experts": len(labels), **{k: round(v, 4) for k, v in stats.items()}},
+        )
         return stats
+
+    def _tune(self, texts: list[str], y: np.ndarray, n_labels: int) -> tuple[np.ndarray, Any, Any, Any]:
+        """Fine-tune on every row: (embeddings, per-fold embeddings for the head's
+        cross-validation, the tuned top layers, the tuned encoder)."""
+        from largeforge_router.classifiers.finetune import Tuner, tuned_encoder
+
+        base = get_embedder(self.embedding_model)
+        tuner = Tuner(base, texts, model_key=_model_key(self.embedding_model), seed=self.seed)
+        every = list(range(len(texts)))
+
+        def fold_embeddings(keep: np.ndarray) -> np.ndarray:
+            rows = np.flatnonzero(keep)
+            return tuner.embed(tuner.tune(rows.tolist(), y[rows], n_labels), every)
+
+        state = tuner.tune(every, y, n_labels)
+        return tuner.embed(state, every), fold_embeddings, state, tuned_encoder(base, state)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of ``texts`` by this classifier's encoder (fine-tuned or frozen)."""
+        return embed(texts, self.embedding_model, encoder=self._encoder)
 
     def scores(self, query: str) -> np.ndarray:
         """Raw (uncalibrated) head scores of ``query``, following :attr:`labels`."""
         head = self._require()
-        return head.scores(embed_one(query, self.embedding_model))[0]
+        return head.scores(embed_one(query, self.embedding_model, encoder=self._encoder))[0]
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """Calibrated probabilities over the experts for a batch of embeddings."""
@@ -115,13 +176,17 @@ class NeuralClassifier:
         if self._head is None:
             uniform = 1.0 / len(self.labels) if self.labels else 0.0
             return ClassificationResult(
-                expert=self.fallback_expert, confidence=0.0,
-                scores=dict.fromkeys(self.labels, uniform), method=METHOD,
-                details={"reason": "untrained"})
+                expert=self.fallback_expert,
+                confidence=0.0,
+                scores=dict.fromkeys(self.labels, uniform),
+                method=METHOD,
+                details={"reason": "untrained"},
+            )
         return self.result_from_scores(self.scores(query))
 
-    def result_from_scores(self, z: np.ndarray, temperature: float | None = None,
-                           method: str = METHOD) -> ClassificationResult:
+    def result_from_scores(
+        self, z: np.ndarray, temperature: float | None = None, method: str = METHOD
+    ) -> ClassificationResult:
         """The result for raw scores ``z`` calibrated by ``temperature`` (default: the head's)."""
         probs = softmax(z / (temperature or self._require().temperature))
         scores = {name: float(p) for name, p in zip(self.labels, probs, strict=True)}
@@ -143,16 +208,37 @@ class NeuralClassifier:
         if head is None:
             raise LargeForgeError("nothing to save: the neural classifier is not trained")
         path = ensure_dir(path)
-        arrays: dict[str, Any] = {"weight": head.weight, "bias": head.bias, "examples": head.examples,
-                                  "offsets": head.offsets}
+        arrays: dict[str, Any] = {
+            "weight": head.weight,
+            "bias": head.bias,
+            "examples": head.examples,
+            "offsets": head.offsets,
+        }
         if head.validation is not None:
-            arrays.update(validation_rows=head.validation.rows, validation_scores=head.validation.scores,
-                          validation_targets=head.validation.targets)
+            arrays.update(
+                validation_rows=head.validation.rows,
+                validation_scores=head.validation.scores,
+                validation_targets=head.validation.targets,
+            )
         with open(path / HEAD_FILE, "wb") as f:
             np.savez(f, **arrays)
-        meta = {"labels": self.labels, "embedding_model": self.embedding_model, "seed": self.seed,
-                "nearest_weight": head.nearest_weight, "temperature": head.temperature, "c": head.c,
-                "cv_accuracy": head.cv_accuracy, "validation_queries": self.validation_queries}
+        if self._tuned is not None:
+            from safetensors.torch import save_file
+
+            save_file(self._tuned, str(path / ENCODER_FILE))
+        elif (path / ENCODER_FILE).exists():
+            (path / ENCODER_FILE).unlink()  # a frozen head must not load an older tuned encoder
+        meta = {
+            "labels": self.labels,
+            "embedding_model": self.embedding_model,
+            "seed": self.seed,
+            "nearest_weight": head.nearest_weight,
+            "temperature": head.temperature,
+            "c": head.c,
+            "cv_accuracy": head.cv_accuracy,
+            "fine_tuned": self._tuned is not None,
+            "validation_queries": self.validation_queries,
+        }
         atomic_write(path / META_FILE, json.dumps(meta, indent=2) + "\n")
         return path
 
@@ -160,26 +246,52 @@ class NeuralClassifier:
         """Load a head written by :meth:`save`."""
         path = Path(path)
         if not (path / META_FILE).is_file() or not (path / HEAD_FILE).is_file():
-            raise LargeForgeError(f"{path}: not a saved neural classifier "
-                                  f"(expected {META_FILE} and {HEAD_FILE}; run `largeforge router train`)")
+            raise LargeForgeError(
+                f"{path}: not a saved neural classifier "
+                f"(expected {META_FILE} and {HEAD_FILE}; run `largeforge router train`)"
+            )
         try:
             meta = json.loads((path / META_FILE).read_text())
             with np.load(path / HEAD_FILE) as arrays:
-                validation = (Validation(rows=arrays["validation_rows"], scores=arrays["validation_scores"],
-                                         targets=arrays["validation_targets"])
-                              if "validation_rows" in arrays else None)
-                head = LinearHead(labels=list(meta["labels"]), weight=arrays["weight"], bias=arrays["bias"],
-                                  examples=arrays["examples"], offsets=arrays["offsets"],
-                                  nearest_weight=float(meta["nearest_weight"]),
-                                  temperature=float(meta["temperature"]), c=float(meta["c"]),
-                                  cv_accuracy=meta.get("cv_accuracy"), validation=validation)
-        except (KeyError, ValueError, OSError) as exc:
-            raise LargeForgeError(f"{path}: unreadable neural classifier ({exc}); "
-                                  "retrain it with `largeforge router train`") from exc
+                validation = (
+                    Validation(
+                        rows=arrays["validation_rows"],
+                        scores=arrays["validation_scores"],
+                        targets=arrays["validation_targets"],
+                    )
+                    if "validation_rows" in arrays
+                    else None
+                )
+                head = LinearHead(
+                    labels=list(meta["labels"]),
+                    weight=arrays["weight"],
+                    bias=arrays["bias"],
+                    examples=arrays["examples"],
+                    offsets=arrays["offsets"],
+                    nearest_weight=float(meta["nearest_weight"]),
+                    temperature=float(meta["temperature"]),
+                    c=float(meta["c"]),
+                    cv_accuracy=meta.get("cv_accuracy"),
+                    validation=validation,
+                )
+            embedding_model = meta.get("embedding_model", self.embedding_model)
+            tuned, encoder = None, None
+            if meta.get("fine_tuned"):
+                from safetensors.torch import load_file
+
+                from largeforge_router.classifiers.finetune import tuned_encoder
+
+                tuned = load_file(str(path / ENCODER_FILE))
+                encoder = tuned_encoder(get_embedder(embedding_model), tuned)
+        except Exception as exc:  # a missing/corrupt file or weights of another shape
+            raise LargeForgeError(
+                f"{path}: unreadable neural classifier ({exc}); retrain it with `largeforge router train`"
+            ) from exc
         with self._lock:
             self.labels, self._head = head.labels, head
             self.validation_queries = list(meta.get("validation_queries", []))
-            self.embedding_model = meta.get("embedding_model", self.embedding_model)
+            self.embedding_model = embedding_model
+            self._encoder, self._tuned = encoder, tuned
 
 
 def _cap(data: list[tuple[str, str]], limit: int, seed: int) -> list[tuple[str, str]]:
@@ -190,6 +302,16 @@ def _cap(data: list[tuple[str, str]], limit: int, seed: int) -> list[tuple[str, 
     if all(len(rows) <= limit for rows in by_expert.values()):
         return data
     rng = np.random.default_rng(seed)
-    keep = sorted(i for rows in by_expert.values()
-                  for i in (rows if len(rows) <= limit else rng.choice(rows, limit, replace=False)))
+    keep = sorted(
+        i
+        for rows in by_expert.values()
+        for i in (rows if len(rows) <= limit else rng.choice(rows, limit, replace=False))
+    )
     return [data[i] for i in keep]
+
+
+def _model_key(model: str) -> str:
+    """Identifies the base encoder in the tuned-layer cache key: its path and weights' size."""
+    path = Path(resolve_model_dir(model))
+    weights = path / "model.safetensors"
+    return f"{path}:{weights.stat().st_size if weights.is_file() else ''}"
