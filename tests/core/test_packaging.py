@@ -32,6 +32,8 @@ def test_wheel_has_licence_typing_marker_and_classifiers(wheels: dict[str, Path]
         licence = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
         assert "Apache License" in wheel.read(licence).decode()
     assert f"{PACKAGES[dist]}/py.typed" in names
+    if dist == "quant":  # the default calibration set ships in the wheel (issue 15, defect 5)
+        assert "largeforge_quant/data/calibration.jsonl" in names
     assert "License-Expression: Apache-2.0" in metadata and "License-File: LICENSE" in metadata
     assert "Classifier: Typing :: Typed" in metadata
     for line in metadata.splitlines():

@@ -169,3 +169,15 @@ def test_an_earlier_run_is_not_silently_mixed_in(tiny_model_dir, sft_file, tmp_p
     with pytest.raises(AssertionError, match="model was loaded"):  # --overwrite clears it and goes on to load
         main([*args, "--overwrite"])
     assert not (out / "checkpoint-4").exists()
+
+
+def test_progress_without_a_terminal_is_plain_lines_with_an_eta(tiny_model_dir, sft_file, tmp_path, capsys):
+    """Issue 15, item 18: output that is not a terminal (a log file, CI) gets plain progress lines
+    (stage, step/total, loss, ETA) — the first one after step 1 with an ETA — not a rich bar's
+    last frame."""
+    out = tmp_path / "sft"
+    assert main(["train", "sft", "--model", str(tiny_model_dir), "--dataset", str(sft_file), "--output", str(out),
+                 *FAST]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sft: step ")]
+    assert lines[0].startswith("sft: step 1/3 (33%)") and " eta 0:" in lines[0] and "elapsed 0:" in lines[0]
+    assert lines[-1].startswith("sft: step 3/3 (100%) loss ") and lines[-1].endswith("eta 0:00:00")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,30 +17,83 @@ from largeforge_train.checkpoints import PREFIX, CheckpointManager
 logger = get_logger(__name__)
 
 
-class ProgressCallback(TrainerCallback):
-    """A rich progress bar on stderr with loss, learning rate and ETA (main process only)."""
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
-    def __init__(self, description: str = "training") -> None:
+
+class ProgressCallback(TrainerCallback):
+    """Training progress on stderr (main process only): a rich bar with loss, learning rate and
+    ETA in a terminal; when stderr is not a terminal (a log file, CI), one plain line at the
+    first step, every ``interval`` seconds and at the end: ``stage: step 12/100 (12%) loss 1.2345
+    elapsed 0:01:23 eta 0:10:02``. The ETA comes from this session's steps, so it appears after
+    the first step (rich's default estimate needs several steps within 30 s, which slow steps
+    never give)."""
+
+    def __init__(self, description: str = "training", *, interval: float = 30.0, stream: Any = None) -> None:
         self.description = description
+        self.interval = interval
+        self.stream = stream
         self.progress: Any = None
         self.task: Any = None
+        self.plain = False
+        self.loss: float | None = None
+        self._started = 0.0
+        self._first_step = 0
+        self._printed = 0.0
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
             return
-        from largeforge.cli.output import create_progress
+        from largeforge.cli.output import create_progress, err_console
 
-        self.progress = create_progress()
+        self._started, self._first_step = time.monotonic(), state.global_step
+        self.plain = self.stream is not None or not err_console.is_terminal
+        if self.plain:
+            return
+        self.progress = create_progress(speed_estimate_period=24 * 3600)
         self.progress.start()
         self.task = self.progress.add_task(self.description, total=state.max_steps, completed=state.global_step)
+
+    def eta(self, step: int, total: int) -> float | None:
+        """Seconds left, from the pace of the steps done in this session (None before the first)."""
+        done = step - self._first_step
+        if done <= 0 or total <= 0:
+            return None
+        return (time.monotonic() - self._started) / done * max(total - step, 0)
+
+    def line(self, step: int, total: int) -> str:
+        """The plain progress line for ``step`` of ``total``."""
+        eta = self.eta(step, total)
+        loss = f" loss {self.loss:.4f}" if self.loss is not None else ""
+        percent = f" ({100 * step // total}%)" if total else ""
+        return (f"{self.description}: step {step}/{total}{percent}{loss} elapsed "
+                f"{_clock(time.monotonic() - self._started)} eta {_clock(eta) if eta is not None else '?'}")
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.progress is not None:
             self.progress.update(self.task, completed=state.global_step)
+            return
+        if not self.plain:
+            return
+        now = time.monotonic()
+        last = state.global_step >= state.max_steps
+        if state.global_step == self._first_step + 1 or last or now - self._printed >= self.interval:
+            self._printed = now
+            self._print(self.line(state.global_step, state.max_steps))
+
+    def _print(self, text: str) -> None:
+        import sys
+
+        stream = self.stream or sys.stderr
+        print(text, file=stream, flush=True)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
                **kwargs: Any) -> None:
-        if self.progress is None or not logs or "loss" not in logs:
+        if not logs or "loss" not in logs:
+            return
+        self.loss = float(logs["loss"])
+        if self.progress is None:
             return
         lr = logs.get("learning_rate", 0.0)
         self.progress.update(self.task, description=f"{self.description} loss={logs['loss']:.4f} lr={lr:.2e}")
@@ -143,11 +197,29 @@ def WandBCallback(**init_kwargs: Any) -> TrainerCallback | None:
     return WandbCallback(**init_kwargs)
 
 
+def _resume_advice() -> str:
+    from largeforge.utils.interrupt import command_line
+
+    if len(sys.argv) > 1 and "forge" in sys.argv[1:3]:
+        return f"run `{command_line()}` again: the stage resumes from it"
+    return f"resume with `{command_line('--resume')}`"
+
+
 class CheckpointCallback(TrainerCallback):
-    """Marks each ``checkpoint-{step}`` complete once the Trainer has saved it, then rotates."""
+    """Marks each ``checkpoint-{step}`` complete once the Trainer has saved it, then rotates.
+
+    It also keeps the Ctrl+C hint current (:mod:`largeforge.utils.interrupt`): which checkpoint
+    an interruption keeps and the command that resumes from it."""
 
     def __init__(self, manager: CheckpointManager) -> None:
         self.manager = manager
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        from largeforge.utils.interrupt import set_hint
+
+        if state.is_world_process_zero and not state.global_step:
+            every = f"every {args.save_steps} steps" if args.save_strategy != "no" else "checkpoints are off"
+            set_hint("training", f"nothing kept yet in {args.output_dir} (no checkpoint so far; {every})")
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
@@ -157,3 +229,12 @@ class CheckpointCallback(TrainerCallback):
             last = state.log_history[-1] if state.log_history else {}
             self.manager.mark_complete(folder, {k: v for k, v in last.items() if isinstance(v, (int, float))})
             self.manager.cleanup_old_checkpoints()
+            from largeforge.utils.interrupt import set_hint
+
+            set_hint("training", f"kept: {folder} (step {state.global_step} of {state.max_steps}); "
+                                 f"{_resume_advice()}")
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        from largeforge.utils.interrupt import clear_hint
+
+        clear_hint("training")

@@ -132,7 +132,11 @@ def run() -> None:  # pragma: no cover - console script shim
     try:
         code = main()
     except KeyboardInterrupt:
+        from largeforge.utils.interrupt import hints
+
         print("Interrupted.", file=sys.stderr)
+        for hint in hints():  # what was kept, how to resume
+            print(hint, file=sys.stderr)
         code = 130
     sys.exit(code)
 
