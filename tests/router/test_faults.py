@@ -197,3 +197,13 @@ def test_a_named_expert_answered_by_the_fallback_says_so(experts: dict[str, Expe
         experts["code"].fail = False
         direct = httpx.post(f"{url}/v1/chat/completions", json=body)
         assert direct.headers["x-largeforge-expert"] == "code" and "x-largeforge-fallback" not in direct.headers
+
+
+def test_a_body_over_the_limit_is_413_before_any_expert_sees_it(experts: dict[str, ExpertServer]) -> None:
+    from largeforge_router.app import MAX_BODY
+
+    router = make_router([experts["code"].url], [experts["general"].url])
+    with serve_app(create_app(router)) as url:
+        response = httpx.post(f"{url}/v1/chat/completions", content=b" " * (MAX_BODY + 1), timeout=60)
+        assert response.status_code == 413
+    assert experts["code"].requests == [] and experts["general"].requests == []

@@ -96,6 +96,8 @@ def test_checks_before_forwarding(gateway: Any) -> None:
     bad = httpx.post(f"{base}/chat/completions", content=b"{not json", headers=_auth())
     assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]["message"]
     assert httpx.post(f"{base}/chat/completions", content=b"[1]", headers=_auth()).status_code == 400
+    big = httpx.post(f"{base}/chat/completions", content=b" " * 1_000_001, headers=_auth())  # the 1 MB default
+    assert big.status_code == 413 and big.json()["error"]["code"] == "request_too_large"
     wrong = httpx.get(f"{base}/chat/completions", headers=_auth())
     assert wrong.status_code == 405
     models = httpx.get(f"{base}/models", headers=_auth()).json()

@@ -101,22 +101,15 @@ def _text(content: Any, param: str) -> str:
 
 async def read_body(receive: Any, headers: dict[bytes, bytes]) -> bytes:
     """The whole request body of a raw ASGI request (413 beyond :data:`MAX_BODY`)."""
-    length = headers.get(b"content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY:
-        raise RequestEntityTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise APIError(400, "client disconnected before sending the whole body")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise RequestEntityTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    from largeforge.utils.asgi import BodyTooLarge, ClientGone
+    from largeforge.utils.asgi import read_body as read_asgi_body
+
+    try:
+        return await read_asgi_body(receive, MAX_BODY, headers.get(b"content-length"))
+    except BodyTooLarge:
+        raise RequestEntityTooLarge from None
+    except ClientGone:
+        raise APIError(400, "client disconnected before sending the whole body") from None
 
 
 def routing_query(path: str, payload: dict[str, Any]) -> str:

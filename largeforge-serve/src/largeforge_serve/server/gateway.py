@@ -134,20 +134,14 @@ class Gateway:
             admission.leave()
 
     async def _read_body(self, receive: Any) -> bytes:
-        limit = self.state.settings.max_body_size
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise APIError(400, "client disconnected before sending the whole body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise APIError(413, "the request body is too large", code="request_too_large")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        from largeforge.utils.asgi import BodyTooLarge, ClientGone, read_body
+
+        try:
+            return await read_body(receive, self.state.settings.max_body_size)
+        except BodyTooLarge:
+            raise APIError(413, "the request body is too large", code="request_too_large") from None
+        except ClientGone:
+            raise APIError(400, "client disconnected before sending the whole body") from None
 
     @staticmethod
     async def _wait_disconnect(receive: Any) -> None:
