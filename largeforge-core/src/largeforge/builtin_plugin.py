@@ -1,5 +1,5 @@
-"""The core's own plugin: built-in data formats, model sources and task metrics, through the same
-hooks third parties use."""
+"""The core's own plugin: built-in data formats, model sources, task metrics and GRPO rewards,
+through the same hooks third parties use."""
 
 from __future__ import annotations
 
@@ -30,3 +30,11 @@ def register_metrics(register: Register) -> None:
 
     for name, metric in BUILTIN_METRICS.items():
         register(name, metric)
+
+
+@hookimpl
+def register_rewards(register: Register) -> None:
+    from largeforge.rewards import BUILTIN_REWARDS
+
+    for name, reward in BUILTIN_REWARDS.items():
+        register(name, reward)

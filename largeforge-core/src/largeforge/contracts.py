@@ -184,6 +184,22 @@ class Metric(Protocol):
         ...
 
 
+@runtime_checkable
+class Reward(Protocol):
+    """A GRPO reward registered through ``register_rewards``: TRL's reward-function signature.
+
+    Called with the batch's ``completions`` (strings, or message lists for conversational data)
+    and, by keyword, ``prompts``, every dataset column (one value per completion) and the settings
+    it names as parameters (``format_pattern``, ``reference_column``, keys of ``reward_options``);
+    returns one score per completion, ``None`` where it does not apply. Parameters without a
+    default that are not settings are columns the data must have (checked before the model
+    loads); see :mod:`largeforge.rewards`."""
+
+    def __call__(self, completions: list[Any], **kwargs: Any) -> list[float | None]:
+        """Score each completion."""
+        ...
+
+
 @dataclass
 class EvalExample:
     """One held-out row: the conversation up to the reply (OpenAI-style messages) and the

@@ -87,6 +87,14 @@ def register_evaluators(register: Register) -> None:
 
 
 @hookspec
+def register_rewards(register: Register) -> None:
+    """Register GRPO reward functions: ``register(name, reward)`` where ``reward(completions,
+    **kwargs)`` returns one score (or ``None``: not applicable) per completion, TRL's reward-function
+    signature; see :class:`largeforge.contracts.Reward`. ``reward_funcs: [name, ...]`` in a GRPO
+    config picks them; dataset columns and config options reach them as keyword arguments."""
+
+
+@hookspec
 def register_commands(app: typer.Typer) -> None:
     """Add commands or command groups to the ``largeforge`` Typer application."""
 

@@ -43,6 +43,7 @@ REGISTER_HOOKS = {
     "register_model_sources": "model_sources",
     "register_metrics": "metrics",
     "register_evaluators": "evaluators",
+    "register_rewards": "rewards",
 }
 
 
@@ -79,6 +80,7 @@ class Registries:
         self.model_sources: Registry[ModelSource] = Registry("model source")
         self.metrics: Registry[Callable[[str, str], float]] = Registry("metric")
         self.evaluators: Registry[Callable[..., Any]] = Registry("evaluator")
+        self.rewards: Registry[Callable[..., Any]] = Registry("reward")
 
     def all(self) -> dict[str, Registry[Any]]:
         return {attr: getattr(self, attr) for attr in REGISTER_HOOKS.values()}

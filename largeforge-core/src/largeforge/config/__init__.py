@@ -10,6 +10,7 @@ from largeforge.config.inference import (
 from largeforge.config.training import (
     CPOConfig,
     DPOConfig,
+    GRPOConfig,
     KTOConfig,
     LoRAConfig,
     ModelConfig,
@@ -24,6 +25,7 @@ __all__ = [
     "CPOConfig",
     "DPOConfig",
     "ExpertConfig",
+    "GRPOConfig",
     "GenerationConfig",
     "InferenceConfig",
     "KTOConfig",

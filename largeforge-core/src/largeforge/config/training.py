@@ -198,3 +198,41 @@ class SimPOConfig(TrainingConfig):
     simpo_gamma: Annotated[float, Meta(ge=0)] = 0.5
     cpo_alpha: Annotated[float, Meta(ge=0)] = 0.0
     max_length: Annotated[int, Meta(ge=128)] = 1024
+
+
+class GRPOConfig(TrainingConfig):
+    """Group relative policy optimisation: ``num_generations`` sampled completions per prompt, scored
+    by the rewards named in ``reward_funcs`` (registered through ``register_rewards``; weighted by
+    ``reward_weights``, TRL's), each completion's advantage its reward against its group's.
+
+    ``format_pattern`` feeds the ``format_regex`` reward, ``reference_column`` (``answer``) the
+    column ``exact_match``/``contains_answer`` compare with, ``reward_options`` any setting a
+    third-party reward takes. ``per_device_train_batch_size`` counts completions, as in TRL: times
+    ``gradient_accumulation_steps`` (and processes) it must be a multiple of ``num_generations``.
+    ``beta`` 0 (TRL's default) loads no reference model.
+    """
+
+    reward_funcs: list[str] = msgspec.field(default_factory=list)
+    reward_weights: list[float] | None = None
+    format_pattern: str | None = None
+    reference_column: Annotated[str, Meta(min_length=1)] = "answer"
+    reward_options: dict[str, Any] = msgspec.field(default_factory=dict)
+    num_generations: Annotated[int, Meta(ge=2)] = 8
+    max_completion_length: PositiveInt = 256
+    temperature: Annotated[float, Meta(gt=0)] = 1.0
+    top_p: Annotated[float, Meta(gt=0, le=1)] = 1.0
+    beta: Annotated[float, Meta(ge=0)] = 0.0
+    epsilon: Annotated[float, Meta(gt=0)] = 0.2
+    num_iterations: PositiveInt = 1
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo"] = "dapo"
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    mask_truncated_completions: bool = False
+    log_completions: bool = False
+
+    def check(self) -> None:
+        super().check()
+        if self.reward_weights is not None and self.reward_funcs and len(self.reward_weights) != len(self.reward_funcs):
+            raise ValueError(
+                f"reward_weights has {len(self.reward_weights)} values for {len(self.reward_funcs)} reward_funcs: "
+                "give one weight per reward"
+            )
