@@ -1,4 +1,5 @@
-"""LargeForge train plugin: SFT and DPO with LoRA over TRL, checkpoints, merging, data generators.
+"""LargeForge train plugin: SFT, DPO, KTO, ORPO, SimPO and CPO with LoRA over TRL, checkpoints,
+merging, data generators.
 
 Public names load lazily so that ``import largeforge_train`` (done by the plugin manager for
 every CLI call) does not import torch.
@@ -16,6 +17,10 @@ _EXPORTS = {
     "TrainingResult": "largeforge_train.base",
     "SFTTrainer": "largeforge_train.sft",
     "DPOTrainer": "largeforge_train.dpo",
+    "KTOTrainer": "largeforge_train.kto",
+    "ORPOTrainer": "largeforge_train.cpo",
+    "SimPOTrainer": "largeforge_train.cpo",
+    "CPOTrainer": "largeforge_train.cpo",
     "TrainerFactory": "largeforge_train.factory",
     "get_trainer": "largeforge_train.factory",
     "CheckpointManager": "largeforge_train.checkpoints",

@@ -71,6 +71,10 @@ class BaseTrainer(abc.ABC):
     """
 
     method: str = "base"
+    #: The kind of data it trains on (see :mod:`largeforge.data.kinds`); ``None``: unchecked.
+    data_kind: str | None = None
+    #: Its config class (a :class:`TrainingConfig`), which validates options given as a dict.
+    config_class: type[TrainingConfig] = TrainingConfig
     #: The TRL config class the trainer builds (dotted path); any of its fields can be passed
     #: through ``TrainingConfig.trl_args`` (see :mod:`largeforge_train.trl_args`).
     trl_config_class: str = ""
@@ -361,7 +365,7 @@ class BaseTrainer(abc.ABC):
         self.trainer = self._create_trainer(train_dataset, eval_dataset)
         self.trainer.remove_callback(PrinterCallback)  # our progress bar and JSONL log replace it
         output = self.trainer.train(resume_from_checkpoint=resume_from)
-        metrics = dict(output.metrics)
+        metrics = {**last_method_metrics(self.trainer.state.log_history), **output.metrics}
         loss = float(output.training_loss)
         if resume_from is not None:
             # transformers divides the resumed session's loss sum by every step of the run
@@ -434,6 +438,19 @@ def mean_logged_loss(log_history: list[dict[str, Any]]) -> float | None:
         steps += span
         previous = int(entry["step"])
     return total / steps if steps else None
+
+
+#: Logged metrics of a method's own signal, kept in the result from the last training log (TRL
+#: averages them over each logging window and leaves them out of the end-of-training summary).
+METHOD_METRIC_PREFIXES = ("rewards/", "logps/", "logits/")
+METHOD_METRIC_NAMES = frozenset({"kl", "nll_loss", "log_odds_ratio", "log_odds_chosen", "reward", "reward_std"})
+
+
+def last_method_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
+    """The method's metrics (reward margins, KL, ...) of the last training log entry."""
+    last: dict[str, Any] = next((entry for entry in reversed(log_history) if "loss" in entry), {})
+    return {k: float(v) for k, v in last.items()
+            if isinstance(v, int | float) and (k in METHOD_METRIC_NAMES or k.startswith(METHOD_METRIC_PREFIXES))}
 
 
 def read_log(output_dir: str | Path) -> list[dict[str, Any]]:

@@ -215,7 +215,10 @@ def _run(method: str, trainer: Any, train: Any, evaluation: Any) -> None:
 
 def build_train() -> typer.Typer:
     """The ``train`` command group."""
-    app = typer.Typer(help="Fine-tune models: SFT and DPO with LoRA, and merge adapters.", no_args_is_help=True)
+    from largeforge_train.cli_preference import add_preference_commands
+
+    app = typer.Typer(help="Fine-tune models: SFT, DPO, KTO, ORPO, SimPO and CPO with LoRA, and merge adapters.",
+                      no_args_is_help=True)
 
     @app.command(cls=TrainCommand)
     def sft(
@@ -364,6 +367,7 @@ def build_train() -> typer.Typer:
         path = merge_lora(base, str(adapter), str(output), torch_dtype=dtype)
         print_success(f"merged model written to {path}")
 
+    add_preference_commands(app)
     return app
 
 

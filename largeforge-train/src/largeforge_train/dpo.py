@@ -33,6 +33,8 @@ class DPOTrainer(BaseTrainer):
     """
 
     method = "dpo"
+    data_kind = "preference"
+    config_class = DPOConfig
     config: DPOConfig
     trl_config_class = "trl.DPOConfig"
 
@@ -49,15 +51,7 @@ class DPOTrainer(BaseTrainer):
 
     def _load_reference_model(self) -> Any:
         """The separate reference model, when one was given."""
-        if self.ref_model_name is None:
-            return None
-        from transformers import AutoModelForCausalLM
-
-        from largeforge_train.lora import is_adapter_dir, load_merged
-
-        if is_adapter_dir(self.ref_model_name):
-            return load_merged(self.ref_model_name, torch_dtype=self.dtype)
-        return AutoModelForCausalLM.from_pretrained(self._resolve(self.ref_model_name), dtype=self.dtype)
+        return load_reference_model(self.ref_model_name, self.dtype)
 
     def _get_training_args(self, has_eval: bool = False) -> Any:
         """TRL's ``DPOConfig`` from ours."""
@@ -85,6 +79,21 @@ class DPOTrainer(BaseTrainer):
                                        train_dataset=train_dataset, eval_dataset=eval_dataset,
                                        processing_class=self.tokenizer, peft_config=self.peft_config(),
                                        callbacks=self.callbacks(eval_dataset is not None))
+
+
+def load_reference_model(name: str | None, dtype: Any) -> Any:
+    """A separate reference model (``None`` without one): a model reference, or an adapter
+    directory merged into its base."""
+    if name is None:
+        return None
+    from transformers import AutoModelForCausalLM
+
+    from largeforge.models import resolve_model
+    from largeforge_train.lora import is_adapter_dir, load_merged
+
+    if is_adapter_dir(name):
+        return load_merged(name, torch_dtype=dtype)
+    return AutoModelForCausalLM.from_pretrained(resolve_model(name), dtype=dtype)
 
 
 def truncate_prompts(dataset: datasets.Dataset, max_prompt_length: int) -> datasets.Dataset:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from largeforge.config import DPOConfig, LoRAConfig, SFTConfig, TrainingConfig
-from largeforge.errors import ConfigError
+from largeforge.config import LoRAConfig, TrainingConfig
 from largeforge_train.base import BaseTrainer
-
-_CONFIGS: dict[str, type[TrainingConfig]] = {"sft": SFTConfig, "dpo": DPOConfig}
 
 
 def get_trainer(method: str) -> type[BaseTrainer]:
@@ -27,10 +24,7 @@ class TrainerFactory:
         """A trainer for ``method``; dict configs are validated into the method's config class."""
         trainer_cls = get_trainer(method)
         if isinstance(config, dict):
-            config_cls = _CONFIGS.get(method)
-            if config_cls is None:
-                raise ConfigError(f"pass a config object for method {method!r}")
-            config = config_cls.from_dict(config)
+            config = trainer_cls.config_class.from_dict(config)
         if isinstance(lora_config, dict):
             lora_config = LoRAConfig.from_dict(lora_config)
         return trainer_cls(model_name, config, lora_config, **options)

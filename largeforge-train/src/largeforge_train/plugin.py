@@ -14,11 +14,17 @@ from largeforge import hookimpl
 
 @hookimpl
 def register_trainers(register: Any) -> None:
+    from largeforge_train.cpo import CPOTrainer, ORPOTrainer, SimPOTrainer
     from largeforge_train.dpo import DPOTrainer
+    from largeforge_train.kto import KTOTrainer
     from largeforge_train.sft import SFTTrainer
 
     register("sft", SFTTrainer)
     register("dpo", DPOTrainer)
+    register("kto", KTOTrainer)
+    register("orpo", ORPOTrainer)
+    register("simpo", SimPOTrainer)
+    register("cpo", CPOTrainer)
 
 
 @hookimpl

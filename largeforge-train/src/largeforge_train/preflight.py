@@ -157,3 +157,46 @@ def preflight_dpo(dataset: datasets.Dataset, tokenizer: Any, *, max_length: int,
         raise PreflightError(f"every example is truncated: all {report.checked} examples checked are longer "
                              f"than max_length={max_length} tokens. Raise --max-length")
     return report
+
+
+def preflight_kto(dataset: datasets.Dataset, tokenizer: Any, *, max_length: int,
+                  chat_template: str | None = None, sample_size: int = SAMPLE_SIZE) -> PreflightReport:
+    """Check unpaired (KTO) rows as TRL's ``KTOTrainer`` tokenizes them: a chat template, replies
+    that end with EOS, and prompts that leave room for a reply (TRL drops a row whose prompt
+    alone fills ``max_length``). Only one label in the whole set is a warning: no reward margin."""
+    report = PreflightReport()
+    conversational = isinstance(dataset[0]["prompt"], list)
+    if conversational:
+        check_chat_template(tokenizer, chat_template)
+    eos_id = tokenizer.eos_token_id
+    dropped = 0
+    for index in range(min(sample_size, len(dataset))):
+        row = dataset[index]
+        report.checked += 1
+        if not conversational:  # plain text: TRL appends EOS itself
+            continue
+        prompt_ids = _ids(tokenizer, row["prompt"], chat_template, generation=True)
+        full = _ids(tokenizer, row["prompt"] + row["completion"], chat_template, generation=False)
+        reply = full[_common_prefix(prompt_ids, full):]
+        if eos_id not in reply:
+            raise PreflightError(
+                f"example {index}: the reply does not end with the tokenizer's EOS token {tokenizer.eos_token!r}: "
+                "set --eos-token to the chat template's end-of-turn token")
+        dropped += len(prompt_ids) >= max_length
+        report.truncated += len(full) > max_length
+    if report.checked and dropped == report.checked:
+        raise PreflightError(f"every prompt fills max_length={max_length}: all {report.checked} examples checked "
+                             "would be dropped. Raise --max-length")
+    labels = set(dataset["label"])
+    if len(labels) < 2:
+        report.warnings.append(f"every row is labelled {labels.pop() if labels else None}: KTO learns from both "
+                               "desirable and undesirable replies, and no reward margin can be measured")
+    if dropped:
+        report.warnings.append(f"{dropped} of {report.checked} examples have a prompt of max_length={max_length} "
+                               "tokens or more and will be dropped (raise --max-length to keep them)")
+    if report.truncated > dropped:
+        report.warnings.append(f"{report.truncated - dropped} of {report.checked} examples are longer than "
+                               f"max_length={max_length} and will be truncated")
+    for warning in report.warnings:
+        logger.warning("preflight: %s", warning)
+    return report

@@ -34,6 +34,8 @@ class SFTTrainer(BaseTrainer):
     """
 
     method = "sft"
+    data_kind = "sft"
+    config_class = SFTConfig
     config: SFTConfig
     trl_config_class = "trl.SFTConfig"
     trl_managed: ClassVar[dict[str, str]] = {

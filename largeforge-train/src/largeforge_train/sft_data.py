@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from largeforge.errors import DataError
 
+KTO_DATA = "this is unpaired preference data (messages with a boolean label): use `largeforge train kto`"
+
 if TYPE_CHECKING:
     import datasets
 
@@ -27,11 +29,13 @@ def to_prompt_completion(dataset: datasets.Dataset) -> datasets.Dataset:
     """``messages`` rows → one ``prompt``/``completion`` row per assistant turn.
 
     Datasets already in prompt/completion or plain ``text`` form pass through; preference
-    datasets are refused with a hint (they are for ``train dpo``).
+    datasets are refused with a hint (they are for ``train dpo``), and so are labelled (KTO) rows.
     """
     import datasets as hf_datasets
 
     columns = set(dataset.column_names)
+    if "label" in columns:
+        raise DataError(KTO_DATA)
     if {"prompt", "completion"} <= columns or "text" in columns:
         return dataset
     if {"chosen", "rejected"} <= columns:
@@ -47,5 +51,7 @@ def to_prompt_completion(dataset: datasets.Dataset) -> datasets.Dataset:
 def check_preference_dataset(dataset: datasets.Dataset) -> None:
     """A DPO dataset must have prompt, chosen and rejected columns."""
     missing = {"prompt", "chosen", "rejected"} - set(dataset.column_names)
+    if "label" in dataset.column_names:
+        raise DataError(KTO_DATA)
     if missing:
         raise DataError(f"a preference dataset needs prompt, chosen and rejected; missing {', '.join(sorted(missing))}")

@@ -1,0 +1,275 @@
+"""``largeforge train kto|orpo|simpo|cpo`` through the CLI: the method's signal moves the right way
+on a tiny model (reward margins rise over a short real run), KTO trains on LLaMA-Factory's
+``kto_en_demo.json`` as it is, and data of the wrong kind fails in one line before the model loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from largeforge.cli.main import main
+from largeforge_train.base import read_log
+
+from .conftest import QA
+
+FAST = [
+    "--batch-size",
+    "4",
+    "--gradient-accumulation",
+    "1",
+    "--max-length",
+    "128",
+    "--logging-steps",
+    "1",
+    "--lora-r",
+    "8",
+    "--lora-alpha",
+    "16",
+    "--lora-target-modules",
+    "all-linear",
+    "--warmup-ratio",
+    "0",
+    "--save-steps",
+    "1000",
+]
+
+
+@pytest.fixture()
+def no_model_load(monkeypatch):
+    """Make any model load fail loudly: validation must happen before it."""
+    import transformers
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input was validated")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", boom)
+
+
+@pytest.fixture()
+def kto_file(tmp_path: Path) -> Path:
+    """Each question twice: its answer labelled desirable, "I do not know." undesirable (LLaMA-Factory's kto_tag)."""
+    path = tmp_path / "kto.jsonl"
+    rows = [
+        {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": reply}], "label": label}
+        for q, a in QA
+        for reply, label in ((a, True), ("I do not know.", False))
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def margins(out: Path) -> list[float]:
+    return [row["rewards/margins"] for row in read_log(out) if "rewards/margins" in row]
+
+
+def assert_rising(values: list[float], steps: int) -> None:
+    """The margin ends higher than it started and above zero; the second half beats the first."""
+    assert len(values) >= steps - 1, values
+    half = len(values) // 2
+    assert values[-1] > values[0] and values[-1] > 0, values
+    assert sum(values[half:]) / (len(values) - half) > sum(values[:half]) / half, values
+
+
+def test_kto_reward_margin_rises(tiny_model_dir, kto_file, tmp_path, capsys):
+    out = tmp_path / "kto"
+    assert (
+        main(
+            [
+                "train",
+                "kto",
+                "--model",
+                str(tiny_model_dir),
+                "--dataset",
+                str(kto_file),
+                "--output",
+                str(out),
+                *FAST,
+                "--max-steps",
+                "8",
+                "--learning-rate",
+                "1e-2",
+                "--beta",
+                "0.2",
+            ]
+        )
+        == 0
+    )
+    assert "KTO finished" in capsys.readouterr().out
+    assert_rising(margins(out), 6)
+    rows = read_log(out)
+    assert all("kl" in row and "rewards/chosen" in row for row in rows if "loss" in row)
+    summary = json.loads((out / "largeforge_training.json").read_text())
+    assert summary["method"] == "kto" and summary["config"]["beta"] == 0.2
+    assert summary["metrics"]["rewards/margins"] == margins(out)[-1]  # the result carries the last signal
+    assert (out / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("method", ["orpo", "simpo"])
+def test_reference_free_reward_margin_rises(method, tiny_model_dir, pref_file, tmp_path, capsys):
+    out = tmp_path / method
+    assert (
+        main(
+            [
+                "train",
+                method,
+                "--model",
+                str(tiny_model_dir),
+                "--dataset",
+                str(pref_file),
+                "--output",
+                str(out),
+                *FAST,
+                "--max-steps",
+                "8",
+                "--learning-rate",
+                "1e-2",
+            ]
+        )
+        == 0
+    )
+    assert f"{method.upper()} finished" in capsys.readouterr().out
+    assert_rising(margins(out), 8)
+    summary = json.loads((out / "largeforge_training.json").read_text())
+    assert summary["method"] == method and "rewards/accuracies" in summary["metrics"]
+
+
+def test_cpo_trains_resumes_and_keeps_its_options(tiny_model_dir, pref_file, tmp_path, capsys):
+    out = tmp_path / "cpo"
+    args = [
+        "train",
+        "cpo",
+        "--model",
+        str(tiny_model_dir),
+        "--dataset",
+        str(pref_file),
+        "--output",
+        str(out),
+        *FAST,
+        "--save-steps",
+        "1",
+        "--loss-type",
+        "hinge",
+        "--cpo-alpha",
+        "0.5",
+    ]
+    assert main([*args, "--max-steps", "2"]) == 0
+    assert main([*args, "--max-steps", "3", "--resume"]) == 0
+    assert "CPO finished" in capsys.readouterr().out
+    assert [row["step"] for row in read_log(out) if "loss" in row] == [1, 2, 3]  # step 3 continued from 2
+    summary = json.loads((out / "largeforge_training.json").read_text())
+    assert summary["global_step"] == 3 and summary["config"]["loss_type"] == "hinge"
+
+
+def test_kto_trains_on_llamafactory_kto_demo_without_conversion(tiny_model_dir, shared_data, tmp_path, capsys):
+    rows = json.loads((shared_data / "kto_en_demo.json").read_text())[:8]  # both labels, as the file has them
+    assert {r["label"] for r in rows} == {True, False} and set(rows[0]) == {"messages", "label"}
+    data = tmp_path / "kto_en_demo.json"
+    data.write_text(json.dumps(rows))
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "train",
+                "kto",
+                "--model",
+                str(tiny_model_dir),
+                "--dataset",
+                str(data),
+                "--output",
+                str(out),
+                "--max-steps",
+                "2",
+                "--batch-size",
+                "4",
+                "--gradient-accumulation",
+                "1",
+                "--max-length",
+                "512",
+                "--logging-steps",
+                "1",
+                "--lora-r",
+                "4",
+            ]
+        )
+        == 0
+    )
+    assert "KTO finished" in capsys.readouterr().out
+    assert [row["step"] for row in read_log(out) if "loss" in row] == [1, 2]
+    assert (out / "adapter_config.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("method", "data", "message"),
+    [
+        (
+            "kto",
+            "pref_file",
+            "pref.json: row 0: `largeforge train kto` needs unpaired preference rows (messages with a "
+            "boolean label), but this is preference pairs (prompt/chosen/rejected): use `largeforge "
+            "train dpo` (or orpo, simpo, cpo)",
+        ),
+        (
+            "kto",
+            "sft_file",
+            "sft.json: row 0: `largeforge train kto` needs unpaired preference rows (messages with a "
+            "boolean label), but this is SFT conversations (messages, or prompt/completion, without a "
+            "label): use `largeforge train sft`",
+        ),
+        (
+            "orpo",
+            "kto_file",
+            "kto.jsonl: row 0: `largeforge train orpo` needs preference pairs (prompt/chosen/rejected), "
+            "but this is unpaired preference rows (messages with a boolean label): use `largeforge "
+            "train kto`",
+        ),
+        ("simpo", "sft_file", "`largeforge train simpo` needs preference pairs"),
+        ("cpo", "kto_file", "use `largeforge train kto`"),
+        ("sft", "kto_file", "unpaired preference data (messages with a boolean label): use `largeforge train kto`"),
+        ("dpo", "kto_file", "unpaired preference data (messages with a boolean label): use `largeforge train kto`"),
+    ],
+)
+def test_wrong_kind_of_data_fails_in_one_line_before_loading(
+    method, data, message, request, tiny_model_dir, tmp_path, capsys, no_model_load
+):
+    path = request.getfixturevalue(data)
+    assert (
+        main(["train", method, "--model", str(tiny_model_dir), "--dataset", str(path), "--output", str(tmp_path / "o")])
+        == 1
+    )
+    err = capsys.readouterr().err.strip()
+    assert message in " ".join(err.split()) and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["kto", "--batch-size", "1"], "per_device_train_batch_size must be at least 2 for loss_type kto"),
+        (["kto", "--loss-type", "sigmoid"], "loss_type = 'sigmoid' is invalid"),
+        (["cpo", "--loss-type", "kto"], "loss_type = 'kto' is invalid"),
+        (["simpo", "--simpo-gamma", "-1"], "simpo_gamma = -1.0 is invalid"),
+        (["orpo", "--beta", "0"], "beta = 0.0 is invalid"),
+    ],
+)
+def test_bad_method_options_fail_before_loading(
+    args, message, tiny_model_dir, kto_file, pref_file, tmp_path, capsys, no_model_load
+):
+    data = kto_file if args[0] == "kto" else pref_file
+    assert (
+        main(
+            [
+                "train",
+                args[0],
+                "--model",
+                str(tiny_model_dir),
+                "--dataset",
+                str(data),
+                "--output",
+                str(tmp_path / "o"),
+                *args[1:],
+            ]
+        )
+        == 1
+    )
+    assert message in capsys.readouterr().err
