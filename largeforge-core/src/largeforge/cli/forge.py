@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the run's figures (the report's) as JSON on "
                                                            "stdout; progress goes to stderr."),
     ) -> None:
-        """Run a forge pipeline: data → SFT → DPO → merge → quantize → eval → serve → route.
+        """Run a forge pipeline: data → SFT → align (DPO, KTO, ORPO, …) → merge → quantize → eval → serve → route.
 
         Stages whose config and inputs are unchanged since their last run are skipped. Every run
         writes report.html and report.json into the pipeline's workdir."""

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from largeforge.config import DPOConfig, LoRAConfig, SFTConfig
+from largeforge.config import LoRAConfig, SFTConfig, TrainingConfig
 from largeforge.errors import ConfigError, DataError, LargeForgeError
 from largeforge.forge.spec import ExpertSpec, Pipeline, field_tokens
 
-StageKind = Literal["sft", "dpo", "merge", "quantize", "eval", "route"]
+StageKind = Literal["sft", "align", "merge", "quantize", "eval", "route"]
+#: Stages that train (an SFT or alignment trainer's output: an adapter under LoRA).
+TRAINING_KINDS = ("sft", "align")
 MARKER = "forge-stage.json"
 PENDING = "forge-stage.pending.json"
 
@@ -27,7 +29,7 @@ PROVIDERS = {
     "evaluators": ("largeforge-train", "train"),
     "metrics": ("largeforge-core", "all"),
 }
-BUILTIN = {"trainers": {"sft", "dpo"}, "quantizers": {"gptq", "awq", "gguf"},
+BUILTIN = {"trainers": {"sft", "dpo", "kto", "orpo", "simpo", "cpo"}, "quantizers": {"gptq", "awq", "gguf"},
            "backends": {"transformers", "vllm", "llamacpp", "auto"}, "classifiers": {"keyword", "neural", "hybrid"},
            "evaluators": {"transformers"}, "metrics": {"exact_match", "contains", "rouge_l"}}
 
@@ -85,7 +87,7 @@ class ExpertPlan:
 
     @property
     def is_adapter(self) -> bool:
-        return self.stages[-1].kind in ("sft", "dpo") and self.stages[0].config.get("lora") is not None
+        return self.stages[-1].kind in TRAINING_KINDS and self.stages[0].config.get("lora") is not None
 
 
 @dataclass
@@ -167,6 +169,62 @@ def _config(cls: type, data: dict[str, Any], pipeline: Pipeline, *at: str | int)
         raise PlanError(f"{pipeline.where(*at, *field_tokens(field))}: {exc}") from None
 
 
+def stage_config_class(trainer: Any, kind: StageKind) -> type[TrainingConfig]:
+    """The config class of a training stage: its trainer's own (``SFTConfig`` for ``sft``,
+    ``KTOConfig`` for ``kto``, a plugin's); ``SFTConfig`` for an SFT stage whose trainer has none."""
+    config_cls = getattr(trainer, "config_class", None)
+    if config_cls is None or config_cls is TrainingConfig:
+        return SFTConfig if kind == "sft" else TrainingConfig
+    return config_cls  # type: ignore[no-any-return]
+
+
+def _trainer_config(trainer: Any, kind: StageKind, data: dict[str, Any], pipeline: Pipeline,
+                    *at: str | int) -> dict[str, Any]:
+    """Stage options validated by :func:`stage_config_class`, TRL pass-through fields included
+    when the trainer checks them; an error names the line of the offending option."""
+    config_cls = stage_config_class(trainer, kind)
+    config = _config(config_cls, data, pipeline, *at)
+    check_trl = getattr(trainer, "check_trl_args", None)
+    if config.get("trl_args") and callable(check_trl):
+        try:
+            check_trl(config_cls.from_dict(config))
+        except ConfigError as exc:
+            field = re.split(r"[ :=]", str(exc), maxsplit=1)[0]
+            raise PlanError(f"{pipeline.where(*at, *field_tokens(field))}: {exc}") from None
+    return config
+
+
+def _check_kind(pipeline: Pipeline, path: Path, fmt: str, method: str, trainer: Any, where: str) -> None:
+    """The stage's data must be the kind its trainer takes (its first row tells)."""
+    from largeforge.data.detect import get_format
+    from largeforge.data.kinds import mismatch
+    from largeforge.data.reader import scan
+
+    expected = getattr(trainer, "data_kind", None)
+    first = next((row.conversation for row in scan(path, get_format(fmt, path)) if row.conversation), None)
+    if expected is not None and first is not None and first.task != expected:
+        raise PlanError(mismatch(method, expected, first.task, f"{where}: {path.name}: row 0", command="method: {}"))
+
+
+def _plan_alignment(pipeline: Pipeline, i: int, expert: ExpertSpec, out: Path, lora: dict[str, Any] | None,
+                    upstream: Stage) -> Stage | None:
+    """The expert's post-SFT stage (``align:``, or ``dpo:``), its options checked by the
+    method's config class and its data by the method's kind."""
+    if expert.alignment is None:
+        return None
+    align, key = expert.alignment
+    at = ("experts", i, key)
+    method_at = "trainer" if key == "dpo" else "method"
+    trainer = require_plugin("trainers", align.method, pipeline.where(*at, method_at), f"stage {key}")
+    data = _check_data(pipeline, align.data, align.format, pipeline.where(*at, "data"))
+    _check_kind(pipeline, data, align.format, align.method, trainer, pipeline.where(*at, "data"))
+    defaults = {**pipeline.spec.defaults.align, **(pipeline.spec.defaults.dpo if align.method == "dpo" else {})}
+    config = _trainer_config(trainer, "align", {"output_dir": str(out / align.method), **defaults,
+                                                **align.options}, pipeline, *at, "options")
+    return Stage(expert.name, "align", align.method, out / align.method,
+                 {"train": config, "lora": lora, "format": align.format}, [data], upstream=upstream)
+
+
 def _check_base_model(pipeline: Pipeline) -> None:
     from largeforge.errors import ModelSourceError
     from largeforge.models import check_model
@@ -191,25 +249,20 @@ def plan_pipeline(pipeline: Pipeline) -> Plan:
         out = workdir / "experts" / expert.name
         data = _check_data(pipeline, expert.data, expert.format, pipeline.where(*at, "data"))
         trainer = require_plugin("trainers", expert.trainer, pipeline.where(*at, "trainer"), "stage sft")
+        _check_kind(pipeline, data, expert.format, expert.trainer, trainer, pipeline.where(*at, "data"))
         lora_opts = expert.lora if expert.lora is not None else spec.defaults.lora
         lora = None if lora_opts is None else _config(LoRAConfig, {**(spec.defaults.lora or {}), **lora_opts},
                                                       pipeline, *at, "lora")
-        sft_cfg = _config(SFTConfig, {"output_dir": str(out / "sft"), **spec.defaults.sft, **expert.sft},
-                          pipeline, *at, "sft")
+        sft_cfg = _trainer_config(trainer, "sft", {"output_dir": str(out / "sft"), **spec.defaults.sft,
+                                                   **expert.sft}, pipeline, *at, "sft")
         evaluation = eval_settings(pipeline, i, expert)
         sft = Stage(expert.name, "sft", expert.trainer, out / "sft",
                     {"train": sft_cfg, "lora": lora, "format": expert.format,
                      **holdout_options(evaluation, {**spec.defaults.sft, **expert.sft})}, [data])
         stages = [sft]
-        if expert.dpo is not None:
-            where = pipeline.where(*at, "dpo")
-            dpo_data = _check_data(pipeline, expert.dpo.data, expert.dpo.format, pipeline.where(*at, "dpo", "data"))
-            require_plugin("trainers", expert.dpo.trainer, where, "stage dpo")
-            dpo_cfg = _config(DPOConfig, {"output_dir": str(out / "dpo"), **spec.defaults.dpo,
-                                          **expert.dpo.options}, pipeline, *at, "dpo", "options")
-            stages.append(Stage(expert.name, "dpo", expert.dpo.trainer, out / "dpo",
-                                {"train": dpo_cfg, "lora": lora, "format": expert.dpo.format}, [dpo_data],
-                                upstream=stages[-1]))
+        alignment = _plan_alignment(pipeline, i, expert, out, lora, sft)
+        if alignment is not None:
+            stages.append(alignment)
         if lora is not None and expert.merge:
             if not callable(getattr(trainer, "merge_adapter", None)):
                 raise PlanError(f"{pipeline.where(*at, 'merge')}: trainer {expert.trainer!r} cannot merge "

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from largeforge.forge.eval_stage import EVAL_FILE
-from largeforge.forge.plan import Plan, Stage
+from largeforge.forge.plan import TRAINING_KINDS, Plan, Stage
 from largeforge.forge.route_stage import ROUTING_FILE
 
 REPORT_HTML = "report.html"
@@ -89,8 +89,8 @@ def collect(plan: Plan) -> dict[str, Any]:
             entry["eval"] = _read_json(expert.evaluation.output / EVAL_FILE)
             notes += (entry["eval"] or {}).get("notes", [])
         for stage in expert.stages:
-            if stage.kind in ("sft", "dpo") and stage.done:
-                entry["training"][stage.kind] = loss_curves(stage.output)
+            if stage.kind in TRAINING_KINDS and stage.done:  # keyed sft, dpo, kto, ...
+                entry["training"]["sft" if stage.kind == "sft" else stage.plugin] = loss_curves(stage.output)
             elif stage.kind == "quantize":
                 entry["quantization"] = _quantization(stage, entry["eval"])
         experts[expert.spec.name] = entry

@@ -77,22 +77,23 @@ def _model_input(plan: Plan, stage: Stage) -> str:
 
 
 def _train(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
-    from largeforge.config import DPOConfig, LoRAConfig, SFTConfig
+    from largeforge.config import LoRAConfig
     from largeforge.forge.eval_stage import auto_eval_steps, training_datasets
+    from largeforge.forge.plan import stage_config_class
     from largeforge.plugins import registries
 
-    config_cls = SFTConfig if stage.kind == "sft" else DPOConfig
-    config = config_cls.from_dict(stage.config["train"])
+    trainer_cls = registries().trainers.get(stage.plugin)
+    config = stage_config_class(trainer_cls, stage.kind).from_dict(stage.config["train"])
     # Held-out rows (the eval stage's) are left out of training and evaluated on while it trains.
     dataset, heldout = training_datasets(stage)
     eval_steps = auto_eval_steps(stage, len(dataset))
     if eval_steps is not None:
         config = config.merged(eval_steps=eval_steps)
     lora = LoRAConfig.from_dict(stage.config["lora"]) if stage.config["lora"] is not None else None
-    trainer_cls = registries().trainers.get(stage.plugin)
     trainer = trainer_cls(_model_input(plan, stage), config, lora, resume=resume)
     result = trainer.train(dataset, heldout)
-    keep = ("train_loss", "train_runtime", "eval_loss", "rewards/margins", "rewards/accuracies")
+    keep = ("train_loss", "train_runtime", "eval_loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
+            "rewards/accuracies", "kl")
     metrics = {k: round(float(v), 4) for k, v in result.metrics.items() if k in keep}
     return {"loss": round(float(result.loss), 4), "steps": result.global_step, **metrics}
 
@@ -162,7 +163,7 @@ def _route(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
 
 
 RUNNERS: dict[str, Callable[[Plan, Stage, bool], dict[str, Any]]] = {
-    "sft": _train, "dpo": _train, "merge": _merge, "quantize": _quantize, "eval": _evaluate, "route": _route,
+    "sft": _train, "align": _train, "merge": _merge, "quantize": _quantize, "eval": _evaluate, "route": _route,
 }
 
 

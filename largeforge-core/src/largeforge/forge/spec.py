@@ -24,11 +24,23 @@ StageOptions = dict[str, Any]
 
 
 class DPOStage(BaseConfig):
-    """Preference stage: its own data file plus DPOConfig overrides."""
+    """Preference stage: its own data file plus DPOConfig overrides (``align: {method: dpo}``
+    spelled the way pipelines wrote it first)."""
 
     data: str
     format: str = "auto"
     trainer: str = "dpo"
+    options: StageOptions = msgspec.field(default_factory=dict)
+
+
+class AlignStage(BaseConfig):
+    """The post-SFT stage (axolotl's ``rl:``, LLaMA-Factory's ``stage:``): any registered trainer
+    (``dpo``, ``kto``, ``orpo``, ``simpo``, ``cpo``, a plugin's) on its own data, with options
+    validated by that trainer's config class."""
+
+    method: Annotated[str, Meta(min_length=1)]
+    data: str
+    format: str = "auto"
     options: StageOptions = msgspec.field(default_factory=dict)
 
 
@@ -44,7 +56,8 @@ class QuantizeStage(BaseConfig):
 
 
 class ExpertSpec(BaseConfig):
-    """One expert: its SFT data, optional DPO, merge, quantize, and what the router knows."""
+    """One expert: its SFT data, an optional alignment stage (``align``, or ``dpo``), merge,
+    quantize, and what the router knows."""
 
     name: ExpertName
     data: str
@@ -56,17 +69,34 @@ class ExpertSpec(BaseConfig):
     trainer: str = "sft"
     sft: StageOptions = msgspec.field(default_factory=dict)
     lora: StageOptions | None = None
+    align: AlignStage | None = None
     dpo: DPOStage | None = None
     merge: bool = True
     quantize: QuantizeStage | None = None
     #: Eval stage options (:class:`largeforge.config.evaluation.EvalConfig`); ``enabled: false`` skips it.
     eval: StageOptions = msgspec.field(default_factory=dict)
 
+    def check(self) -> None:
+        if self.align is not None and self.dpo is not None:
+            raise ValueError("align and dpo are both set: give one post-SFT stage (dpo: {...} is "
+                             "align: {method: dpo, ...})")
+
+    @property
+    def alignment(self) -> tuple[AlignStage, str] | None:
+        """The post-SFT stage whichever way it is spelled, and the key it was given under."""
+        if self.dpo is not None:
+            return AlignStage(method=self.dpo.trainer, data=self.dpo.data, format=self.dpo.format,
+                              options=self.dpo.options), "dpo"
+        return (self.align, "align") if self.align is not None else None
+
 
 class Defaults(BaseConfig):
     """Options shared by every expert (an expert's own options win)."""
 
     sft: StageOptions = msgspec.field(default_factory=dict)
+    #: Options of every ``align`` stage, whatever its method (an expert's own options win).
+    align: StageOptions = msgspec.field(default_factory=dict)
+    #: Options of the stages whose method is ``dpo`` (over ``align``'s).
     dpo: StageOptions = msgspec.field(default_factory=dict)
     #: LoRA settings; ``null`` trains every weight (full fine-tuning).
     lora: StageOptions | None = msgspec.field(default_factory=dict)
@@ -96,7 +126,7 @@ class RouterSpec(BaseConfig):
 
 
 class PipelineSpec(BaseConfig):
-    """A whole forge: data → SFT → DPO → merge → quantize → serve → route."""
+    """A whole forge: data → SFT → align (DPO, KTO, ORPO, …) → merge → quantize → serve → route."""
 
     name: Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
     experts: Annotated[list[ExpertSpec], Meta(min_length=1)]
