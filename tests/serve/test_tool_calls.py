@@ -50,6 +50,9 @@ def test_stream_parser_never_sends_part_of_a_call_as_content() -> None:
     rest, calls = parser.finish()
     assert rest is None and [c.name for c in calls] == ["f"]
     parser = tool_calls.StreamParser()
+    assert parser.feed("\n") + parser.feed(' <tool_call>{"name": "f", "arguments": {}}') == ""
+    assert parser.finish()[0] is None  # whitespace before a call is not content
+    parser = tool_calls.StreamParser()
     assert parser.feed("Hello <tool") == "Hello "
     assert parser.feed("kit") == "<toolkit"
     assert parser.finish() == (None, [])

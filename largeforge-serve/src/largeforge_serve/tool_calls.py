@@ -158,6 +158,8 @@ class StreamParser:
         at = self.held.find(OPEN)
         if at >= 0:
             out, self.held = self.held[:at], self.held[at:]
+            if not (self.sent + out).strip():
+                out = ""  # only whitespace before the call: no content at all
         else:
             keep = _partial_open(self.held)
             out, self.held = self.held[: len(self.held) - keep], self.held[len(self.held) - keep :]
