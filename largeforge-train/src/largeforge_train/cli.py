@@ -196,7 +196,7 @@ def _summary(method: str, result: Any, elapsed: float, lora: bool) -> None:
     print_success(f"{method.upper()} finished in {elapsed:.0f}s")
     console.print(f"  final loss      {result.loss:.4f}")
     console.print(f"  steps           {result.global_step}")
-    for key in ("rewards/margins", "rewards/accuracies", "eval_loss", "eval_perplexity"):
+    for key in ("rewards/margins", "rewards/accuracies", "reward_first", "reward_last", "eval_loss", "eval_perplexity"):
         if key in metrics:
             console.print(f"  {key:<15} {metrics[key]:.4f}")
     console.print(f"  {'adapter' if lora else 'model':<15} {result.output_dir}")
@@ -215,6 +215,7 @@ def _run(method: str, trainer: Any, train: Any, evaluation: Any) -> None:
 
 def build_train() -> typer.Typer:
     """The ``train`` command group."""
+    from largeforge_train.cli_grpo import add_grpo_command
     from largeforge_train.cli_preference import add_preference_commands
 
     app = typer.Typer(help="Fine-tune models: SFT, DPO, KTO, ORPO, SimPO and CPO with LoRA, and merge adapters.",
@@ -368,6 +369,7 @@ def build_train() -> typer.Typer:
         print_success(f"merged model written to {path}")
 
     add_preference_commands(app)
+    add_grpo_command(app)
     return app
 
 

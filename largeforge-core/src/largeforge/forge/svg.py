@@ -159,14 +159,19 @@ def hbar_chart(items: Sequence[tuple[str, float]], *, title: str, plot_id: str, 
 def heatmap(labels: Sequence[str], matrix: Mapping[str, Mapping[str, int]], *, title: str, plot_id: str,
             row_label: str = "true expert", column_label: str = "routed to") -> str:
     """A confusion matrix: counts in cells shaded by their share of the row."""
-    cell, left, top = 56, 130, 64
+    cell, left = 56, 130
+    # Column labels are slanted so that long expert names do not run into each other; the top
+    # margin grows with the longest (about 6 px per character at 11 px, sin 40° ≈ 0.64).
+    slant = max((len(label) for label in labels), default=0) * 6 * 0.64
+    top = int(44 + slant)
     size = cell * len(labels)
-    width, height = left + size + 20, top + size + 20
+    width, height = left + size + 40, top + size + 20
     parts = _open(plot_id, width, height, title)
-    parts.append(f'<text x="{left + size / 2}" y="{top - 30}" text-anchor="middle" {FONT}>'
+    parts.append(f'<text x="{left + size / 2}" y="32" text-anchor="middle" {FONT}>'
                  f"{escape(column_label)}</text>")
     for j, label in enumerate(labels):
-        parts.append(f'<text x="{left + (j + 0.5) * cell}" y="{top - 8}" text-anchor="middle" {FONT}>'
+        x, y = left + (j + 0.5) * cell, top - 8
+        parts.append(f'<text x="{x}" y="{y}" text-anchor="start" transform="rotate(-40 {x} {y})" {FONT}>'
                      f"{escape(label)}</text>")
     for i, true in enumerate(labels):
         row = matrix.get(true, {})
