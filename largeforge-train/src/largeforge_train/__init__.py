@@ -1,4 +1,4 @@
-"""LargeForge train plugin: SFT, DPO, KTO, ORPO, SimPO and CPO with LoRA over TRL, checkpoints,
+"""LargeForge train plugin: SFT, DPO, KTO, ORPO, SimPO, CPO and GRPO with LoRA over TRL, checkpoints,
 merging, data generators.
 
 Public names load lazily so that ``import largeforge_train`` (done by the plugin manager for
@@ -21,6 +21,7 @@ _EXPORTS = {
     "ORPOTrainer": "largeforge_train.cpo",
     "SimPOTrainer": "largeforge_train.cpo",
     "CPOTrainer": "largeforge_train.cpo",
+    "GRPOTrainer": "largeforge_train.grpo",
     "TrainerFactory": "largeforge_train.factory",
     "get_trainer": "largeforge_train.factory",
     "CheckpointManager": "largeforge_train.checkpoints",

@@ -16,11 +16,13 @@ from largeforge import hookimpl
 def register_trainers(register: Any) -> None:
     from largeforge_train.cpo import CPOTrainer, ORPOTrainer, SimPOTrainer
     from largeforge_train.dpo import DPOTrainer
+    from largeforge_train.grpo import GRPOTrainer
     from largeforge_train.kto import KTOTrainer
     from largeforge_train.sft import SFTTrainer
 
     register("sft", SFTTrainer)
     register("dpo", DPOTrainer)
+    register("grpo", GRPOTrainer)
     register("kto", KTOTrainer)
     register("orpo", ORPOTrainer)
     register("simpo", SimPOTrainer)
