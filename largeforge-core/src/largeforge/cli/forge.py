@@ -91,11 +91,21 @@ def register(app: typer.Typer) -> None:
         total = len(plan.stages)
         index = {id(s): i for i, s in enumerate(plan.stages, start=1)}
 
+        from largeforge.forge.progress import ForgeProgress, clock
+
+        progress = ForgeProgress([s.kind for s in plan.stages if not s.done])
+
         def report(stage, status):  # type: ignore[no-untyped-def]
             marks = {"skipped": "[dim]skipped (unchanged)[/dim]", "running": "[cyan]running…[/cyan]",
                      "done": "[green]done[/green]"}
+            extra = ""
+            if status == "running":
+                progress.begin()
+                extra = f" ({progress.summary()})"
+            elif status == "done":
+                extra = f" in {clock(progress.end(stage.kind))} ({progress.summary()})"
             console.print(f"[{index[id(stage)]}/{total}] {stage.expert} · {stage.kind} ({stage.plugin}) "
-                          f"{marks[status]}", highlight=False)
+                          f"{marks[status]}{extra}", highlight=False)
 
         outcomes = run_plan(plan, on_stage=report)
         table = Table(title=f"forge: {plan.pipeline.spec.name}")
