@@ -137,3 +137,28 @@ def test_print_config_shows_rewards_and_trl_fields(tiny_model_dir, prompt_file, 
     shown = yaml.safe_load(capsys.readouterr().out)
     assert shown["reward_funcs"] == ["exact_match", "json_valid"] and shown["reward_weights"] == [2.0, 1.0]
     assert shown["generation_batch_size"] == 8 and shown["num_generations"] == 8
+
+
+@pytest.mark.slow
+def test_grpo_mean_reward_rises_on_a_format_task(smollm2_dir, tmp_path, capsys):
+    """SmolLM2 asked to begin with "Yes": about a quarter of its sampled answers do; after one LoRA
+    update at a high learning rate nearly all do (measured: 0.25, then 1.0 from step 2 on)."""
+    questions = ["Is the sky blue?", "Is water wet?", "Do cats purr?", "Is fire hot?", "Do birds fly?",
+                 "Is ice cold?", "Is the sun bright?", "Do fish swim?"]
+    data = tmp_path / "yes.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"{q} Begin your answer with the word Yes."}) + "\n"
+                            for q in questions))
+    out = tmp_path / "grpo"
+    code = main(["train", "grpo", "--model", "smollm2-135m-instruct", "--dataset", str(data), "--output", str(out),
+                 "--reward", "format_regex", "--format-pattern", r"^\s*Yes\b", "--num-generations", "4",
+                 "--batch-size", "8", "--gradient-accumulation", "1", "--max-completion-length", "4",
+                 "--max-steps", "5", "--logging-steps", "1", "--learning-rate", "2e-3", "--warmup-ratio", "0",
+                 "--lora-r", "16", "--lora-alpha", "32", "--lora-target-modules", "all-linear", "--seed", "0"])
+    assert code == 0
+    rewards = [r["reward"] for r in read_log(out) if "reward" in r]
+    assert len(rewards) == 5
+    # 8 completions a step: the base model's first step against the last three (a 0.4 margin is
+    # several standard errors of an 8-sample rate).
+    assert rewards[0] <= 0.5 and min(rewards[-3:]) >= rewards[0] + 0.4, rewards
+    summary = json.loads((out / "largeforge_training.json").read_text())["metrics"]
+    assert summary["reward_first"] == rewards[0] and summary["reward_last"] == rewards[-1]

@@ -11,6 +11,7 @@ and, as the first, last and mean logged reward, in the result.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from largeforge.config import GRPOConfig, LoRAConfig
@@ -18,7 +19,7 @@ from largeforge.contracts import TrainingResult
 from largeforge.errors import ConfigError
 from largeforge.rewards import SETTINGS, bind_reward, resolve_rewards
 from largeforge_train.base import BaseTrainer
-from largeforge_train.grpo_data import check_reward_columns, to_prompt_dataset
+from largeforge_train.grpo_data import check_reward_columns, load_prompt_dataset, to_prompt_dataset
 
 if TYPE_CHECKING:
     import datasets
@@ -46,8 +47,17 @@ class GRPOTrainer(BaseTrainer):
 
     def reward_settings(self) -> dict[str, Any]:
         """The config settings rewards may take as parameters."""
-        c = self.config
-        return {**{name: getattr(c, name) for name in SETTINGS}, **c.reward_options}
+        return reward_settings(self.config)
+
+    @classmethod
+    def load_stage_data(cls, path: str | Path, config: GRPOConfig | dict[str, Any]) -> datasets.Dataset:
+        """The prompt rows of ``path``, checked against the rewards of ``config`` (the forge's
+        ``align: {method: grpo}`` stage reads its data through this, at plan time and to train)."""
+        cfg = config if isinstance(config, GRPOConfig) else GRPOConfig.from_dict(config)
+        rewards = resolve_rewards(cfg.reward_funcs, reward_settings(cfg), cfg.reward_weights)
+        dataset = load_prompt_dataset(path)
+        check_reward_columns(rewards, dataset.column_names, str(path))
+        return dataset
 
     def _resolve_rewards(self, reward_funcs: list[Any] | None) -> list[tuple[str, Any]]:
         c = self.config
@@ -106,6 +116,11 @@ class GRPOTrainer(BaseTrainer):
         result.metrics.update(reward_trajectory(self.trainer.state.log_history))
         self._write_summary(result)
         return result
+
+
+def reward_settings(config: GRPOConfig) -> dict[str, Any]:
+    """The settings of ``config`` rewards may take as parameters (see :mod:`largeforge.rewards`)."""
+    return {**{name: getattr(config, name) for name in SETTINGS}, **config.reward_options}
 
 
 def reward_trajectory(log_history: list[dict[str, Any]]) -> dict[str, float]:

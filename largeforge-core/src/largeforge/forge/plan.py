@@ -29,7 +29,8 @@ PROVIDERS = {
     "evaluators": ("largeforge-train", "train"),
     "metrics": ("largeforge-core", "all"),
 }
-BUILTIN = {"trainers": {"sft", "dpo", "kto", "orpo", "simpo", "cpo"}, "quantizers": {"gptq", "awq", "gguf"},
+BUILTIN = {"trainers": {"sft", "dpo", "kto", "orpo", "simpo", "cpo", "grpo"},
+           "quantizers": {"gptq", "awq", "gguf"},
            "backends": {"transformers", "vllm", "llamacpp", "auto"}, "classifiers": {"keyword", "neural", "hybrid"},
            "evaluators": {"transformers"}, "metrics": {"exact_match", "contains", "rouge_l"}}
 
@@ -206,6 +207,19 @@ def _check_kind(pipeline: Pipeline, path: Path, fmt: str, method: str, trainer: 
         raise PlanError(mismatch(method, expected, first.task, f"{where}: {path.name}: row 0", command="method: {}"))
 
 
+def _check_trainer_data(pipeline: Pipeline, trainer: Any, relative: str, config: dict[str, Any], where: str) -> Path:
+    """Data a trainer reads itself (``load_stage_data(path, config)``, e.g. GRPO's prompt rows and
+    the columns its rewards need), loaded once at plan time so a bad file fails before any stage."""
+    path = pipeline.resolve(relative)
+    if not path.is_file():
+        raise PlanError(f"{where}: data file {relative!r} not found (looked at {path})")
+    try:
+        trainer.load_stage_data(path, config)
+    except (DataError, ConfigError) as exc:
+        raise PlanError(f"{where}: {exc}") from None
+    return path
+
+
 def _plan_alignment(pipeline: Pipeline, i: int, expert: ExpertSpec, out: Path, lora: dict[str, Any] | None,
                     upstream: Stage) -> Stage | None:
     """The expert's post-SFT stage (``align:``, or ``dpo:``), its options checked by the
@@ -216,11 +230,14 @@ def _plan_alignment(pipeline: Pipeline, i: int, expert: ExpertSpec, out: Path, l
     at = ("experts", i, key)
     method_at = "trainer" if key == "dpo" else "method"
     trainer = require_plugin("trainers", align.method, pipeline.where(*at, method_at), f"stage {key}")
-    data = _check_data(pipeline, align.data, align.format, pipeline.where(*at, "data"))
-    _check_kind(pipeline, data, align.format, align.method, trainer, pipeline.where(*at, "data"))
     defaults = {**pipeline.spec.defaults.align, **(pipeline.spec.defaults.dpo if align.method == "dpo" else {})}
     config = _trainer_config(trainer, "align", {"output_dir": str(out / align.method), **defaults,
                                                 **align.options}, pipeline, *at, "options")
+    if callable(getattr(trainer, "load_stage_data", None)):  # its own data layout (GRPO's prompts)
+        data = _check_trainer_data(pipeline, trainer, align.data, config, pipeline.where(*at, "data"))
+    else:
+        data = _check_data(pipeline, align.data, align.format, pipeline.where(*at, "data"))
+        _check_kind(pipeline, data, align.format, align.method, trainer, pipeline.where(*at, "data"))
     return Stage(expert.name, "align", align.method, out / align.method,
                  {"train": config, "lora": lora, "format": align.format}, [data], upstream=upstream)
 

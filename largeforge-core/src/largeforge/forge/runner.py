@@ -85,7 +85,11 @@ def _train(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
     trainer_cls = registries().trainers.get(stage.plugin)
     config = stage_config_class(trainer_cls, stage.kind).from_dict(stage.config["train"])
     # Held-out rows (the eval stage's) are left out of training and evaluated on while it trains.
-    dataset, heldout = training_datasets(stage)
+    load_own = getattr(trainer_cls, "load_stage_data", None)
+    if callable(load_own):  # a trainer with its own data layout (GRPO's prompts): no held-out rows
+        dataset, heldout = load_own(stage.inputs[0], stage.config["train"]), None
+    else:
+        dataset, heldout = training_datasets(stage)
     eval_steps = auto_eval_steps(stage, len(dataset))
     if eval_steps is not None:
         config = config.merged(eval_steps=eval_steps)
@@ -93,7 +97,7 @@ def _train(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
     trainer = trainer_cls(_model_input(plan, stage), config, lora, resume=resume)
     result = trainer.train(dataset, heldout)
     keep = ("train_loss", "train_runtime", "eval_loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
-            "rewards/accuracies", "kl")
+            "rewards/accuracies", "kl", "reward", "reward_first", "reward_last")
     metrics = {k: round(float(v), 4) for k, v in result.metrics.items() if k in keep}
     return {"loss": round(float(result.loss), 4), "steps": result.global_step, **metrics}
 
