@@ -71,3 +71,31 @@ def test_plugins_command_lists_rewards(tmp_path):
     core = next(p for p in json.loads(listing.stdout)["plugins"] if p["name"] == "core")
     assert "register_rewards" in core["hooks"]
     assert core["provides"]["rewards"] == ["exact_match", "contains_answer", "format_regex", "json_valid"]
+
+
+def test_third_party_reward_through_an_entry_point(tmp_path):
+    """A distribution announcing a reward in the ``largeforge`` entry-point group: listed by
+    ``largeforge plugins`` and usable by name in ``train grpo`` (resolved before anything loads)."""
+    from tests.core.test_plugins import _fake_distribution, _largeforge
+
+    _fake_distribution(tmp_path, "lf-rewards", "0.3.0", "rewards", "lf_rewards_plugin", """
+        from largeforge import hookimpl
+        from largeforge.rewards import completion_text
+
+        @hookimpl
+        def register_rewards(register):
+            def shouts(completions, **kwargs):
+                return [float(completion_text(c).isupper()) for c in completions]
+
+            register("shouts", shouts)
+        """)
+    listing = _largeforge(["plugins", "--json"], tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    plugins = {p["name"]: p for p in json.loads(listing.stdout)["plugins"]}
+    assert plugins["rewards"]["provides"] == {"rewards": ["shouts"]}
+    data = tmp_path / "prompts.jsonl"
+    data.write_text('{"prompt": "Say hi."}\n')
+    shown = _largeforge(["train", "grpo", "--dataset", str(data), "--output", str(tmp_path / "o"),
+                         "--reward", "shouts,json_valid", "--print-config"], tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "reward_funcs:\n- shouts\n- json_valid\n" in shown.stdout

@@ -218,7 +218,7 @@ def build_train() -> typer.Typer:
     from largeforge_train.cli_grpo import add_grpo_command
     from largeforge_train.cli_preference import add_preference_commands
 
-    app = typer.Typer(help="Fine-tune models: SFT, DPO, KTO, ORPO, SimPO and CPO with LoRA, and merge adapters.",
+    app = typer.Typer(help="Fine-tune models: SFT, DPO, KTO, ORPO, SimPO, CPO and GRPO with LoRA, and merge adapters.",
                       no_args_is_help=True)
 
     @app.command(cls=TrainCommand)
