@@ -75,7 +75,7 @@ def add_grpo_command(app: typer.Typer) -> None:
         num_epochs: Optional[int] = typer.Option(None, "--num-epochs", help="Epochs."),
         max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps."),
         batch_size: Optional[int] = typer.Option(
-            None, "--batch-size", help="Completions per device and step (a multiple of --num-generations)."),
+            None, "--batch-size", help="Completions per device and step (x accumulation: whole groups)."),
         grad_accum: Optional[int] = typer.Option(None, "--gradient-accumulation", help="Gradient accumulation."),
         learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr", help="Learning rate."),
         warmup_ratio: Optional[float] = typer.Option(None, "--warmup-ratio", help="Warm-up share of steps."),
