@@ -45,7 +45,6 @@ class KTOTrainer(BaseTrainer):
         super().__init__(model_name, config, lora_config, **options)
         self.ref_model_name = ref_model
 
-
     def preflight(self, train_dataset: datasets.Dataset) -> datasets.Dataset:
         """Check the kind of data and the rendered rows before the model loads."""
         check_data_kind(self.method, self.data_kind, train_dataset)
