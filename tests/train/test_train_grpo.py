@@ -4,6 +4,7 @@ JSONL log of rewards, checkpoints and resume; bad input fails in one line before
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -109,8 +110,9 @@ def test_grpo_trains_logs_rewards_checkpoints_and_resumes(tiny_model_dir, prompt
     run = ["train", "grpo", "--model", str(tiny_model_dir), "--dataset", str(prompt_file), "--output", str(out),
            "--config", str(config), *FAST, "--save-steps", "1"]
     assert main([*run, "--max-steps", "2"]) == 0
-    printed = capsys.readouterr().out
-    assert "GRPO finished" in printed and "reward_last" in printed
+    captured = capsys.readouterr()
+    assert "GRPO finished" in captured.out and "reward_last" in captured.out
+    assert re.search(r"grpo: step 2/2 \(100%\) loss \S+ reward \d", captured.err), captured.err  # progress line
     rows = [r for r in read_log(out) if "reward" in r]
     assert [r["step"] for r in rows] == [1, 2]
     for r in rows:  # TRL's weighted sum of the two rewards, each logged under its registered name

@@ -38,6 +38,7 @@ class ProgressCallback(TrainerCallback):
         self.task: Any = None
         self.plain = False
         self.loss: float | None = None
+        self.reward: float | None = None  # GRPO's mean reward, when the trainer logs one
         self._started = 0.0
         self._first_step = 0
         self._printed = 0.0
@@ -66,6 +67,7 @@ class ProgressCallback(TrainerCallback):
         """The plain progress line for ``step`` of ``total``."""
         eta = self.eta(step, total)
         loss = f" loss {self.loss:.4f}" if self.loss is not None else ""
+        loss += f" reward {self.reward:.3f}" if self.reward is not None else ""
         percent = f" ({100 * step // total}%)" if total else ""
         return (f"{self.description}: step {step}/{total}{percent}{loss} elapsed "
                 f"{_clock(time.monotonic() - self._started)} eta {_clock(eta) if eta is not None else '?'}")
@@ -93,10 +95,13 @@ class ProgressCallback(TrainerCallback):
         if not logs or "loss" not in logs:
             return
         self.loss = float(logs["loss"])
+        if "reward" in logs:
+            self.reward = float(logs["reward"])
         if self.progress is None:
             return
         lr = logs.get("learning_rate", 0.0)
-        self.progress.update(self.task, description=f"{self.description} loss={logs['loss']:.4f} lr={lr:.2e}")
+        reward = f" reward={self.reward:.3f}" if self.reward is not None else ""
+        self.progress.update(self.task, description=f"{self.description} loss={logs['loss']:.4f}{reward} lr={lr:.2e}")
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.progress is not None:
