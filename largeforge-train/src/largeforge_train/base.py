@@ -262,6 +262,25 @@ class BaseTrainer(abc.ABC):
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{self.trl_config_class}: {' '.join(str(exc).split())}") from None
 
+    #: Trained tokens of an example, when the preflight measured them (for :meth:`warn_short_run`).
+    tokens_per_example: float | None = None
+
+    def warn_short_run(self, rows: int) -> str | None:
+        """Warn, in one line saying what to change, when ``rows`` examples make a run too short to
+        learn (few optimizer steps; LoRA on attention only) — see :mod:`largeforge_train.run_length`."""
+        import os
+
+        from largeforge_train.lora import resolve_target_modules
+        from largeforge_train.run_length import short_run_warning
+
+        targets = None
+        if self.lora_config is not None:
+            targets = resolve_target_modules(self.lora_config, str(self._model_dir()))
+        warning = short_run_warning(rows, self.config, targets, self.tokens_per_example, self.method)
+        if warning and os.environ.get("RANK", "0") == "0":
+            logger.warning("preflight: %s", warning)
+        return warning
+
     def report_to(self) -> list[str]:
         """``report_to`` as a list (the config takes one name or several)."""
         value = self.config.report_to
@@ -351,6 +370,7 @@ class BaseTrainer(abc.ABC):
         if self._tokenizer is None:
             self.load_tokenizer()
         train_dataset = self.preflight(train_dataset)
+        self.warn_short_run(len(train_dataset))
         if eval_dataset is not None:
             try:
                 eval_dataset = self.preflight(eval_dataset)
@@ -394,6 +414,10 @@ class BaseTrainer(abc.ABC):
         if self.trainer is None:
             raise TrainingError("nothing to save: train() has not run")
         self.trainer.save_model(output_dir)
+        if self.trainer.is_world_process_zero():
+            from largeforge_train.lora import name_base_portably
+
+            name_base_portably(output_dir)
         if self._tokenizer is not None and self.trainer.is_world_process_zero():
             self._tokenizer.save_pretrained(output_dir)
 

