@@ -21,8 +21,13 @@ def set_version(version: str) -> None:
         raise SystemExit(f"version {version!r} is not MAJOR.MINOR.PATCH")
     source = ROOT / "largeforge-core/src/largeforge/version.py"
     text = re.sub(r'__version__ = "[^"]+"', f'__version__ = "{version}"', source.read_text())
-    source.write_text(re.sub(r"VERSION_INFO: tuple\[int, int, int\] = \([^)]*\)",
-                             "VERSION_INFO: tuple[int, int, int] = ({})".format(", ".join(version.split("."))), text))
+    source.write_text(
+        re.sub(
+            r"VERSION_INFO: tuple\[int, int, int\] = \([^)]*\)",
+            "VERSION_INFO: tuple[int, int, int] = ({})".format(", ".join(version.split("."))),
+            text,
+        )
+    )
     for dist in DISTS:
         path = ROOT / f"largeforge-{dist}/pyproject.toml"
         text = re.sub(r'(?m)^version = "[^"]+"', f'version = "{version}"', path.read_text())

@@ -20,17 +20,24 @@ def receiver(*messages: dict[str, Any]) -> Any:
 
 
 def test_reads_every_chunk() -> None:
-    receive = receiver({"type": "http.request", "body": b"ab", "more_body": True},
-                       {"type": "http.request", "body": b"c"})
+    receive = receiver(
+        {"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.request", "body": b"c"}
+    )
     assert asyncio.run(read_body(receive, 3)) == b"abc"
 
 
-@pytest.mark.parametrize(("messages", "length", "error"), [
-    ([{"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.request", "body": b"cd"}],
-     None, BodyTooLarge),
-    ([], b"4", BodyTooLarge),  # refused on the declared length, before reading
-    ([{"type": "http.request", "body": b"a", "more_body": True}, {"type": "http.disconnect"}], None, ClientGone),
-])
+@pytest.mark.parametrize(
+    ("messages", "length", "error"),
+    [
+        (
+            [{"type": "http.request", "body": b"ab", "more_body": True}, {"type": "http.request", "body": b"cd"}],
+            None,
+            BodyTooLarge,
+        ),
+        ([], b"4", BodyTooLarge),  # refused on the declared length, before reading
+        ([{"type": "http.request", "body": b"a", "more_body": True}, {"type": "http.disconnect"}], None, ClientGone),
+    ],
+)
 def test_refusals(messages: list[dict[str, Any]], length: bytes | None, error: type[Exception]) -> None:
     with pytest.raises(error):
         asyncio.run(read_body(receiver(*messages), 3, length))

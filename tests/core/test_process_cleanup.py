@@ -35,10 +35,15 @@ def _gone(pid: int) -> bool:
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
 def test_a_child_server_dies_with_its_parent(tmp_path: Path, how: signal.Signals) -> None:
     config = tmp_path / "router.yaml"
-    config.write_text(yaml.safe_dump({
-        "experts": [{"name": "general", "endpoints": ["http://127.0.0.1:9"]}],
-        "classifier": {"classifier_type": "keyword", "fallback_expert": "general"},
-        "server": {"health_check_interval": 0}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "experts": [{"name": "general", "endpoints": ["http://127.0.0.1:9"]}],
+                "classifier": {"classifier_type": "keyword", "fallback_expert": "general"},
+                "server": {"health_check_interval": 0},
+            }
+        )
+    )
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(config)], stdout=subprocess.PIPE, text=True)
     try:
         assert parent.stdout is not None

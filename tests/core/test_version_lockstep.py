@@ -31,8 +31,10 @@ def test_versions_and_pins_move_together() -> None:
     for extra, requirements in project("core")["optional-dependencies"].items():
         for requirement in requirements:
             if requirement.startswith("largeforge-"):
-                assert re.fullmatch(rf"largeforge-(train|serve|router|quant)=={re.escape(__version__)}",
-                                    requirement), (extra, requirement)
+                assert re.fullmatch(rf"largeforge-(train|serve|router|quant)=={re.escape(__version__)}", requirement), (
+                    extra,
+                    requirement,
+                )
 
 
 def test_set_version_rewrites_every_place(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

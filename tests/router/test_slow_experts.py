@@ -20,10 +20,17 @@ CHAT = {"model": "auto", "messages": [{"role": "user", "content": "python bug"}]
 
 
 def make_router(code_urls: list[str], general_urls: list[str], health_interval: float = 0) -> Router:
-    configs = [ExpertConfig(name="code", keywords=["python", "bug"], endpoints=code_urls, max_tokens=64),
-               ExpertConfig(name="general", endpoints=general_urls, max_tokens=64)]
-    settings = ServerSettings(health_check_interval=health_interval, health_check_timeout=0.5, failure_threshold=2,
-                              reset_timeout=30, request_timeout=0.6)
+    configs = [
+        ExpertConfig(name="code", keywords=["python", "bug"], endpoints=code_urls, max_tokens=64),
+        ExpertConfig(name="general", endpoints=general_urls, max_tokens=64),
+    ]
+    settings = ServerSettings(
+        health_check_interval=health_interval,
+        health_check_timeout=0.5,
+        failure_threshold=2,
+        reset_timeout=30,
+        request_timeout=0.6,
+    )
     return Router(RouterConfig(classifier_type="keyword", fallback_expert="general"), configs, server=settings)
 
 

@@ -15,8 +15,9 @@ class ClientGone(Exception):
     """The client disconnected before sending the whole body: answer 400 (nobody reads it)."""
 
 
-async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]], limit: int,
-                    content_length: bytes | None = None) -> bytes:
+async def read_body(
+    receive: Callable[[], Awaitable[dict[str, Any]]], limit: int, content_length: bytes | None = None
+) -> bytes:
     """The whole body of an ASGI request, at most ``limit`` bytes; a ``content_length`` header
     value over the limit is refused before anything is read."""
     if content_length is not None and content_length.isdigit() and int(content_length) > limit:
