@@ -20,25 +20,39 @@ def test_builtin_rewards_score_strings_and_messages():
     assert contains_answer(["It is Paris.", "No idea"], answer=["paris", "paris"]) == [1.0, 0.0]
     assert exact_match(["4"], reference_column="solution", solution=[4]) == [1.0]
     assert format_regex(["Answer: 4", "4"], format_pattern=r"^Answer: \d+$") == [1.0, 0.0]
-    assert json_valid(['{"a": 1}', '```json\n[1, 2]\n```', "{a: 1}", ""]) == [1.0, 1.0, 0.0, 0.0]
+    assert json_valid(['{"a": 1}', "```json\n[1, 2]\n```", "{a: 1}", ""]) == [1.0, 1.0, 0.0, 0.0]
 
 
 def test_resolve_binds_settings_names_rewards_and_lists_columns(pm):
-    (name, regex), (_, match) = resolve_rewards(["format_regex", "exact_match"],
-                                                {"format_pattern": "^Yes", "reference_column": "solution"})
+    (name, regex), (_, match) = resolve_rewards(
+        ["format_regex", "exact_match"], {"format_pattern": "^Yes", "reference_column": "solution"}
+    )
     assert name == "format_regex" and regex.__name__ == "format_regex"  # TRL logs rewards/<__name__>/mean
     assert regex(prompts=["p", "p"], completions=["Yes.", "No."]) == [1.0, 0.0]
     assert regex.columns == [] and match.columns == ["solution"]
 
 
-@pytest.mark.parametrize(("names", "settings", "weights", "message"), [
-    ([], {}, None, "GRPO needs at least one reward: set reward_funcs (registered: exact_match, contains_answer, "
-                   "format_regex, json_valid)"),
-    (["nope"], {}, None, "unknown reward 'nope' (registered: exact_match, contains_answer, format_regex, json_valid)"),
-    (["format_regex"], {}, None, "reward 'format_regex' needs format_pattern"),
-    (["format_regex"], {"format_pattern": "(["}, None, "format_pattern '([': not a regular expression"),
-    (["json_valid"], {}, [1.0, 2.0], "reward_weights has 2 values for 1 reward_funcs"),
-])
+@pytest.mark.parametrize(
+    ("names", "settings", "weights", "message"),
+    [
+        (
+            [],
+            {},
+            None,
+            "GRPO needs at least one reward: set reward_funcs (registered: exact_match, contains_answer, "
+            "format_regex, json_valid)",
+        ),
+        (
+            ["nope"],
+            {},
+            None,
+            "unknown reward 'nope' (registered: exact_match, contains_answer, format_regex, json_valid)",
+        ),
+        (["format_regex"], {}, None, "reward 'format_regex' needs format_pattern"),
+        (["format_regex"], {"format_pattern": "(["}, None, "format_pattern '([': not a regular expression"),
+        (["json_valid"], {}, [1.0, 2.0], "reward_weights has 2 values for 1 reward_funcs"),
+    ],
+)
 def test_bad_reward_settings_fail_in_one_line(pm, names, settings, weights, message):
     with pytest.raises(ConfigError, match="^" + message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         resolve_rewards(names, settings, weights)
@@ -65,8 +79,9 @@ def test_third_party_reward_registers_binds_its_options_and_needs_its_column(pm)
 
 
 def test_plugins_command_lists_rewards(tmp_path):
-    listing = subprocess.run([sys.executable, "-m", "largeforge.cli.main", "plugins", "--json"], capture_output=True,
-                             text=True, timeout=120)
+    listing = subprocess.run(
+        [sys.executable, "-m", "largeforge.cli.main", "plugins", "--json"], capture_output=True, text=True, timeout=120
+    )
     assert listing.returncode == 0, listing.stderr
     core = next(p for p in json.loads(listing.stdout)["plugins"] if p["name"] == "core")
     assert "register_rewards" in core["hooks"]
@@ -78,7 +93,13 @@ def test_third_party_reward_through_an_entry_point(tmp_path):
     ``largeforge plugins`` and usable by name in ``train grpo`` (resolved before anything loads)."""
     from tests.core.test_plugins import _fake_distribution, _largeforge
 
-    _fake_distribution(tmp_path, "lf-rewards", "0.3.0", "rewards", "lf_rewards_plugin", """
+    _fake_distribution(
+        tmp_path,
+        "lf-rewards",
+        "0.3.0",
+        "rewards",
+        "lf_rewards_plugin",
+        """
         from largeforge import hookimpl
         from largeforge.rewards import completion_text
 
@@ -88,14 +109,27 @@ def test_third_party_reward_through_an_entry_point(tmp_path):
                 return [float(completion_text(c).isupper()) for c in completions]
 
             register("shouts", shouts)
-        """)
+        """,
+    )
     listing = _largeforge(["plugins", "--json"], tmp_path)
     assert listing.returncode == 0, listing.stderr
     plugins = {p["name"]: p for p in json.loads(listing.stdout)["plugins"]}
     assert plugins["rewards"]["provides"] == {"rewards": ["shouts"]}
     data = tmp_path / "prompts.jsonl"
     data.write_text('{"prompt": "Say hi."}\n')
-    shown = _largeforge(["train", "grpo", "--dataset", str(data), "--output", str(tmp_path / "o"),
-                         "--reward", "shouts,json_valid", "--print-config"], tmp_path)
+    shown = _largeforge(
+        [
+            "train",
+            "grpo",
+            "--dataset",
+            str(data),
+            "--output",
+            str(tmp_path / "o"),
+            "--reward",
+            "shouts,json_valid",
+            "--print-config",
+        ],
+        tmp_path,
+    )
     assert shown.returncode == 0, shown.stderr
     assert "reward_funcs:\n- shouts\n- json_valid\n" in shown.stdout

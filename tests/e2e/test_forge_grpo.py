@@ -27,22 +27,33 @@ GRPO = """align:
 def write(tmp_path: Path, model: Path, stage: str = GRPO) -> Path:
     qa = [(f"What is fact {i}?", f"Fact {i} is true.") for i in range(4)]
     (tmp_path / "sft.json").write_text(json.dumps([{"instruction": q, "output": a} for q, a in qa]))
-    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps({"prompt": q, "answer": "true"}) + "\n"
-                                                    for q, _ in qa))
+    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps({"prompt": q, "answer": "true"}) + "\n" for q, _ in qa))
     path = tmp_path / "pipeline.yaml"
     path.write_text(PIPELINE.format(model=model, stage=stage))
     return path
 
 
-@pytest.mark.parametrize(("stage", "message"), [
-    (GRPO.replace("contains_answer", "nope"), r"pipeline.yaml:16: unknown reward 'nope' \(registered: exact_match,"),
-    (GRPO.replace("reward_funcs: [contains_answer, format_regex], ", "").replace(", reward_weights: [1.0, 0.5]", ""),
-     r"GRPO needs at least one reward"),
-    (GRPO.replace("format_regex]", "format_regex], reference_column: solution"),
-     r"prompts.jsonl: reward 'contains_answer' reads the column 'solution', which the data lacks"),
-    # Alpaca rows are prompts too (their output a column), but they have no answer column
-    (GRPO.replace("prompts.jsonl", "sft.json"), r"sft.json: reward 'contains_answer' reads the column 'answer'"),
-])
+@pytest.mark.parametrize(
+    ("stage", "message"),
+    [
+        (
+            GRPO.replace("contains_answer", "nope"),
+            r"pipeline.yaml:16: unknown reward 'nope' \(registered: exact_match,",
+        ),
+        (
+            GRPO.replace("reward_funcs: [contains_answer, format_regex], ", "").replace(
+                ", reward_weights: [1.0, 0.5]", ""
+            ),
+            r"GRPO needs at least one reward",
+        ),
+        (
+            GRPO.replace("format_regex]", "format_regex], reference_column: solution"),
+            r"prompts.jsonl: reward 'contains_answer' reads the column 'solution', which the data lacks",
+        ),
+        # Alpaca rows are prompts too (their output a column), but they have no answer column
+        (GRPO.replace("prompts.jsonl", "sft.json"), r"sft.json: reward 'contains_answer' reads the column 'answer'"),
+    ],
+)
 def test_bad_grpo_stage_fails_at_plan_time(tmp_path, tiny_model_dir, stage, message):
     with pytest.raises(PlanError, match=message):
         plan_pipeline(load_pipeline(write(tmp_path, tiny_model_dir, stage)))

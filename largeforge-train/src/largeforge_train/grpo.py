@@ -40,8 +40,14 @@ class GRPOTrainer(BaseTrainer):
     config: GRPOConfig
     trl_config_class = "trl.GRPOConfig"
 
-    def __init__(self, model_name: str, config: GRPOConfig, lora_config: LoRAConfig | None = None,
-                 reward_funcs: list[Any] | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        config: GRPOConfig,
+        lora_config: LoRAConfig | None = None,
+        reward_funcs: list[Any] | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(model_name, config, lora_config, **options)
         self.rewards = self._resolve_rewards(reward_funcs)  # a bad reward fails here, before any loading
 
@@ -66,12 +72,16 @@ class GRPOTrainer(BaseTrainer):
             return resolve_rewards(names, self.reward_settings(), c.reward_weights)
         if c.reward_weights is not None and len(c.reward_weights) != len(reward_funcs):
             raise ConfigError(f"reward_weights has {len(c.reward_weights)} values for {len(reward_funcs)} rewards")
-        named = [(r, None) if isinstance(r, str) else (getattr(r, "__name__", type(r).__name__), r)
-                 for r in reward_funcs]
+        named = [
+            (r, None) if isinstance(r, str) else (getattr(r, "__name__", type(r).__name__), r) for r in reward_funcs
+        ]
         out: list[tuple[str, Any]] = []
         for name, func in named:
-            out += resolve_rewards([name], self.reward_settings()) if func is None else \
-                [(name, bind_reward(name, func, self.reward_settings()))]
+            out += (
+                resolve_rewards([name], self.reward_settings())
+                if func is None
+                else [(name, bind_reward(name, func, self.reward_settings()))]
+            )
         return out
 
     def preflight(self, train_dataset: datasets.Dataset) -> datasets.Dataset:
@@ -85,18 +95,29 @@ class GRPOTrainer(BaseTrainer):
             raise ConfigError(
                 f"num_generations {c.num_generations}: a step's {completions} completions (per_device_train_batch_size "
                 f"{c.per_device_train_batch_size} x gradient_accumulation_steps {c.gradient_accumulation_steps}"
-                + (f" x {world} processes" if world > 1 else "") + ") must be whole groups: make it a multiple of "
-                f"{c.num_generations}")
+                + (f" x {world} processes" if world > 1 else "")
+                + ") must be whole groups: make it a multiple of "
+                f"{c.num_generations}"
+            )
         return dataset
 
     def _get_training_args(self, has_eval: bool = False) -> Any:
         """TRL's ``GRPOConfig`` from ours (any other field of it through ``trl_args``)."""
         c = self.config
         return self.training_args(
-            has_eval, num_generations=c.num_generations, max_completion_length=c.max_completion_length,
-            temperature=c.temperature, top_p=c.top_p, beta=c.beta, epsilon=c.epsilon, num_iterations=c.num_iterations,
-            loss_type=c.loss_type, scale_rewards=c.scale_rewards, log_completions=c.log_completions,
-            mask_truncated_completions=c.mask_truncated_completions, reward_weights=c.reward_weights,
+            has_eval,
+            num_generations=c.num_generations,
+            max_completion_length=c.max_completion_length,
+            temperature=c.temperature,
+            top_p=c.top_p,
+            beta=c.beta,
+            epsilon=c.epsilon,
+            num_iterations=c.num_iterations,
+            loss_type=c.loss_type,
+            scale_rewards=c.scale_rewards,
+            log_completions=c.log_completions,
+            mask_truncated_completions=c.mask_truncated_completions,
+            reward_weights=c.reward_weights,
             # Dataset columns reach the rewards only when TRL keeps them.
             remove_unused_columns=False,
         )
@@ -104,10 +125,16 @@ class GRPOTrainer(BaseTrainer):
     def _create_trainer(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None) -> Any:
         from trl import GRPOTrainer as TRLGRPOTrainer
 
-        return TRLGRPOTrainer(model=self._model, reward_funcs=[reward for _, reward in self.rewards],
-                              args=self._get_training_args(eval_dataset is not None), train_dataset=train_dataset,
-                              eval_dataset=eval_dataset, processing_class=self.tokenizer,
-                              peft_config=self.peft_config(), callbacks=self.callbacks(eval_dataset is not None))
+        return TRLGRPOTrainer(
+            model=self._model,
+            reward_funcs=[reward for _, reward in self.rewards],
+            args=self._get_training_args(eval_dataset is not None),
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=self.tokenizer,
+            peft_config=self.peft_config(),
+            callbacks=self.callbacks(eval_dataset is not None),
+        )
 
     def train(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None = None) -> TrainingResult:
         """As :meth:`BaseTrainer.train`; the result's metrics add the logged mean reward's trajectory."""

@@ -43,11 +43,15 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
 
 def _refuse_other_kinds(columns: set[str], where: str) -> None:
     if {"chosen", "rejected"} <= columns:
-        raise DataError(f"{where}: `largeforge train grpo` needs prompts alone, but this is preference pairs "
-                        "(prompt/chosen/rejected): use `largeforge train dpo` (or orpo, simpo)")
+        raise DataError(
+            f"{where}: `largeforge train grpo` needs prompts alone, but this is preference pairs "
+            "(prompt/chosen/rejected): use `largeforge train dpo` (or orpo, simpo)"
+        )
     if "label" in columns and ("completion" in columns or "messages" in columns):
-        raise DataError(f"{where}: `largeforge train grpo` needs prompts alone, but this is unpaired preference "
-                        "data (a reply with a label): use `largeforge train kto`")
+        raise DataError(
+            f"{where}: `largeforge train grpo` needs prompts alone, but this is unpaired preference "
+            "data (a reply with a label): use `largeforge train kto`"
+        )
 
 
 def _messages(value: Any, where: str) -> list[dict[str, str]]:
@@ -59,8 +63,10 @@ def _messages(value: Any, where: str) -> list[dict[str, str]]:
             raise DataError(f"{where}: every message needs a role (system, user or assistant) and a string content")
         out.append({"role": turn["role"], "content": turn["content"]})
     if out[-1]["role"] != "user":
-        raise DataError(f"{where}: the last message is the {out[-1]['role']}'s; GRPO generates the reply, so a "
-                        "prompt must end with the user's turn (keep a reference reply in a column such as answer)")
+        raise DataError(
+            f"{where}: the last message is the {out[-1]['role']}'s; GRPO generates the reply, so a "
+            "prompt must end with the user's turn (keep a reference reply in a column such as answer)"
+        )
     return out
 
 
@@ -81,8 +87,10 @@ def to_prompt_row(row: dict[str, Any], where: str) -> dict[str, Any]:
         text = row["instruction"] + (f"\n\n{row['input']}" if str(row.get("input") or "").strip() else "")
         return {"prompt": [{"role": "user", "content": text}], **extra}
     keys = ", ".join(sorted(row)) or "none"
-    raise DataError(f"{where}: a GRPO row needs a prompt (or messages ending with the user's turn, or an "
-                    f"instruction); found keys {keys}")
+    raise DataError(
+        f"{where}: a GRPO row needs a prompt (or messages ending with the user's turn, or an "
+        f"instruction); found keys {keys}"
+    )
 
 
 def to_prompt_dataset(data: datasets.Dataset | list[dict[str, Any]], source: str | None = None) -> datasets.Dataset:
@@ -116,5 +124,7 @@ def check_reward_columns(rewards: list[tuple[str, Any]], columns: list[str], sou
         for column in getattr(reward, "columns", []):
             if column not in columns:
                 where = f"{source}: " if source else ""
-                raise DataError(f"{where}reward {name!r} reads the column {column!r}, which the data lacks "
-                                f"(columns: {', '.join(columns)})")
+                raise DataError(
+                    f"{where}reward {name!r} reads the column {column!r}, which the data lacks "
+                    f"(columns: {', '.join(columns)})"
+                )
