@@ -112,7 +112,17 @@ def build() -> typer.Typer:
                  None, "--adapter", help="Convert this PEFT LoRA adapter to a GGUF adapter instead of a model."),
              base: Optional[str] = typer.Option(
                  None, "--base", help="The adapter's base model (default: the one its config names)."),
-             calibration: Optional[str] = CALIBRATION, eval_samples: int = EVAL,
+             calibration: Optional[str] = typer.Option(
+                 None, "--calibration",
+                 help="Calibration text for the importance matrix, and its held-out rows for the perplexity "
+                      "check: any source `quant gptq` takes (default: conversations LargeForge ships, "
+                      "and no perplexity check)."),
+             samples: int = typer.Option(128, "--samples", help="Calibration rows for the importance matrix."),
+             imatrix: str = typer.Option(
+                 "auto", "--imatrix",
+                 help="auto (an importance matrix from --calibration for types of 5 bits or fewer), none, "
+                      "or an imatrix file from llama-imatrix."),
+             eval_samples: int = EVAL,
              threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all)."),
              output_tensor_type: Optional[str] = typer.Option(
                  None, "--output-tensor-type", help="Type of the output (or tied embedding) tensor: q5_0, q8_0…"),
@@ -133,25 +143,40 @@ def build() -> typer.Typer:
         if model is None:
             raise ConfigError("quant gguf needs --model (or --adapter to convert a LoRA adapter)")
         gguf_type = check_type(gguf_type or "q4_k_m")
-        quantizer = GGUFQuantizer(model, type=gguf_type, eval_samples=eval_samples, threads=threads,
-                                  output_tensor_type=output_tensor_type, token_embedding_type=token_embedding_type)
+        quantizer = GGUFQuantizer(model, type=gguf_type, imatrix=imatrix, eval_samples=eval_samples,
+                                  threads=threads, output_tensor_type=output_tensor_type,
+                                  token_embedding_type=token_embedding_type)
         target = quantizer.check_ready(output, overwrite)
-        heldout: list[Any] = []
-        if eval_samples:
-            from transformers import AutoTokenizer
-
-            from largeforge_quant.calibration import load_calibration_split
-
-            split = load_calibration_split(calibration, AutoTokenizer.from_pretrained(quantizer.model_path),
-                                           num_samples=0, num_heldout=eval_samples)
-            heldout = split.heldout
+        rows, heldout = gguf_calibration(quantizer, calibration, samples, eval_samples)
         with err_console.status(f"GGUF {gguf_type}: starting") as status:
-            report = quantizer.quantize(heldout, output, overwrite=overwrite,
+            report = quantizer.quantize(rows, output, overwrite=overwrite, heldout=heldout,
                                         progress=lambda message: status.update(f"GGUF {gguf_type}: {message}"))
         console.print(render_gguf_table(report))
         print_success(f"GGUF model in {target} (report: {target}.report.json)")
 
     return group
+
+
+def gguf_calibration(
+    quantizer: Any, source: Optional[str], samples: int, eval_samples: int
+) -> tuple[list[Any], list[Any]]:
+    """(calibration rows, disjoint held-out rows) of ``source`` for ``quant gguf``, split as
+    ``quant gptq`` splits it. Without a source, the importance matrix is calibrated on the
+    conversations LargeForge ships and there is no held-out text to measure perplexity on."""
+    if source is None:
+        if eval_samples:
+            from largeforge.utils.logging import get_logger
+
+            get_logger("largeforge_quant").warning(
+                "no held-out perplexity: pass --calibration (e.g. the expert's data) to measure it")
+        return [], []
+    from transformers import AutoTokenizer
+
+    from largeforge_quant.calibration import load_calibration_split
+
+    split = load_calibration_split(source, AutoTokenizer.from_pretrained(quantizer.model_path),
+                                   num_samples=samples, num_heldout=eval_samples, seq_length=quantizer.seq_length)
+    return split.calibration, split.heldout
 
 
 def render_gguf_table(report: Any) -> Any:
