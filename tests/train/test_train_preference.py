@@ -193,3 +193,34 @@ def test_bad_method_options_fail_before_loading(
         == 1
     )
     assert message in capsys.readouterr().err
+
+
+def test_print_config_shows_the_method_fields_and_trl_pass_through(
+    tiny_model_dir, pref_file, tmp_path, capsys, no_model_load
+):
+    import yaml
+
+    assert (
+        main(
+            [
+                "train",
+                "simpo",
+                "--model",
+                str(tiny_model_dir),
+                "--dataset",
+                str(pref_file),
+                "--output",
+                str(tmp_path / "o"),
+                "--simpo-gamma",
+                "0.8",
+                "--optim",
+                "adamw_torch",
+                "--print-config",
+            ]
+        )
+        == 0
+    )
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert (shown["beta"], shown["simpo_gamma"], shown["cpo_alpha"]) == (2.0, 0.8, 0.0)  # SimPO's defaults
+    assert shown["optim"] == "adamw_torch" and shown["lora"]["r"] == 8
+    assert not (tmp_path / "o").exists()
