@@ -80,3 +80,14 @@ def test_saved_classifier_carries_its_tuned_layers(examples_dir: Path, tmp_path:
     assert NeuralClassifier(str(tmp_path / "head")).classify(query).scores == pytest.approx(
         frozen.classify(query).scores, abs=1e-6
     )
+
+
+def test_cache_keeps_the_most_recently_used_entries(tmp_path: Path) -> None:
+    import os
+
+    for age, name in enumerate(["new", "mid", "old"]):
+        path = tmp_path / f"{name}.safetensors"
+        path.write_bytes(b"x")
+        os.utime(path, (1_000_000 - age, 1_000_000 - age))
+    finetune._prune(tmp_path, 2)
+    assert sorted(p.stem for p in tmp_path.glob("*.safetensors")) == ["mid", "new"]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 logger = get_logger("largeforge.router.finetune")
 
-TUNED_LAYERS = 2
+TUNED_LAYERS = 4
 EPOCHS = 4
 LEARNING_RATE = 5e-5
 #: the cosine classifier's class vectors learn faster than the pretrained layers
@@ -43,6 +43,9 @@ SCALE = 20.0
 #: learns from all of them. Bounds start-up time when a forge pipeline hands over hundreds.
 MAX_PER_LABEL = 64
 CACHE_VERSION = 1
+#: Tuned-layer files kept in the cache (28 MB each, four per training set: three
+#: cross-validation folds and the final fit); the least recently used go first.
+CACHE_ENTRIES = 32
 
 
 def settings() -> dict[str, Any]:
@@ -152,7 +155,9 @@ class Tuner:
         path = cache_dir() / f"{self.key(rows, y)}.safetensors"
         if path.is_file():
             try:
-                return load_file(str(path))
+                state = load_file(str(path))
+                path.touch()  # recently used: pruned last
+                return state
             except Exception as exc:  # a truncated or foreign file: tune again and overwrite
                 logger.warning(
                     "unreadable tuned-layer cache, tuning again", extra={"path": str(path), "error": str(exc)}
@@ -162,6 +167,7 @@ class Tuner:
         tmp = path.with_suffix(".tmp")
         save_file(state, str(tmp))
         tmp.replace(path)
+        _prune(path.parent, CACHE_ENTRIES)
         return state
 
     def _train(self, rows: list[int], y: np.ndarray, n_labels: int) -> dict[str, torch.Tensor]:
@@ -197,6 +203,13 @@ class Tuner:
                 optimiser.step()
         layers.eval()
         return {name: value.detach().clone().contiguous() for name, value in layers.state_dict().items()}
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Delete all but the ``keep`` most recently used tuned-layer files in ``folder``."""
+    files = sorted(folder.glob("*.safetensors"), key=lambda f: f.stat().st_mtime, reverse=True)
+    for stale in files[keep:]:
+        stale.unlink(missing_ok=True)
 
 
 def _sample(rows: list[int], y: np.ndarray, seed: int) -> tuple[list[int], np.ndarray]:
