@@ -229,6 +229,9 @@ class BaseTrainer(abc.ABC):
             "report_to": report_to or "none",
             "disable_tqdm": True,
             "dataloader_pin_memory": torch.cuda.is_available(),
+            # Several processes without CUDA (accelerate launch --multi_gpu / torchrun on a CPU):
+            # DDP over gloo. transformers would otherwise run each process alone on the same data.
+            "use_cpu": _processes() > 1 and not torch.cuda.is_available(),
         }
 
     @classmethod
@@ -367,6 +370,7 @@ class BaseTrainer(abc.ABC):
         from transformers import PrinterCallback
 
         start = time.perf_counter()
+        warn_single_cpu_launch()
         if self._tokenizer is None:
             self.load_tokenizer()
         train_dataset = self.preflight(train_dataset)
@@ -384,6 +388,8 @@ class BaseTrainer(abc.ABC):
             self.load_model()
         self.trainer = self._create_trainer(train_dataset, eval_dataset)
         self.trainer.remove_callback(PrinterCallback)  # our progress bar and JSONL log replace it
+        if resume_from is not None and _processes() > 1 and getattr(self.trainer.args, "use_cpu", False):
+            _load_optimizer_on_cpu(self.trainer)
         output = self.trainer.train(resume_from_checkpoint=resume_from)
         metrics = {**last_method_metrics(self.trainer.state.log_history), **output.metrics}
         loss = float(output.training_loss)
@@ -430,6 +436,59 @@ class BaseTrainer(abc.ABC):
                    "loss": result.loss, "global_step": result.global_step, "training_time": result.training_time,
                    "metrics": result.metrics, "config": self.config.to_dict()},
                   Path(result.output_dir) / "largeforge_training.json")
+
+
+def _processes() -> int:
+    from largeforge_train.run_length import processes
+
+    return processes()
+
+
+def _load_optimizer_on_cpu(trainer: Any) -> None:
+    """Resuming several CPU processes: transformers loads the optimizer state onto ``args.device``,
+    ``cpu:0`` under DDP on a CPU, where ``torch.load`` cannot restore ("don't know how to restore
+    data location ... cpu:0"). Load it onto the CPU instead, for that one call."""
+    import torch
+
+    original = trainer._load_optimizer_and_scheduler
+    real_load = torch.load
+
+    def cpu_load(*args: Any, **kwargs: Any) -> Any:
+        if str(kwargs.get("map_location", "")).startswith("cpu:"):
+            kwargs["map_location"] = "cpu"
+        return real_load(*args, **kwargs)
+
+    def load(checkpoint: Any) -> Any:
+        torch.load = cpu_load
+        try:
+            return original(checkpoint)
+        finally:
+            torch.load = real_load
+
+    trainer._load_optimizer_and_scheduler = load
+
+
+def warn_single_cpu_launch() -> str | None:
+    """Warn when ``accelerate launch --cpu --num_processes N`` (N > 1) started this one process:
+    accelerate 1.x starts several CPU processes only through mpirun, so the run would silently
+    be a single-process one. Returns the warning (``None`` when there is nothing to say)."""
+    import os
+    import re
+
+    if os.environ.get("ACCELERATE_USE_CPU", "").lower() != "true" or _processes() > 1:
+        return None
+    try:
+        parent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
+    match = re.search(r"--num_processes[ =](\d+)", parent)
+    if "accelerate" not in parent or not match or int(match.group(1)) < 2:
+        return None
+    message = (f"accelerate launch --cpu --num_processes {match.group(1)} started one process (accelerate runs "
+               f"several CPU processes only through mpirun): on a CPU use `accelerate launch --multi_gpu "
+               f"--num_processes {match.group(1)}`, which LargeForge trains over gloo")
+    _warn_once(message)
+    return message
 
 
 def checkpoint_step(checkpoint: str | Path) -> int:
