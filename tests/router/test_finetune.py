@@ -27,7 +27,7 @@ def pick_accuracy(clf: NeuralClassifier, data: list[tuple[str, str]]) -> float:
 
 def test_fine_tuned_encoder_routes_held_out_queries_better_than_the_frozen_one(examples_dir: Path) -> None:
     # examples/router: 140 training queries, 126 held-out ones never trained on. The frozen
-    # MiniLM with the same cross-validated head got 0.913 here; the fine-tuned one 0.937.
+    # MiniLM with the same cross-validated head got 0.913 here; the fine-tuned one 0.944.
     config = load_router_config(examples_dir / "router.yaml")
     train, held_out = read_labelled(examples_dir / "train.jsonl"), read_labelled(examples_dir / "eval.jsonl")
     texts = expert_texts(config.experts)
@@ -36,7 +36,7 @@ def test_fine_tuned_encoder_routes_held_out_queries_better_than_the_frozen_one(e
     frozen = NeuralClassifier(seed=0, expert_texts=texts, fine_tune=False)
     frozen.train(train)
     tuned_accuracy, frozen_accuracy = pick_accuracy(tuned, held_out), pick_accuracy(frozen, held_out)
-    assert tuned_accuracy >= 0.925 and tuned_accuracy > frozen_accuracy, (tuned_accuracy, frozen_accuracy)
+    assert tuned_accuracy >= 0.935 and tuned_accuracy > frozen_accuracy, (tuned_accuracy, frozen_accuracy)
     # The per-query path (the tuned copy of the whole model) gives the vectors training used.
     query = held_out[0][0]
     np.testing.assert_allclose(embed_one(query, encoder=tuned._encoder), tuned.embed([query]), atol=1e-5)
