@@ -89,6 +89,8 @@ def test_q4_k_m_gets_an_importance_matrix_and_the_row_fallback_recipe(tiny_model
     assert extra["calibration_texts"] >= 40 and extra["calibration_tokens"] > 4000
     types = _tensor_types(tmp_path / "auto.gguf")
     assert types["blk.0.ffn_gate.weight"] == types["blk.0.attn_q.weight"] == "IQ4_NL"  # not llama.cpp's Q5_0
+    # The rest of llama.cpp's Q4_K_M mix stays: the last layer's attn_v gets more bits (Q6_K → Q8_0).
+    assert types["blk.0.attn_v.weight"] == "IQ4_NL" and types["blk.1.attn_v.weight"] == "Q8_0"
     assert types["token_embd.weight"] == extra["output_tensor_type"].upper() == "Q5_1"
     assert extra["tensor_types"]["IQ4_NL"] >= 10
     # Without the importance matrix, the same recipe quantizes the same weights differently.

@@ -229,13 +229,19 @@ ROW_FALLBACKS = {"q4_K": "iq4_nl"}
 #: For the same reason the output (or tied embedding) tensor cannot be Q6_K (6.56 bits) and
 #: llama.cpp makes it Q8_0 (8.5); the recipe takes Q5_1 (6.0), the 32-block type nearest Q6_K.
 ROW_OUTPUT_TYPE = "q5_1"
-_FALLBACK_LINE = re.compile(r"warning: (\S+)\s+- ncols\s+\d+ not divisible by\s+\d+ \(required for type\s+(\w+)\)")
+_FALLBACK_LINE = re.compile(
+    r"warning: (\S+)\s+- ncols\s+\d+ not divisible by\s+\d+ \(required for type\s+(\w+)\)\s*"
+    r"(?:\(WARNING[^)]*\)\s*)?-> falling back to\s+(\w+)"
+)
 
 
 def row_fallback_types(f16: Path, gguf_type: str) -> dict[str, str]:
-    """``--tensor-type`` choices of the row recipe for ``gguf_type``: each tensor llama.cpp's own
-    ``gguf_type`` mix would give a k-quant its rows cannot hold (``llama-quantize --dry-run``
-    says which) → the same-bits 32-block type of :data:`ROW_FALLBACKS`. Empty when none."""
+    """``--tensor-type`` choices of the row recipe for ``gguf_type``: every tensor llama.cpp's own
+    ``gguf_type`` mix gives a k-quant its rows cannot hold (``llama-quantize --dry-run`` says
+    which) is pinned to its fallback, except that a Q4_K fallback becomes the same-bits type of
+    :data:`ROW_FALLBACKS`. Pinning them all keeps the rest of the mix as llama.cpp chose it: a
+    tensor with a manual type skips llama.cpp's per-layer counters (``attn_v``), so pinning only
+    some would shift which layers get more bits. Empty when there is nothing to change."""
     tool = find_tool("llama-quantize")
     if tool is None or gguf_type not in ROW_RECIPE_TYPES:
         return {}
@@ -244,8 +250,10 @@ def row_fallback_types(f16: Path, gguf_type: str) -> dict[str, str]:
         raise GGUFExportError(f"llama-quantize --dry-run {f16.name} failed (exit {done.returncode})")
     types = {}
     for match in _FALLBACK_LINE.finditer(done.stdout + done.stderr):
-        if match.group(2) in ROW_FALLBACKS:
-            types[f"^{re.escape(match.group(1))}$"] = ROW_FALLBACKS[match.group(2)]
+        name, wanted, fallback = match.groups()
+        types[f"^{re.escape(name)}$"] = ROW_FALLBACKS.get(wanted, fallback.lower())
+    if not any(t in ROW_FALLBACKS.values() for t in types.values()):
+        return {}
     return types
 
 
