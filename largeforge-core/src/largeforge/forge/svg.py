@@ -163,7 +163,7 @@ def heatmap(labels: Sequence[str], matrix: Mapping[str, Mapping[str, int]], *, t
     # Column labels are slanted so that long expert names do not run into each other; the top
     # margin grows with the longest (about 6 px per character at 11 px, sin 40° ≈ 0.64).
     slant = max((len(label) for label in labels), default=0) * 6 * 0.64
-    top = int(44 + slant)
+    top = int(54 + slant)
     size = cell * len(labels)
     width, height = left + size + 40, top + size + 20
     parts = _open(plot_id, width, height, title)
