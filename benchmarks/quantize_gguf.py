@@ -71,13 +71,20 @@ def main() -> None:
     )
 
     base = resolve_model(args.model)
-    split = load_calibration_split(str(ALPACA), AutoTokenizer.from_pretrained(base), num_samples=args.samples,
-                                   num_heldout=args.heldout, seq_length=args.seq_length, seed=0)
+    split = load_calibration_split(
+        str(ALPACA),
+        AutoTokenizer.from_pretrained(base),
+        num_samples=args.samples,
+        num_heldout=args.heldout,
+        seq_length=args.seq_length,
+        seed=0,
+    )
     results: dict[str, Any] = {
-        "benchmark": "quantize_gguf", "model": args.model, "load_average_start": os.getloadavg(),
+        "benchmark": "quantize_gguf",
+        "model": args.model,
+        "load_average_start": os.getloadavg(),
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
-        "settings": {"heldout_samples": len(split.heldout), "seq_length": args.seq_length,
-                     "threads": args.threads},
+        "settings": {"heldout_samples": len(split.heldout), "seq_length": args.seq_length, "threads": args.threads},
         "types": {},
     }
 
@@ -85,10 +92,16 @@ def main() -> None:
         ppl = gguf_perplexity(out, split.heldout, args.seq_length, args.threads)
         reply = answer(out)
         results["types"][name] = {
-            "bytes": out.stat().st_size, "size_ratio_vs_f16": round(out.stat().st_size / f16_bytes, 4),
-            "quantize_seconds": round(seconds, 1), "perplexity": round(ppl, 4),
-            "perplexity_ratio_vs_f16": round(ppl / f16_ppl, 4), "answer": reply, "answers_paris": "Paris" in reply,
-            "tensor_types": tensor_type_counts(out), **extra}
+            "bytes": out.stat().st_size,
+            "size_ratio_vs_f16": round(out.stat().st_size / f16_bytes, 4),
+            "quantize_seconds": round(seconds, 1),
+            "perplexity": round(ppl, 4),
+            "perplexity_ratio_vs_f16": round(ppl / f16_ppl, 4),
+            "answer": reply,
+            "answers_paris": "Paris" in reply,
+            "tensor_types": tensor_type_counts(out),
+            **extra,
+        }
         print(name, results["types"][name], flush=True)
 
     with tempfile.TemporaryDirectory(prefix="lf-gguf-bench-") as tmp:
@@ -98,22 +111,39 @@ def main() -> None:
         f16_seconds = time.perf_counter() - start
         f16_ppl = gguf_perplexity(f16, split.heldout, args.seq_length, args.threads)
         f16_bytes = f16.stat().st_size
-        results["types"]["f16"] = {"bytes": f16_bytes, "seconds": round(f16_seconds, 1),
-                                   "perplexity": round(f16_ppl, 4), "answer": answer(f16)}
+        results["types"]["f16"] = {
+            "bytes": f16_bytes,
+            "seconds": round(f16_seconds, 1),
+            "perplexity": round(f16_ppl, 4),
+            "answer": answer(f16),
+        }
         print("f16", results["types"]["f16"], flush=True)
 
         # The product: `largeforge quant gguf --type q4_k_m` (no --calibration), end to end.
         start = time.perf_counter()
         report = GGUFQuantizer(args.model, type="q4_k_m", threads=args.threads, eval_samples=0).quantize(
-            [], work / "q4_k_m.gguf")
-        record("q4_k_m", work / "q4_k_m.gguf", time.perf_counter() - start, f16_ppl, f16_bytes,
-               recipe="largeforge quant gguf --type q4_k_m (defaults)",
-               report={k: report.extra[k] for k in report.extra if k != "tensor_types"})
+            [], work / "q4_k_m.gguf"
+        )
+        record(
+            "q4_k_m",
+            work / "q4_k_m.gguf",
+            time.perf_counter() - start,
+            f16_ppl,
+            f16_bytes,
+            recipe="largeforge quant gguf --type q4_k_m (defaults)",
+            report={k: report.extra[k] for k in report.extra if k != "tensor_types"},
+        )
 
         start = time.perf_counter()
         stock = quantize_file(f16, work / "stock.gguf", "q4_k_m", args.threads)
-        record("q4_k_m_llama.cpp_stock", stock, time.perf_counter() - start, f16_ppl, f16_bytes,
-               recipe="llama-quantize f16.gguf Q4_K_M (no imatrix, llama.cpp's fallbacks)")
+        record(
+            "q4_k_m_llama.cpp_stock",
+            stock,
+            time.perf_counter() - start,
+            f16_ppl,
+            f16_bytes,
+            recipe="llama-quantize f16.gguf Q4_K_M (no imatrix, llama.cpp's fallbacks)",
+        )
 
         imatrix = None
         for gguf_type in [t for t in args.types.split(",") if t]:
@@ -121,12 +151,23 @@ def main() -> None:
             if gguf_type in IMATRIX_TYPES and imatrix is None:
                 texts, tokens, _ = GGUFQuantizer(args.model, type=gguf_type).calibration_texts([])
                 imatrix = compute_imatrix(f16, texts, work / "imatrix.gguf", tokens=tokens, threads=args.threads)
-            out = quantize_file(f16, work / f"{gguf_type}.gguf", gguf_type, args.threads,
-                                output_tensor_type=row_output_type(f16, gguf_type),
-                                imatrix=imatrix if gguf_type in IMATRIX_TYPES else None,
-                                tensor_types=row_fallback_types(f16, gguf_type))
-            record(gguf_type, out, time.perf_counter() - start, f16_ppl, f16_bytes,
-                   imatrix="builtin" if gguf_type in IMATRIX_TYPES else None)
+            out = quantize_file(
+                f16,
+                work / f"{gguf_type}.gguf",
+                gguf_type,
+                args.threads,
+                output_tensor_type=row_output_type(f16, gguf_type),
+                imatrix=imatrix if gguf_type in IMATRIX_TYPES else None,
+                tensor_types=row_fallback_types(f16, gguf_type),
+            )
+            record(
+                gguf_type,
+                out,
+                time.perf_counter() - start,
+                f16_ppl,
+                f16_bytes,
+                imatrix="builtin" if gguf_type in IMATRIX_TYPES else None,
+            )
     results["load_average_end"] = os.getloadavg()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

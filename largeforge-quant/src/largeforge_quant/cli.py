@@ -120,8 +120,8 @@ def build() -> typer.Typer:
              samples: int = typer.Option(128, "--samples", help="Calibration rows for the importance matrix."),
              imatrix: str = typer.Option(
                  "auto", "--imatrix",
-                 help="auto (an importance matrix from --calibration for types of 5 bits or fewer), none, "
-                      "or an imatrix file from llama-imatrix."),
+                 help="auto (for types of 5 bits or fewer: an importance matrix from --calibration, or from the "
+                      "conversations LargeForge ships), none, or an imatrix file from llama-imatrix."),
              eval_samples: int = EVAL,
              threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all)."),
              output_tensor_type: Optional[str] = typer.Option(
