@@ -224,3 +224,20 @@ def test_print_config_shows_the_method_fields_and_trl_pass_through(
     assert (shown["beta"], shown["simpo_gamma"], shown["cpo_alpha"]) == (2.0, 0.8, 0.0)  # SimPO's defaults
     assert shown["optim"] == "adamw_torch" and shown["lora"]["r"] == 8
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("extra", "expected"), [([], 1), (["--gradient-accumulation", "4"], 4)])
+def test_small_data_rule_fits_accumulation_for_preference_methods(
+    extra, expected, tiny_model_dir, tmp_path, capsys, no_model_load
+):
+    """40 pairs at batch 8 make 5 steps an epoch: with the spec's accumulation of 4 the run would
+    be too short to learn, so (as for sft/dpo) accumulation drops to 1 unless the user set it."""
+    import yaml
+
+    pairs = [{"prompt": f"q{i}?", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(40)]
+    data = tmp_path / "pairs.json"
+    data.write_text(json.dumps(pairs))
+    args = ["train", "orpo", "--model", str(tiny_model_dir), "--dataset", str(data), "--output",
+            str(tmp_path / "o"), "--num-epochs", "2", "--batch-size", "8", *extra, "--print-config"]
+    assert main(args) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["gradient_accumulation_steps"] == expected
