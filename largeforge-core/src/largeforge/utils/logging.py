@@ -80,6 +80,23 @@ class ColourFormatter(logging.Formatter):
         return text
 
 
+class CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes to whatever ``sys.stderr`` is when a record is emitted, not the
+    stream of the moment it was set up: a server thread that outlives a redirected or captured
+    stderr (pytest's capsys, a closed pipe) would otherwise log into a closed file."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__/setStream assign it; ignore
+        pass
+
+
 def configure_logging(level: str | int = "INFO", *, json_format: bool | None = None) -> None:
     """Configure the ``largeforge`` logger tree once (idempotent).
 
@@ -91,7 +108,7 @@ def configure_logging(level: str | int = "INFO", *, json_format: bool | None = N
     for handler in list(root.handlers):
         if getattr(handler, "_largeforge", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = CurrentStderrHandler()
     handler._largeforge = True  # type: ignore[attr-defined]
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JSONFormatter() if json_format else ColourFormatter(sys.stderr.isatty()))
