@@ -141,7 +141,9 @@ def test_builtin_default_set_is_small_diverse_and_used_without_a_source(tokenize
     assert not {s.text for s in split.heldout} & {s.text for s in split.calibration}
 
 
-def test_llmcompressor_logs_go_to_logging_not_a_stale_stdout(caplog: pytest.LogCaptureFixture) -> None:
+def test_llmcompressor_logs_go_to_logging_not_a_stale_stdout(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 15, item 18: llm-compressor's loguru sink was the stdout of its import (pytest's
     capture, closed later: hundreds of "I/O operation on closed file" blocks)."""
     import logging
@@ -152,6 +154,8 @@ def test_llmcompressor_logs_go_to_logging_not_a_stale_stdout(caplog: pytest.LogC
     from largeforge_quant.llmc_logging import route_llmcompressor_logs
 
     route_llmcompressor_logs()
+    # The CLI's logging set-up (run by earlier tests) stops propagation to the root, where caplog listens.
+    monkeypatch.setattr(logging.getLogger("largeforge"), "propagate", True)
     assert not [h for h in loguru._core.handlers.values() if isinstance(h._sink, StreamSink)]
     with caplog.at_level(logging.WARNING, logger="largeforge.llmcompressor"):
         loguru.warning("no accelerator available")

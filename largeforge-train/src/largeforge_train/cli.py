@@ -225,9 +225,25 @@ def _summary(method: str, result: Any, elapsed: float, lora: bool) -> None:
 def _run(method: str, trainer: Any, train: Any, evaluation: Any) -> None:
     start = time.perf_counter()
     result = trainer.train(train, evaluation)
+    _leave_process_group()
     if trainer.trainer is not None and not trainer.trainer.is_world_process_zero():
         return  # under accelerate launch, one summary from the main process
     _summary(method, result, time.perf_counter() - start, trainer.lora_config is not None)
+
+
+def _leave_process_group() -> None:
+    """Under ``accelerate launch`` with several processes, shut the process group down before the
+    interpreter exits: left to exit, gloo's threads were destroyed while still running
+    ("terminate called without an active exception", the rank killed by SIGABRT after finishing)."""
+    import sys
+
+    if "torch" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def build_train() -> typer.Typer:
