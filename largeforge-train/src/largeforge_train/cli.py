@@ -178,12 +178,14 @@ def _build_lora(run: dict[str, Any], source: str | None, flags: dict[str, Any], 
     return lora.merged(r=r, **flags)
 
 
-def fit_to_data(config: Any, rows: int, explicit: bool) -> Any:
-    """``config`` with the gradient accumulation fitted to ``rows`` examples when the user did not
-    set it (``explicit``): the rule of :mod:`largeforge_train.run_length`, reported in one line."""
+def fit_to_data(config: Any, rows: int, flag: int | None, given: dict[str, Any]) -> Any:
+    """``config`` with the gradient accumulation fitted to ``rows`` examples unless the user set it
+    (the ``--gradient-accumulation`` ``flag``, or ``gradient_accumulation_steps`` among the fields
+    ``given`` by file or TRL flag): the rule of :mod:`largeforge_train.run_length`, in one line."""
     from largeforge.utils.logging import get_logger
     from largeforge_train.run_length import RunLength, fit_accumulation
 
+    explicit = flag is not None or "gradient_accumulation_steps" in given
     accumulation = config.gradient_accumulation_steps
     fitted = accumulation if explicit else fit_accumulation(rows, config)
     if fitted == accumulation:
@@ -309,8 +311,7 @@ def build_train() -> typer.Typer:
                                              target_modules=lora_targets), lora_r)
         fmt = format or run.get("format", "auto")
         train = _load_data(dataset or run.get("dataset"), fmt)
-        cfg = fit_to_data(cfg, len(train), grad_accum is not None or "gradient_accumulation_steps" in
-                          {**fields, **trl_flags(ctx, SFTTrainer)})
+        cfg = fit_to_data(cfg, len(train), grad_accum, {**fields, **trl_flags(ctx, SFTTrainer)})
         evaluation = _load_data(eval_dataset or run.get("eval_dataset"), fmt) \
             if (eval_dataset or run.get("eval_dataset")) else None
         trainer = SFTTrainer(_model(model, run), cfg, lora, chat_template=chat_template or run.get("chat_template"),
@@ -373,8 +374,7 @@ def build_train() -> typer.Typer:
                                              target_modules=lora_targets), lora_r)
         fmt = format or run.get("format", "auto")
         train = _load_data(dataset or run.get("dataset"), fmt)
-        cfg = fit_to_data(cfg, len(train), grad_accum is not None or "gradient_accumulation_steps" in
-                          {**fields, **trl_flags(ctx, DPOTrainer)})
+        cfg = fit_to_data(cfg, len(train), grad_accum, {**fields, **trl_flags(ctx, DPOTrainer)})
         evaluation = _load_data(eval_dataset or run.get("eval_dataset"), fmt) \
             if (eval_dataset or run.get("eval_dataset")) else None
         trainer = DPOTrainer(_model(model, run), cfg, lora, ref_model=ref_model or run.get("ref_model"),

@@ -168,9 +168,8 @@ def train_preference(method: str, trainer_cls: Any, options: dict[str, Any]) -> 
         datasets[key] = _load_data(path, fmt)
         check_data_kind(method, trainer_cls.data_kind, datasets[key], source=str(path))
     # The same small-data rule as sft/dpo: accumulation fitted to the rows unless the user set it.
-    explicit = options.get("grad_accum") is not None or "gradient_accumulation_steps" in {
-        **fields, **trl_flags(ctx, trainer_cls)}
-    cfg = fit_to_data(cfg, len(datasets["dataset"]), explicit)
+    given = {**fields, **trl_flags(ctx, trainer_cls)}
+    cfg = fit_to_data(cfg, len(datasets["dataset"]), options.get("grad_accum"), given)
     extra = {"ref_model": options.get("ref_model") or run.get("ref_model")} if "ref_model" in options else {}
     chat_template = options["chat_template"] or run.get("chat_template")
     eos_token = options["eos_token"] or run.get("eos_token")
