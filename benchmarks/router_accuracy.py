@@ -1,14 +1,15 @@
-"""Routing accuracy of LargeForge's classifiers beside plain baselines, on two labelled sets.
+"""Routing accuracy of LargeForge's classifiers beside plain baselines, on three labelled sets.
 
-For each set (``examples/router`` and ``examples/router_second``: a ``router.yaml``, a
-``train.jsonl`` and a held-out ``eval.jsonl``):
+For each set (``examples/router``, ``examples/router_second`` and ``examples/router_third``: a
+``router.yaml``, a ``train.jsonl`` and a held-out ``eval.jsonl``):
 
 1. LargeForge's ``keyword``, ``neural`` and ``hybrid`` classifiers, built from the set's config
    with its default settings and trained on ``train.jsonl`` exactly as ``largeforge router eval``
    does (and ``neural_frozen``: ``neural`` with ``fine_tune: false``, the encoder left frozen),
    scored by the same code (threshold and fallback included: ``accuracy`` is the expert a query
-   finally reaches, ``classifier_accuracy`` the classifier's own pick), with the threshold
-   ``router eval`` recommends, and the latency of classifying one query: wall-clock p50/p95, and
+   finally reaches, ``classifier_accuracy`` the classifier's own pick), with the threshold in force
+   (``auto``: the one the classifier fitted on its own held-out folds), the one ``router eval``
+   recommends, and the latency of classifying one query: wall-clock p50/p95, and
    the p50 of the thread's CPU time, which is what one query costs on an idle core (on a loaded
    machine the wall clock mostly measures waiting for a core).
 2. Baselines on the same MiniLM embeddings of the same training queries: nearest centroid
@@ -44,7 +45,7 @@ from largeforge_router.config import load_router_config, read_labelled
 from largeforge_router.evaluation import evaluate, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
-SETS = [ROOT / "examples" / "router", ROOT / "examples" / "router_second"]
+SETS = [ROOT / "examples" / name for name in ("router", "router_second", "router_third")]
 RESULTS = ROOT / "benchmarks" / "results" / "router_accuracy.json"
 METHODS = ("keyword", "neural_frozen", "neural", "hybrid")
 
@@ -97,6 +98,7 @@ def measure(folder: Path) -> dict[str, Any]:
         at = {row["threshold"]: row for row in sweep["sweep"]}
         methods[name] = {
             "accuracy": report["accuracy"],
+            "threshold_in_force": report["confidence_threshold"],
             "classifier_accuracy": report["classifier_accuracy"],
             "fallback_rate": report["fallback_rate"],
             "latency_ms": report["latency_ms"],
@@ -142,7 +144,8 @@ def main() -> None:
         )
         for name, m in entry["methods"].items():
             print(
-                f"  {name:<20} {m['accuracy']:.3f}  (pick {m['classifier_accuracy']:.3f}, fallback "
+                f"  {name:<20} {m['accuracy']:.3f}  (pick {m['classifier_accuracy']:.3f}, threshold "
+                f"{m['threshold_in_force']:g}, fallback "
                 f"{m['fallback_rate']:.3f}; recommended threshold {m['recommended_threshold']}: "
                 f"{m['accuracy_at_recommended']:.3f}; p50 {m['latency_ms']['p50']:.1f} ms wall, "
                 f"{m['cpu_ms_p50']:.1f} ms CPU)"

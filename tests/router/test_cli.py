@@ -59,7 +59,8 @@ def test_eval_reports_hybrid_clearly_above_keyword(capsys, examples_dir: Path) -
     sweep = hybrid["thresholds"]
     at = {row["threshold"]: row for row in sweep["sweep"]}
     assert at[0.0]["fallback_rate"] == 0 and at[0.0]["accuracy"] == hybrid["classifier_accuracy"]
-    assert at[out["confidence_threshold"]]["accuracy"] == hybrid["accuracy"]
+    assert out["confidence_threshold"] == hybrid["confidence_threshold"] == 0.5  # the example's own setting
+    assert at[hybrid["confidence_threshold"]]["accuracy"] == hybrid["accuracy"]
     assert at[sweep["recommended"]]["accuracy"] == max(row["accuracy"] for row in sweep["sweep"])
     rates = [row["fallback_rate"] for row in sweep["sweep"]]
     assert rates == sorted(rates)

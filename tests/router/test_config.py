@@ -37,7 +37,7 @@ def test_defaults_and_endpoint_normalisation(tmp_path: Path) -> None:
     cfg = load_router_config(write(tmp_path, BASE + "server:\n  load_balancing: weighted\n  port: 0\n"))
     assert cfg.experts[0].all_endpoints == ["http://127.0.0.1:9001"]
     assert cfg.server.load_balancing == "weighted" and cfg.server.port == 0
-    assert cfg.classifier.confidence_threshold == 0.6
+    assert cfg.classifier.confidence_threshold == "auto" and cfg.classifier.threshold_for() == 0.6
 
 
 @pytest.mark.parametrize(("extra", "expected"), [

@@ -210,3 +210,35 @@ def test_confidence_is_calibrated_on_held_out_queries(examples_dir: Path) -> Non
     sure = confidence >= CONFIDENT_NEURAL
     assert sure.mean() >= 0.6 and right[sure].mean() >= 0.95
     assert right[~sure].mean() < right[sure].mean()
+
+
+def test_fitted_threshold_comes_from_the_held_out_folds(trained: NeuralClassifier, examples_dir: Path,
+                                                        tmp_path: Path) -> None:
+    from largeforge_router.classifiers.head import softmax
+    from largeforge_router.evaluation import fit_threshold
+
+    head = trained.head
+    assert head is not None and head.validation is not None
+    expected = fit_threshold(head.labels, head.validation.targets,
+                             softmax(head.validation.scores / head.temperature), "general")
+    assert trained.fitted_threshold == expected and 0.0 <= expected <= 0.6
+    trained.save(tmp_path / "head")  # a saved head fits the same threshold after loading
+    assert NeuralClassifier(str(tmp_path / "head")).fitted_threshold == expected
+    hybrid = HybridClassifier(load_router_config(examples_dir / "router.yaml").expert_keywords(), neural=trained)
+    assert hybrid.fitted_threshold == hybrid.keyword_fit().threshold is not None
+
+
+def test_keyword_strength_is_the_smallest_that_helped(trained: NeuralClassifier, examples_dir: Path) -> None:
+    from largeforge_router.classifiers.head import softmax
+
+    hybrid = HybridClassifier(load_router_config(examples_dir / "router.yaml").expert_keywords(), neural=trained)
+    fit = hybrid.keyword_fit()
+    head = trained.head
+    assert head is not None and head.validation is not None
+    z, targets = head.validation.scores, head.validation.targets
+    shares = np.stack([hybrid._shares(q) for q in trained.validation_queries])
+    unsure = (softmax(z / head.temperature).max(1) < CONFIDENT_NEURAL) & (shares.sum(1) > 0)
+    accuracy = {s: float((np.where(unsure[:, None], z + s * shares, z).argmax(1) == targets).mean())
+                for s in STRENGTH_GRID}
+    best = max(accuracy.values())
+    assert fit.strength == min(s for s, a in accuracy.items() if a == best)

@@ -157,7 +157,11 @@ class ClassificationResult:
 
 @runtime_checkable
 class Classifier(Protocol):
-    """A router classifier registered through ``register_classifiers``."""
+    """A router classifier registered through ``register_classifiers``.
+
+    A classifier may also offer ``fitted_threshold`` (a float, or ``None``): the confidence
+    threshold it fitted on held-out data, used when the config says ``confidence_threshold: auto``.
+    """
 
     def classify(self, query: str) -> ClassificationResult:
         """Pick an expert for ``query``."""

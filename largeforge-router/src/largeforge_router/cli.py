@@ -75,7 +75,8 @@ def build() -> typer.Typer:
         cfg = load_router_config(config)
         classifier = _classifier(cfg, method)
         result = classifier.classify(query)
-        decision = decide(result, cfg.classifier, {e.name for e in cfg.experts if e.enabled})
+        decision = decide(result, cfg.classifier, {e.name for e in cfg.experts if e.enabled},
+                          threshold=cfg.classifier.threshold_for(classifier))
         data = decision.to_dict()
         data["details"] = result.details
         if as_json:
@@ -202,8 +203,11 @@ def _print_eval(result: dict[str, Any], primary: str) -> None:
     console.print(summary)
     rep = reports[primary]
     sweep = rep["thresholds"]
+    in_force = result["methods"][primary]["confidence_threshold"]
+    configured = result["confidence_threshold"]
+    setting = f"auto → {in_force:g}" if configured == "auto" else f"{in_force:g}"
     thresholds = Table(title=f"{primary}: accuracy and fallback rate by confidence_threshold "
-                             f"(config: {result['confidence_threshold']}; recommended: {sweep['recommended']})")
+                             f"(config: {setting}; recommended on this data: {sweep['recommended']})")
     for column in ("threshold", "accuracy", "fallback rate"):
         thresholds.add_column(column, justify="right")
     for row in sweep["sweep"]:

@@ -4,11 +4,15 @@ matrix, fallback rate and classification latency (``largeforge router eval``).""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from largeforge.config import RouterConfig
+from largeforge.config.inference import AUTO_THRESHOLD_CEILING
 from largeforge.contracts import Classifier
 from largeforge_router.routing import decide
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -43,6 +47,24 @@ def threshold_sweep(rows: list[tuple[str, str, float]], fallback: str,
     return {"sweep": sweep, "recommended": recommended}
 
 
+def fit_threshold(labels: list[str], targets: np.ndarray, probabilities: np.ndarray, fallback: str,
+                  ceiling: float = AUTO_THRESHOLD_CEILING) -> float:
+    """The threshold ``confidence_threshold: auto`` uses, from held-out predictions: the lowest
+    one, up to ``ceiling`` (0.6), that reaches the best routed accuracy on them.
+
+    With calibrated probabilities a fallback can only cost accuracy unless the pick was wrong and
+    the fallback expert right, so the fallback fires only below the confidence where it rescued
+    held-out queries (0 when it rescued none). ``targets`` are true label indices,
+    ``probabilities`` the calibrated held-out probabilities (rows × labels, following ``labels``).
+    """
+    picks = probabilities.argmax(axis=1)
+    rows = [(labels[t], labels[p], float(probabilities[i, p]))
+            for i, (t, p) in enumerate(zip(targets, picks, strict=True))]
+    sweep = threshold_sweep(rows, fallback, (*(t for t in THRESHOLDS if t <= ceiling), ceiling))["sweep"]
+    best = max(row["accuracy"] for row in sweep)
+    return float(min(row["threshold"] for row in sweep if row["accuracy"] == best))
+
+
 def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str, str]],
              experts: list[str]) -> dict[str, Any]:
     """Route every query of ``data`` as the service would (threshold and fallback included).
@@ -52,6 +74,7 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
     """
     known = set(experts)
     fallback = config.fallback_expert
+    threshold = config.threshold_for(classifier)
     if data:
         classifier.classify(data[0][0])  # warm-up: first call pays for lazy loading
     latencies: list[float] = []
@@ -60,7 +83,7 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
         start = time.perf_counter()
         result = classifier.classify(query)
         latencies.append((time.perf_counter() - start) * 1000)
-        decision = decide(result, config, known)
+        decision = decide(result, config, known, threshold=threshold)
         rows.append((label, decision.expert, result.expert, decision.fallback_reason, result.method,
                      query, result.confidence))
     n = len(rows) or 1
@@ -82,6 +105,7 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
         methods[row[4]] = methods.get(row[4], 0) + 1
     return {
         "examples": len(rows),
+        "confidence_threshold": threshold,
         "accuracy": sum(t == p for t, p, *_ in rows) / n,
         "classifier_accuracy": sum(t == c for t, _, c, *_ in rows) / n,
         "fallback_rate": sum(r[3] is not None for r in rows) / n,
@@ -92,7 +116,7 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
         "confusion": confusion,
         "thresholds": threshold_sweep(
             [(r[0], r[2] if r[2] in known else fallback, r[6] if r[2] in known else -1.0) for r in rows],
-            fallback, (*THRESHOLDS, config.confidence_threshold)),
+            fallback, (*THRESHOLDS, threshold)),
         "errors": [{"query": r[5], "expert": r[0], "routed": r[1], "classified": r[2],
                     "confidence": round(r[6], 4)} for r in rows if r[0] != r[1]],
     }

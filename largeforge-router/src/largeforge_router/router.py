@@ -118,7 +118,8 @@ class Router:
         result = self.classifier.classify(query)
         elapsed = time.perf_counter() - start
         known = self.experts.enabled_names()
-        decision = decide(result, self.config, known, routing_time_ms=elapsed * 1000)
+        decision = decide(result, self.config, known, routing_time_ms=elapsed * 1000,
+                          threshold=self.config.threshold_for(self.classifier))
         if decision.fallback_reason is None and not self.is_available(decision.expert):
             decision.expert, decision.fallback_reason = self.config.fallback_expert, UNAVAILABLE
         self.metrics.classification_seconds.observe(elapsed)

@@ -45,15 +45,19 @@ class RoutingDecision:
 
 
 def decide(result: ClassificationResult, config: RouterConfig, known: set[str] | None = None,
-           routing_time_ms: float = 0.0) -> RoutingDecision:
-    """Apply ``confidence_threshold`` and ``fallback_expert`` to a classification.
+           routing_time_ms: float = 0.0, *, threshold: float | None = None) -> RoutingDecision:
+    """Apply the confidence threshold and ``fallback_expert`` to a classification.
 
-    ``known`` is the set of experts that may be chosen (an unknown pick falls back too).
+    ``known`` is the set of experts that may be chosen (an unknown pick falls back too);
+    ``threshold`` is the one in force (``config.threshold_for(classifier)``; by default the
+    config's number, or 0.6 for ``auto`` with no classifier to ask).
     """
+    if threshold is None:
+        threshold = config.threshold_for(None)
     reason = None
     if known is not None and result.expert not in known:
         reason = UNKNOWN_EXPERT
-    elif result.confidence < config.confidence_threshold:
+    elif result.confidence < threshold:
         reason = LOW_CONFIDENCE
     ranked = sorted(result.scores.items(), key=lambda kv: kv[1], reverse=True)
     return RoutingDecision(

