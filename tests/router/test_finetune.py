@@ -91,3 +91,19 @@ def test_cache_keeps_the_most_recently_used_entries(tmp_path: Path) -> None:
         os.utime(path, (1_000_000 - age, 1_000_000 - age))
     finetune._prune(tmp_path, 2)
     assert sorted(p.stem for p in tmp_path.glob("*.safetensors")) == ["mid", "new"]
+
+
+def test_supervised_contrastive_loss_rewards_experts_kept_apart() -> None:
+    import torch
+
+    from largeforge_router.classifiers.finetune import supervised_contrastive
+
+    targets = torch.tensor([0, 0, 1, 1])
+    together = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [1.0, 0.05], [0.0, 1.0], [0.05, 1.0]]), dim=-1)
+    mixed = together[[0, 2, 1, 3]]  # the same points, each label split across both clusters
+    assert supervised_contrastive(together, targets, 0.07) < 0.01 < 1.0 < supervised_contrastive(mixed, targets, 0.07)
+    # No row with a partner of its label: nothing to pull together, and a zero with a gradient.
+    alone = torch.randn(3, 2, requires_grad=True)
+    loss = supervised_contrastive(torch.nn.functional.normalize(alone, dim=-1), torch.tensor([0, 1, 2]), 0.07)
+    loss.backward()
+    assert loss.item() == 0.0 and alone.grad is not None and not torch.isnan(alone.grad).any()

@@ -46,10 +46,13 @@ def test_auto_never_exceeds_the_ceiling() -> None:
 
 
 class _Fitted:
+    """A classifier that fitted the threshold 0.3 and is 40% sure of "code"."""
+
     fitted_threshold = 0.3
 
-    def classify(self, query: str) -> ClassificationResult:  # pragma: no cover - not called
-        raise AssertionError
+    def classify(self, query: str) -> ClassificationResult:
+        return ClassificationResult(expert="code", confidence=0.4, scores={"code": 0.4, "general": 0.35},
+                                    method="neural")
 
 
 def test_threshold_in_force() -> None:
@@ -72,3 +75,17 @@ def test_auto_and_numbers_load_from_yaml_and_nothing_else() -> None:
     for bad in ("high", 1.5):
         with pytest.raises(ConfigError, match="confidence_threshold"):
             RouterConfig.from_dict({"confidence_threshold": bad})
+
+
+def test_the_router_routes_by_the_threshold_in_force() -> None:
+    from largeforge.config import ExpertConfig
+    from largeforge_router.router import Router
+
+    experts = [ExpertConfig(name=name, endpoints=[f"http://127.0.0.1:{port}"])
+               for name, port in (("code", 9), ("general", 10))]
+    auto = Router(RouterConfig(fallback_expert="general"), experts, classifier=_Fitted())
+    decision = auto.route("anything")
+    assert (decision.expert, decision.fallback_reason) == ("code", None)  # 0.4 ≥ the fitted 0.3
+    fixed = Router(RouterConfig(fallback_expert="general", confidence_threshold=0.6), experts, classifier=_Fitted())
+    decision = fixed.route("anything")
+    assert (decision.expert, decision.fallback_reason) == ("general", "low_confidence")

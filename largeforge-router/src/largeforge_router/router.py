@@ -98,6 +98,9 @@ class Router:
         # Keyword matching takes microseconds; anything heavier runs off the event loop.
         self._classify_inline = isinstance(self.classifier, KeywordClassifier)
         self._client: aiohttp.ClientSession | None = None
+        logger.info("confidence threshold", extra={"setting": config.confidence_threshold,
+                                                   "in_force": config.threshold_for(self.classifier),
+                                                   "fallback_expert": config.fallback_expert})
         for expert in experts or []:
             for url in expert.all_endpoints:
                 self.metrics.set_circuit(url, "closed")
