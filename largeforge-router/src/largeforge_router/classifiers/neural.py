@@ -72,6 +72,8 @@ class NeuralClassifier:
         self._encoder: Any = None
         self._tuned: dict[str, Any] | None = None
         self._lock = threading.Lock()
+        #: (head, its fitted threshold), so that :attr:`fitted_threshold` is computed once per head
+        self._threshold: tuple[LinearHead, float] | None = None
         if model_path is not None:
             self.load(model_path)
 
@@ -92,10 +94,14 @@ class NeuralClassifier:
         head = self._head
         if head is None or head.validation is None:
             return None
-        from largeforge_router.evaluation import fit_threshold
+        with self._lock:  # fitted once per head: the router asks on every request (~1 ms a fit)
+            if self._threshold is None or self._threshold[0] is not head:
+                from largeforge_router.evaluation import fit_threshold
 
-        probabilities = softmax(head.validation.scores / head.temperature)
-        return fit_threshold(head.labels, head.validation.targets, probabilities, self.fallback_expert)
+                probabilities = softmax(head.validation.scores / head.temperature)
+                fitted = fit_threshold(head.labels, head.validation.targets, probabilities, self.fallback_expert)
+                self._threshold = (head, fitted)
+            return self._threshold[1]
 
     def train(self, data: Sequence[tuple[str, str]]) -> dict[str, float]:
         """Fit the head on ``(query, expert)`` pairs plus the experts' descriptions and keywords.
