@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from largeforge.errors import LargeForgeError
-from largeforge_router.classifiers.head import C_GRID, NEAREST_GRID, log_loss
+from largeforge_router.classifiers.head import C_GRID, NEAREST_GRID, fit_head, log_loss
 from largeforge_router.classifiers.hybrid import CONFIDENT_NEURAL, STRENGTH_GRID, HybridClassifier
-from largeforge_router.classifiers.neural import NeuralClassifier
+from largeforge_router.classifiers.neural import TUNED_C_GRID, TUNED_NEAREST_GRID, NeuralClassifier
 from largeforge_router.config import load_router_config, read_labelled
 
 pytest.importorskip("sentence_transformers")
@@ -61,7 +61,9 @@ def test_training_is_deterministic_and_save_load_round_trips(
 def test_head_is_cross_validated_and_calibrated(trained: NeuralClassifier) -> None:
     head = trained.head
     assert head is not None and head.validation is not None
-    assert head.c in C_GRID and head.nearest_weight in NEAREST_GRID and 0.05 < head.temperature < 20
+    # Fine-tuned: C and the nearest-example weight are fixed; the folds calibrate the temperature.
+    assert (head.c, head.nearest_weight) == (TUNED_C_GRID[0], TUNED_NEAREST_GRID[0])
+    assert 0.05 < head.temperature < 20 and head.temperature != 1.0
     assert head.cv_accuracy is not None and 0.5 < head.cv_accuracy <= 1
     # Temperature scaling: the held-out folds are likelier under the fitted temperature than
     # under the raw scores, and the fold predictions' accuracy is what cv_accuracy reports.
@@ -69,6 +71,25 @@ def test_head_is_cross_validated_and_calibrated(trained: NeuralClassifier) -> No
     assert log_loss(z / head.temperature, targets) <= log_loss(z, targets)
     assert (z.argmax(1) == targets).mean() == pytest.approx(head.cv_accuracy)
     assert len(trained.validation_queries) == len(targets)
+
+
+def test_head_chooses_its_settings_by_cross_validation_unless_fixed() -> None:
+    # Over the full grids the head picks a pair by cross-validation; with a single candidate
+    # each (not the defaults), it takes that pair and the folds still fit the temperature.
+    rng = np.random.default_rng(0)
+    centres = np.eye(8)[:4]
+    x = np.concatenate([centres[i % 4] + 0.35 * rng.standard_normal((30, 8)) for i in range(4)])
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = np.repeat([0, 1, 0, 1], 30)
+    queries = np.ones(len(y), dtype=bool)
+    searched = fit_head(x, y, ["a", "b"], queries=queries)
+    assert searched.c in C_GRID and searched.nearest_weight in NEAREST_GRID
+    assert searched.validation is not None and searched.cv_accuracy is not None
+    fixed = fit_head(x, y, ["a", "b"], queries=queries, c_grid=(0.3,), nearest_grid=(2.0,))
+    assert (fixed.c, fixed.nearest_weight) == (0.3, 2.0)
+    assert fixed.validation is not None and fixed.temperature != 1.0
+    z = fixed.validation.scores
+    assert (z.argmax(1) == fixed.validation.targets).mean() == pytest.approx(fixed.cv_accuracy)
 
 
 def test_descriptions_and_keywords_are_learnt_as_examples() -> None:

@@ -9,7 +9,9 @@ Scores for expert ``k`` and a normalised embedding ``x``::
 ``w, b`` are a multinomial logistic regression (scikit-learn, L2 penalty ``1/C``) fitted with
 balanced sample weights, so every expert weighs the same whatever its number of examples.
 ``C`` and ``nearest_weight`` are picked by stratified k-fold cross-validation over the labelled
-queries (accuracy first, then the log-loss of the calibrated fold predictions); ``temperature``
+queries (accuracy first, then the log-loss of the calibrated fold predictions), or fixed by the
+caller (the fine-tuned classifier does: its few folds are too noisy to choose among twenty
+pairs, see :mod:`largeforge_router.classifiers.neural`); ``temperature``
 minimises that log-loss on the out-of-fold scores, so a confidence of 0.6 means "right about 60%
 of the time". The out-of-fold scores are kept (:attr:`LinearHead.validation`) so that a hybrid
 classifier can fit its own combination on the same held-out folds.
@@ -142,6 +144,8 @@ def fit_head(
     fold_embeddings: FoldEmbeddings | None = None,
     folds: int = FOLDS,
     repeats: int = REPEATS,
+    c_grid: Sequence[float] = C_GRID,
+    nearest_grid: Sequence[float] = NEAREST_GRID,
 ) -> LinearHead:
     """Fit a head on embeddings ``x`` with label indices ``y``.
 
@@ -158,7 +162,16 @@ def fit_head(
     # one 50-100x slower here (0.02 s → 1-3 s per fit at load average 15).
     with threadpool_limits(limits=1):
         return _fit_head(
-            x, y, labels, queries=queries, seed=seed, fold_embeddings=fold_embeddings, max_folds=folds, repeats=repeats
+            x,
+            y,
+            labels,
+            queries=queries,
+            seed=seed,
+            fold_embeddings=fold_embeddings,
+            max_folds=folds,
+            repeats=repeats,
+            c_grid=tuple(c_grid),
+            nearest_grid=tuple(nearest_grid),
         )
 
 
@@ -172,6 +185,8 @@ def _fit_head(
     fold_embeddings: FoldEmbeddings | None,
     max_folds: int,
     repeats: int,
+    c_grid: tuple[float, ...],
+    nearest_grid: tuple[float, ...],
 ) -> LinearHead:
     from sklearn.model_selection import StratifiedKFold
 
@@ -179,10 +194,13 @@ def _fit_head(
     query_rows = np.flatnonzero(queries)
     query_counts = np.bincount(y[query_rows], minlength=n_labels)
     folds = min(max_folds, int(query_counts[query_counts > 0].min())) if len(query_rows) else 0
-    c, near_w, temperature, cv_accuracy, validation = DEFAULT_C, DEFAULT_NEAREST, DEFAULT_TEMPERATURE, None, None
+    single = len(c_grid) == 1 and len(nearest_grid) == 1
+    c = c_grid[0] if single else DEFAULT_C
+    near_w = nearest_grid[0] if single else DEFAULT_NEAREST
+    temperature, cv_accuracy, validation = DEFAULT_TEMPERATURE, None, None
     if folds >= 2:
         n = len(query_rows)
-        linear = {value: np.zeros((repeats * n, n_labels)) for value in C_GRID}
+        linear = {value: np.zeros((repeats * n, n_labels)) for value in c_grid}
         near = np.zeros((repeats * n, n_labels))
         for repeat in range(repeats):
             splitter = StratifiedKFold(folds, shuffle=True, random_state=seed + repeat)
@@ -191,15 +209,15 @@ def _fit_head(
                 keep[query_rows[test_q]] = False
                 xf = x if fold_embeddings is None else fold_embeddings(keep)
                 held, at = xf[query_rows[test_q]], repeat * n + test_q
-                for value in C_GRID:
+                for value in c_grid:
                     weight, bias = _fit_linear(xf[keep], y[keep], n_labels, value)
                     linear[value][at] = held @ weight.T + bias
                 near[at] = nearest(held, *_bank(xf[keep], y[keep], n_labels))
         query_rows = np.tile(query_rows, repeats)
         targets = y[query_rows]
         best: tuple[float, float] | None = None
-        for value in C_GRID:
-            for w in NEAREST_GRID:
+        for value in c_grid:
+            for w in nearest_grid:
                 z = linear[value] + w * near
                 t = fit_temperature(z, targets)
                 key = (float((z.argmax(1) == targets).mean()), -log_loss(z / t, targets))
