@@ -22,50 +22,34 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 import largeforge_router.classifiers.finetune as finetune
 from largeforge_router.classifiers.embedder import get_embedder
-from largeforge_router.classifiers.factory import expert_texts
-from largeforge_router.classifiers.head import balanced_weights
-from largeforge_router.config import load_router_config, read_labelled
+from router_sets import ROOT, SETS, fixed_head_accuracy, load_set
 
-ROOT = Path(__file__).resolve().parents[1]
-SETS = [ROOT / "examples" / name for name in ("router", "router_second", "router_third")]
 RESULTS = ROOT / "benchmarks" / "results" / "router_contrastive.json"
-
-
-def _accuracy(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, n_labels: int) -> float:
-    model = LogisticRegression(C=10.0, max_iter=1000)
-    model.fit(x[train], y[train], sample_weight=balanced_weights(y[train], n_labels))
-    return float((model.predict(x[test]) == y[test]).mean())
 
 
 def measure(folder: Path, weight: float, seeds: list[int], cv_seeds: list[int]) -> dict[str, Any]:
     """Held-out and training-side accuracy of one set with contrastive weight ``weight``."""
     finetune.CONTRASTIVE_WEIGHT = weight
-    config = load_router_config(folder / "router.yaml")
-    train, test = read_labelled(folder / "train.jsonl"), read_labelled(folder / "eval.jsonl")
-    rows = train + [(t, name) for name, texts in expert_texts(config.experts).items() for t in texts]
-    labels = sorted({e for _, e in rows})
-    y_all = np.array([labels.index(e) for _, e in rows + test])
-    n_rows, n_train = len(rows), len(train)
-    texts = [t for t, _ in rows] + [q for q, _ in test]
+    data = load_set(folder)
+    y_all, texts, n_rows, n_train, n_labels = data.y, data.texts, data.n_rows, data.n_train, data.n_labels
     held_out, cross_validated = [], []
     for seed in seeds:
         tuner = finetune.Tuner(get_embedder(), texts, model_key="ablation", seed=seed)
-        state = tuner._train(list(range(n_rows)), y_all[:n_rows], len(labels))
+        state = tuner._train(list(range(n_rows)), y_all[:n_rows], n_labels)
         x = tuner.embed(state, list(range(len(texts))))
-        held_out.append(_accuracy(x, y_all, np.arange(n_rows), np.arange(n_rows, len(texts)), len(labels)))
+        held_out.append(fixed_head_accuracy(x, y_all, np.arange(n_rows), np.arange(n_rows, len(texts)), n_labels))
     for seed in cv_seeds:
         tuner = finetune.Tuner(get_embedder(), texts[:n_rows], model_key="ablation", seed=seed)
         right = 0
         folds = StratifiedKFold(4, shuffle=True, random_state=seed)
         for fit_rows, test_rows in folds.split(np.zeros(n_train), y_all[:n_train]):
             keep = np.concatenate([fit_rows, np.arange(n_train, n_rows)])
-            x = tuner.embed(tuner._train(keep.tolist(), y_all[keep], len(labels)), list(range(n_rows)))
-            right += round(_accuracy(x, y_all, keep, test_rows, len(labels)) * len(test_rows))
+            x = tuner.embed(tuner._train(keep.tolist(), y_all[keep], n_labels), list(range(n_rows)))
+            right += round(fixed_head_accuracy(x, y_all, keep, test_rows, n_labels) * len(test_rows))
         cross_validated.append(right / n_train)
     return {"held_out": held_out, "held_out_mean": float(np.mean(held_out)),
             "training_cv": cross_validated, "training_cv_mean": float(np.mean(cross_validated)) if cv_seeds else None}

@@ -9,11 +9,13 @@ every outer fold the classifier is trained as the router trains it (fine-tuning,
 temperature) on the outer training queries plus the experts' descriptions and keywords, with
 the full grids, and then
 
-* **chosen** — the head with the pair its inner folds chose answers the outer held-out queries;
+* **free choice** — the head with the pair its inner folds chose (best accuracy, then log-loss)
+  answers the outer held-out queries;
+* **rule** — the pair (C = 10, no nearest evidence) unless the inner folds' best pair beats it by
+  more than one standard error (``fit_head``'s ``prefer``);
 * **fixed C, w** — a head with that pair, on the same fine-tuned encoder, answers them.
 
-Prints and writes ``benchmarks/results/router_head_selection.json``; the fixed defaults
-(``neural.TUNED_C_GRID`` / ``TUNED_NEAREST_GRID``) are marked. ~16 minutes on one idle core.
+Prints and writes ``benchmarks/results/router_head_selection.json``. ~16 minutes on one idle core.
 
     python benchmarks/router_head_selection.py [--sets examples/router ...] [--shuffles 0 1]
 """
@@ -33,37 +35,41 @@ import largeforge_router.classifiers.neural as neural
 from largeforge_router.classifiers.factory import expert_texts
 from largeforge_router.classifiers.head import C_GRID, NEAREST_GRID, _bank, _fit_linear, nearest
 from largeforge_router.config import load_router_config, read_labelled
+from router_sets import ROOT, SETS
 
-ROOT = Path(__file__).resolve().parents[1]
-SETS = [ROOT / "examples" / name for name in ("router", "router_second", "router_third")]
 RESULTS = ROOT / "benchmarks" / "results" / "router_head_selection.json"
 OUTER_FOLDS = 4
+PREFERRED = (10.0, 0.0)
 
 
 def measure(folder: Path, shuffles: list[int]) -> dict[str, Any]:
-    """Outer-fold accuracy of the chosen head and of every fixed (C, nearest weight) pair."""
+    """Outer-fold accuracy of the free choice, of the rule and of every fixed (C, nearest weight) pair."""
     config = load_router_config(folder / "router.yaml")
     experts = [e for e in config.experts if e.enabled]
     train = read_labelled(folder / "train.jsonl")
     extra = [(text, name) for name, texts in expert_texts(experts).items() for text in texts]
     pairs = [(c, w) for c in C_GRID for w in NEAREST_GRID]
     right = dict.fromkeys(pairs, 0)
-    chosen_right, total, picked = 0, 0, []
+    free_right, rule_right, total = 0, 0, 0
+    free_pairs, rule_pairs = [], []
     for shuffle in shuffles:
         outer = StratifiedKFold(OUTER_FOLDS, shuffle=True, random_state=shuffle)
         for fit_at, test_at in outer.split(np.zeros(len(train)), [e for _, e in train]):
-            classifier = neural.NeuralClassifier(
-                experts=[e.name for e in experts],
-                fallback_expert=config.classifier.fallback_expert,
-                expert_texts=expert_texts(experts),
-                seed=shuffle,
-            )
-            fit = [train[i] for i in fit_at]
-            classifier.train(fit)
-            head, labels = classifier.head, classifier.labels
-            assert head is not None
-            picked.append([head.c, head.nearest_weight])
-            rows, test = fit + extra, [train[i] for i in test_at]
+            fit, test = [train[i] for i in fit_at], [train[i] for i in test_at]
+            heads = []
+            for prefer in (None, PREFERRED):  # the second fit reuses the cached fine-tuning
+                neural.TUNED_PREFERRED = prefer
+                classifier = neural.NeuralClassifier(
+                    experts=[e.name for e in experts],
+                    fallback_expert=config.classifier.fallback_expert,
+                    expert_texts=expert_texts(experts),
+                    seed=shuffle,
+                )
+                classifier.train(fit)
+                assert classifier.head is not None
+                heads.append(classifier.head)
+            labels = classifier.labels
+            rows = fit + extra
             x, y = classifier.embed([t for t, _ in rows]), np.array([labels.index(e) for _, e in rows])
             xt, yt = classifier.embed([q for q, _ in test]), np.array([labels.index(e) for _, e in test])
             near = nearest(xt, *_bank(x, y, len(labels)))
@@ -72,12 +78,17 @@ def measure(folder: Path, shuffles: list[int]) -> dict[str, Any]:
                 linear = xt @ weight.T + bias
                 for w in NEAREST_GRID:
                     right[(c, w)] += int(((linear + w * near).argmax(1) == yt).sum())
-            chosen_right += int((head.scores(xt).argmax(1) == yt).sum())
+            free_pairs.append([heads[0].c, heads[0].nearest_weight])
+            rule_pairs.append([heads[1].c, heads[1].nearest_weight])
+            free_right += int((heads[0].scores(xt).argmax(1) == yt).sum())
+            rule_right += int((heads[1].scores(xt).argmax(1) == yt).sum())
             total += len(test)
     return {
         "outer_queries": total,
-        "chosen": chosen_right / total,
-        "chosen_pairs": picked,
+        "free_choice": free_right / total,
+        "free_choice_pairs": free_pairs,
+        "rule": rule_right / total,
+        "rule_pairs": rule_pairs,
         "fixed": {f"C={c},nearest={w}": right[(c, w)] / total for c, w in pairs},
     }
 
@@ -88,17 +99,17 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", type=Path, default=SETS)
     parser.add_argument("--shuffles", nargs="+", type=int, default=[0, 1])
     args = parser.parse_args()
-    defaults = f"C={neural.TUNED_C_GRID[0]},nearest={neural.TUNED_NEAREST_GRID[0]}"
-    neural.TUNED_C_GRID, neural.TUNED_NEAREST_GRID = C_GRID, NEAREST_GRID  # the router as it chose before
+    preferred = f"C={PREFERRED[0]},nearest={PREFERRED[1]}"
+    neural.TUNED_C_GRID, neural.TUNED_NEAREST_GRID = C_GRID, NEAREST_GRID  # the full search
     load_before = os.getloadavg()
     results = {}
     for folder in args.sets:
         name = str(folder.resolve().relative_to(ROOT))
         m = results[name] = measure(folder, args.shuffles)
         best = max(m["fixed"].values())
-        print(f"{name:<24} chosen per fold {m['chosen']:.3f}  fixed {defaults} {m['fixed'][defaults]:.3f}"
-              f"  best fixed pair {best:.3f}", flush=True)
-    RESULTS.write_text(json.dumps({"load_average": [load_before, os.getloadavg()], "defaults": defaults,
+        print(f"{name:<24} free choice {m['free_choice']:.3f}  rule {m['rule']:.3f}  fixed {preferred} "
+              f"{m['fixed'][preferred]:.3f}  best fixed pair {best:.3f}", flush=True)
+    RESULTS.write_text(json.dumps({"load_average": [load_before, os.getloadavg()], "preferred": preferred,
                                    "shuffles": args.shuffles, "sets": results}, indent=2) + "\n")
 
 

@@ -11,7 +11,7 @@ import pytest
 from largeforge.errors import LargeForgeError
 from largeforge_router.classifiers.head import C_GRID, NEAREST_GRID, fit_head, log_loss
 from largeforge_router.classifiers.hybrid import CONFIDENT_NEURAL, STRENGTH_GRID, HybridClassifier
-from largeforge_router.classifiers.neural import TUNED_C_GRID, TUNED_NEAREST_GRID, NeuralClassifier
+from largeforge_router.classifiers.neural import NeuralClassifier
 from largeforge_router.config import load_router_config, read_labelled
 
 pytest.importorskip("sentence_transformers")
@@ -61,9 +61,7 @@ def test_training_is_deterministic_and_save_load_round_trips(
 def test_head_is_cross_validated_and_calibrated(trained: NeuralClassifier) -> None:
     head = trained.head
     assert head is not None and head.validation is not None
-    # Fine-tuned: C and the nearest-example weight are fixed; the folds calibrate the temperature.
-    assert (head.c, head.nearest_weight) == (TUNED_C_GRID[0], TUNED_NEAREST_GRID[0])
-    assert 0.05 < head.temperature < 20 and head.temperature != 1.0
+    assert head.c in C_GRID and head.nearest_weight in NEAREST_GRID and 0.05 < head.temperature < 20
     assert head.cv_accuracy is not None and 0.5 < head.cv_accuracy <= 1
     # Temperature scaling: the held-out folds are likelier under the fitted temperature than
     # under the raw scores, and the fold predictions' accuracy is what cv_accuracy reports.
@@ -90,6 +88,38 @@ def test_head_chooses_its_settings_by_cross_validation_unless_fixed() -> None:
     assert fixed.validation is not None and fixed.temperature != 1.0
     z = fixed.validation.scores
     assert (z.argmax(1) == fixed.validation.targets).mean() == pytest.approx(fixed.cv_accuracy)
+
+
+def _clusters(centres: np.ndarray, labels: list[int], per: int = 15) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = np.concatenate([c + 0.2 * rng.standard_normal((per, len(c))) for c in centres])
+    return x / np.linalg.norm(x, axis=1, keepdims=True), np.repeat(labels, per)
+
+
+def test_linear_head_of_two_experts_separates_them() -> None:
+    # scikit-learn fits two classes as one row (class 1 against class 0); both experts must get
+    # their own scores from it, not the same row (which made every query the first expert's).
+    x, y = _clusters(np.eye(6)[:2], [0, 1])
+    head = fit_head(x, y, ["a", "b"], queries=np.ones(len(y), dtype=bool), c_grid=(10.0,), nearest_grid=(0.0,))
+    assert (head.scores(x).argmax(1) == y).all() and head.cv_accuracy == 1.0
+    assert head.probabilities(x)[y == 1, 1].min() > 0.5
+
+
+def test_preferred_pair_is_kept_unless_another_is_clearly_better() -> None:
+    # Separable clusters: every pair is right on every held-out query, so the preferred pair
+    # stays even though the free choice (best log-loss among equals) is another.
+    x, y = _clusters(np.eye(6)[:4], [0, 1, 0, 1])
+    queries = np.ones(len(y), dtype=bool)
+    free = fit_head(x, y, ["a", "b"], queries=queries)
+    kept = fit_head(x, y, ["a", "b"], queries=queries, prefer=(10.0, 0.0))
+    assert (free.c, free.nearest_weight) != (10.0, 0.0)
+    assert (kept.c, kept.nearest_weight) == (10.0, 0.0) and kept.cv_accuracy == free.cv_accuracy == 1.0
+    # Each label on both sides of the origin: no linear head separates them, nearest examples
+    # do, so the rule leaves the preferred linear-only pair for one with nearest evidence.
+    e = np.eye(6)
+    x, y = _clusters(np.stack([e[0], -e[0], e[1], -e[1]]), [0, 0, 1, 1])
+    switched = fit_head(x, y, ["a", "b"], queries=queries, prefer=(10.0, 0.0))
+    assert switched.nearest_weight > 0 and switched.cv_accuracy is not None and switched.cv_accuracy > 0.9
 
 
 def test_descriptions_and_keywords_are_learnt_as_examples() -> None:

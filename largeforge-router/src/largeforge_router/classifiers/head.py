@@ -121,8 +121,11 @@ def _fit_linear(x: np.ndarray, y: np.ndarray, n_labels: int, c: float) -> tuple[
     model.fit(x, y, sample_weight=balanced_weights(y, n_labels))
     weight = np.zeros((n_labels, x.shape[1]), dtype=np.float32)
     bias = np.full(n_labels, -1e4, dtype=np.float32)  # a label absent from this fit never wins
-    weight[model.classes_] = model.coef_
-    bias[model.classes_] = model.intercept_
+    coef, intercept = model.coef_, model.intercept_
+    if len(model.classes_) == 2:  # scikit-learn keeps one row, class 1 against class 0: split it
+        coef, intercept = np.stack([-coef[0], coef[0]]) / 2, np.array([-intercept[0], intercept[0]]) / 2
+    weight[model.classes_] = coef
+    bias[model.classes_] = intercept
     return weight, bias
 
 
@@ -132,6 +135,15 @@ def _bank(x: np.ndarray, y: np.ndarray, n_labels: int) -> tuple[np.ndarray, np.n
     if (counts == 0).any():
         raise ValueError("every label needs at least one example")
     return x[order], np.concatenate([[0], np.cumsum(counts)[:-1]])
+
+
+def _clearly_better(best: np.ndarray, preferred: np.ndarray, targets: np.ndarray, repeats: int) -> bool:
+    """Whether the held-out scores ``best`` beat ``preferred`` by more than one standard error of
+    the per-query difference in correctness (each query averaged over the ``repeats``)."""
+    gain = ((best.argmax(1) == targets).astype(float) - (preferred.argmax(1) == targets)).reshape(repeats, -1).mean(0)
+    if len(gain) < 2:
+        return bool(gain.mean() > 0)
+    return bool(gain.mean() > gain.std(ddof=1) / np.sqrt(len(gain)))
 
 
 def fit_head(
@@ -146,6 +158,7 @@ def fit_head(
     repeats: int = REPEATS,
     c_grid: Sequence[float] = C_GRID,
     nearest_grid: Sequence[float] = NEAREST_GRID,
+    prefer: tuple[float, float] | None = None,
 ) -> LinearHead:
     """Fit a head on embeddings ``x`` with label indices ``y``.
 
@@ -172,6 +185,7 @@ def fit_head(
             repeats=repeats,
             c_grid=tuple(c_grid),
             nearest_grid=tuple(nearest_grid),
+            prefer=prefer,
         )
 
 
@@ -187,6 +201,7 @@ def _fit_head(
     repeats: int,
     c_grid: tuple[float, ...],
     nearest_grid: tuple[float, ...],
+    prefer: tuple[float, float] | None,
 ) -> LinearHead:
     from sklearn.model_selection import StratifiedKFold
 
@@ -215,16 +230,17 @@ def _fit_head(
                 near[at] = nearest(held, *_bank(xf[keep], y[keep], n_labels))
         query_rows = np.tile(query_rows, repeats)
         targets = y[query_rows]
-        best: tuple[float, float] | None = None
+        fits = {}
         for value in c_grid:
             for w in nearest_grid:
                 z = linear[value] + w * near
                 t = fit_temperature(z, targets)
-                key = (float((z.argmax(1) == targets).mean()), -log_loss(z / t, targets))
-                if best is None or key > best:
-                    best, c, near_w, temperature = key, value, w, t
-                    validation = Validation(rows=query_rows, scores=z, targets=targets)
-        cv_accuracy = best[0] if best else None
+                fits[(value, w)] = (z, t, (float((z.argmax(1) == targets).mean()), -log_loss(z / t, targets)))
+        chosen = max(fits, key=lambda pair: fits[pair][2])
+        if prefer in fits and not _clearly_better(fits[chosen][0], fits[prefer][0], targets, repeats):
+            chosen = prefer
+        (c, near_w), (z, temperature, (cv_accuracy, _)) = chosen, fits[chosen]
+        validation = Validation(rows=query_rows, scores=z, targets=targets)
     weight, bias = _fit_linear(x, y, n_labels, c)
     examples, offsets = _bank(x, y, n_labels)
     return LinearHead(

@@ -6,8 +6,9 @@ keeps the encoder frozen. The head (:mod:`largeforge_router.classifiers.head`) l
 labelled queries and from each expert's own description and keywords, taken as labelled
 examples, balanced per expert; over a frozen encoder its regularisation and the weight of
 nearest-example evidence are chosen by cross-validation (over a fine-tuned one they are fixed,
-see :data:`TUNED_C_GRID`), and its confidence is calibrated by temperature scaling on the held-out
-folds. Training is deterministic for a given seed and takes a few seconds.
+see :data:`TUNED_C_GRID`), and its confidence is
+calibrated by temperature scaling on the held-out folds. Training is deterministic for a given
+seed and takes a few seconds.
 """
 
 from __future__ import annotations
@@ -35,15 +36,18 @@ META_FILE = "classifier.json"
 ENCODER_FILE = "encoder.safetensors"  # the fine-tuned top layers
 #: Cross-validation of a fine-tuned head: each fold fine-tunes its own encoder, so fewer folds.
 TUNED_FOLDS, TUNED_REPEATS = 3, 1
-#: The fine-tuned head's regularisation and nearest-example weight are fixed, not chosen on its
-#: three folds: choosing among twenty pairs on so few held-out queries over-fitted the choice.
-#: Nested cross-validation on the training queries of the three labelled sets
-#: (``benchmarks/router_head_selection.py``) gave chosen-per-fold 95.0 / 95.8 / 95.8% against
-#: 95.4 / 96.4 / 96.5% for these values (C = 10 was best or tied with no nearest evidence on all
-#: three; the encoder, tuned on the same examples, already carries what nearest examples added).
-#: The folds still fit the temperature and the threshold. A frozen encoder keeps the search.
+#: The fine-tuned head's regularisation and nearest-example weight are fixed (one value each), not
+#: chosen on its three folds: choosing among twenty pairs on so few held-out queries over-fitted
+#: the choice. Nested cross-validation on the training queries of the three labelled sets
+#: (``benchmarks/router_head_selection.py``) gave the free choice 95.0 / 95.8 / 95.8% and these
+#: values 95.4 / 96.4 / 96.5% (C = 10 was best or tied without nearest evidence on all three: the
+#: encoder, tuned on the same examples, already carries what nearest examples add). Keeping them
+#: unless another pair was better by one standard error (``TUNED_PREFERRED``, ``fit_head``'s
+#: ``prefer``) tied with fixing them on all three, so the simpler rule stands. The folds still
+#: fit the temperature and the threshold. A frozen encoder keeps the full search.
 TUNED_C_GRID: tuple[float, ...] = (10.0,)
 TUNED_NEAREST_GRID: tuple[float, ...] = (0.0,)
+TUNED_PREFERRED: tuple[float, float] | None = None
 #: At most this many labelled queries per expert are used (a seeded sample), which bounds the
 #: training time when a forge pipeline hands over thousands of prompts per expert.
 MAX_PER_EXPERT = 1000
@@ -149,6 +153,7 @@ class NeuralClassifier:
                 repeats=TUNED_REPEATS,
                 c_grid=TUNED_C_GRID,
                 nearest_grid=TUNED_NEAREST_GRID,
+                prefer=TUNED_PREFERRED,
             )
         else:
             x = embed([text for text, _ in rows], self.embedding_model)
