@@ -25,17 +25,23 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from largeforge.errors import ConfigError, LargeForgeError
 from largeforge.models.paths import llama_cpp_home
 from largeforge.utils.io import save_json
+from largeforge.utils.llamacpp import weight_repacking
 from largeforge.utils.logging import get_logger
 from largeforge_quant.base import Progress, check_output_path
 from largeforge_quant.calibration import Sample
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 logger = get_logger(__name__)
 
@@ -211,6 +217,7 @@ def compute_imatrix(
             "--no-ppl",
             "-ofreq",
             "1000000",
+            *([] if weight_repacking() else ["--no-repack"]),
         ],
         f"llama-imatrix on {f16.name}",
     )
@@ -321,20 +328,47 @@ def quantize_file(
     return outfile
 
 
+_repack_lock = threading.Lock()
+
+
+@contextmanager
+def _repacking(llama_cpp: Any, enabled: bool) -> Iterator[None]:
+    """Load models with weight repacking ``enabled`` (see :mod:`largeforge.utils.llamacpp`).
+    ``Llama`` has no argument for it, so its default model parameters are wrapped meanwhile."""
+    if enabled:
+        yield
+        return
+    raw = llama_cpp.llama_cpp
+    with _repack_lock:
+        defaults = raw.llama_model_default_params
+
+        def without_repacking() -> Any:
+            params = defaults()
+            params.use_extra_bufts = False
+            return params
+
+        raw.llama_model_default_params = without_repacking
+        try:
+            yield
+        finally:
+            raw.llama_model_default_params = defaults
+
+
 def gguf_perplexity(path: Path, samples: list[Sample], max_length: int = 512, threads: int | None = None) -> float:
     """Perplexity llama.cpp computes for ``path`` on the completions of ``samples`` (the
     prompt is context, not scored), as ``largeforge quant``'s report does for GPTQ/AWQ."""
     import numpy as np
 
     llama_cpp = import_llama_cpp()
-    llm = llama_cpp.Llama(
-        model_path=str(path),
-        n_ctx=max_length + 8,
-        n_batch=max_length + 8,
-        logits_all=True,
-        verbose=False,
-        n_threads=threads or max(1, (os.cpu_count() or 2) // 2),
-    )
+    with _repacking(llama_cpp, weight_repacking()):
+        llm = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=max_length + 8,
+            n_batch=max_length + 8,
+            logits_all=True,
+            verbose=False,
+            n_threads=threads or max(1, (os.cpu_count() or 2) // 2),
+        )
     nll, count = 0.0, 0
     try:
         for sample in samples:
