@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from largeforge.utils import llamacpp
-from largeforge.utils.llamacpp import REPACK_ENV, cpu_has_amx, weight_repacking
+from largeforge.utils.llamacpp import REPACK_ENV, cpu_has_amx, repack_args, weight_repacking
 
 
 def _cpuinfo(tmp_path: Path, flags: str) -> Path:
@@ -33,3 +33,4 @@ def test_repacking_is_off_on_amx_unless_asked(monkeypatch: pytest.MonkeyPatch, a
     else:
         monkeypatch.setenv(REPACK_ENV, env)
     assert weight_repacking() is expected
+    assert repack_args() == ([] if expected else ["--no-repack"])

@@ -71,14 +71,16 @@ def test_head_is_cross_validated_and_calibrated(trained: NeuralClassifier) -> No
     assert len(trained.validation_queries) == len(targets)
 
 
+def _clusters(centres: np.ndarray, labels: list[int], per: int = 15) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = np.concatenate([c + 0.2 * rng.standard_normal((per, len(c))) for c in centres])
+    return x / np.linalg.norm(x, axis=1, keepdims=True), np.repeat(labels, per)
+
+
 def test_head_chooses_its_settings_by_cross_validation_unless_fixed() -> None:
     # Over the full grids the head picks a pair by cross-validation; with a single candidate
     # each (not the defaults), it takes that pair and the folds still fit the temperature.
-    rng = np.random.default_rng(0)
-    centres = np.eye(8)[:4]
-    x = np.concatenate([centres[i % 4] + 0.35 * rng.standard_normal((30, 8)) for i in range(4)])
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    y = np.repeat([0, 1, 0, 1], 30)
+    x, y = _clusters(np.eye(8)[:4], [0, 1, 0, 1])
     queries = np.ones(len(y), dtype=bool)
     searched = fit_head(x, y, ["a", "b"], queries=queries)
     assert searched.c in C_GRID and searched.nearest_weight in NEAREST_GRID
@@ -88,12 +90,6 @@ def test_head_chooses_its_settings_by_cross_validation_unless_fixed() -> None:
     assert fixed.validation is not None and fixed.temperature != 1.0
     z = fixed.validation.scores
     assert (z.argmax(1) == fixed.validation.targets).mean() == pytest.approx(fixed.cv_accuracy)
-
-
-def _clusters(centres: np.ndarray, labels: list[int], per: int = 15) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    x = np.concatenate([c + 0.2 * rng.standard_normal((per, len(c))) for c in centres])
-    return x / np.linalg.norm(x, axis=1, keepdims=True), np.repeat(labels, per)
 
 
 def test_linear_head_of_two_experts_separates_them() -> None:

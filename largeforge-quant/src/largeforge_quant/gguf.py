@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from largeforge.errors import ConfigError, LargeForgeError
 from largeforge.models.paths import llama_cpp_home
 from largeforge.utils.io import save_json
-from largeforge.utils.llamacpp import weight_repacking
+from largeforge.utils.llamacpp import repack_args, weight_repacking
 from largeforge.utils.logging import get_logger
 from largeforge_quant.base import Progress, check_output_path
 from largeforge_quant.calibration import Sample
@@ -217,7 +217,7 @@ def compute_imatrix(
             "--no-ppl",
             "-ofreq",
             "1000000",
-            *([] if weight_repacking() else ["--no-repack"]),
+            *repack_args(),
         ],
         f"llama-imatrix on {f16.name}",
     )

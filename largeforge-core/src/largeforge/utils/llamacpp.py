@@ -30,3 +30,9 @@ def weight_repacking() -> bool:
     if value:
         return value not in _OFF
     return not cpu_has_amx()
+
+
+def repack_args() -> list[str]:
+    """The llama.cpp command-line arguments for :func:`weight_repacking` (``llama-server``,
+    ``llama-imatrix``): ``["--no-repack"]`` when it is off, else none."""
+    return [] if weight_repacking() else ["--no-repack"]

@@ -6,9 +6,8 @@ keeps the encoder frozen. The head (:mod:`largeforge_router.classifiers.head`) l
 labelled queries and from each expert's own description and keywords, taken as labelled
 examples, balanced per expert; over a frozen encoder its regularisation and the weight of
 nearest-example evidence are chosen by cross-validation (over a fine-tuned one they are fixed,
-see :data:`TUNED_C_GRID`), and its confidence is
-calibrated by temperature scaling on the held-out folds. Training is deterministic for a given
-seed and takes a few seconds.
+see :data:`TUNED_C_GRID`), and its confidence is calibrated by temperature scaling on the
+held-out folds. Training is deterministic for a given seed and takes a few seconds.
 """
 
 from __future__ import annotations

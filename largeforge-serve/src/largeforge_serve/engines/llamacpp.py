@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from largeforge.errors import ConfigError
 from largeforge.models.paths import llama_cpp_home
-from largeforge.utils.llamacpp import weight_repacking
+from largeforge.utils.llamacpp import repack_args
 from largeforge_serve.engines.gguf_files import GGUFInfo, check_adapter, read_gguf
 from largeforge_serve.engines.upstream import UpstreamEngine
 
@@ -95,7 +95,7 @@ class LlamaCppEngine(UpstreamEngine):
             # One slot per concurrent request, each with the full context (llama.cpp divides -c).
             "--parallel", str(slots), "--ctx-size", str(self.max_model_len * slots), "--no-kv-unified",
             "--cont-batching", "--threads", str(threads), "--threads-batch", str(threads),
-            "--jinja", "--metrics", "--no-webui", *([] if weight_repacking() else ["--no-repack"]),
+            "--jinja", "--metrics", "--no-webui", *repack_args(),
         ]
         for path in self.adapters.values():
             args += ["--lora", str(path)]
