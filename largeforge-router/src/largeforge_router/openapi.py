@@ -43,9 +43,10 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def openapi_document(request_types: list[type[Any]], *, version: str, secured: bool) -> dict[str, Any]:
-    """The document; ``request_types`` are the ``/route`` and ``/generate`` body Structs."""
+    """The document; ``request_types`` are the ``/route``, ``/generate`` and ``/v1/router/feedback``
+    body Structs."""
     refs, components = msgspec.json.schema_components([*request_types, ExpertConfig], ref_template=_REF)
-    route_ref, generate_ref, expert_ref = refs
+    route_ref, generate_ref, feedback_ref, expert_ref = refs
     components["Error"] = _ERROR
     error = {"$ref": _REF.format(name="Error")}
     errors = {str(code): {"description": what, "content": _json(error)} for code, what in (
@@ -75,6 +76,9 @@ def openapi_document(request_types: list[type[Any]], *, version: str, secured: b
                                        stream=True)},
         "/v1/models": {"get": op("'auto' and every enabled expert", None, anything, 401)},
         "/route": {"post": op("The routing decision for a query", route_ref, anything, 400, 401)},
+        "/v1/router/feedback": {"post": op("Correct a misroute: the right expert for a request id or query "
+                                           "(admin key; learnt at the next training)", feedback_ref, anything,
+                                           400, 401, 403, 404, 409)},
         "/generate": {"post": op("Route, ask the expert, return text and routing", generate_ref, anything,
                                  400, 401, 404, 502, 503)},
         "/experts": {"get": op("Experts with health, replicas and circuits", None, anything, 401),

@@ -36,6 +36,7 @@ from largeforge_router.breaker import CircuitBreaker
 from largeforge_router.classifiers.keyword import KeywordClassifier
 from largeforge_router.config import RouterFileConfig, ServerSettings, read_labelled
 from largeforge_router.experts import ExpertHealth, ExpertManager
+from largeforge_router.feedback import FeedbackStore, RecentRoutes, read_corrections, with_corrections
 from largeforge_router.metrics import RouterMetrics
 from largeforge_router.outcomes import classify, retry_after
 from largeforge_router.routing import UNAVAILABLE, RoutingDecision, decide
@@ -95,6 +96,10 @@ class Router:
                                       on_transition=lambda name, _old, new: self.metrics.set_circuit(name, new))
         self.balancer = LoadBalancer(self.server.load_balancing, self.server.endpoint_weights)
         self.classifier = classifier or build_classifier(config, list(experts or []), **classifier_options)
+        #: routed requests by request id, and where corrections of them are stored (``None``: off)
+        self.recent = RecentRoutes()
+        feedback = getattr(config, "feedback_data", None)
+        self.feedback = FeedbackStore(feedback) if feedback else None
         # Keyword matching takes microseconds; anything heavier runs off the event loop.
         self._classify_inline = isinstance(self.classifier, KeywordClassifier)
         self._client: aiohttp.ClientSession | None = None
@@ -109,7 +114,8 @@ class Router:
     def from_config(cls, config: RouterFileConfig) -> Router:
         """Build from a loaded config file (trains or loads the neural head as configured)."""
         settings = config.classifier
-        training = read_labelled(settings.training_data) if settings.training_data else None
+        training = read_labelled(settings.training_data) if settings.training_data else []
+        training = with_corrections(training, read_corrections(settings.feedback_data)) or None
         return cls(settings, config.experts, server=config.server, training_data=training,
                    neural_model=settings.neural_model)
 

@@ -18,9 +18,12 @@ from typing import Any
 
 from largeforge.errors import LargeForgeError
 from largeforge.forge.plan import Plan
-from largeforge.utils.io import atomic_write, save_jsonl
+from largeforge.utils.io import atomic_write, load_jsonl, save_jsonl
+from largeforge.utils.text import query_key
 
 LARGEFORGE = [sys.executable, "-m", "largeforge.cli.main"]
+#: Where the forge's router stores corrections (``POST /v1/router/feedback``), in the workdir.
+ROUTER_FEEDBACK = "router-feedback.jsonl"
 
 
 class ServiceError(LargeForgeError):
@@ -96,16 +99,20 @@ def wait_healthy(service: Service, timeout: float) -> None:
 def router_training_rows(plan: Plan) -> list[dict[str, str]]:
     """The labelled queries (``{"query", "expert"}``) the router's classifier trains on: each
     expert's ``queries``, the prompts of its own training data (:mod:`largeforge.forge.router_data`)
-    and the rows of ``router.training_data``. The routing evaluation trains the same classifier on
-    the same rows."""
+    and the rows of ``router.training_data``, relabelled by the corrections the running router
+    stored (``POST /v1/router/feedback`` into the workdir's ``router-feedback.jsonl``). The routing
+    evaluation trains the same classifier on the same rows."""
     from largeforge.forge.router_data import router_rows
 
     rows = [{"query": q, "expert": e.spec.name} for e in plan.experts for q in e.spec.queries]
     rows += router_rows(plan.experts)
     if plan.pipeline.spec.router.training_data:
-        from largeforge.utils.io import load_jsonl
-
         rows += load_jsonl(plan.pipeline.resolve(plan.pipeline.spec.router.training_data))
+    feedback = plan.pipeline.workdir / ROUTER_FEEDBACK
+    if feedback.is_file():  # corrections sent to the running router relabel the queries they name
+        corrections = {query_key(row["query"]): row for row in load_jsonl(feedback)}
+        rows = [row for row in rows if query_key(row["query"]) not in corrections]
+        rows += [{"query": row["query"], "expert": row["expert"]} for row in corrections.values()]
     return rows
 
 
@@ -120,6 +127,7 @@ def router_config(plan: Plan, endpoints: dict[str, str]) -> Path:
     if rows:
         save_jsonl(rows, workdir / "router-train.jsonl")
         classifier["training_data"] = "router-train.jsonl"
+    classifier["feedback_data"] = ROUTER_FEEDBACK
     config = {
         "experts": [{"name": e.spec.name, "description": e.spec.description, "keywords": e.spec.keywords,
                      "endpoints": [endpoints[e.spec.name]]} for e in plan.experts],

@@ -50,6 +50,7 @@ def neural_factory(
         seed=getattr(config, "seed", 0),
         expert_texts=expert_texts(experts),
         fine_tune=getattr(config, "fine_tune", True),
+        second_opinion=getattr(config, "second_opinion", True),
     )
     if neural_model and Path(neural_model).exists():
         classifier.load(neural_model)

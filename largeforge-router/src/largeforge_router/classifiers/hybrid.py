@@ -100,7 +100,7 @@ class HybridClassifier:
         temperature = head.temperature if head else 1.0
         if head is None or head.validation is None or not self._neural.validation_queries:
             return KeywordFit(prior, temperature, "prior")
-        z, targets = head.validation.scores, head.validation.targets
+        z, targets = self._neural.validation_scores(), head.validation.targets
         shares = np.stack([self._shares(q) for q in self._neural.validation_queries])
         unsure = (softmax(z / temperature).max(axis=1) < CONFIDENT_NEURAL) & (shares.sum(axis=1) > 0)
         # Keyword evidence must earn its weight: the smallest strength with the best held-out
@@ -148,9 +148,10 @@ class HybridClassifier:
         if not self._neural.is_trained:
             details["disagreement"] = False
             return _with(kw, "keyword", details)
-        z = self._neural.scores(query)
+        z, asked = self._neural.cascade_scores(query)
         nn = self._neural.result_from_scores(z)
         details["neural"] = _summary(nn)
+        details["second_opinion"] = asked
         disagree = matched and kw.expert != nn.expert
         details["disagreement"] = disagree
         if disagree:

@@ -22,8 +22,10 @@ import numpy as np
 from largeforge.contracts import ClassificationResult
 from largeforge.errors import LargeForgeError
 from largeforge.utils.logging import get_logger
+from largeforge_router.classifiers import multilingual
 from largeforge_router.classifiers.embedder import DEFAULT_MODEL, embed, embed_one, get_embedder, resolve_model_dir
 from largeforge_router.classifiers.head import LinearHead, Validation, fit_head, softmax
+from largeforge_router.classifiers.second_opinion import SecondOpinion, log_softmax
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -59,6 +61,9 @@ class NeuralClassifier:
     uniform scores, so a hybrid classifier falls back on keywords. ``expert_texts`` (expert →
     description and keywords) are learnt as labelled examples along with the training queries.
     ``fine_tune`` (default) fine-tunes the encoder's top layers on them before fitting the head.
+    ``second_opinion`` (default, when the multilingual encoder is installed) also fits a head over
+    multilingual-e5-small, asked only when the fast head is unsure
+    (:mod:`largeforge_router.classifiers.second_opinion`).
     """
 
     def __init__(
@@ -71,9 +76,12 @@ class NeuralClassifier:
         seed: int = 0,
         expert_texts: Mapping[str, Sequence[str]] | None = None,
         fine_tune: bool = True,
+        second_opinion: bool = True,
     ) -> None:
         self.embedding_model = embedding_model
         self.fine_tune = fine_tune
+        self.second_opinion = second_opinion
+        self._second: SecondOpinion | None = None
         self.fallback_expert = fallback_expert
         self.seed = seed
         self.labels: list[str] = list(experts or [])
@@ -111,10 +119,22 @@ class NeuralClassifier:
             if self._threshold is None or self._threshold[0] is not head:
                 from largeforge_router.evaluation import fit_threshold
 
-                probabilities = softmax(head.validation.scores / head.temperature)
+                probabilities = softmax(self.validation_scores() / head.temperature)
                 fitted = fit_threshold(head.labels, head.validation.targets, probabilities, self.fallback_expert)
                 self._threshold = (head, fitted)
             return self._threshold[1]
+
+    def validation_scores(self) -> np.ndarray:
+        """The raw scores of the head's held-out cross-validation queries as :meth:`scores` gives
+        them (the second opinion's where the fast head was unsure), following
+        ``head.validation.rows``."""
+        head = self._require()
+        if head.validation is None:
+            raise LargeForgeError("the neural classifier has no cross-validation to score")
+        if self._second is None:
+            return head.validation.scores
+        probabilities = self._second.cascade_validation(head.validation, head.temperature)
+        return head.temperature * np.log(np.maximum(probabilities, 1e-300))
 
     def train(self, data: Sequence[tuple[str, str]]) -> dict[str, float]:
         """Fit the head on ``(query, expert)`` pairs plus the experts' descriptions and keywords.
@@ -159,9 +179,14 @@ class NeuralClassifier:
             head = fit_head(x, y, labels, queries=is_query, seed=self.seed)
         accuracy = float((head.scores(x[is_query]).argmax(1) == y[is_query]).mean())
         validation = [rows[i][0] for i in head.validation.rows] if head.validation else []
+        second = None
+        if self.second_opinion and multilingual.available():
+            second = SecondOpinion.fit([t for t, _ in rows], y, labels, queries=is_query, fast=head, seed=self.seed)
+        elif self.second_opinion:
+            logger.warning(f"no second opinion for unsure queries: pip install {multilingual.PACKAGE}")
         with self._lock:
             self.labels, self._head, self.validation_queries = labels, head, validation
-            self._encoder, self._tuned = encoder, tuned
+            self._encoder, self._tuned, self._second = encoder, tuned, second
         stats = {
             "examples": float(len(rows)),
             "train_accuracy": accuracy,
@@ -197,9 +222,19 @@ class NeuralClassifier:
         return embed(texts, self.embedding_model, encoder=self._encoder)
 
     def scores(self, query: str) -> np.ndarray:
-        """Raw (uncalibrated) head scores of ``query``, following :attr:`labels`."""
+        """Raw (uncalibrated) scores of ``query``, following :attr:`labels`: ``softmax(scores /
+        head temperature)`` is the calibrated probability (the second opinion's, when asked)."""
+        return self.cascade_scores(query)[0]
+
+    def cascade_scores(self, query: str) -> tuple[np.ndarray, bool]:
+        """:meth:`scores` and whether the second opinion was asked for them."""
         head = self._require()
-        return head.scores(embed_one(query, self.embedding_model, encoder=self._encoder))[0]
+        z = head.scores(embed_one(query, self.embedding_model, encoder=self._encoder))[0]
+        second = self._second
+        fast = log_softmax(z / head.temperature)
+        if second is None or float(np.exp(fast.max())) >= second.below:
+            return z, False
+        return head.temperature * np.log(np.maximum(second.probabilities(fast, query), 1e-300)), True
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """Calibrated probabilities over the experts for a batch of embeddings."""
@@ -216,7 +251,10 @@ class NeuralClassifier:
                 method=METHOD,
                 details={"reason": "untrained"},
             )
-        return self.result_from_scores(self.scores(query))
+        z, asked = self.cascade_scores(query)
+        result = self.result_from_scores(z)
+        result.details["second_opinion"] = asked
+        return result
 
     def result_from_scores(
         self, z: np.ndarray, temperature: float | None = None, method: str = METHOD
@@ -274,6 +312,10 @@ class NeuralClassifier:
             "validation_queries": self.validation_queries,
         }
         atomic_write(path / META_FILE, json.dumps(meta, indent=2) + "\n")
+        if self._second is not None:
+            self._second.save(path)
+        else:
+            SecondOpinion.remove(path)  # a head without one must not load an older second opinion
         return path
 
     def load(self, path: str | Path) -> None:
@@ -317,6 +359,7 @@ class NeuralClassifier:
 
                 tuned = load_file(str(path / ENCODER_FILE))
                 encoder = tuned_encoder(get_embedder(embedding_model), tuned)
+            second = SecondOpinion.load(path) if self.second_opinion else None
         except Exception as exc:  # a missing/corrupt file or weights of another shape
             raise LargeForgeError(
                 f"{path}: unreadable neural classifier ({exc}); retrain it with `largeforge router train`"
@@ -325,7 +368,7 @@ class NeuralClassifier:
             self.labels, self._head = head.labels, head
             self.validation_queries = list(meta.get("validation_queries", []))
             self.embedding_model = embedding_model
-            self._encoder, self._tuned = encoder, tuned
+            self._encoder, self._tuned, self._second = encoder, tuned, second
 
 
 def _cap(data: list[tuple[str, str]], limit: int, seed: int) -> list[tuple[str, str]]:
