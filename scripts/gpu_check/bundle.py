@@ -68,7 +68,7 @@ def build_project_wheels(target: Path) -> dict[str, Path]:
     )
     if result.returncode != 0:
         raise BundleError(f"building the project's wheels failed: {result.stderr.strip()[-500:]}")
-    wheels = {}
+    wheels: dict[str, Path] = {}
     for dist in DISTS:
         name = wh.canonicalize_name(f"largeforge-{dist}")
         found = [p for p in target.glob("*.whl") if wh.parse_wheel_filename(p.name)[0] == name]
@@ -146,7 +146,7 @@ def build(bundle: Path, *, cache: Path, image_file: Path, identity: Path | None,
     shutil.rmtree(content)
     manifest["loads"] = [
         {
-            "path": str(p.relative_to(bundle.parent) if bundle.is_absolute() else p),
+            "path": str(p.resolve().relative_to(ROOT) if p.resolve().is_relative_to(ROOT) else p.resolve()),
             "bytes": sum(f.stat().st_size for f in p.iterdir()),
         }
         for p in loads

@@ -13,7 +13,7 @@ from typing import Any
 
 from gpu_check.common import MODEL, CheckFailed, Context, cuda_peak_mb
 
-STORY = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]
+STORY: list[Any] = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]
 MAX_TOKENS = 128
 
 
@@ -36,7 +36,7 @@ def clients(base_url: str, count: int, requests: int, max_tokens: int = MAX_TOKE
     def one_client() -> None:
         client = OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=120)
         for _ in range(requests):
-            started, pieces, usage = time.perf_counter(), [], None
+            started, pieces, usage = time.perf_counter(), list[str](), None
             try:
                 stream = client.chat.completions.create(
                     model=MODEL,

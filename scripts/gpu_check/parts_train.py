@@ -64,7 +64,8 @@ def part_sft(ctx: Context) -> dict[str, Any]:
     tokenizer = AutoTokenizer.from_pretrained(out)
     cuda = torch.cuda.is_available()  # the part runs on a CPU too (plumbing), where on_cuda fails
     dtype = torch.bfloat16 if cuda else torch.float32
-    base = AutoModelForCausalLM.from_pretrained(resolve_model(MODEL), dtype=dtype).to("cuda" if cuda else "cpu").eval()
+    base: Any = AutoModelForCausalLM.from_pretrained(resolve_model(MODEL), dtype=dtype)
+    base = base.to("cuda" if cuda else "cpu").eval()
     details["base_answers"] = answers(base, tokenizer, [*PARAPHRASES, CAPITAL])
     tuned = PeftModel.from_pretrained(base, str(out)).eval()  # wraps ``base``: its answers come first
     details["adapter_answers"] = after = answers(tuned, tokenizer, [*PARAPHRASES, CAPITAL])

@@ -150,7 +150,8 @@ def plan_closure(
         wanted: dict[str, SpecifierSet] = {}
         extras_asked: dict[str, set[str]] = {}
         for req, who in frontier:
-            name, label = canonicalize_name(req.name), f"{who}: {str(req).split(';')[0].strip()}"
+            name: str = canonicalize_name(req.name)
+            label = f"{who}: {str(req).split(';')[0].strip()}"
             if name in provided:
                 if not req.specifier.contains(provided[name], prereleases=True):
                     plan.conflicts.append(f"{label}, but {name} {provided[name]} is built here")
