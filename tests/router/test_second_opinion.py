@@ -10,9 +10,10 @@ import pytest
 
 from largeforge_router.calibration import calibration_report
 from largeforge_router.classifiers import multilingual
+from largeforge_router.classifiers.embedder import get_embedder
 from largeforge_router.classifiers.head import Validation
 from largeforge_router.classifiers.neural import NeuralClassifier
-from largeforge_router.classifiers.second_opinion import SecondOpinion, out_of_fold_log_probs
+from largeforge_router.classifiers.second_opinion import SecondOpinion, out_of_fold_log_probs, unreadable
 
 TRAINING = [
     ("How do I fix this Python stack trace?", "code"),
@@ -64,17 +65,18 @@ def test_second_opinion_is_asked_only_when_the_fast_head_is_unsure_and_reads_oth
     classifier = NeuralClassifier(experts=list(TEXTS), expert_texts=TEXTS, fine_tune=False)
     classifier.train(TRAINING)
     assert classifier._second is not None
+    # the threshold is fitted on the held-out folds as the cascade would have answered them
+    assert classifier.fitted_threshold is not None
     sure = classifier.classify("How do I fix this Python stack trace?")
     assert sure.expert == "code" and sure.details["second_opinion"] is False
-    below = classifier._second.below
     spanish = "¿Cómo preparo una tortilla de patatas?"
+    assert unreadable(get_embedder().tokenizer, spanish)  # MiniLM's English vocabulary reads it poorly
+    assert not unreadable(get_embedder().tokenizer, "How do I fix this Python stack trace?")
     result = classifier.classify(spanish)
-    assert result.expert == "cooking"
+    assert result.expert == "cooking" and result.details["second_opinion"] is True
     fast_only = NeuralClassifier(experts=list(TEXTS), expert_texts=TEXTS, fine_tune=False, second_opinion=False)
     fast_only.train(TRAINING)
-    fast = fast_only.classify(spanish)
-    assert fast.details["second_opinion"] is False
-    assert result.details["second_opinion"] is (fast.confidence < below)
+    assert fast_only.classify(spanish).details["second_opinion"] is False
     # saved and loaded, the second opinion comes back and answers the same
     classifier.save(tmp_path / "head")
     loaded = NeuralClassifier(str(tmp_path / "head"))

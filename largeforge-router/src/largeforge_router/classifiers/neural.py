@@ -25,7 +25,7 @@ from largeforge.utils.logging import get_logger
 from largeforge_router.classifiers import multilingual
 from largeforge_router.classifiers.embedder import DEFAULT_MODEL, embed, embed_one, get_embedder, resolve_model_dir
 from largeforge_router.classifiers.head import LinearHead, Validation, fit_head, softmax
-from largeforge_router.classifiers.second_opinion import SecondOpinion, log_softmax
+from largeforge_router.classifiers.second_opinion import SecondOpinion, log_softmax, unreadable
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -92,7 +92,7 @@ class NeuralClassifier:
         #: the fine-tuned encoder (``None``: the shared frozen MiniLM) and its top-layer weights
         self._encoder: Any = None
         self._tuned: dict[str, Any] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # fitted_threshold reads validation_scores under it
         #: (head, its fitted threshold), so that :attr:`fitted_threshold` is computed once per head
         self._threshold: tuple[LinearHead, float] | None = None
         if model_path is not None:
@@ -133,8 +133,9 @@ class NeuralClassifier:
             raise LargeForgeError("the neural classifier has no cross-validation to score")
         if self._second is None:
             return head.validation.scores
-        probabilities = self._second.cascade_validation(head.validation, head.temperature)
-        return head.temperature * np.log(np.maximum(probabilities, 1e-300))
+        unreadable_rows = np.array([self._unreadable(query) for query in self.validation_queries], dtype=bool)
+        probabilities = self._second.cascade_validation(head.validation, head.temperature, unreadable_rows)
+        return head.temperature * np.log(np.maximum(probabilities, np.finfo(np.float64).tiny))
 
     def train(self, data: Sequence[tuple[str, str]]) -> dict[str, float]:
         """Fit the head on ``(query, expert)`` pairs plus the experts' descriptions and keywords.
@@ -217,6 +218,10 @@ class NeuralClassifier:
         state = tuner.tune(every, y, n_labels)
         return tuner.embed(state, every), fold_embeddings, state, tuned_encoder(base, state)
 
+    def _unreadable(self, query: str) -> bool:
+        """Whether the fast encoder's vocabulary reads ``query`` poorly (see :func:`unreadable`)."""
+        return unreadable(get_embedder(self.embedding_model).tokenizer, query)
+
     def embed(self, texts: list[str]) -> np.ndarray:
         """Embeddings of ``texts`` by this classifier's encoder (fine-tuned or frozen)."""
         return embed(texts, self.embedding_model, encoder=self._encoder)
@@ -232,9 +237,9 @@ class NeuralClassifier:
         z = head.scores(embed_one(query, self.embedding_model, encoder=self._encoder))[0]
         second = self._second
         fast = log_softmax(z / head.temperature)
-        if second is None or float(np.exp(fast.max())) >= second.below:
+        if second is None or not second.asks(np.exp(fast), self._unreadable(query)):
             return z, False
-        return head.temperature * np.log(np.maximum(second.probabilities(fast, query), 1e-300)), True
+        return head.temperature * second.combined_log_probs(fast, query), True
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """Calibrated probabilities over the experts for a batch of embeddings."""

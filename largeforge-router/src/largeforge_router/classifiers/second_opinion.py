@@ -1,7 +1,8 @@
 """A second opinion for the queries the fast path is unsure of (a cascade).
 
 The fast path is the fine-tuned MiniLM head. When its calibrated confidence is below
-:data:`CASCADE_BELOW`, a second head over frozen multilingual-e5-small embeddings
+:data:`CASCADE_BELOW`, or the query is one MiniLM's English vocabulary reads poorly
+(:func:`unreadable`), a second head over frozen multilingual-e5-small embeddings
 (:mod:`largeforge_router.classifiers.multilingual`) is asked too, and the two are combined as a
 geometric mean of their calibrated probabilities::
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +31,11 @@ if TYPE_CHECKING:
 
 #: The fast path's calibrated confidence below which the second opinion is asked.
 CASCADE_BELOW = 0.9
+#: The second opinion is also asked when at least this share of the query's word pieces are
+#: continuations ("##…") in the fast encoder's English vocabulary: a query it reads poorly
+#: (another language, typos, rare words) even if its head is sure. Just above the 95th percentile
+#: over the English queries of the bundled labelled sets (0.22; their median is 0).
+UNREADABLE_PIECES = 0.25
 #: Weight of the second head in the combination (the fast head has ``1 - SECOND_WEIGHT``).
 SECOND_WEIGHT = 0.5
 HEAD_FILE = "second_opinion.npz"
@@ -99,19 +105,24 @@ class SecondOpinion:
         z = self.head.scores(multilingual.embed([query]))[0]
         return log_softmax(z / self.head.temperature)
 
-    def probabilities(self, fast_log_probs: np.ndarray, query: str) -> np.ndarray:
-        """The combined, calibrated probabilities given the fast head's log-probabilities."""
-        return softmax(combine(fast_log_probs, self.log_probs(query)) / self.temperature)
+    def combined_log_probs(self, fast_log_probs: np.ndarray, query: str) -> np.ndarray:
+        """The combined, calibrated log-probabilities given the fast head's log-probabilities."""
+        return log_softmax(combine(fast_log_probs, self.log_probs(query)) / self.temperature)
 
-    def cascade_validation(self, fast: Validation, fast_temperature: float) -> np.ndarray:
-        """The fast head's out-of-fold calibrated probabilities with the cascade applied: where the
-        fast head was unsure of a held-out query, the combination's probabilities instead."""
-        probabilities = softmax(fast.scores / fast_temperature)
+    def asks(self, fast_probabilities: np.ndarray, unreadable_query: bool) -> bool:
+        """Whether the cascade asks this second opinion, given the fast head's probabilities."""
+        return unreadable_query or float(fast_probabilities.max()) < self.below
+
+    def cascade_validation(self, fast: Validation, fast_temperature: float, unreadable_rows: np.ndarray) -> np.ndarray:
+        """The fast head's out-of-fold calibrated probabilities with the cascade applied: where it
+        would have been asked for a held-out query (``unreadable_rows``: per validation row), the
+        combination's probabilities instead."""
+        probabilities = softmax(fast.scores.astype(np.float64) / fast_temperature)
         if self.validation is None:
             return probabilities
         position = {int(row): i for i, row in enumerate(self.validation[0])}
         for i, row in enumerate(fast.rows):
-            if probabilities[i].max() < self.below and int(row) in position:
+            if self.asks(probabilities[i], bool(unreadable_rows[i])) and int(row) in position:
                 fast_lp = np.log(np.maximum(probabilities[i], 1e-300))
                 combined = combine(fast_lp, self.validation[1][position[int(row)]])
                 probabilities[i] = softmax(combined / self.temperature)
@@ -163,6 +174,13 @@ class SecondOpinion:
                 (arrays["validation_rows"], arrays["validation_log_probs"]) if "validation_rows" in arrays else None
             )
         return cls(head, float(meta["temperature"]), float(meta["below"]), validation)
+
+
+def unreadable(tokenizer: Any, query: str) -> bool:
+    """Whether ``tokenizer`` (the fast encoder's WordPiece) splits at least
+    :data:`UNREADABLE_PIECES` of ``query`` into continuation pieces."""
+    pieces = tokenizer.tokenize(query)
+    return bool(pieces) and sum(piece.startswith("##") for piece in pieces) / len(pieces) >= UNREADABLE_PIECES
 
 
 def combine(fast_log_probs: np.ndarray, second_log_probs: np.ndarray) -> np.ndarray:
