@@ -12,7 +12,7 @@ import yaml
 from largeforge.forge import load_pipeline, plan_pipeline
 from largeforge.forge.route_stage import ROUTING_FILE, heldout_prompts, run_routing
 from largeforge.forge.router_data import PROMPTS_PER_EXPERT, training_prompts
-from largeforge.forge.services import router_training_rows
+from largeforge.forge.services import ROUTER_FEEDBACK, router_config, router_training_rows
 
 pytest.importorskip("sentence_transformers")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "router"
@@ -69,3 +69,21 @@ def test_training_prompts_are_capped_per_expert(tmp_path: Path) -> None:
     prompts = training_prompts(code)
     assert len(prompts) == PROMPTS_PER_EXPERT and len(set(prompts)) == len(prompts)
     assert prompts == training_prompts(code)  # seeded
+
+
+def test_corrections_the_forge_router_stored_relabel_its_training_rows(tmp_path: Path) -> None:
+    plan = plan_pipeline(load_pipeline(write_pipeline(tmp_path)))
+    before = router_training_rows(plan)
+    moved, new = before[0], "what is the airspeed velocity of an unladen swallow"
+    target = next(e.spec.name for e in plan.experts if e.spec.name != moved["expert"])
+    workdir = plan.pipeline.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / ROUTER_FEEDBACK).write_text(
+        json.dumps({"query": moved["query"].upper(), "expert": target, "routed": moved["expert"]}) + "\n"
+        + json.dumps({"query": new, "expert": "general"}) + "\n")
+    after = router_training_rows(plan)
+    labels = {r["query"].casefold(): r["expert"] for r in after}
+    assert labels[moved["query"].casefold()] == target and labels[new] == "general"
+    assert len(after) == len(before) + 1  # the relabelled query replaced its row
+    config = yaml.safe_load(router_config(plan, {e.spec.name: "http://127.0.0.1:9" for e in plan.experts}).read_text())
+    assert config["classifier"]["feedback_data"] == ROUTER_FEEDBACK  # where the running router stores them
