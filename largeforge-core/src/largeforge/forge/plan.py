@@ -199,7 +199,7 @@ def _check_kind(pipeline: Pipeline, path: Path, fmt: str, method: str, trainer: 
     """The stage's data must be the kind its trainer takes (its first row tells)."""
     from largeforge.data.detect import get_format
     from largeforge.data.kinds import mismatch
-    from largeforge.data.reader import scan
+    from largeforge.data.rows import scan
 
     expected = getattr(trainer, "data_kind", None)
     first = next((row.conversation for row in scan(path, get_format(fmt, path)) if row.conversation), None)
