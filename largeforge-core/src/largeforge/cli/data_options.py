@@ -76,21 +76,8 @@ def source_of(location: str, columns: Any, dataset_info: Any) -> Any:
     """The data source ``location`` names, its columns mapped by ``columns`` (``name=column`` text or
     a mapping), names looked up in ``dataset_info`` (a LLaMA-Factory registry)."""
     from largeforge.data.columns import ColumnMap
+    from largeforge.data.detect import format_fields
     from largeforge.data.source import open_source
 
-    return open_source(
-        location,
-        columns=ColumnMap.parse(columns, fields=field_names()),
-        dataset_info=Path(dataset_info) if dataset_info else None,
-    )
-
-
-def field_names() -> set[str]:
-    """Every field a registered format reads (what ``--columns`` may name)."""
-    import msgspec
-
-    from largeforge.plugins import registries
-
-    return {
-        f.encode_name for entry in registries().formats.entries() for f in msgspec.structs.fields(entry.value.row_type)
-    }
+    return open_source(location, columns=ColumnMap.parse(columns, fields=format_fields()),
+                       dataset_info=Path(dataset_info) if dataset_info else None)

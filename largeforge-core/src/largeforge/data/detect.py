@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from largeforge.contracts import DataFormat
 from largeforge.data.rows import sample_rows
 from largeforge.errors import DataError
@@ -77,3 +79,10 @@ def get_format(name: str, path: Any = None, formats: Registry[DataFormat] | None
         return registry.get(name)
     except KeyError as exc:
         raise DataError(str(exc)) from None
+
+
+def format_fields(formats: Registry[DataFormat] | None = None) -> set[str]:
+    """Every column a registered format reads (what a column mapping may name)."""
+    return {f.encode_name for entry in _formats(formats).entries()
+            for f in msgspec.structs.fields(entry.value.row_type)}
+

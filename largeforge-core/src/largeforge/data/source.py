@@ -121,3 +121,20 @@ def open_source(
 def as_source(value: Any) -> DataSource:
     """``value`` as a :class:`DataSource` (a path or location string is opened)."""
     return value if isinstance(value, DataSource) else open_source(value)
+
+
+def source_config(source: DataSource) -> dict[str, Any]:
+    """``source`` as plain values, to keep in a config (a pipeline stage's) and reopen with
+    :func:`source_from_config`."""
+    mapping = source.columns
+    columns = {"columns": dict(mapping.columns), "keys": dict(mapping.keys), "roles": dict(mapping.roles)} \
+        if mapping else None
+    return {"location": source.location, "format": source.format, "name": source.name, "columns": columns}
+
+
+def source_from_config(config: dict[str, Any]) -> DataSource:
+    """The :class:`DataSource` that :func:`source_config` described."""
+    columns = ColumnMap(**config["columns"]) if config.get("columns") else None
+    location = str(config["location"])
+    return DataSource(location, reader_for(location), columns, config.get("format", "auto"), config.get("name"))
+
