@@ -63,6 +63,12 @@ class DataFormat(abc.ABC):
         """Write a conversation as a row of this format; :class:`RowError` when it cannot."""
         raise RowError(f"format {self.name!r} cannot be written")
 
+    def uniform_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``rows`` (written by :meth:`from_conversation`) with one kind of value per column, for
+        columnar files (Parquet, Arrow). A layout that writes a column as a string in one row and
+        as a list of messages in another returns every row in its structured spelling."""
+        return rows
+
     @property
     def writable(self) -> bool:
         """Whether :meth:`from_conversation` is implemented (``data convert --to``)."""

@@ -104,6 +104,8 @@ class BaseTrainer(abc.ABC):
         self._model: Any = None
         self._tokenizer: Any = None
         self.trainer: Any = None
+        #: Rows of the last dataset given to :meth:`train` (before a method reshapes them).
+        self.rows: int | None = None
 
     # -- loading --------------------------------------------------------------------------------
 
@@ -372,6 +374,7 @@ class BaseTrainer(abc.ABC):
         from transformers import PrinterCallback
 
         start = time.perf_counter()
+        self.rows = len(train_dataset)
         warn_single_cpu_launch()
         if self._tokenizer is None:
             self.load_tokenizer()
@@ -436,7 +439,8 @@ class BaseTrainer(abc.ABC):
         from largeforge.utils.io import save_json
 
         save_json({"method": self.method, "base_model": self.model_name, "lora": self.lora_config is not None,
-                   "loss": result.loss, "global_step": result.global_step, "training_time": result.training_time,
+                   "rows": self.rows, "loss": result.loss, "global_step": result.global_step,
+                   "training_time": result.training_time,
                    "metrics": result.metrics, "config": self.config.to_dict()},
                   Path(result.output_dir) / "largeforge_training.json")
 

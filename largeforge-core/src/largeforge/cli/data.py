@@ -228,7 +228,9 @@ def build() -> typer.Typer:
                 body = escape(formatter.format_conversation(conv))
             else:
                 body = "\n".join(_plain_lines(conv))
-            console.print(Panel(body, title=escape(f"{row.location} ({fmt.name})"), expand=False), highlight=False)
+            # wrapped, not cropped: the whole text is what a preview is for
+            panel = Panel(body, title=escape(f"{row.location} ({fmt.name})"), expand=False)
+            console.print(panel, highlight=False, soft_wrap=False)
             if shown >= opts.get("rows", 3):
                 break
 

@@ -136,3 +136,14 @@ def _record_message(message: Message) -> dict[str, Any]:
         return message.to_openai()
     text = call_text(calls)  # as the server renders it (largeforge.data.tools.template_messages)
     return {"role": "assistant", "content": f"{message.preamble}\n{text}" if message.preamble else text}
+
+
+def as_messages(rows: list[dict[str, Any]], roles: dict[str, str]) -> list[dict[str, Any]]:
+    """``rows`` with each column of ``roles`` that holds a string in some rows and messages in
+    others turned into messages everywhere (the string as one message of the column's role)."""
+    mixed = [c for c in roles if len({type(r[c]) for r in rows if c in r} - {type(None)}) > 1]
+    if not mixed:
+        return rows
+    return [{**row, **{c: [{"role": roles[c], "content": row[c]}] for c in mixed if isinstance(row.get(c), str)}}
+            for row in rows]
+

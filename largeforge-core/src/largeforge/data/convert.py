@@ -2,7 +2,8 @@
 
 ``to`` names the layout (a registered format); the output's suffix picks the file kind (the
 registered reader that claims it and can write: ``.jsonl``, ``.json``, ``.parquet``, ``.csv``,
-``.tsv``, ``.arrow``). Columns the source layout does not know carry over as they are. Every
+``.tsv``, ``.arrow``). Columns the source layout does not know carry over as they are, and so does every row when the
+layout stays the same (``--to`` the layout it is in: only the file kind changes). Every
 input row ends up either in the output or in the report of rejected rows (also written next to
 the output as ``<output>.rejected.jsonl`` with the original row and the reason): a row the target
 layout cannot hold, or one whose conversion would drop a value (:mod:`largeforge.data.lossless`),
@@ -63,6 +64,16 @@ def _fields(fmt: DataFormat) -> frozenset[str]:
     return frozenset(f.encode_name for f in msgspec.structs.fields(fmt.row_type))
 
 
+def _as_read(row: Row, text_values: bool) -> Any:
+    """A valid row written in the layout it was read in: as it was (a CSV row's cells as the values
+    its layout reads them as: ``"true"`` a boolean, an empty optional cell absent)."""
+    source = row.data()
+    if not text_values or not isinstance(source, dict):
+        return source
+    typed = msgspec.to_builtins(row.decoded)
+    return {key: typed.get(key, value) for key, value in source.items() if key not in typed or typed[key] is not None}
+
+
 def _written(row: Row, dst_fmt: DataFormat, known: frozenset[str]) -> dict[str, Any]:
     """The output row of a converted ``row``; :class:`RowError` when it cannot be written whole."""
     assert row.conversation is not None
@@ -115,12 +126,16 @@ def convert_file(
         raise DataError(f"format {dst_fmt.name!r} cannot be written")
     report = ConversionReport(str(src), str(target), src_fmt.name, dst_fmt.name, file_kind=writer.name)
     known = _fields(src_fmt) | (frozenset(src.columns.columns) if src.columns else frozenset())
+    same_layout = src_fmt.name == dst_fmt.name  # another file kind: the rows carry over as they are
     encoder = msgspec.json.Encoder()
     out: list[dict[str, Any]] = []
     rejects: list[bytes] = []
     for row in scan(src, src_fmt, originals=True):
         report.rows_in += 1
         reason = row.error
+        if row.conversation is not None and same_layout:
+            out.append(_as_read(row, src.reader.text_values))
+            continue
         if row.conversation is not None:
             try:
                 out.append(_written(row, dst_fmt, known))
@@ -133,7 +148,8 @@ def convert_file(
             encoder.encode({"index": row.index, "line": row.line, "reason": issue.reason, "row": row.data()})
         )
     report.rows_out = len(out)
-    if not writer.json_text:  # columnar files: free-form JSON (tool definitions) as JSON text
+    if not writer.json_text:  # columnar files: one kind of value per column; free-form JSON as JSON text
+        out = dst_fmt.uniform_rows(out)
         for row_out in out:
             for name in dst_fmt.json_fields & row_out.keys():
                 if not isinstance(row_out[name], str):

@@ -31,7 +31,7 @@ def detect_format(
     registry = _formats(formats)
     dicts = [r for r in rows if isinstance(r, Mapping)]
     if not dicts:
-        raise DataError(f"{source}: cannot detect the format: no rows are JSON objects")
+        raise DataError(f"{source}: cannot detect the format: no rows are objects (records of named fields)")
     best: tuple[int, int, str] | None = None
     for entry in registry.entries():
         hits = sum(1 for row in dicts if entry.value.detect(row))
@@ -51,9 +51,8 @@ def _no_format(row: Mapping[str, Any], registry: Registry[DataFormat], source: s
     overlap, _, name, closest = max(scored, default=(0, 0, "", None))
     if closest is not None and overlap:
         missing = sorted(closest.signature - row.keys())
-        return (f"{source}: rows look like {name} ({closest.description}) but have no {' or '.join(missing)} "
-                f"field (rows have keys [{keys}]); name the column that holds it with --columns "
-                f"{missing[0]}=<column>, or pass --format")
+        return (f"{source}: rows look like {name} but have no {' or '.join(missing)} field (rows have keys "
+                f"[{keys}]); name the column that holds it with --columns {missing[0]}=<column>, or pass --format")
     known = "; ".join(f"{e.name} ({', '.join(sorted(e.value.signature))})" for e in registry.entries()
                       if e.value.signature)
     return (f"{source}: unknown format: rows have keys [{keys}]; known formats: {known}; map your columns "

@@ -19,6 +19,7 @@ from largeforge.contracts import DataFormat, RowBatch, RowError
 from largeforge.data import reader
 from largeforge.data.reader import Row, row_error, scan_json
 from largeforge.data.source import as_source
+from largeforge.errors import DataError
 
 #: Rows converted per msgspec call (and held in memory at once) off the JSON fast path.
 BATCH_ROWS = 4096
@@ -106,8 +107,15 @@ def sample_rows(source: Any, limit: int = 50) -> list[Any]:
     if source.json_fast_path:
         return reader.sample_rows(source.location, limit)
     out: list[Any] = []
+    unreadable: str | None = None
     for batch in batches(source, limit):
         out += [row for i, row in enumerate(batch.rows) if i not in batch.errors]
+        if unreadable is None and batch.errors:
+            first = min(batch.errors)
+            where = f"line {batch.lines[first]}" if batch.lines else f"row {batch.start + first}"
+            unreadable = f"{source}: {where}: {batch.errors[first]}"
         if len(out) >= limit:
             break
+    if not out and unreadable is not None:  # nothing to detect a format from: say why
+        raise DataError(unreadable)
     return out[:limit]

@@ -10,6 +10,7 @@ from largeforge.data.conversation import Conversation
 from largeforge.data.detect import get_format
 from largeforge.data.rows import scan
 from largeforge.data.source import as_source
+from largeforge.data.tools import parse_tools
 
 
 def _summary(values: list[int]) -> dict[str, float]:
@@ -58,7 +59,7 @@ def dataset_stats(path: Any, format: str = "auto", tokenizer: Any = None) -> dic
         turns.append(len(conv.messages))
         with_system += conv.system is not None
         with_tools += any(m.role in ("tool_call", "tool") for m in conv.messages)
-        with_tool_definitions += bool(conv.tools)
+        with_tool_definitions += bool(parse_tools(conv.tools))
         prompt, response = _prompt_and_response(conv)
         prompt_chars.append(len(prompt))
         response_chars.append(len(response))

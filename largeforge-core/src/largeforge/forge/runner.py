@@ -99,7 +99,7 @@ def _train(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
     keep = ("train_loss", "train_runtime", "eval_loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
             "rewards/accuracies", "kl", "reward", "reward_first", "reward_last")
     metrics = {k: round(float(v), 4) for k, v in result.metrics.items() if k in keep}
-    return {"loss": round(float(result.loss), 4), "steps": result.global_step, **metrics}
+    return {"loss": round(float(result.loss), 4), "steps": result.global_step, "rows": len(dataset), **metrics}
 
 
 def _merge(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:

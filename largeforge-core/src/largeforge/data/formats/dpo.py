@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from largeforge.contracts import DataFormat, RowError
-from largeforge.data.conversation import Conversation, Message, tools_text
+from largeforge.data.conversation import Conversation, Message, as_messages, tools_text
 from largeforge.data.formats.alpaca import Pair, user_text
 from largeforge.data.formats.messages import tool_call_content
 from largeforge.data.formats.sharegpt import ROLE_MAP, check_alternation
@@ -133,6 +133,9 @@ class PreferenceFormat(DataFormat):
         if not text:
             raise RowError("prompt is empty")
         return _turns(text, "prompt")
+
+    def uniform_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return as_messages(rows, {"prompt": "user", "chosen": "assistant", "rejected": "assistant"})
 
     def from_conversation(self, conversation: Conversation) -> dict[str, Any]:
         if conversation.task != "preference":

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from largeforge.contracts import DataFormat, RowError
-from largeforge.data.conversation import Conversation, Message, tools_text, tools_value
+from largeforge.data.conversation import Conversation, Message, as_messages, tools_text, tools_value
 from largeforge.data.formats.messages import OpenAIMessage, openai_to_messages
 from largeforge.data.formats.sharegpt import check_alternation
 
@@ -48,6 +48,9 @@ class PromptCompletionFormat(DataFormat):
         if row.label is not None and (len(completion) != 1 or completion[0].role != "assistant"):
             raise RowError("a labelled (KTO) row's completion must be one assistant reply")
         return Conversation(prompt + completion, label=row.label, tools=tools_text(row.tools))
+
+    def uniform_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return as_messages(rows, {"prompt": "user", "completion": "assistant"})
 
     def from_conversation(self, conversation: Conversation) -> dict[str, Any]:
         if conversation.task == "preference":

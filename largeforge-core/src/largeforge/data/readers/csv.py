@@ -46,7 +46,7 @@ class CSVReader(DataReader):
             raise DataError(f"{location}: cannot read ({exc.strerror})") from None
 
     def _rows(self, location: str, handle: Any, size: int) -> Iterator[RowBatch]:
-        records = csv.reader(handle, delimiter=self.delimiter)
+        records = csv.reader(handle, delimiter=self.delimiter, strict=True)
         try:
             header = next(records, None)
             if not header or not any(name.strip() for name in header):
