@@ -137,3 +137,32 @@ def test_input_through_a_pipe(tmp_path, shared_data):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all 91 rows valid" in result.stdout and "rows in 91, out 91, rejected 0" in result.stdout
     assert len(out.read_text().splitlines()) == 91
+
+
+def test_a_hub_id_reads_from_the_local_cache_offline(capsys, tmp_path, monkeypatch):
+    pa = pytest.importorskip("pyarrow")
+    pytest.importorskip("huggingface_hub")
+    import huggingface_hub.constants
+    import pyarrow.parquet as pq
+
+    train = [{"instruction": f"Question {i}?", "output": f"Answer {i}."} for i in range(5)]
+    repo = tmp_path / "hub" / "datasets--someone--qa"
+    snapshot = repo / "snapshots" / ("a" * 40)
+    (snapshot / "data").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    pq.write_table(pa.Table.from_pylist(train), snapshot / "data" / "train-00000-of-00001.parquet")
+    pq.write_table(pa.Table.from_pylist(train[:2]), snapshot / "data" / "test-00000-of-00001.parquet")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert report(capsys, "someone/qa")["total"] == 5  # the train split
+    assert report(capsys, "someone/qa:test")["total"] == 2
+    # what datasets.load_dataset prepared (Arrow stream files), for an id the hub cache lacks
+    prepared = tmp_path / "datasets" / "other___chat" / "default" / "0.0.0" / "f00d"
+    prepared.mkdir(parents=True)
+    table = pa.Table.from_pylist(train[:3])
+    with pa.ipc.new_stream(str(prepared / "chat-train.arrow"), table.schema) as writer:
+        writer.write_table(table)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets"))
+    assert report(capsys, "other/chat")["total"] == 3
+    code, _, err = run(capsys, "data", "validate", "other/chat:validation")
+    assert code == 1 and "other/chat:validation: no such file or folder" in err

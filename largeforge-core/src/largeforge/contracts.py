@@ -124,9 +124,10 @@ class DataReader(abc.ABC):
         """The local file or folder holding the data (a hub id resolves to its cached copy)."""
         return Path(location)
 
-    def encode(self, rows: Sequence[Mapping[str, Any]]) -> bytes:
-        """``rows`` as the bytes of a file of this kind; :class:`largeforge.errors.DataError`
-        (one line) when they cannot be."""
+    def encode(self, rows: Sequence[Mapping[str, Any]], location: str) -> bytes:
+        """``rows`` as the bytes of a file of this kind, to be written at ``location`` (whose name
+        may choose a variant: ``.jsonl`` or ``.json``); :class:`largeforge.errors.DataError` (one
+        line) when they cannot be."""
         raise NotImplementedError(f"{self.name} files cannot be written")
 
     @property

@@ -72,7 +72,7 @@ def calls_of(content: str) -> list[dict[str, Any]] | None:
     for item in items:
         if not isinstance(item, dict):
             return None
-        function = item.get("function") if isinstance(item.get("function"), dict) else item
+        function: dict[str, Any] = item["function"] if isinstance(item.get("function"), dict) else item
         name = function.get("name")
         if not isinstance(name, str) or not name:
             return None

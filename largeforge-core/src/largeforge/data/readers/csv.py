@@ -11,7 +11,7 @@ import csv
 import io
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from largeforge.contracts import DataReader, RowBatch
 from largeforge.data.inputs import stream_bytes
@@ -24,7 +24,7 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 class CSVReader(DataReader):
     name = "csv"
     description = "CSV files with a header row (flat rows: Alpaca, prompt/completion, flat preference pairs)"
-    suffixes = (".csv",)
+    suffixes: ClassVar[tuple[str, ...]] = (".csv",)
     text_values = True
     delimiter = ","
 
@@ -54,7 +54,7 @@ class CSVReader(DataReader):
             repeated = sorted({name for name in header if header.count(name) > 1})
             if repeated:
                 raise DataError(f"{location}: line 1: column {repeated[0]!r} is named twice in the header")
-            start, rows, errors = 0, [], {}
+            start, rows, errors = 0, list[dict[str, str] | None](), dict[int, str]()
             for record in records:
                 if not record:  # a blank line
                     continue
@@ -97,5 +97,5 @@ class CSVReader(DataReader):
 class TSVReader(CSVReader):
     name = "tsv"
     description = "Tab-separated files with a header row (flat rows)"
-    suffixes = (".tsv", ".tab")
+    suffixes: ClassVar[tuple[str, ...]] = (".tsv", ".tab")
     delimiter = "\t"
