@@ -41,8 +41,9 @@ def test_each_sample_validates_the_same_from_each_file_kind(capsys, tmp_path, sh
     result = report(capsys, path)
     assert result["format"] == original["format"] == SAMPLES[sample][0]
     assert (result["total"], result["valid"], result["invalid"]) == (len(rows), len(rows), 0)
-    assert [(w["index"], w["reason"]) for w in result["warnings"]] == \
-        [(w["index"], w["reason"]) for w in original["warnings"]]
+    assert [(w["index"], w["reason"]) for w in result["warnings"]] == [
+        (w["index"], w["reason"]) for w in original["warnings"]
+    ]
     code, out, _ = run(capsys, "data", "stats", str(path), "--json")
     assert code == 0 and json.loads(out)["rows"] == len(rows)
 
@@ -51,8 +52,9 @@ def test_each_sample_validates_the_same_from_each_file_kind(capsys, tmp_path, sh
 def test_each_sample_converts_to_every_writable_kind_and_back_unchanged(capsys, tmp_path, shared_data, sample):
     layout, _, flat = SAMPLES[sample]
     rows = sample_rows(shared_data, sample)
-    suffixes = [".jsonl", ".json"] + ([".parquet", ".arrow"] if available("parquet") else []) + \
-        ([".csv"] if flat else [])
+    suffixes = (
+        [".jsonl", ".json"] + ([".parquet", ".arrow"] if available("parquet") else []) + ([".csv"] if flat else [])
+    )
     for suffix in suffixes:
         out = tmp_path / f"{sample}{suffix}"
         code, text, err = run(capsys, "data", "convert", str(shared_data / f"{sample}.json"), str(out), "--to", layout)
@@ -67,8 +69,14 @@ def test_each_sample_converts_to_every_writable_kind_and_back_unchanged(capsys, 
 def test_a_bad_row_has_the_same_number_in_every_file_kind(capsys, tmp_path):
     rows = [{"instruction": f"Question {i}?", "output": f"Answer {i}."} for i in range(8)]
     rows[5]["output"] = "   "
-    expected = {"json": "row 5", "jsonl": "line 6", "csv": "row 5", "parquet": "row 5", "arrow": "row 5",
-                "save_to_disk": "row 5"}
+    expected = {
+        "json": "row 5",
+        "jsonl": "line 6",
+        "csv": "row 5",
+        "parquet": "row 5",
+        "arrow": "row 5",
+        "save_to_disk": "row 5",
+    }
     for kind, where in expected.items():
         if not available(kind):
             continue
@@ -117,8 +125,12 @@ def test_converted_files_follow_the_umask(tmp_path, shared_data, mask):
 
     previous = os.umask(mask)
     try:
-        assert main(["data", "convert", str(shared_data / "identity.json"), str(tmp_path / "out.jsonl"),
-                     "--to", "messages"]) == 0
+        assert (
+            main(
+                ["data", "convert", str(shared_data / "identity.json"), str(tmp_path / "out.jsonl"), "--to", "messages"]
+            )
+            == 0
+        )
     finally:
         os.umask(previous)
     assert (tmp_path / "out.jsonl").stat().st_mode & 0o777 == 0o666 & ~mask

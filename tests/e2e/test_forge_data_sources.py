@@ -44,8 +44,10 @@ EXPERT = """\
     merge: false
 {extra}"""
 # SmolLM2's template without its default system prompt: the pipeline's own, for every training stage
-TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
-            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 def sources(root: Path, shared: Path) -> dict[tuple[str, str], str]:
@@ -60,13 +62,24 @@ def sources(root: Path, shared: Path) -> dict[tuple[str, str], str]:
             if available(kind):
                 written[sample, kind] = write_as(rows, kind, data / f"{sample}-{kind}").relative_to(root).as_posix()
     rows = sample_rows(shared, "alpaca_en_demo")[:30]
-    (data / "qa.json").write_text(json.dumps([{"question": r["instruction"], "context": r["input"],
-                                               "answer": r["output"]} for r in rows]))
-    (data / "dataset_info.json").write_text(json.dumps({
-        "qa": {"file_name": "qa.json", "columns": {"prompt": "question", "query": "context", "response": "answer"}},
-        "glaive_toolcall_en_demo": {"file_name": "glaive_toolcall_en_demo-json.json", "formatting": "sharegpt",
-                                    "columns": {"messages": "conversations", "tools": "tools"}},
-    }))
+    (data / "qa.json").write_text(
+        json.dumps([{"question": r["instruction"], "context": r["input"], "answer": r["output"]} for r in rows])
+    )
+    (data / "dataset_info.json").write_text(
+        json.dumps(
+            {
+                "qa": {
+                    "file_name": "qa.json",
+                    "columns": {"prompt": "question", "query": "context", "response": "answer"},
+                },
+                "glaive_toolcall_en_demo": {
+                    "file_name": "glaive_toolcall_en_demo-json.json",
+                    "formatting": "sharegpt",
+                    "columns": {"messages": "conversations", "tools": "tools"},
+                },
+            }
+        )
+    )
     (root / "template.jinja").write_text(TEMPLATE)
     return written
 
@@ -97,26 +110,41 @@ def test_every_sample_in_every_file_kind_plans_with_its_rows(tmp_path, shared_da
 
 
 def test_a_pipeline_trains_on_every_sample_from_parquet_csv_saved_folders_and_registries(
-        tmp_path, shared_data, tiny_model_dir, capsys):
+    tmp_path, shared_data, tiny_model_dir, capsys
+):
     if not available("save_to_disk") or not available("parquet"):
         pytest.skip("needs pyarrow and datasets")
     written = sources(tmp_path, shared_data)
     experts = [
-        EXPERT.format(name="general", data=written["alpaca_en_demo", "parquet"],
-                      extra=align("dpo", written["dpo_en_demo", "save_to_disk"])),
-        EXPERT.format(name="persona", data=written["identity", "csv"],
-                      extra=align("kto", written["kto_en_demo", "parquet"])),
+        EXPERT.format(
+            name="general",
+            data=written["alpaca_en_demo", "parquet"],
+            extra=align("dpo", written["dpo_en_demo", "save_to_disk"]),
+        ),
+        EXPERT.format(
+            name="persona", data=written["identity", "csv"], extra=align("kto", written["kto_en_demo", "parquet"])
+        ),
         EXPERT.format(name="qa", data="qa", extra=""),  # a registry entry with renamed columns
         EXPERT.format(name="tools", data="glaive_toolcall_en_demo", extra="    sft: {max_seq_length: 1024}\n"),
-        EXPERT.format(name="chat", data="data/qa.json",
-                      extra="    columns: {instruction: question, input: context, output: answer}\n"),
+        EXPERT.format(
+            name="chat",
+            data="data/qa.json",
+            extra="    columns: {instruction: question, input: context, output: answer}\n",
+        ),
     ]
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text(HEAD.format(model=tiny_model_dir, fallback="general") + "".join(experts))
     assert main(["forge", str(pipeline)]) == 0, capsys.readouterr().err
     runs = tmp_path / "runs" / "experts"
-    expected = {("general", "sft"): 999, ("general", "dpo"): 300, ("persona", "sft"): 91, ("persona", "kto"): 300,
-                ("qa", "sft"): 30, ("chat", "sft"): 30, ("tools", "sft"): 300}
+    expected = {
+        ("general", "sft"): 999,
+        ("general", "dpo"): 300,
+        ("persona", "sft"): 91,
+        ("persona", "kto"): 300,
+        ("qa", "sft"): 30,
+        ("chat", "sft"): 30,
+        ("tools", "sft"): 300,
+    }
     for (expert, stage), rows in expected.items():
         record = json.loads((runs / expert / stage / "forge-stage.json").read_text())
         assert (record["metrics"]["rows"], record["metrics"]["steps"]) == (rows, 2), (expert, stage)

@@ -79,5 +79,8 @@ def source_of(location: str, columns: Any, dataset_info: Any) -> Any:
     from largeforge.data.detect import format_fields
     from largeforge.data.source import open_source
 
-    return open_source(location, columns=ColumnMap.parse(columns, fields=format_fields()),
-                       dataset_info=Path(dataset_info) if dataset_info else None)
+    return open_source(
+        location,
+        columns=ColumnMap.parse(columns, fields=format_fields()),
+        dataset_info=Path(dataset_info) if dataset_info else None,
+    )
