@@ -35,8 +35,11 @@ def present(row: Mapping[str, Any]) -> dict[str, Any]:
 def record_batches(batches: Iterator[Any], size: int, start: int = 0) -> Iterator[RowBatch]:
     """pyarrow record batches as :class:`RowBatch` es of at most ``size`` rows, numbered from ``start``."""
     for batch in batches:
+        nulls = any(column.null_count for column in batch.columns)
         for offset in range(0, batch.num_rows, size):
-            rows = [present(row) for row in batch.slice(offset, size).to_pylist()]
+            rows = batch.slice(offset, size).to_pylist()
+            if nulls:  # most batches have none: no pass over the rows then
+                rows = [present(row) for row in rows]
             yield RowBatch(start, rows)
             start += len(rows)
 
