@@ -37,6 +37,12 @@ def _saved(tmp: Path, splits: tuple[str, ...]) -> Path:
     return folder
 
 
+def _arrow_file(tmp: Path, name: str, text: str) -> Path:
+    """A file pyarrow is asked to read (the reading needs pyarrow, as the error says without it)."""
+    pytest.importorskip("pyarrow")
+    return _file(tmp, name, text)
+
+
 def _file(tmp: Path, name: str, text: str) -> Path:
     path = tmp / name
     path.write_text(text)
@@ -61,12 +67,12 @@ def _good(tmp: Path) -> Path:
 #: case → (arguments, built in a temporary folder; the words the one line must hold)
 CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
     "parquet that is not parquet": (
-        lambda t: ["validate", str(_file(t, "x.parquet", "hello"))],
+        lambda t: ["validate", str(_arrow_file(t, "x.parquet", "hello"))],
         "x.parquet: not a readable Parquet file",
     ),
     "truncated parquet": (lambda t: ["validate", str(_parquet(t, cut=True))], "rows.parquet: not a readable Parquet"),
     "arrow that is not arrow": (
-        lambda t: ["validate", str(_file(t, "x.arrow", "hello there"))],
+        lambda t: ["validate", str(_arrow_file(t, "x.arrow", "hello there"))],
         "x.arrow: not a readable Arrow file",
     ),
     "csv with an unclosed quote": (
@@ -78,7 +84,7 @@ CASES: dict[str, tuple[Callable[[Path], list[str]], str]] = {
         lambda t: ["validate", str(_file(t, "x.csv", "output,output\na,b\n"))],
         "column 'output' is named twice",
     ),
-    "folder that is no dataset": (lambda t: ["validate", str(t)], "is a directory, not a data file"),
+    "folder that is no dataset": (lambda t: ["validate", str(t)], "is a directory without data files"),
     "missing file": (lambda t: ["validate", str(t / "nope.parquet")], "nope.parquet: file not found"),
     "hub id not in the cache": (
         lambda t: ["validate", "someone/not-cached-anywhere"],

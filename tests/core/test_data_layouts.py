@@ -293,3 +293,17 @@ def test_a_conversion_that_would_drop_a_value_reports_the_row(capsys, tmp_path):
     assert rejected[0]["row"] == rows[0]
     code, out, _ = run(capsys, "data", "convert", str(path), str(tmp_path / "m.json"), "--to", "messages")
     assert code == 0 and json.loads((tmp_path / "m.json").read_text()) == rows  # same layout: as it was
+
+
+def test_a_registry_entry_may_name_a_folder_of_files(capsys, tmp_path):
+    folder = tmp_path / "support"
+    folder.mkdir()
+    row = {"instruction": "Where is my order?", "output": "It ships tomorrow."}
+    (folder / "train.jsonl").write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
+    (folder / "test.jsonl").write_text(json.dumps(row) + "\n")
+    registry = tmp_path / "dataset_info.json"
+    registry.write_text(json.dumps({"support": {"file_name": "support"}}))
+    code, out, _ = run(capsys, "data", "validate", "support", "--dataset-info", str(registry))
+    assert code == 0 and "rows: 2  valid: 2" in out  # the train split
+    code, out, _ = run(capsys, "data", "validate", f"{folder}:test")
+    assert code == 0 and "rows: 1  valid: 1" in out

@@ -72,8 +72,8 @@ def reader_for(location: str, readers: Registry[DataReader] | None = None) -> Da
         return claimed[0]
     if path.is_dir():
         raise DataError(
-            f"{location}: is a directory, not a data file or a `datasets` save_to_disk folder "
-            "(it has no state.json or dataset_dict.json)"
+            f"{location}: is a directory without data files (.json, .jsonl, .parquet, .csv, .arrow) and not a "
+            "`datasets` save_to_disk folder (no state.json or dataset_dict.json)"
         )
     first = head(location)
     for entry in registry.entries():

@@ -13,12 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from largeforge.contracts import DataReader, RowBatch
-from largeforge.data.source import reader_for
+from largeforge.data.readers.folder import files_batches, names_split, split_files
 from largeforge.errors import DataError
 
 HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)(?P<folder>(?:/[\w.-]+)*)(?::(?P<split>[\w.-]+))?$")
-SPLITS = ("train", "test", "validation", "valid", "dev", "eval")
-DATA_SUFFIXES = (".parquet", ".jsonl", ".json", ".csv", ".tsv", ".arrow", ".ndjson")
 
 
 def _offline() -> bool:
@@ -26,29 +24,6 @@ def _offline() -> bool:
         os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
         for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
     )
-
-
-def _token(name: str, path: str) -> bool:
-    """Whether ``name`` appears in ``path`` as a word of its own (``train-000.parquet``, ``data/train/``)."""
-    return re.search(rf"(^|[/._\- 0-9]){re.escape(name)}($|[/._\- 0-9])", path) is not None
-
-
-def split_files(folder: Path, split: str) -> list[Path]:
-    """The data files of ``split`` in a dataset folder, by the file naming ``datasets`` follows:
-    files whose path names the split, or every data file when none names any split."""
-    files = sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in DATA_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
-    named = [p for p in files if _token(split, p.relative_to(folder).as_posix().lower())]
-    if named:
-        return named
-    if split == "train" and not any(_token(s, p.relative_to(folder).as_posix().lower()) for p in files for s in SPLITS):
-        return files
-    return []
 
 
 class HubReader(DataReader):
@@ -115,18 +90,13 @@ class HubReader(DataReader):
         base = root / repo.replace("/", "___")
         if not base.is_dir():
             return []
-        files = [p for p in base.rglob("*.arrow") if _token(split, p.name.lower()) and not p.name.startswith("cache-")]
+        files = [
+            p for p in base.rglob("*.arrow") if names_split(split, p.name.lower()) and not p.name.startswith("cache-")
+        ]
         if not files:
             return []
         newest = max(files, key=lambda p: p.stat().st_mtime).parent
         return sorted(p for p in files if p.parent == newest)
 
     def batches(self, location: str, size: int = 4096) -> Iterator[RowBatch]:
-        start = 0
-        for file in self._files(location)[1]:
-            # rows are numbered across the files, by index (a line number would not say which file)
-            rows = 0
-            for batch in reader_for(str(file)).batches(str(file), size):
-                yield RowBatch(start + batch.start, batch.rows, errors=batch.errors)
-                rows = batch.start + len(batch.rows)
-            start += rows
+        yield from files_batches(self._files(location)[1], size)
