@@ -217,8 +217,8 @@ def test_a_bad_csv_row_is_an_invalid_row_with_its_number(capsys, tmp_path):
 
 
 def test_the_config_eval_section_is_honoured(capsys, tmp_path):
-    config = _file(tmp_path, "c.yaml", "eval: {metrics: [no_such_metric]}\n")
+    config = _file(tmp_path, "c.yaml", "eval: {evaluator: no_such_evaluator}\n")
     assert main(["--config", str(config), "eval", str(_good(tmp_path)), "--model", "x"]) == 1
-    assert "unknown metric 'no_such_metric'" in capsys.readouterr().err
-    assert main(["--config", str(config), "eval", str(_good(tmp_path)), "--model", "x", "--metric", "nope2"]) == 1
-    assert "unknown metric 'nope2'" in capsys.readouterr().err  # the flag wins
+    assert "unknown evaluator 'no_such_evaluator'" in capsys.readouterr().err
+    assert main(["--config", str(config), "eval", str(_good(tmp_path)), "--model", "x", "--evaluator", "nope2"]) == 1
+    assert "unknown evaluator 'nope2'" in capsys.readouterr().err  # the flag wins
