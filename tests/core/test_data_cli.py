@@ -75,7 +75,8 @@ def test_jsonl_bad_line_is_a_row_error_with_its_line(capsys, tmp_path):
 
 def test_unknown_format_name(capsys, shared_data):
     code, _, err = run(capsys, "data", "validate", str(shared_data / "identity.json"), "--format", "csv")
-    assert code == 1 and "unknown data format 'csv' (registered: alpaca, dpo, messages, sharegpt)" in err
+    assert code == 1
+    assert "unknown data format 'csv' (registered: alpaca, dpo, messages, prompt_completion, sharegpt)" in err
 
 
 def test_convert_never_drops_rows_silently(capsys, shared_data, tmp_path):

@@ -28,7 +28,8 @@ def test_registry_records_provider_and_rejects_duplicates():
 
 
 def test_core_plugin_registers_builtin_formats_and_sources(pm):
-    assert pm.registries.formats.names() == ["alpaca", "sharegpt", "dpo", "messages"]
+    assert pm.registries.formats.names() == ["alpaca", "sharegpt", "dpo", "messages", "prompt_completion"]
+    assert pm.registries.readers.names() == ["json", "parquet", "csv", "tsv", "arrow", "save_to_disk", "folder", "hub"]
     assert pm.registries.model_sources.names() == ["embedded", "local", "huggingface"]
     assert pm.registries.formats.entry("alpaca").provider == "core"
 

@@ -1,4 +1,4 @@
-"""The core's own plugin: built-in data formats, model sources, task metrics and GRPO rewards,
+"""The core's own plugin: built-in data formats and readers, model sources, task metrics and GRPO rewards,
 through the same hooks third parties use."""
 
 from __future__ import annotations
@@ -12,6 +12,14 @@ def register_formats(register: Register) -> None:
 
     for fmt in BUILTIN_FORMATS:
         register(fmt())
+
+
+@hookimpl
+def register_readers(register: Register) -> None:
+    from largeforge.data.readers import BUILTIN_READERS
+
+    for reader in BUILTIN_READERS:
+        register(reader())
 
 
 @hookimpl

@@ -34,6 +34,9 @@ class DataFormat(abc.ABC):
     row_type: ClassVar[type]
     #: Keys whose presence in a row identifies this format (more keys = more specific).
     signature: ClassVar[frozenset[str]] = frozenset()
+    #: Fields holding free-form JSON (tool definitions), which columnar files (Parquet, CSV) store
+    #: as JSON text: their shape differs from row to row.
+    json_fields: ClassVar[frozenset[str]] = frozenset()
 
     def detect(self, row: Mapping[str, Any]) -> bool:
         """True when ``row`` (a plain dict) looks like this format."""
@@ -60,10 +63,77 @@ class DataFormat(abc.ABC):
         """Write a conversation as a row of this format; :class:`RowError` when it cannot."""
         raise RowError(f"format {self.name!r} cannot be written")
 
+    def uniform_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``rows`` (written by :meth:`from_conversation`) with one kind of value per column, for
+        columnar files (Parquet, Arrow). A layout that writes a column as a string in one row and
+        as a list of messages in another returns every row in its structured spelling."""
+        return rows
+
     @property
     def writable(self) -> bool:
         """Whether :meth:`from_conversation` is implemented (``data convert --to``)."""
         return type(self).from_conversation is not DataFormat.from_conversation
+
+
+@dataclass
+class RowBatch:
+    """Consecutive rows of a data source, as plain values (what JSON decodes to).
+
+    ``start`` is the index of the first row; ``lines`` the 1-based line of each row in a
+    line-oriented file (JSON Lines), ``None`` where rows are told apart by index; ``errors`` maps
+    a position in ``rows`` to why that row could not be read (its value is then ``None``)."""
+
+    start: int
+    rows: list[Any]
+    lines: list[int] | None = None
+    errors: dict[int, str] = field(default_factory=dict)
+
+
+class DataReader(abc.ABC):
+    """A kind of data container (JSON, Parquet, CSV, a ``datasets`` folder, a hub id), registered
+    through ``register_readers``: it yields rows as plain values, in batches, so a large file is
+    never loaded whole, and writes rows where it can (``data convert``'s output suffix picks it).
+
+    Every reader's rows go to the same formats and validators; a row is named by its line in
+    line-oriented files (``lines``) and by its 0-based index everywhere else.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    #: File name endings this reader claims (lower case, with the dot).
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    #: The bytes are JSON text: the JSON fast paths (one msgspec call per file) apply.
+    json_text: ClassVar[bool] = False
+    #: Values arrive as text (CSV): ``"true"`` is read as a boolean where a field wants one.
+    text_values: ClassVar[bool] = False
+
+    def claims(self, location: str) -> bool:
+        """Whether this reader reads ``location`` (cheap: by its name, or a look at the path)."""
+        return Path(location).suffix.lower() in self.suffixes
+
+    def sniff(self, head: bytes) -> bool:
+        """Whether a file starting with ``head`` is this reader's (for names without a known suffix)."""
+        return False
+
+    @abc.abstractmethod
+    def batches(self, location: str, size: int = 4096) -> Iterator[RowBatch]:
+        """The rows of ``location`` in order, about ``size`` at a time; problems with the
+        container itself raise :class:`largeforge.errors.DataError` with one line."""
+
+    def local_path(self, location: str) -> Path:
+        """The local file or folder holding the data (a hub id resolves to its cached copy)."""
+        return Path(location)
+
+    def encode(self, rows: Sequence[Mapping[str, Any]], location: str) -> bytes:
+        """``rows`` as the bytes of a file of this kind, to be written at ``location`` (whose name
+        may choose a variant: ``.jsonl`` or ``.json``); :class:`largeforge.errors.DataError` (one
+        line) when they cannot be."""
+        raise NotImplementedError(f"{self.name} files cannot be written")
+
+    @property
+    def writable(self) -> bool:
+        """Whether :meth:`encode` is implemented."""
+        return type(self).encode is not DataReader.encode
 
 
 @dataclass

@@ -40,6 +40,14 @@ def register_formats(register: Register) -> None:
 
 
 @hookspec
+def register_readers(register: Register) -> None:
+    """Register data readers: ``register(reader)`` with a :class:`largeforge.contracts.DataReader`.
+
+    A data location (file, folder, hub id) goes to the first registered reader that claims it;
+    the core's own (JSON, Parquet, CSV, Arrow, ``datasets`` folders, hub ids) come first."""
+
+
+@hookspec
 def register_trainers(register: Register) -> None:
     """Register trainers: ``register(name, factory)``; ``factory(model, config, **kw)`` returns a
     :class:`largeforge.contracts.Trainer`."""

@@ -26,7 +26,7 @@ from largeforge.errors import PluginError
 from largeforge.registry import Registry
 
 if TYPE_CHECKING:
-    from largeforge.contracts import DataFormat, ModelSource
+    from largeforge.contracts import DataFormat, DataReader, ModelSource
 
 ENTRY_POINT_GROUP = "largeforge"
 CORE_PLUGIN_NAME = "core"
@@ -36,6 +36,7 @@ ONLY_ENV = "LARGEFORGE_LOAD_PLUGINS"
 #: hook name → (registry attribute, how the register callable's arguments map to name/value)
 REGISTER_HOOKS = {
     "register_formats": "formats",
+    "register_readers": "readers",
     "register_trainers": "trainers",
     "register_backends": "backends",
     "register_classifiers": "classifiers",
@@ -73,6 +74,7 @@ class Registries:
 
     def __init__(self) -> None:
         self.formats: Registry[DataFormat] = Registry("data format")
+        self.readers: Registry[DataReader] = Registry("data reader")
         self.trainers: Registry[Callable[..., Any]] = Registry("trainer")
         self.backends: Registry[type] = Registry("inference backend")
         self.classifiers: Registry[Callable[..., Any]] = Registry("classifier")

@@ -2,7 +2,8 @@
 the model answers a call as ``<tool_call>{"name": …, "arguments": {…}}</tool_call>``.
 
 A chat template that knows ``tools`` gets them as they are; one that does not (SmolLM2's) gets a
-Hermes tool block in its system message instead, so every model sees the tools. A reply that is
+Hermes tool block in its system message instead, so every model sees the tools: the rendering is
+the core's (:mod:`largeforge.data.tools`), the one training data goes through. A reply that is
 only a JSON call (``{"name", "arguments"}`` or a list of them, the form LargeForge's training
 data renders ``tool_call`` turns in) is a call as well.
 """
@@ -12,21 +13,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-OPEN, CLOSE = "<tool_call>", "</tool_call>"
-_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
+from largeforge.data.tools import OPEN
+from largeforge.data.tools import loads_arguments as _loads
 
-_SYSTEM = (
-    "You are a function calling AI model. You are provided with function signatures within "
-    "<tools></tools> XML tags. You may call one or more functions to assist with the user query. "
-    "Don't make assumptions about what values to plug into functions. Here are the available tools: "
-    "<tools>\n{tools}\n</tools>\nFor each function call return a json object with function name and "
-    "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
-    '{{"name": <function-name>, "arguments": <args-json-object>}}\n</tool_call>'
-)
+_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 
 
 @dataclass
@@ -39,62 +32,6 @@ class ToolCall:
 
     def __post_init__(self) -> None:
         self.id = self.id or f"call_{uuid.uuid4().hex[:24]}"
-
-
-def system_block(tools: Sequence[dict[str, Any]]) -> str:
-    """The Hermes system text that describes ``tools`` to a model whose template cannot."""
-    return _SYSTEM.format(tools="\n".join(json.dumps(t, ensure_ascii=False) for t in tools))
-
-
-def template_messages(
-    messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] | None, template_knows_tools: bool
-) -> list[dict[str, Any]]:
-    """``messages`` as the chat template should see them: for a template that does not know tools,
-    the tool block joins the system message and an assistant's ``tool_calls`` become its Hermes text;
-    for one that does, each call's ``arguments`` is a dict (as Hugging Face templates expect)."""
-    out: list[dict[str, Any]] = []
-    for m in messages:
-        calls = m.get("tool_calls") or []
-        m = {k: v for k, v in m.items() if k not in ("tool_calls", "tool_call_id")} | (
-            {"tool_call_id": m["tool_call_id"]} if template_knows_tools and m.get("tool_call_id") else {}
-        )
-        if calls and template_knows_tools:
-            m["tool_calls"] = [
-                {
-                    "type": "function",
-                    "id": c.get("id"),
-                    "function": {"name": c["function"]["name"], "arguments": _loads(c["function"]["arguments"])},
-                }
-                for c in calls
-            ]
-        elif calls:
-            text = "\n".join(
-                f"{OPEN}\n"
-                + json.dumps(
-                    {"name": c["function"]["name"], "arguments": _loads(c["function"]["arguments"])}, ensure_ascii=False
-                )
-                + f"\n{CLOSE}"
-                for c in calls
-            )
-            m["content"] = f"{m['content']}\n{text}" if m.get("content") else text
-        out.append(m)
-    if tools and not template_knows_tools:
-        block = system_block(tools)
-        if out and out[0]["role"] == "system":
-            out[0] = {**out[0], "content": f"{out[0]['content']}\n\n{block}"}
-        else:
-            out.insert(0, {"role": "system", "content": block})
-    return out
-
-
-def _loads(arguments: Any) -> Any:
-    """Call arguments as an object; a string that is not JSON stays a string."""
-    if not isinstance(arguments, str):
-        return arguments
-    try:
-        return json.loads(arguments)
-    except ValueError:
-        return arguments
 
 
 def _call(obj: Any) -> ToolCall | None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from largeforge.config import LoRAConfig, TrainingConfig
 from largeforge.contracts import TrainingResult
+from largeforge.data.tools import template_knows_tools
 from largeforge.errors import ConfigError
 from largeforge.utils.device import is_bf16_supported
 from largeforge.utils.logging import get_logger
@@ -23,6 +24,7 @@ from largeforge_train.errors import PreflightError, TrainingError
 from largeforge_train.lora import adapter_base_model, get_peft_config, is_adapter_dir, load_merged, setup_lora
 from largeforge_train.metrics import add_perplexity
 from largeforge_train.preflight import load_chat_template
+from largeforge_train.tool_data import fold_tools
 
 if TYPE_CHECKING:
     import datasets
@@ -102,6 +104,8 @@ class BaseTrainer(abc.ABC):
         self._model: Any = None
         self._tokenizer: Any = None
         self.trainer: Any = None
+        #: Rows of the last dataset given to :meth:`train` (before a method reshapes them).
+        self.rows: int | None = None
 
     # -- loading --------------------------------------------------------------------------------
 
@@ -370,14 +374,16 @@ class BaseTrainer(abc.ABC):
         from transformers import PrinterCallback
 
         start = time.perf_counter()
+        self.rows = len(train_dataset)
         warn_single_cpu_launch()
         if self._tokenizer is None:
             self.load_tokenizer()
-        train_dataset = self.preflight(train_dataset)
+        knows_tools = template_knows_tools(self.chat_template or self.tokenizer.chat_template)
+        train_dataset = self.preflight(fold_tools(train_dataset, knows_tools))
         self.warn_short_run(len(train_dataset))
         if eval_dataset is not None:
             try:
-                eval_dataset = self.preflight(eval_dataset)
+                eval_dataset = self.preflight(fold_tools(eval_dataset, knows_tools))
             except PreflightError as exc:  # an unusable eval set must not stop the training
                 logger.warning("evaluation set: %s; training without evaluation", exc)
                 eval_dataset = None
@@ -433,7 +439,8 @@ class BaseTrainer(abc.ABC):
         from largeforge.utils.io import save_json
 
         save_json({"method": self.method, "base_model": self.model_name, "lora": self.lora_config is not None,
-                   "loss": result.loss, "global_step": result.global_step, "training_time": result.training_time,
+                   "rows": self.rows, "loss": result.loss, "global_step": result.global_step,
+                   "training_time": result.training_time,
                    "metrics": result.metrics, "config": self.config.to_dict()},
                   Path(result.output_dir) / "largeforge_training.json")
 

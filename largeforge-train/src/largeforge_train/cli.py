@@ -13,8 +13,11 @@ from typing import Any, Optional
 
 import typer
 
+from largeforge.cli.data_options import COLUMNS, DATASET_INFO
+
 # Keys of a --config file that are not fields of SFTConfig / DPOConfig.
-_RUN_KEYS = ("model", "dataset", "eval_dataset", "format", "lora", "chat_template", "eos_token", "ref_model")
+_RUN_KEYS = ("model", "dataset", "eval_dataset", "format", "columns", "dataset_info", "lora", "chat_template",
+             "eos_token", "ref_model")
 LORA_R_HELP = "LoRA rank; 0 for full fine-tuning."
 TARGETS_HELP = "Comma-separated module names, 'all-linear', or 'auto' (by architecture)."
 PRINT_CONFIG_HELP = "Print the resolved settings (YAML, --config can read it back) and exit before the model loads."
@@ -128,18 +131,29 @@ def print_config(trainer: Any, **run: Any) -> None:
     typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
 
 
-def _split_config(path: Optional[Path]) -> tuple[dict[str, Any], dict[str, Any], str | None]:
-    """(run keys, trainer-config fields, source) of a --config file."""
-    if path is None:
-        return {}, {}, None
+def _split_config(path: Optional[Path], ctx: Any = None) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """(run keys, trainer-config fields, source) of the global ``--config`` file's ``train`` section
+    (when ``ctx`` is given) under the command's own ``--config`` file. A ``dataset_info`` path is
+    relative to the file that names it."""
+    from largeforge.cli.state import get_state
     from largeforge.config import load_config_file
     from largeforge.errors import ConfigError
 
-    data = load_config_file(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings")
+    state = get_state(ctx) if ctx is not None else None
+    data: dict[str, Any] = dict(state.section("train")) if state is not None else {}
+    sources = [str(state.config_path)] if data and state is not None else []
+    if data.get("dataset_info") and state is not None and state.config_path is not None:
+        data["dataset_info"] = str(state.config_path.parent / str(data["dataset_info"]))
+    if path is not None:
+        values = load_config_file(path)
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings")
+        if values.get("dataset_info"):
+            values["dataset_info"] = str(Path(path).parent / str(values["dataset_info"]))
+        data.update(values)
+        sources.append(str(path))
     run = {k: data.pop(k) for k in _RUN_KEYS if k in data}
-    return run, data, str(path)
+    return run, data, sources[-1] if sources else None
 
 
 def _build_config(config_cls: Any, fields: dict[str, Any], source: str | None, output: Optional[Path],
@@ -197,15 +211,16 @@ def fit_to_data(config: Any, rows: int, flag: int | None, given: dict[str, Any])
     return config
 
 
-def _load_data(path: Any, fmt: str) -> Any:
+def _load_data(path: Any, fmt: str, columns: Any = None, dataset_info: Any = None) -> Any:
+    """The dataset at ``path`` (any location the data readers open, or a name in ``dataset_info``),
+    its columns mapped by ``columns`` (``name=column`` text or a mapping)."""
+    from largeforge.cli.data_options import source_of
     from largeforge.data import DatasetFactory
     from largeforge.errors import ConfigError
 
     if path is None:
         raise ConfigError("dataset is required: pass --dataset or set dataset in --config")
-    if not Path(path).exists():
-        raise ConfigError(f"dataset {path}: no such file")
-    return DatasetFactory.load(path, fmt)
+    return DatasetFactory.load(source_of(str(path), columns, dataset_info), fmt)
 
 
 def _summary(method: str, result: Any, elapsed: float, lora: bool) -> None:
@@ -264,6 +279,8 @@ def build_train() -> typer.Typer:
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output directory."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML/TOML/JSON settings; flags override."),
         format: Optional[str] = typer.Option(None, "--format", "-f", help="Data format (default: auto)."),
+        columns: Optional[str] = COLUMNS,
+        dataset_info: Optional[Path] = DATASET_INFO,
         eval_dataset: Optional[Path] = typer.Option(None, "--eval-dataset", help="Evaluation data."),
         num_epochs: Optional[int] = typer.Option(None, "--num-epochs", help="Epochs."),
         max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many steps."),
@@ -300,7 +317,7 @@ def build_train() -> typer.Typer:
         from largeforge.config import SFTConfig
         from largeforge_train.sft import SFTTrainer
 
-        run, fields, source = _split_config(config)
+        run, fields, source = _split_config(config, ctx)
         cfg = _build_config(SFTConfig, fields, source, output, dict(
             num_train_epochs=num_epochs, max_steps=max_steps, per_device_train_batch_size=batch_size,
             gradient_accumulation_steps=grad_accum, learning_rate=learning_rate, warmup_ratio=warmup_ratio,
@@ -310,17 +327,18 @@ def build_train() -> typer.Typer:
         lora = _build_lora(run, source, dict(lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                                              target_modules=lora_targets), lora_r)
         fmt = format or run.get("format", "auto")
-        train = _load_data(dataset or run.get("dataset"), fmt)
+        mapping, registry = columns or run.get("columns"), dataset_info or run.get("dataset_info")
+        train = _load_data(dataset or run.get("dataset"), fmt, mapping, registry)
         cfg = fit_to_data(cfg, len(train), grad_accum, {**fields, **trl_flags(ctx, SFTTrainer)})
-        evaluation = _load_data(eval_dataset or run.get("eval_dataset"), fmt) \
+        evaluation = _load_data(eval_dataset or run.get("eval_dataset"), fmt, mapping, registry) \
             if (eval_dataset or run.get("eval_dataset")) else None
         trainer = SFTTrainer(_model(model, run), cfg, lora, chat_template=chat_template or run.get("chat_template"),
                              eos_token=eos_token or run.get("eos_token"), resume=resume,
                              early_stopping_patience=patience, save_best=save_best, overwrite=overwrite)
         if show_config:
             print_config(trainer, model=trainer.model_name, dataset=dataset or run.get("dataset"),
-                         eval_dataset=eval_dataset or run.get("eval_dataset"), format=fmt,
-                         chat_template=chat_template or run.get("chat_template"),
+                         eval_dataset=eval_dataset or run.get("eval_dataset"), format=fmt, columns=mapping,
+                         dataset_info=registry, chat_template=chat_template or run.get("chat_template"),
                          eos_token=eos_token or run.get("eos_token"))
             return
         _run("sft", trainer, train, evaluation)
@@ -333,6 +351,8 @@ def build_train() -> typer.Typer:
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output directory."),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML/TOML/JSON settings; flags override."),
         format: Optional[str] = typer.Option(None, "--format", "-f", help="Data format (default: auto)."),
+        columns: Optional[str] = COLUMNS,
+        dataset_info: Optional[Path] = DATASET_INFO,
         eval_dataset: Optional[Path] = typer.Option(None, "--eval-dataset", help="Evaluation preference data."),
         ref_model: Optional[str] = typer.Option(None, "--ref-model", help="Separate reference model."),
         beta: Optional[float] = typer.Option(None, "--beta", help="DPO beta (0, 1]."),
@@ -361,7 +381,7 @@ def build_train() -> typer.Typer:
         from largeforge.config import DPOConfig
         from largeforge_train.dpo import DPOTrainer
 
-        run, fields, source = _split_config(config)
+        run, fields, source = _split_config(config, ctx)
         if max_length is not None and max_prompt_length is None and "max_prompt_length" not in fields:
             max_prompt_length = max(64, max_length // 2)  # keep the default below a smaller max_length
         cfg = _build_config(DPOConfig, fields, source, output, dict(max_prompt_length=max_prompt_length,
@@ -373,17 +393,19 @@ def build_train() -> typer.Typer:
         lora = _build_lora(run, source, dict(lora_alpha=lora_alpha, lora_dropout=lora_dropout,
                                              target_modules=lora_targets), lora_r)
         fmt = format or run.get("format", "auto")
-        train = _load_data(dataset or run.get("dataset"), fmt)
+        mapping, registry = columns or run.get("columns"), dataset_info or run.get("dataset_info")
+        train = _load_data(dataset or run.get("dataset"), fmt, mapping, registry)
         cfg = fit_to_data(cfg, len(train), grad_accum, {**fields, **trl_flags(ctx, DPOTrainer)})
-        evaluation = _load_data(eval_dataset or run.get("eval_dataset"), fmt) \
+        evaluation = _load_data(eval_dataset or run.get("eval_dataset"), fmt, mapping, registry) \
             if (eval_dataset or run.get("eval_dataset")) else None
         trainer = DPOTrainer(_model(model, run), cfg, lora, ref_model=ref_model or run.get("ref_model"),
                              chat_template=run.get("chat_template"), eos_token=run.get("eos_token"), resume=resume,
                              overwrite=overwrite)
         if show_config:
             print_config(trainer, model=trainer.model_name, dataset=dataset or run.get("dataset"),
-                         eval_dataset=eval_dataset or run.get("eval_dataset"), format=fmt,
-                         ref_model=ref_model or run.get("ref_model"), chat_template=run.get("chat_template"),
+                         eval_dataset=eval_dataset or run.get("eval_dataset"), format=fmt, columns=mapping,
+                         dataset_info=registry, ref_model=ref_model or run.get("ref_model"),
+                         chat_template=run.get("chat_template"),
                          eos_token=run.get("eos_token"))
             return
         _run("dpo", trainer, train, evaluation)

@@ -104,7 +104,7 @@ def add_grpo_command(app: typer.Typer) -> None:
         from largeforge_train.grpo import GRPOTrainer
         from largeforge_train.grpo_data import check_reward_columns, load_prompt_dataset
 
-        run, fields, source = _split_config(config)
+        run, fields, source = _split_config(config, ctx)
         cfg = _build_config(
             GRPOConfig,
             fields,

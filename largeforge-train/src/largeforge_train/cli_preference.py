@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import typer
 
+from largeforge.cli.data_options import COLUMNS, DATASET_INFO
 from largeforge_train.cli import LORA_R_HELP, PRINT_CONFIG_HELP, TARGETS_HELP, TrainCommand
 
 _P = inspect.Parameter
@@ -25,6 +26,8 @@ COMMON: dict[str, tuple[Any, tuple[str, ...], str]] = {
     "output": (Optional[Path], ("--output", "-o"), "Output directory."),
     "config": (Optional[Path], ("--config", "-c"), "YAML/TOML/JSON settings; flags override."),
     "format": (Optional[str], ("--format", "-f"), "Data format (default: auto)."),
+    "columns": (Optional[str], ("--columns",), COLUMNS.help or ""),
+    "dataset_info": (Optional[Path], ("--dataset-info",), DATASET_INFO.help or ""),
     "eval_dataset": (Optional[Path], ("--eval-dataset",), "Evaluation data (same kind)."),
     "num_epochs": (Optional[int], ("--num-epochs",), "Epochs."),
     "max_steps": (Optional[int], ("--max-steps",), "Stop after this many steps."),
@@ -55,7 +58,8 @@ FIELDS = {
     "batch_size": "per_device_train_batch_size",
     "grad_accum": "gradient_accumulation_steps",
 }
-_RUN = ("model", "dataset", "output", "config", "format", "eval_dataset", "chat_template", "eos_token", "ref_model")
+_RUN = ("model", "dataset", "output", "config", "format", "columns", "dataset_info", "eval_dataset", "chat_template",
+        "eos_token", "ref_model")
 _LORA = ("lora_r", "lora_alpha", "lora_dropout", "lora_targets")
 
 REF_MODEL = (Optional[str], ("--ref-model",), "Separate reference model (default: the model without its adapter).")
@@ -146,7 +150,7 @@ def train_preference(method: str, trainer_cls: Any, options: dict[str, Any]) -> 
 
     ctx = options.pop("ctx")
     resume, overwrite, show_config = (options.pop(k) for k in ("resume", "overwrite", "show_config"))
-    run, fields, source = _split_config(options["config"])
+    run, fields, source = _split_config(options["config"], ctx)
     flags = {FIELDS.get(k, k): v for k, v in options.items() if k not in (*_RUN, *_LORA)}
     cfg = _build_config(trainer_cls.config_class, fields, source, options["output"], flags, trl_flags(ctx, trainer_cls))
     lora = _build_lora(
@@ -165,7 +169,8 @@ def train_preference(method: str, trainer_cls: Any, options: dict[str, Any]) -> 
     for key, path in paths.items():
         if path is None and key == "eval_dataset":
             continue
-        datasets[key] = _load_data(path, fmt)
+        datasets[key] = _load_data(path, fmt, options["columns"] or run.get("columns"),
+                                   options["dataset_info"] or run.get("dataset_info"))
         check_data_kind(method, trainer_cls.data_kind, datasets[key], source=str(path))
     # The same small-data rule as sft/dpo: accumulation fitted to the rows unless the user set it.
     given = {**fields, **trl_flags(ctx, trainer_cls)}
@@ -189,6 +194,8 @@ def train_preference(method: str, trainer_cls: Any, options: dict[str, Any]) -> 
             model=trainer.model_name,
             **paths,
             format=fmt,
+            columns=options["columns"] or run.get("columns"),
+            dataset_info=options["dataset_info"] or run.get("dataset_info"),
             chat_template=chat_template,
             eos_token=eos_token,
             **extra,

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     import datasets
 
 
-def _assistant_turns(messages: list[dict[str, Any]], row: int) -> list[dict[str, Any]]:
-    rows = [{"prompt": messages[:i], "completion": [m]}
+def _assistant_turns(messages: list[dict[str, Any]], row: int, extra: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = [{"prompt": messages[:i], "completion": [m], **extra}
             for i, m in enumerate(messages) if m["role"] == "assistant" and i > 0]
     if not rows:
         raise DataError(f"row {row}: no assistant reply after a prompt to train on")
@@ -43,8 +43,9 @@ def to_prompt_completion(dataset: datasets.Dataset) -> datasets.Dataset:
     if "messages" not in columns:
         raise DataError(f"an SFT dataset needs a 'messages' column; found {', '.join(sorted(columns))}")
     rows: list[dict[str, Any]] = []
+    tools = dataset["tools"] if "tools" in columns else None  # each reply's row keeps its tools
     for index, messages in enumerate(dataset["messages"]):
-        rows.extend(_assistant_turns(messages, index))
+        rows.extend(_assistant_turns(messages, index, {"tools": tools[index]} if tools is not None else {}))
     return hf_datasets.Dataset.from_list(rows)
 
 

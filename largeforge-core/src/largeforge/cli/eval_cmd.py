@@ -24,6 +24,7 @@ def _labelled(models: list[str]) -> dict[str, str]:
 def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
+        ctx: typer.Context,
         data: Path = typer.Argument(..., help="Eval data file (any supported format)."),
         model: list[str] = typer.Option(..., "--model", "-m",
                                         help="Model to score: LABEL=PATH or PATH (alias, directory, LoRA adapter); "
@@ -53,6 +54,12 @@ def register(app: typer.Typer) -> None:
         from largeforge.evaluation.scoring import score_models
         from largeforge.plugins import registries
 
+        given = _from_config(ctx, {"val_size": val_size, "seed": seed, "metric": metric, "fmt": fmt,
+                                   "max_new_tokens": max_new_tokens, "max_rows": max_rows, "max_length": max_length,
+                                   "evaluator": evaluator, "base": base})
+        val_size, seed, metric, fmt, base = (given[k] for k in ("val_size", "seed", "metric", "fmt", "base"))
+        max_new_tokens, max_rows, max_length, evaluator = (given[k] for k in ("max_new_tokens", "max_rows",
+                                                                               "max_length", "evaluator"))
         size: float = 0 if val_size is None else int(val_size) if val_size >= 1 else val_size
         config = EvalConfig.from_dict({"val_size": size, "seed": seed, "metrics": metric or DEFAULT_METRICS,
                                        "max_new_tokens": max_new_tokens, "max_rows": max_rows,
@@ -77,6 +84,29 @@ def register(app: typer.Typer) -> None:
                                   indent=2))
             return
         _print_table(results, config.metrics, len(examples))
+
+
+#: ``eval`` section keys of the global ``--config`` file → the option they set
+_SECTION_KEYS = {"val_size": "val_size", "seed": "seed", "metrics": "metric", "format": "fmt",
+                 "max_new_tokens": "max_new_tokens", "max_rows": "max_rows", "max_length": "max_length",
+                 "evaluator": "evaluator", "base": "base"}
+
+
+def _from_config(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with those left at their default taken from the global config's ``eval`` section."""
+    from largeforge.cli.state import get_state
+    from largeforge.errors import ConfigError
+
+    state = get_state(ctx)
+    for key, value in state.section("eval").items():
+        if key not in _SECTION_KEYS:
+            raise ConfigError(f"{state.config_path}: eval.{key}: not an eval setting (settings: "
+                              f"{', '.join(_SECTION_KEYS)})")
+        option = _SECTION_KEYS[key]
+        source = ctx.get_parameter_source(option)
+        if source is None or source.name == "DEFAULT":  # by name: typer may bundle its own click
+            values[option] = [value] if option == "metric" and isinstance(value, str) else value
+    return values
 
 
 def _print_table(results: dict[str, dict[str, Any]], metrics: list[str], rows: int) -> None:

@@ -41,10 +41,14 @@ def create_app(pm: PluginManager | None = None) -> typer.Typer:
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only."),
         config: Optional[Path] = typer.Option(
-            None, "--config", help="Global config file (YAML/TOML/JSON); commands read their section."),
+            None, "--config",
+            help="Global config file (YAML/TOML/JSON): `data`, `train` and `quant` commands read their section."),
     ) -> None:
+        from largeforge.errors import ConfigError
         from largeforge.utils.logging import configure_logging
 
+        if config is not None and not config.is_file():
+            raise ConfigError(f"--config {config}: {'is a directory' if config.is_dir() else 'file not found'}")
         ctx.obj = CLIState(verbose=verbose, quiet=quiet, config_path=config)
         configure_logging("DEBUG" if verbose else "WARNING" if quiet else "INFO")
 

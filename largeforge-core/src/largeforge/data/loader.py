@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from largeforge.data.columns import ColumnMap
 from largeforge.data.conversation import Conversation
 from largeforge.data.detect import get_format
 from largeforge.data.formats.alpaca import AlpacaRow, user_text
-from largeforge.data.reader import scan
+from largeforge.data.rows import scan
+from largeforge.data.source import DataSource, open_source
 from largeforge.errors import DataError
 from largeforge.utils.logging import get_logger
 
@@ -20,30 +22,34 @@ _SHOWN_ERRORS = 3
 
 
 def load_conversations(
-    path: str | Path, format: str = "auto", *, skip_invalid: bool = False
+    path: str | Path | DataSource, format: str = "auto", *, skip_invalid: bool = False,
+    columns: ColumnMap | None = None, dataset_info: str | Path | None = None,
 ) -> list[Conversation]:
-    """Every row of ``path`` as a :class:`Conversation`.
+    """Every row of ``path`` (any location :func:`~largeforge.data.source.open_source` opens: a
+    file of any supported kind, a ``datasets`` folder, a hub id, a name in ``dataset_info``) as a
+    :class:`Conversation`, its columns mapped by ``columns``.
 
     Invalid rows raise :class:`DataError` (with the first few reasons and a count), so nothing
     is dropped silently; ``skip_invalid=True`` skips them with a warning instead.
     """
-    fmt = get_format(format, path)
+    source = open_source(path, columns=columns, dataset_info=dataset_info)
+    fmt = get_format(format, source)
     conversations: list[Conversation] = []
     errors: list[str] = []
-    for row in scan(path, fmt):
+    for row in scan(source, fmt):
         if row.conversation is not None:
             conversations.append(row.conversation)
         else:
             errors.append(f"{row.location}: {row.error}")
     if errors:
         shown = "; ".join(errors[:_SHOWN_ERRORS])
-        summary = f"{path}: {len(errors)} of {len(errors) + len(conversations)} rows are invalid ({shown}"
+        summary = f"{source}: {len(errors)} of {len(errors) + len(conversations)} rows are invalid ({shown}"
         summary += "; …)" if len(errors) > _SHOWN_ERRORS else ")"
         if not skip_invalid:
-            raise DataError(f"{summary}; run `largeforge data validate {path}` to list them all")
+            raise DataError(f"{summary}; run `largeforge data validate {source}` to list them all")
         logger.warning("%s; skipped", summary)
     if not conversations:
-        raise DataError(f"{path}: no valid rows")
+        raise DataError(f"{source}: no valid rows")
     return conversations
 
 
@@ -60,20 +66,27 @@ def conversations_to_dataset(conversations: list[Conversation]) -> datasets.Data
     tasks = {c.task for c in conversations}
     if len(tasks) > 1:
         raise DataError(f"cannot mix example kinds in one dataset: {', '.join(sorted(tasks))}")
-    return datasets.Dataset.from_list([c.to_record() for c in conversations])
+    records = [c.to_record() for c in conversations]
+    if any(c.tools for c in conversations):  # every row needs the column, for datasets' schema
+        for record in records:
+            record.setdefault("tools", None)
+    return datasets.Dataset.from_list(records)
 
 
 class DatasetFactory:
     """One entry point for every format (spec 2.5)."""
 
     @staticmethod
-    def load(path: str | Path, format: str = "auto", *, skip_invalid: bool = False) -> datasets.Dataset:
+    def load(path: str | Path | DataSource, format: str = "auto", *, skip_invalid: bool = False,
+             columns: ColumnMap | None = None, dataset_info: str | Path | None = None) -> datasets.Dataset:
         """Load ``path`` (format detected when ``"auto"``) as a ``datasets.Dataset``.
 
         SFT rows become ``messages``; preference rows ``prompt``/``chosen``/``rejected``;
-        labelled (KTO) rows ``prompt``/``completion``/``label``.
+        labelled (KTO) rows ``prompt``/``completion``/``label``; rows with tool definitions
+        carry them in a ``tools`` column (JSON text, as TRL reads it).
         """
-        return conversations_to_dataset(load_conversations(path, format, skip_invalid=skip_invalid))
+        return conversations_to_dataset(load_conversations(path, format, skip_invalid=skip_invalid,
+                                                           columns=columns, dataset_info=dataset_info))
 
 
 class FormatLoader:

@@ -9,6 +9,7 @@ from typing import Any
 
 from largeforge.data.conversation import Conversation, Message
 from largeforge.data.formats.alpaca import user_text
+from largeforge.data.tools import parse_tools, template_knows_tools, template_messages
 
 _SPACES = re.compile(r"\s+")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.I)
@@ -73,22 +74,29 @@ class ChatFormatter:
         """Whether a chat template (given, or the tokenizer's) is available."""
         return bool(self.chat_template or getattr(self.tokenizer, "chat_template", None))
 
-    def format_messages(self, messages: Sequence[dict[str, str] | Message],
-                        add_generation_prompt: bool = False) -> str:
+    def format_messages(self, messages: Sequence[dict[str, Any] | Message], add_generation_prompt: bool = False,
+                        tools: Sequence[dict[str, Any]] | None = None) -> str:
         """Apply the chat template (``tokenizer.apply_chat_template``) or the fallback:
-        ``<|system|>\\n…\\n<|user|>\\n…\\n<|assistant|>\\n…``."""
+        ``<|system|>\\n…\\n<|user|>\\n…\\n<|assistant|>\\n…``. ``tools`` (function definitions)
+        go to a template that knows them, and into the system message as the server writes them
+        (:mod:`largeforge.data.tools`) for one that does not."""
         turns = [m.to_openai() if isinstance(m, Message) else dict(m) for m in messages]
+        template = self.chat_template or getattr(self.tokenizer, "chat_template", None)
+        knows_tools = template_knows_tools(template)
+        turns = template_messages(turns, tools, knows_tools)
         if self.has_template:
             kwargs: dict[str, Any] = {"tokenize": False, "add_generation_prompt": add_generation_prompt}
             if self.chat_template:
                 kwargs["chat_template"] = self.chat_template
+            if tools and knows_tools:
+                kwargs["tools"] = list(tools)
             return str(self.tokenizer.apply_chat_template(turns, **kwargs))
         text = "\n".join(f"<|{t['role']}|>\n{t['content']}" for t in turns)
         return text + ("\n<|assistant|>\n" if add_generation_prompt else "")
 
     def format_conversation(self, conversation: Conversation) -> str:
-        """Render any internal conversation (SFT turns)."""
-        return self.format_messages(conversation.messages)
+        """Render any internal conversation (its turns, and its tools) as training text."""
+        return self.format_messages(conversation.chat_messages(), tools=parse_tools(conversation.tools))
 
     def format_alpaca(self, example: Any) -> str:
         """Alpaca as chat: instruction (+ input) is the user turn, output the assistant's."""

@@ -25,6 +25,7 @@ import msgspec
 
 from largeforge.contracts import DataFormat, RowError
 from largeforge.data.conversation import Conversation
+from largeforge.data.inputs import stream_bytes
 from largeforge.errors import DataError
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
@@ -40,6 +41,8 @@ class Row:
     conversation: Conversation | None = None
     error: str | None = None
     decoded: Any = None
+    #: The row as a reader other than JSON's gave it (plain values), column mapping applied.
+    original: Any = None
 
     @property
     def location(self) -> str:
@@ -48,6 +51,8 @@ class Row:
 
     def data(self) -> Any:
         """The row as plain JSON values (its text when it is not valid JSON)."""
+        if self.original is not None:
+            return self.original
         if self.raw is None:
             return msgspec.to_builtins(self.decoded)
         try:
@@ -57,7 +62,9 @@ class Row:
 
     def key(self) -> bytes:
         """The row's JSON bytes, to spot exact duplicates."""
-        return bytes(self.raw) if self.raw is not None else msgspec.json.encode(self.decoded)
+        if self.raw is not None:
+            return bytes(self.raw)
+        return msgspec.json.encode(self.original if self.original is not None else self.decoded)
 
 
 def is_jsonl(path: Path, head: bytes) -> bool:
@@ -101,15 +108,16 @@ def read_data(path: str | Path) -> Buffer:
     map is copy-on-write, so a worker may patch its own view (see :mod:`largeforge.data.parts`)
     while the file stays untouched."""
     path = Path(path)
+    piped = stream_bytes(path)
     try:
-        with path.open("rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            data: Buffer = (mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY) if size >= MAP_FROM_BYTES
-                            else file.read())
+        if piped is not None:
+            data: Buffer = piped
+        else:
+            data = _read_file(path)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected a .json or .jsonl file") from None
+        raise DataError(f"{path}: is a directory, expected a data file or a `datasets` save_to_disk folder") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
     if data[:3] == _BOM_UTF8:  # what Windows tools and spreadsheet exports write
@@ -122,6 +130,13 @@ def read_data(path: str | Path) -> Buffer:
     if _NOT_SPACE.search(data) is None:  # no copy, unlike data.strip()
         raise DataError(f"{path}: file is empty")
     return data
+
+
+def _read_file(path: Path) -> Buffer:
+    """A regular file's bytes (memory-mapped from 1 MiB)."""
+    with path.open("rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY) if size >= MAP_FROM_BYTES else file.read()
 
 
 def read_bytes(path: str | Path) -> bytes:
@@ -150,7 +165,7 @@ def _json_error(path: Path, exc: msgspec.DecodeError, data: bytes) -> DataError:
     return DataError(f"{path}: invalid JSON: {text}")
 
 
-def _jsonl_rows(data: bytes) -> Iterator[tuple[int, int | None, bytes | msgspec.Raw]]:
+def jsonl_rows(data: bytes) -> Iterator[tuple[int, int | None, bytes | msgspec.Raw]]:
     index = 0
     # Split on "\n" only, as msgspec's decode_lines does: "\r" is JSON whitespace.
     for number, line in enumerate(data.split(b"\n"), start=1):
@@ -180,7 +195,7 @@ def deepest_row(data: bytes) -> int:
     return deepest
 
 
-def _array_rows(path: Path, data: bytes) -> list[msgspec.Raw]:
+def array_rows(path: Path, data: bytes) -> list[msgspec.Raw]:
     _check_utf8(path, data)
     try:
         return msgspec.json.decode(data, type=list[msgspec.Raw])
@@ -198,9 +213,9 @@ def raw_rows(path: str | Path) -> Iterator[tuple[int, int | None, bytes | msgspe
     path = Path(path)
     data = read_bytes(path)
     if is_jsonl(path, data[:64]):
-        yield from _jsonl_rows(data)
+        yield from jsonl_rows(data)
         return
-    for index, raw in enumerate(_array_rows(path, data)):
+    for index, raw in enumerate(array_rows(path, data)):
         yield index, None, raw
 
 
@@ -302,27 +317,33 @@ def decode_rows(path: str | Path, fmt: DataFormat, data: bytes | None = None, *,
             yield index, line, None, item, None
         return
     if jsonl:
-        rows: Iterator[tuple[int, int | None, bytes | msgspec.Raw]] = _jsonl_rows(data)
+        rows: Iterator[tuple[int, int | None, bytes | msgspec.Raw]] = jsonl_rows(data)
     else:
-        rows = ((i, None, raw) for i, raw in enumerate(_array_rows(path, data)))
+        rows = ((i, None, raw) for i, raw in enumerate(array_rows(path, data)))
     decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(fmt.row_type)
     for index, line, raw in rows:
         item, error = None, None
         try:
             item = decoder.decode(raw)
-        except msgspec.ValidationError as exc:
-            error = describe_validation_error(exc)
-        except UnicodeDecodeError:
-            error = "invalid UTF-8"
-        except RecursionError:
-            error = TOO_DEEP
-        except msgspec.DecodeError as exc:
-            error = "invalid UTF-8" if "utf-8" in str(exc).lower() else f"invalid JSON: {exc}"
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+            error = row_error(exc)
         yield index, line, raw, item, error
 
 
-def scan(path: str | Path, fmt: DataFormat) -> Iterator[Row]:
-    """Every row of ``path`` decoded as ``fmt`` and converted, with an error where it fails."""
+def row_error(exc: Exception) -> str:
+    """Why one row did not decode or convert (msgspec's error, a bad byte, too deep a nesting)."""
+    if isinstance(exc, msgspec.ValidationError):
+        return describe_validation_error(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return "invalid UTF-8"
+    if isinstance(exc, RecursionError):
+        return TOO_DEEP
+    return "invalid UTF-8" if "utf-8" in str(exc).lower() else f"invalid JSON: {exc}"
+
+
+def scan_json(path: str | Path, fmt: DataFormat) -> Iterator[Row]:
+    """Every row of a JSON or JSON Lines file decoded straight into ``fmt`` and converted, with an
+    error where it fails (the fast path of :func:`largeforge.data.rows.scan`)."""
     to_conversation = fmt.to_conversation
     for index, line, raw, item, error in decode_rows(path, fmt):
         conversation = None

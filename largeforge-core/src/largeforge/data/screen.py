@@ -25,14 +25,14 @@ _ROLE_CODE = {"user": "u", "assistant": "a", "system": "s", "tool_call": "f", "t
 _CODE_ROLE = {code: role for role, code in _ROLE_CODE.items()}
 
 
-class RoleCodes(dict[str, str]):
+class RoleCodes(dict[str | None, str]):
     """A format's speaker names → one character per internal role; ``?`` for an unknown name,
     so the row's signature fails and the row gets the exact check (and its message)."""
 
     def __init__(self, roles: Mapping[str, str]) -> None:
         super().__init__({name: _ROLE_CODE[role] for name, role in roles.items()})
 
-    def __missing__(self, name: str) -> str:
+    def __missing__(self, name: str | None) -> str:
         return "?"
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from largeforge.data.conversation import Conversation
 from largeforge.data.detect import get_format
-from largeforge.data.reader import scan
+from largeforge.data.rows import scan
+from largeforge.data.source import as_source
+from largeforge.data.tools import parse_tools
 
 
 def _summary(values: list[int]) -> dict[str, float]:
@@ -32,11 +33,13 @@ def _prompt_and_response(conv: Conversation) -> tuple[str, str]:
     return "\n".join(m.content for m in prompt), last.content
 
 
-def dataset_stats(path: str | Path, format: str = "auto", tokenizer: Any = None) -> dict[str, Any]:
+def dataset_stats(path: Any, format: str = "auto", tokenizer: Any = None) -> dict[str, Any]:
     """Rows, validity, task kinds, roles, turns, lengths (characters, and tokens when a
-    tokenizer is given), system prompts, tool calls and exact duplicates."""
+    tokenizer is given), system prompts, tool definitions and calls, and exact duplicates.
+    ``path`` is a path or a :class:`~largeforge.data.source.DataSource`."""
+    path = as_source(path)
     fmt = get_format(format, path)
-    rows = invalid = with_system = with_tools = 0
+    rows = invalid = with_system = with_tools = with_tool_definitions = 0
     roles: Counter[str] = Counter()
     tasks: Counter[str] = Counter()
     turns: list[int] = []
@@ -56,6 +59,7 @@ def dataset_stats(path: str | Path, format: str = "auto", tokenizer: Any = None)
         turns.append(len(conv.messages))
         with_system += conv.system is not None
         with_tools += any(m.role in ("tool_call", "tool") for m in conv.messages)
+        with_tool_definitions += bool(parse_tools(conv.tools))
         prompt, response = _prompt_and_response(conv)
         prompt_chars.append(len(prompt))
         response_chars.append(len(response))
@@ -66,7 +70,7 @@ def dataset_stats(path: str | Path, format: str = "auto", tokenizer: Any = None)
         "invalid": invalid, "tasks": dict(tasks), "roles": dict(roles),
         "turns": _summary(turns), "prompt_chars": _summary(prompt_chars),
         "response_chars": _summary(response_chars), "with_system_prompt": with_system,
-        "with_tool_calls": with_tools,
+        "with_tool_calls": with_tools, "with_tool_definitions": with_tool_definitions,
         "duplicates": sum(n - 1 for n in seen.values() if n > 1),
     }
     if tokenizer is not None:

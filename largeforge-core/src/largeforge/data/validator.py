@@ -24,7 +24,9 @@ from largeforge.data.reader import (
     jsonl_line_numbers,
     read_data,
 )
+from largeforge.data.rows import typed
 from largeforge.data.screen import PLACEHOLDER_OPEN, SHORT_RESPONSE_CHARS
+from largeforge.data.source import DataSource, as_source
 from largeforge.registry import Registry
 
 _PLACEHOLDER = re.compile(r"\{\{\s*\w+\s*\}\}")
@@ -99,20 +101,27 @@ class DataValidator:
         self.screen = screen
         self.workers = workers
 
-    def validate_file(self, path: str | Path, format: str = "auto") -> ValidationReport:
-        """Read the whole file and report counts, every invalid row and warnings.
+    def validate_file(self, path: str | Path | DataSource, format: str = "auto") -> ValidationReport:
+        """Read every row of ``path`` (a path or a :class:`~largeforge.data.source.DataSource`:
+        any file kind, a ``datasets`` folder, a hub id, with its column mapping) and report
+        counts, every invalid row and warnings.
 
-        This is the hot path (millions of rows): the file is decoded by one msgspec call per
+        This is the hot path (millions of rows): a JSON file is decoded by one msgspec call per
         part, the format screens the rows and only those it flags get the exact per-row check
         (:mod:`largeforge.data.screen`); large files are split across processes
         (:mod:`largeforge.data.parts`). A file where some row does not decode is checked row by
-        row in one process, so every bad row is reported with its own reason.
+        row in one process, so every bad row is reported with its own reason. Other sources are
+        read batch by batch (:func:`largeforge.data.rows.typed`), screened the same way.
         """
-        fmt = get_format(format, path, self.formats)
-        data = read_data(path)
-        jsonl = is_jsonl(Path(path), data[:64])
-        checked = self._check_in_parts(fmt, data, jsonl) or self._check(fmt, Path(path), data, jsonl)
-        report = ValidationReport(str(path), fmt.name, total=checked.total, errors=checked.errors,
+        source = as_source(path)
+        fmt = get_format(format, source, self.formats)
+        if source.json_fast_path:
+            data = read_data(source.location)
+            jsonl = is_jsonl(Path(source.location), data[:64])
+            checked = self._check_in_parts(fmt, data, jsonl) or self._check(fmt, Path(source.location), data, jsonl)
+        else:
+            checked = self._check_batches(fmt, source)
+        report = ValidationReport(str(source), fmt.name, total=checked.total, errors=checked.errors,
                                   warnings=checked.warnings)
         report.invalid = len(report.errors)
         report.valid = report.total - report.invalid
@@ -160,6 +169,20 @@ class DataValidator:
         for index, line, _, row, error in decode_rows(path, fmt, data, whole=False):
             self._check_row(checked, fmt, index, line, row, error, look_for_placeholders)
             checked.total = index + 1
+        return checked
+
+    def _check_batches(self, fmt: DataFormat, source: DataSource) -> _Checked:
+        """Check a source batch by batch: screened where every row of a batch converted, else
+        each row on its own."""
+        checked = _Checked(0, [], [])
+        for batch, items, errors in typed(source, fmt):
+            whole = self.screen and not any(errors)
+            suspects = fmt.screen(items, placeholders=True) if whole else None
+            order = range(len(items)) if suspects is None else sorted(suspects)
+            for i in order:
+                self._check_row(checked, fmt, batch.start + i, batch.lines[i] if batch.lines else None, items[i],
+                                errors[i], True)
+            checked.total = batch.start + len(items)
         return checked
 
     def _check_rows(self, fmt: DataFormat, data: Buffer | memoryview, jsonl: bool, rows: list[Any]) -> _Checked:

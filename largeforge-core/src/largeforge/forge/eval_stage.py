@@ -12,11 +12,10 @@ model's context) are one line in the log and a note in the report; the run goes 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from largeforge.config.evaluation import EvalConfig
-from largeforge.forge.plan import Plan, Stage, _config, require_plugin, stage_key
+from largeforge.forge.plan import Plan, Stage, _config, require_plugin, stage_key, stage_source
 from largeforge.forge.spec import ExpertSpec, Pipeline
 from largeforge.utils.logging import get_logger
 
@@ -58,8 +57,9 @@ def holdout_options(config: EvalConfig | None, sft_options: dict[str, Any]) -> d
                         "auto_eval_steps": "eval_steps" not in sft_options}}
 
 
-def split_stage_data(path: Path, fmt: str, holdout: dict[str, Any] | None) -> Split:
-    """The training and held-out rows of a stage's data file (nothing held out without ``holdout``)."""
+def split_stage_data(path: Any, fmt: str, holdout: dict[str, Any] | None) -> Split:
+    """The training and held-out rows of a stage's data (a path or a data source; nothing held out
+    without ``holdout``)."""
     from largeforge.data import load_conversations
     from largeforge.evaluation import Split, split_conversations
 
@@ -73,7 +73,7 @@ def training_datasets(stage: Stage) -> tuple[datasets.Dataset, datasets.Dataset 
     """A training stage's dataset without its held-out rows, and those rows as its eval set."""
     from largeforge.data import conversations_to_dataset
 
-    split = split_stage_data(stage.inputs[0], stage.config["format"], stage.config.get("holdout"))
+    split = split_stage_data(stage_source(stage), stage.config["format"], stage.config.get("holdout"))
     heldout = conversations_to_dataset(split.heldout) if split.heldout else None
     return conversations_to_dataset(split.train), heldout
 
@@ -104,8 +104,8 @@ def plan_eval(pipeline: Pipeline, expert: ExpertSpec, config: EvalConfig | None,
     sft = stages[0]
     inputs = [sft.inputs[0], *([pipeline.resolve(config.data)] if config.data else [])]
     stage = Stage(expert.name, "eval", config.evaluator, sft.output.parent / "eval",
-                  {"eval": config.to_dict(), "format": sft.config["format"], "holdout": sft.config.get("holdout"),
-                   "models": models}, inputs, upstream=stages[-1])
+                  {"eval": config.to_dict(), "format": sft.config["format"], "data": sft.config["data"],
+                   "holdout": sft.config.get("holdout"), "models": models}, inputs, upstream=stages[-1])
     stage.key = stage_key(stage, pipeline.spec.base_model)
     return stage
 
@@ -120,7 +120,7 @@ def heldout_examples(stage: Stage, config: EvalConfig) -> tuple[list[EvalExample
         conversations = load_conversations(path, config.format)
         source = f"{len(conversations)} rows of {path.name}"
     else:
-        split = split_stage_data(stage.inputs[0], stage.config["format"], stage.config.get("holdout"))
+        split = split_stage_data(stage_source(stage), stage.config["format"], stage.config.get("holdout"))
         conversations = split.heldout
         total = len(split.train) + len(split.heldout)
         source = (f"{len(conversations)} held-out of {total} rows of {stage.inputs[0].name} "

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from largeforge.config import LoRAConfig, SFTConfig, TrainingConfig
+from largeforge.data.columns import ColumnMap
+from largeforge.data.detect import format_fields, get_format
+from largeforge.data.source import DataSource, open_source, source_config, source_from_config
 from largeforge.errors import ConfigError, DataError, LargeForgeError
 from largeforge.forge.spec import ExpertSpec, Pipeline, field_tokens
 
@@ -106,12 +109,21 @@ class Plan:
 
 
 def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes."""
+    """sha256 of a file's bytes; of a folder (a ``datasets`` folder), of its files' names and bytes."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
     return digest.hexdigest()
+
+
+def stage_source(stage: Stage) -> DataSource:
+    """The data a stage reads: its location, layout and column mapping as the pipeline gave them."""
+    return source_from_config(stage.config["data"])
 
 
 def stage_key(stage: Stage, base_model: str) -> str:
@@ -144,21 +156,42 @@ def require_plugin(kind: str, name: str, where: str, what: str) -> Any:
                     f"(registered: {known})")
 
 
-def _check_data(pipeline: Pipeline, relative: str, fmt: str, where: str) -> Path:
+def _check_data(pipeline: Pipeline, relative: str, fmt: str, where: str,
+                columns: dict[str, str] | None = None) -> DataSource:
+    """The stage's data source, every row validated: a file or folder relative to the pipeline, a
+    hub id, or a name in the pipeline's ``dataset_info``, its columns mapped by ``columns``."""
     from largeforge.data.validator import DataValidator
 
     path = pipeline.resolve(relative)
-    if not path.is_file():
-        raise PlanError(f"{where}: data file {relative!r} not found (looked at {path})")
+    registry = pipeline.resolve(pipeline.spec.dataset_info) if pipeline.spec.dataset_info else None
     try:
-        report = DataValidator().validate_file(path, fmt)
+        mapping = ColumnMap.parse(columns, fields=format_fields(), where="columns")
+        source = open_source(str(path) if path.exists() else relative, columns=mapping, dataset_info=registry)
+        report = DataValidator().validate_file(source, fmt)
     except (DataError, ConfigError) as exc:
+        if str(exc).endswith("file not found") and registry is None:
+            raise PlanError(f"{where}: data file {relative!r} not found (looked at {path})") from None
         raise PlanError(f"{where}: {exc}") from None
     if not report.ok:
         first = "; ".join(str(e) for e in report.errors[:3])
-        raise PlanError(f"{where}: {path.name}: {report.invalid} of {report.total} rows are invalid ({first}); "
-                        f"run `largeforge data validate {path}`")
-    return path
+        raise PlanError(f"{where}: {Path(source.location).name}: {report.invalid} of {report.total} rows are invalid "
+                        f"({first}); run `largeforge data validate {source.location}`")
+    return source
+
+
+def _chat_template(pipeline: Pipeline, expert: ExpertSpec) -> str | None:
+    """The expert's chat template text (its own, else the pipeline's): a file beside the pipeline is read."""
+    template = expert.chat_template or pipeline.spec.chat_template
+    if template is None:
+        return None
+    path = pipeline.resolve(template) if len(template) < 4096 and "{" not in template else None
+    if path is not None and path.is_file():
+        return path.read_text(encoding="utf-8")
+    if "{" not in template:
+        at = ("experts", pipeline.spec.experts.index(expert)) if expert.chat_template else ()
+        raise PlanError(f"{pipeline.where(*at, 'chat_template')}: chat_template {template!r}: no such file "
+                        f"(looked at {path}), and not a Jinja template")
+    return template
 
 
 def _config(cls: type, data: dict[str, Any], pipeline: Pipeline, *at: str | int) -> dict[str, Any]:
@@ -195,16 +228,16 @@ def _trainer_config(trainer: Any, kind: StageKind, data: dict[str, Any], pipelin
     return config
 
 
-def _check_kind(pipeline: Pipeline, path: Path, fmt: str, method: str, trainer: Any, where: str) -> None:
+def _check_kind(pipeline: Pipeline, source: DataSource, fmt: str, method: str, trainer: Any, where: str) -> None:
     """The stage's data must be the kind its trainer takes (its first row tells)."""
-    from largeforge.data.detect import get_format
     from largeforge.data.kinds import mismatch
-    from largeforge.data.reader import scan
+    from largeforge.data.rows import scan
 
     expected = getattr(trainer, "data_kind", None)
-    first = next((row.conversation for row in scan(path, get_format(fmt, path)) if row.conversation), None)
+    first = next((row.conversation for row in scan(source, get_format(fmt, source)) if row.conversation), None)
     if expected is not None and first is not None and first.task != expected:
-        raise PlanError(mismatch(method, expected, first.task, f"{where}: {path.name}: row 0", command="method: {}"))
+        name = Path(source.location).name
+        raise PlanError(mismatch(method, expected, first.task, f"{where}: {name}: row 0", command="method: {}"))
 
 
 def _check_trainer_data(pipeline: Pipeline, trainer: Any, relative: str, config: dict[str, Any], where: str) -> Path:
@@ -233,13 +266,15 @@ def _plan_alignment(pipeline: Pipeline, i: int, expert: ExpertSpec, out: Path, l
     defaults = {**pipeline.spec.defaults.align, **(pipeline.spec.defaults.dpo if align.method == "dpo" else {})}
     config = _trainer_config(trainer, "align", {"output_dir": str(out / align.method), **defaults,
                                                 **align.options}, pipeline, *at, "options")
+    stage_config: dict[str, Any] = {"train": config, "lora": lora, "format": align.format,
+                                    "chat_template": _chat_template(pipeline, expert)}
     if callable(getattr(trainer, "load_stage_data", None)):  # its own data layout (GRPO's prompts)
         data = _check_trainer_data(pipeline, trainer, align.data, config, pipeline.where(*at, "data"))
     else:
-        data = _check_data(pipeline, align.data, align.format, pipeline.where(*at, "data"))
-        _check_kind(pipeline, data, align.format, align.method, trainer, pipeline.where(*at, "data"))
-    return Stage(expert.name, "align", align.method, out / align.method,
-                 {"train": config, "lora": lora, "format": align.format}, [data], upstream=upstream)
+        source = _check_data(pipeline, align.data, align.format, pipeline.where(*at, "data"), align.columns)
+        _check_kind(pipeline, source, align.format, align.method, trainer, pipeline.where(*at, "data"))
+        data, stage_config["data"] = source.local_path(), source_config(source)
+    return Stage(expert.name, "align", align.method, out / align.method, stage_config, [data], upstream=upstream)
 
 
 def _check_base_model(pipeline: Pipeline) -> None:
@@ -264,9 +299,10 @@ def plan_pipeline(pipeline: Pipeline) -> Plan:
     for i, expert in enumerate(spec.experts):
         at = ("experts", i)
         out = workdir / "experts" / expert.name
-        data = _check_data(pipeline, expert.data, expert.format, pipeline.where(*at, "data"))
+        source = _check_data(pipeline, expert.data, expert.format, pipeline.where(*at, "data"), expert.columns)
+        data = source.local_path()
         trainer = require_plugin("trainers", expert.trainer, pipeline.where(*at, "trainer"), "stage sft")
-        _check_kind(pipeline, data, expert.format, expert.trainer, trainer, pipeline.where(*at, "data"))
+        _check_kind(pipeline, source, expert.format, expert.trainer, trainer, pipeline.where(*at, "data"))
         lora_opts = expert.lora if expert.lora is not None else spec.defaults.lora
         lora = None if lora_opts is None else _config(LoRAConfig, {**(spec.defaults.lora or {}), **lora_opts},
                                                       pipeline, *at, "lora")
@@ -274,7 +310,8 @@ def plan_pipeline(pipeline: Pipeline) -> Plan:
                                                    **expert.sft}, pipeline, *at, "sft")
         evaluation = eval_settings(pipeline, i, expert)
         sft = Stage(expert.name, "sft", expert.trainer, out / "sft",
-                    {"train": sft_cfg, "lora": lora, "format": expert.format,
+                    {"train": sft_cfg, "lora": lora, "format": expert.format, "data": source_config(source),
+                     "chat_template": _chat_template(pipeline, expert),
                      **holdout_options(evaluation, {**spec.defaults.sft, **expert.sft})}, [data])
         stages = [sft]
         alignment = _plan_alignment(pipeline, i, expert, out, lora, sft)
@@ -295,7 +332,7 @@ def plan_pipeline(pipeline: Pipeline) -> Plan:
                 options["type"] = expert.quantize.type
             stages.append(Stage(expert.name, "quantize", expert.quantize.method, out / "quantized",
                                 {"bits": expert.quantize.bits, "num_samples": expert.quantize.num_samples,
-                                 "options": options}, [data], upstream=stages[-1]))
+                                 "options": options, "data": source_config(source)}, [data], upstream=stages[-1]))
         for stage in stages:
             stage.key = stage_key(stage, spec.base_model)
         experts.append(ExpertPlan(expert, stages, plan_eval(pipeline, expert, evaluation, stages)))

@@ -23,9 +23,10 @@ def training_prompts(expert: ExpertPlan, limit: int = PROMPTS_PER_EXPERT) -> lis
     """Distinct last user turns of the expert's training rows (held-out rows excluded), at most
     ``limit`` of them (a seeded sample, file order kept)."""
     from largeforge.forge.eval_stage import split_stage_data
+    from largeforge.forge.plan import stage_source
 
     sft = expert.stages[0]
-    split = split_stage_data(sft.inputs[0], sft.config["format"], sft.config.get("holdout"))
+    split = split_stage_data(stage_source(sft), sft.config["format"], sft.config.get("holdout"))
     prompts: dict[str, None] = {}
     for conversation in split.train:
         users = [m.content for m in conversation.messages if m.role == "user" and m.content.strip()]

@@ -13,10 +13,9 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from largeforge.forge.plan import MARKER, PENDING, Plan, Stage
+from largeforge.forge.plan import MARKER, PENDING, Plan, Stage, stage_source
 from largeforge.utils.io import atomic_write
 from largeforge.utils.logging import get_logger
 
@@ -94,12 +93,13 @@ def _train(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
     if eval_steps is not None:
         config = config.merged(eval_steps=eval_steps)
     lora = LoRAConfig.from_dict(stage.config["lora"]) if stage.config["lora"] is not None else None
-    trainer = trainer_cls(_model_input(plan, stage), config, lora, resume=resume)
+    trainer = trainer_cls(_model_input(plan, stage), config, lora, resume=resume,
+                          chat_template=stage.config.get("chat_template"))
     result = trainer.train(dataset, heldout)
     keep = ("train_loss", "train_runtime", "eval_loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
             "rewards/accuracies", "kl", "reward", "reward_first", "reward_last")
     metrics = {k: round(float(v), 4) for k, v in result.metrics.items() if k in keep}
-    return {"loss": round(float(result.loss), 4), "steps": result.global_step, **metrics}
+    return {"loss": round(float(result.loss), 4), "steps": result.global_step, "rows": len(dataset), **metrics}
 
 
 def _merge(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def _merge(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
     return {}
 
 
-def calibration_texts(model_dir: str, data: Path, num_samples: int, seed: int = 0,
+def calibration_texts(model_dir: str, data: Any, num_samples: int, seed: int = 0,
                       holdout: dict[str, Any] | None = None) -> list[str]:
     """``num_samples`` rows of the expert's own data rendered with the model's chat template
     (never the eval stage's held-out rows, described by ``holdout``)."""
@@ -137,7 +137,7 @@ def _quantize(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
     first = stage
     while first.upstream is not None:
         first = first.upstream
-    texts = calibration_texts(model_dir, stage.inputs[0], stage.config["num_samples"],
+    texts = calibration_texts(model_dir, stage_source(stage), stage.config["num_samples"],
                               holdout=first.config.get("holdout"))
     # The quantizer writes its own directory: hand it a fresh one inside the stage output.
     target = stage.artifact

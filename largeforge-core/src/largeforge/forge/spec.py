@@ -23,12 +23,18 @@ from largeforge.models import DEFAULT_MODEL
 StageOptions = dict[str, Any]
 
 
+#: Where a layout's fields are in the data: ``{instruction: question, role: speaker}`` (see
+#: :mod:`largeforge.data.columns`).
+Columns = dict[str, str]
+
+
 class DPOStage(BaseConfig):
     """Preference stage: its own data file plus DPOConfig overrides (``align: {method: dpo}``
     spelled the way pipelines wrote it first)."""
 
     data: str
     format: str = "auto"
+    columns: Columns | None = None
     trainer: str = "dpo"
     options: StageOptions = msgspec.field(default_factory=dict)
 
@@ -41,6 +47,7 @@ class AlignStage(BaseConfig):
     method: Annotated[str, Meta(min_length=1)]
     data: str
     format: str = "auto"
+    columns: Columns | None = None
     options: StageOptions = msgspec.field(default_factory=dict)
 
 
@@ -56,12 +63,16 @@ class QuantizeStage(BaseConfig):
 
 
 class ExpertSpec(BaseConfig):
-    """One expert: its SFT data, an optional alignment stage (``align``, or ``dpo``), merge,
-    quantize, and what the router knows."""
+    """One expert: its SFT data (a file of any kind the data readers take, a ``datasets`` folder, a
+    hub id, or a name in the pipeline's ``dataset_info``), an optional alignment stage (``align``,
+    or ``dpo``), merge, quantize, and what the router knows."""
 
     name: ExpertName
     data: str
     format: str = "auto"
+    columns: Columns | None = None
+    #: The chat template its training stages render with (a Jinja file or text; the pipeline's by default).
+    chat_template: str | None = None
     description: str = ""
     keywords: list[str] = msgspec.field(default_factory=list)
     #: Example queries for this expert; they train the router's neural classifier.
@@ -86,7 +97,7 @@ class ExpertSpec(BaseConfig):
         """The post-SFT stage whichever way it is spelled, and the key it was given under."""
         if self.dpo is not None:
             return AlignStage(method=self.dpo.trainer, data=self.dpo.data, format=self.dpo.format,
-                              options=self.dpo.options), "dpo"
+                              columns=self.dpo.columns, options=self.dpo.options), "dpo"
         return (self.align, "align") if self.align is not None else None
 
 
@@ -132,6 +143,10 @@ class PipelineSpec(BaseConfig):
     experts: Annotated[list[ExpertSpec], Meta(min_length=1)]
     base_model: str = DEFAULT_MODEL
     workdir: str | None = None
+    #: A LLaMA-Factory ``dataset_info.json`` (relative to this file): ``data`` may name its datasets.
+    dataset_info: str | None = None
+    #: The chat template every training stage renders with (a Jinja file or text), unless an expert sets its own.
+    chat_template: str | None = None
     defaults: Defaults = msgspec.field(default_factory=Defaults)
     serve: ServeSpec = msgspec.field(default_factory=ServeSpec)
     router: RouterSpec = msgspec.field(default_factory=RouterSpec)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from largeforge.contracts import InferenceEngine
+from largeforge.data.tools import template_knows_tools, template_messages
 from largeforge.errors import ConfigError
 from largeforge.utils.logging import get_logger, timed
 from largeforge_serve.engines.base import (
@@ -185,13 +186,11 @@ class TransformersEngine(InferenceEngine):
         """Apply the tokenizer's chat template (plain ``role: content`` lines when it has none).
 
         ``tools`` go to a template that uses them; one that does not (SmolLM2's) gets them as a
-        Hermes tool block in the system message (see :mod:`largeforge_serve.tool_calls`).
+        Hermes tool block in the system message (see :mod:`largeforge.data.tools`).
         """
-        from largeforge_serve.tool_calls import template_messages
-
         self._require_loaded()
         template = getattr(self.tokenizer, "chat_template", None)
-        knows_tools = isinstance(template, str) and "tools" in template
+        knows_tools = template_knows_tools(template)
         messages = template_messages(messages, tools, knows_tools)
         if template:
             extra = {"tools": tools} if tools and knows_tools else {}

@@ -3,8 +3,10 @@
 from largeforge.data.formats.alpaca import AlpacaFormat
 from largeforge.data.formats.dpo import PreferenceFormat
 from largeforge.data.formats.messages import MessagesFormat
+from largeforge.data.formats.prompt_completion import PromptCompletionFormat
 from largeforge.data.formats.sharegpt import ShareGPTFormat
 
-BUILTIN_FORMATS = (AlpacaFormat, ShareGPTFormat, PreferenceFormat, MessagesFormat)
+BUILTIN_FORMATS = (AlpacaFormat, ShareGPTFormat, PreferenceFormat, MessagesFormat, PromptCompletionFormat)
 
-__all__ = ["BUILTIN_FORMATS", "AlpacaFormat", "MessagesFormat", "PreferenceFormat", "ShareGPTFormat"]
+__all__ = ["BUILTIN_FORMATS", "AlpacaFormat", "MessagesFormat", "PreferenceFormat", "PromptCompletionFormat",
+           "ShareGPTFormat"]

@@ -1,5 +1,6 @@
 """Alpaca: ``instruction`` / ``input`` / ``output``, with LLaMA-Factory's optional
-``system`` and ``history`` (earlier ``[instruction, output]`` pairs)."""
+``system``, ``history`` (earlier ``[instruction, output]`` pairs), ``tools`` and, for unpaired
+preference (KTO) rows, a boolean ``label`` (LLaMA-Factory's ``kto_tag``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 import msgspec
 
 from largeforge.contracts import DataFormat, RowError
-from largeforge.data.conversation import Conversation, Message, is_blank
+from largeforge.data.conversation import Conversation, Message, is_blank, tools_text
 from largeforge.data.screen import PLACEHOLDER_OPEN, SHORT_RESPONSE_CHARS
 
 Pair = Annotated[list[str], msgspec.Meta(min_length=2, max_length=2)]
@@ -23,6 +24,8 @@ class AlpacaRow(msgspec.Struct, gc=False):
     input: str = ""
     system: str | None = None
     history: list[Pair] | None = None
+    tools: str | list[Any] | None = None
+    label: bool | None = None
 
 
 def user_text(instruction: str, input_text: str) -> str:
@@ -36,6 +39,7 @@ class AlpacaFormat(DataFormat):
     task = "sft"
     row_type = AlpacaRow
     signature = frozenset({"instruction", "output"})
+    json_fields = frozenset({"tools"})
 
     def check(self, row: AlpacaRow) -> Sequence[str]:
         # Emptiness is checked here, not as a msgspec constraint, so one bad row does not
@@ -68,11 +72,11 @@ class AlpacaFormat(DataFormat):
             messages += [Message("user", instruction), Message("assistant", output)]
         messages += [Message("user", user_text(row.instruction, row.input)),
                      Message("assistant", row.output)]
-        return Conversation(messages)
+        return Conversation(messages, label=row.label, tools=tools_text(row.tools))
 
     def from_conversation(self, conversation: Conversation) -> dict[str, Any]:
-        if conversation.task != "sft":
-            raise RowError(f"a {conversation.task} example cannot be written as alpaca")
+        if conversation.task == "preference":
+            raise RowError("a preference example cannot be written as alpaca (write it as dpo)")
         turns = list(conversation.messages)
         row: dict[str, Any] = {}
         if turns and turns[0].role == "system":
@@ -85,4 +89,8 @@ class AlpacaFormat(DataFormat):
         row.update(instruction=turns[-2].content, input="", output=turns[-1].content)
         if history:
             row["history"] = history
+        if conversation.tools:
+            row["tools"] = conversation.tools
+        if conversation.label is not None:
+            row["label"] = conversation.label
         return row

@@ -5,7 +5,9 @@
 * TRL conversational: ``prompt`` a list of messages, ``chosen``/``rejected`` lists holding the
   assistant reply (or, TRL's implicit-prompt form, whole conversations sharing a prefix);
 * ShareGPT-style (LLaMA-Factory): ``conversations`` (the prompt turns) and ``chosen`` /
-  ``rejected`` single ``{"from": "gpt", "value"}`` messages.
+  ``rejected`` single ``{"from": "gpt", "value"}`` messages;
+* Alpaca-style (LLaMA-Factory): ``instruction`` and an optional ``input`` (and ``history``, ``system``)
+  with string ``chosen`` / ``rejected``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Any
 import msgspec
 
 from largeforge.contracts import DataFormat, RowError
-from largeforge.data.conversation import Conversation, Message
+from largeforge.data.conversation import Conversation, Message, as_messages, tools_text
+from largeforge.data.formats.alpaca import Pair, user_text
+from largeforge.data.formats.messages import tool_call_content
 from largeforge.data.formats.sharegpt import ROLE_MAP, check_alternation
 
 
@@ -26,6 +30,7 @@ class AnyTurn(msgspec.Struct):
     content: str | None = None
     from_: str | None = msgspec.field(default=None, name="from")
     value: str | None = None
+    tool_calls: list[Any] | None = None
 
 
 Side = str | list[AnyTurn] | AnyTurn
@@ -38,6 +43,10 @@ class PreferenceRow(msgspec.Struct):
     question: str | None = None
     conversations: list[AnyTurn] | None = None
     system: str | None = None
+    instruction: str | None = None
+    input: str = ""
+    history: list[Pair] | None = None
+    tools: str | list[Any] | None = None
 
 
 def _turn(turn: AnyTurn, where: str) -> Message:
@@ -46,6 +55,8 @@ def _turn(turn: AnyTurn, where: str) -> Message:
     role = ROLE_MAP.get(speaker or "")
     if role is None:
         raise RowError(f"{where}: unknown role {speaker!r}")
+    if role == "assistant" and turn.tool_calls:
+        return Message("tool_call", tool_call_content(turn.tool_calls, where))
     if text is None or not text.strip():
         raise RowError(f"{where}: content is empty")
     return Message(role, text)  # type: ignore[arg-type]
@@ -73,6 +84,7 @@ class PreferenceFormat(DataFormat):
     task = "preference"
     row_type = PreferenceRow
     signature = frozenset({"chosen", "rejected"})
+    json_fields = frozenset({"tools"})
 
     def to_conversation(self, row: PreferenceRow) -> Conversation:
         chosen = _reply(row.chosen, "chosen")
@@ -94,10 +106,19 @@ class PreferenceFormat(DataFormat):
         check_alternation([m.role for m in prompt], end_with_answer=False, field="prompt")
         if prompt[-1].role not in ("user", "tool"):
             raise RowError("the prompt must end with a user turn")
-        return Conversation(prompt, chosen=chosen[0], rejected=rejected[0])
+        return Conversation(prompt, chosen=chosen[0], rejected=rejected[0], tools=tools_text(row.tools))
 
     @staticmethod
     def _prompt(row: PreferenceRow) -> list[Message] | None:
+        if row.instruction is not None:
+            if not row.instruction.strip():
+                raise RowError("instruction is empty")
+            turns: list[Message] = []
+            for i, (question, answer) in enumerate(row.history or ()):
+                if not question.strip() or not answer.strip():
+                    raise RowError(f"history[{i}] has an empty turn")
+                turns += [Message("user", question), Message("assistant", answer)]
+            return [*turns, Message("user", user_text(row.instruction, row.input))]
         if row.conversations is not None:
             if not row.conversations:
                 raise RowError("conversations is empty")
@@ -113,17 +134,26 @@ class PreferenceFormat(DataFormat):
             raise RowError("prompt is empty")
         return _turns(text, "prompt")
 
+    def uniform_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return as_messages(rows, {"prompt": "user", "chosen": "assistant", "rejected": "assistant"})
+
     def from_conversation(self, conversation: Conversation) -> dict[str, Any]:
         if conversation.task != "preference":
             raise RowError(f"a {conversation.task} example has no chosen/rejected pair")
         assert conversation.chosen is not None and conversation.rejected is not None
         prompt = conversation.messages
-        if len(prompt) == 1 and prompt[0].role == "user":
-            return {"prompt": prompt[0].content, "chosen": conversation.chosen.content,
-                    "rejected": conversation.rejected.content}
-        record = conversation.to_record()
-        return {"prompt": record["prompt"], "chosen": record["chosen"],
-                "rejected": record["rejected"]}
+        row: dict[str, Any]
+        if len(prompt) == 1 and prompt[0].role == "user" and conversation.chosen.role == "assistant" \
+                and conversation.rejected.role == "assistant":
+            row = {"prompt": prompt[0].content, "chosen": conversation.chosen.content,
+                   "rejected": conversation.rejected.content}
+        else:
+            row = {"prompt": conversation.chat_messages(),
+                   "chosen": Conversation([conversation.chosen]).chat_messages(),
+                   "rejected": Conversation([conversation.rejected]).chat_messages()}
+        if conversation.tools:
+            row["tools"] = conversation.tools
+        return row
 
 
 def _split_shared_prefix(

@@ -1,5 +1,6 @@
-"""ShareGPT: ``conversations`` of ``{"from", "value"}`` turns, with optional ``system`` and
-``tools``. Tool-call turns (``function_call``, ``observation``) are supported."""
+"""ShareGPT: ``conversations`` of ``{"from", "value"}`` turns (or ``{"role", "content"}``, as some
+exports write them), with optional ``system``, ``tools`` and, for unpaired preference (KTO) rows,
+a boolean ``label``. Tool-call turns (``function_call``, ``observation``) are supported."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import msgspec
 
 from largeforge.contracts import DataFormat, RowError
-from largeforge.data.conversation import Conversation, Message, is_blank
+from largeforge.data.conversation import Conversation, Message, is_blank, tools_text
 from largeforge.data.screen import (
     PLACEHOLDER_OPEN,
     SHORT_RESPONSE_CHARS,
@@ -36,26 +37,42 @@ _ANSWERS = ("assistant", "tool_call")  # turns the model produces
 # gc=False: rows hold only strings and lists, so they cannot form reference cycles, and a
 # million tracked rows would make every garbage collection walk them all.
 class ShareGPTTurn(msgspec.Struct, gc=False):
-    from_: str = msgspec.field(name="from")
-    value: str
+    from_: str | None = msgspec.field(default=None, name="from")
+    value: str | None = None
+    role: str | None = None
+    content: str | None = None
+
+    @property
+    def speaker(self) -> str | None:
+        return self.from_ if self.from_ is not None else self.role
+
+    @property
+    def text(self) -> str | None:
+        return self.value if self.value is not None else self.content
 
 
 class ShareGPTRow(msgspec.Struct, gc=False):
     conversations: list[ShareGPTTurn]
     system: str | None = None
-    tools: str | None = None
+    tools: str | list[Any] | None = None
+    label: bool | None = None
 
 
 def speaker_roles(turns: list[ShareGPTTurn]) -> list[str]:
-    """Internal roles of ShareGPT turns; an unknown speaker or an empty value is a row error."""
+    """Internal roles of ShareGPT turns; an unknown or missing speaker, or an empty value, is a row error."""
     roles = []
     for i, turn in enumerate(turns):
-        role = ROLE_MAP.get(turn.from_)
+        speaker, text = turn.speaker, turn.text
+        if speaker is None:
+            raise RowError(f"conversations[{i}]: required field from (or role) is missing")
+        role = ROLE_MAP.get(speaker)
         if role is None:
             allowed = ", ".join(sorted(set(ROLE_MAP)))
-            raise RowError(f"conversations[{i}]: unknown speaker {turn.from_!r} (allowed: {allowed})")
-        if is_blank(turn.value):
-            raise RowError(f"conversations[{i}] ({turn.from_}): value is empty")
+            raise RowError(f"conversations[{i}]: unknown speaker {speaker!r} (allowed: {allowed})")
+        if text is None:
+            raise RowError(f"conversations[{i}]: required field value (or content) is missing")
+        if is_blank(text):
+            raise RowError(f"conversations[{i}] ({speaker}): value is empty")
         roles.append(role)
     return roles
 
@@ -111,15 +128,18 @@ class ShareGPTFormat(DataFormat):
 
     def check(self, row: ShareGPTRow) -> Sequence[str]:
         roles = self._checked_roles(row)
-        return [t.value for t, role in zip(row.conversations, roles, strict=True) if role in _ANSWERS]
+        return [t.text for t, role in zip(row.conversations, roles, strict=True) if role in _ANSWERS]  # type: ignore[misc]
 
     def screen(self, rows: Sequence[ShareGPTRow], *, placeholders: bool = False) -> set[int]:
         short, code = SHORT_RESPONSE_CHARS, _CODE  # plain comprehensions: they run once per turn
+        # role/content turns (value None) always get the exact check
         suspects = {i for i, r in enumerate(rows) for t in r.conversations
-                    if len(t.value) <= short or t.value.isspace()}
+                    if t.value is None or len(t.value) <= short or t.value.isspace()}
+        suspects.update(i for i, r in enumerate(rows) if r.label is not None
+                        and (not r.conversations or code[r.conversations[-1].from_] != "a"))
         if placeholders:
             suspects.update(i for i, r in enumerate(rows) if (r.system and PLACEHOLDER_OPEN in r.system)
-                            or any(PLACEHOLDER_OPEN in t.value for t in r.conversations))
+                            or any(t.value and PLACEHOLDER_OPEN in t.value for t in r.conversations))
         # Each row's speakers as a string, one character per turn; the turn rules then run once
         # per distinct string rather than once per row.
         signatures = [("S" if r.system else "") + "".join([code[t.from_] for t in r.conversations])
@@ -131,22 +151,28 @@ class ShareGPTFormat(DataFormat):
         check_turn_count(len(row.conversations))  # before the turns, so a 1-turn row says so
         roles = speaker_roles(row.conversations)
         check_speaker_order(roles, system_field=bool(row.system))
+        if row.label is not None and roles[-1] != "assistant":
+            raise RowError("a labelled (KTO) row must end with the reply the label judges (a gpt turn)")
         return roles
 
     def to_conversation(self, row: ShareGPTRow) -> Conversation:
         roles = self._checked_roles(row)
-        messages = [Message(role, t.value) for role, t in zip(roles, row.conversations, strict=True)]  # type: ignore[arg-type]
+        messages = [Message(role, t.text) for role, t in zip(roles, row.conversations, strict=True)]  # type: ignore[arg-type]
         if row.system:
             messages.insert(0, Message("system", row.system))
-        return Conversation(messages, tools=row.tools or None)
+        return Conversation(messages, label=row.label, tools=tools_text(row.tools))
 
     def from_conversation(self, conversation: Conversation) -> dict[str, Any]:
-        if conversation.task != "sft":
-            raise RowError(f"a {conversation.task} example cannot be written as sharegpt")
+        if conversation.task == "preference":
+            raise RowError("a preference example cannot be written as sharegpt (write it as dpo)")
+        if any(m.preamble for m in conversation.messages):
+            raise RowError("a function_call turn cannot hold the assistant's words beside the call")
         row: dict[str, Any] = {
             "conversations": [{"from": _BACK[m.role], "value": m.content}
                               for m in conversation.messages]
         }
         if conversation.tools:
             row["tools"] = conversation.tools
+        if conversation.label is not None:
+            row["label"] = conversation.label
         return row
