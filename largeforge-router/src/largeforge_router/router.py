@@ -114,9 +114,9 @@ class Router:
     def from_config(cls, config: RouterFileConfig) -> Router:
         """Build from a loaded config file (trains or loads the neural head as configured)."""
         settings = config.classifier
-        training = read_labelled(settings.training_data) if settings.training_data else []
-        training = with_corrections(training, read_corrections(settings.feedback_data)) or None
-        return cls(settings, config.experts, server=config.server, training_data=training,
+        labelled = read_labelled(settings.training_data) if settings.training_data else []
+        training = with_corrections(labelled, read_corrections(settings.feedback_data))
+        return cls(settings, config.experts, server=config.server, training_data=training or None,
                    neural_model=settings.neural_model)
 
     # -- routing ----------------------------------------------------------------------------
