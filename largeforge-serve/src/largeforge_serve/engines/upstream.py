@@ -146,6 +146,11 @@ class UpstreamEngine(InferenceEngine):
         then answers 400): engines that report some bad input as a 500 say so here."""
         return False
 
+    def error_code(self, status: int, error: Mapping[str, Any], *, chat: bool) -> tuple[str | None, str | None] | None:
+        """OpenAI's ``(code, param)`` for an upstream error (its ``error`` object) that the engine
+        reports its own way, such as a prompt longer than the context; None keeps the engine's."""
+        return None
+
     # -- the server contract ---------------------------------------------------------------
 
     @property

@@ -70,8 +70,8 @@ class VLLMServerEngine(UpstreamEngine):
         self.model_config: dict[str, Any] = {}
         self.adapter_ranks: dict[str, int] = {}
         self.python: str | None = None
-        #: The name vLLM serves the base model under: the one clients use (``--served-model-name``,
-        #: default ``--model`` as given), so vLLM's answers carry it in ``model``.
+        #: The name vLLM serves the base model under: the one clients use (``serve inference`` sets
+        #: it to ``--served-model-name`` or the model's own name), so vLLM's answers carry it.
         self.served_name = model_path
         #: On a CPU with adapters: the zero adapter the base model is served through (vllm_lora).
         self.base_adapter: Path | None = None

@@ -1,0 +1,132 @@
+"""An upstream engine's answers restated in OpenAI's shapes, as the gateway relays them.
+
+llama.cpp's and vLLM's servers answer in OpenAI's form with gaps that typed clients trip on:
+fields OpenAI always sends even when null (``message.refusal``, ``choices[].logprobs``,
+``logprobs.refusal``), the engine's internal model name in ``model``, and their own error shapes
+(``code: 400`` as a number, no ``param``, ``type`` names of their own). The gateway passes every
+answer, streamed ones event by event, through :func:`conform_answer` / :func:`conform_error`, so
+a client sees the same shapes as from the transformers engine; every other field is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from largeforge_serve.server.errors import ERROR_TYPES
+
+#: Maps an upstream error (its status and ``error`` object) to OpenAI's ``(code, param)`` where
+#: the engine reports a known condition its own way (the context length exceeded, …).
+ErrorMapper = Callable[[int, dict[str, Any]], tuple[str | None, str | None] | None]
+
+
+def _conform_choice(choice: dict[str, Any]) -> None:
+    message = choice.get("message")
+    if isinstance(message, dict):  # a chat completion
+        message.setdefault("content", None)
+        message.setdefault("refusal", None)
+        choice.setdefault("logprobs", None)
+    elif "delta" in choice:  # a chat chunk
+        choice.setdefault("finish_reason", None)
+    else:  # a legacy completion or its chunk
+        choice.setdefault("logprobs", None)
+        choice.setdefault("finish_reason", None)
+    logprobs = choice.get("logprobs")
+    if isinstance(logprobs, dict) and ("message" in choice or "delta" in choice):
+        logprobs.setdefault("content", None)
+        logprobs.setdefault("refusal", None)
+
+
+def conform_answer(body: Any, model: str) -> Any:
+    """A completion, chunk or error body with OpenAI's required fields present and ``model`` the
+    name the client used; anything that is not such a body is returned as it is."""
+    if not isinstance(body, dict):
+        return body
+    if "error" in body or body.get("object") == "error":
+        error = body.get("error", body)
+        status = error.get("code") if isinstance(error, dict) else None
+        return error_body(status if isinstance(status, int) and 400 <= status < 600 else 500, body)
+    choices = body.get("choices")
+    if not isinstance(choices, list):
+        return body
+    body["model"] = model
+    for choice in choices:
+        if isinstance(choice, dict):
+            _conform_choice(choice)
+    return body
+
+
+def error_body(status: int, body: Any, mapper: ErrorMapper | None = None) -> dict[str, Any]:
+    """``{"error": {"message", "type", "param", "code"}}`` for an upstream error answer: its
+    message kept, ``type`` LargeForge's for ``status``, ``code`` a string or null, ``param``
+    present."""
+    error: Any = body.get("error", body) if isinstance(body, dict) else None  # vLLM once sent it flat
+    if isinstance(error, str):
+        error = {"message": error}
+    if not isinstance(error, dict):
+        text = body if isinstance(body, str) else msgspec.json.encode(body).decode()
+        error = {"message": text[:2000]}
+    code, param = error.get("code"), error.get("param")
+    mapped = mapper(status, error) if mapper is not None else None
+    if mapped is not None:
+        code, param = mapped
+    return {
+        "error": {
+            "message": str(error.get("message") or f"the engine answered HTTP {status}"),
+            "type": ERROR_TYPES.get(status, "server_error") if status >= 400 else "server_error",
+            "param": param if isinstance(param, str) else None,
+            "code": code if isinstance(code, str) else None,
+        }
+    }
+
+
+def conform_error(status: int, content: bytes, mapper: ErrorMapper | None = None) -> bytes:
+    """:func:`error_body` of an upstream error's raw body (JSON or not), encoded."""
+    try:
+        body: Any = msgspec.json.decode(content)
+    except msgspec.DecodeError:
+        body = content.decode("utf-8", "replace")
+    return msgspec.json.encode(error_body(status, body, mapper))
+
+
+class EventRewriter:
+    """Cuts an upstream SSE byte stream into events and restates each ``data:`` payload with
+    :func:`conform_answer` (``data: [DONE]`` and comments pass as they are). llama.cpp sends a
+    failure mid-stream as an ``error:`` line: it becomes a ``data:`` error event, as OpenAI's."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.buffer = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The complete events ``chunk`` finishes, rewritten (incomplete ones wait)."""
+        self.buffer = (self.buffer + chunk).replace(b"\r\n", b"\n")
+        events, sep, self.buffer = self.buffer.rpartition(b"\n\n")
+        if not sep:  # no event complete yet: all of it waits (rpartition left it in the buffer)
+            return b""
+        return b"".join(self._event(event) for event in events.split(b"\n\n") if event)
+
+    def flush(self) -> bytes:
+        """What is left when the upstream stream ends."""
+        rest, self.buffer = self.buffer, b""
+        return self._event(rest) if rest.strip() else b""
+
+    def _event(self, event: bytes) -> bytes:
+        out = []
+        for line in event.split(b"\n"):
+            field, _, value = line.partition(b":")
+            value = value.removeprefix(b" ")
+            if field not in (b"data", b"error") or value == b"[DONE]":
+                out.append(line)
+                continue
+            try:
+                payload = msgspec.json.decode(value)
+            except msgspec.DecodeError:
+                out.append(line)
+                continue
+            if field == b"error":
+                payload = {"error": payload}
+            out.append(b"data: " + msgspec.json.encode(conform_answer(payload, self.model)))
+        return b"\n".join(out) + b"\n\n"
