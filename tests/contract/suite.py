@@ -106,6 +106,9 @@ REFUSED: dict[str, tuple[str, dict[str, Any] | bytes]] = {
     "streamed-bad-temperature": (CHAT, {"messages": FRANCE, "max_tokens": 4, "temperature": 9, "stream": True}),
     "unknown-model": (CHAT, {"messages": FRANCE, "max_tokens": 4, "model": "no-such-model"}),
     "not-json": (CHAT, b"{not json"),
+    # The engine's refusal (only it counts tokens), restated alike by every gateway.
+    "prompt-too-long": (COMPLETIONS, {"prompt": "word " * 3000, "max_tokens": 4}),
+    "chat-too-long": (CHAT, {"messages": [{"role": "user", "content": "word " * 3000}], "max_tokens": 4}),
 }
 
 

@@ -67,3 +67,54 @@ def test_errors_are_normalised() -> None:
     mapped = msgspec.json.decode(conform_error(400, llama, lambda status, error: ("context_length_exceeded", "prompt")))
     assert (mapped["error"]["code"], mapped["error"]["param"]) == ("context_length_exceeded", "prompt")
     assert msgspec.json.decode(conform_error(400, llama))["error"]["type"] == "invalid_request_error"
+
+
+LLAMA_LAST = {
+    "id": "cmpl-1",
+    "object": "text_completion",
+    "created": 1,
+    "model": "base",
+    "choices": [{"text": "", "index": 0, "logprobs": None, "finish_reason": "length"}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4},
+    "timings": {"predicted_n": 3},
+}
+
+
+def test_usage_on_a_last_legacy_chunk_moves_to_a_chunk_of_its_own() -> None:
+    """llama.cpp sends usage on its last legacy-completion chunk, asked for or not; OpenAI sends
+    it alone (empty ``choices``) and only when ``include_usage`` asks."""
+    stream = b"data: " + json.dumps(LLAMA_LAST).encode() + b"\n\ndata: [DONE]\n\n"
+    asked = sse_events(EventRewriter("tiny", include_usage=True).feed(stream).decode())
+    assert [e["choices"] for e in asked] == [LLAMA_LAST["choices"], []]
+    assert "usage" not in asked[0] and asked[1]["usage"] == LLAMA_LAST["usage"] and asked[1]["model"] == "tiny"
+    assert all(violations("completion.chunk", e) == [] for e in asked)
+    (alone,) = sse_events(EventRewriter("tiny").feed(stream).decode())
+    assert "usage" not in alone
+
+
+def test_llama_cpp_legacy_logprobs_take_the_legacy_form() -> None:
+    token = {
+        "id": 1,
+        "token": " Hi",
+        "bytes": [32, 72, 105],
+        "logprob": -0.5,
+        "top_logprobs": [{"id": 1, "token": " Hi", "logprob": -0.5}, {"id": 2, "token": "!", "logprob": -2.0}],
+    }
+    body = {
+        **LLAMA_LAST,
+        "choices": [
+            {
+                "text": " Hi Hi",
+                "index": 0,
+                "finish_reason": "length",
+                "logprobs": {"content": [token, {**token, "logprob": -0.25}]},
+            }
+        ],
+    }
+    logprobs = conform_answer(body, "tiny")["choices"][0]["logprobs"]
+    assert logprobs == {
+        "tokens": [" Hi", " Hi"],
+        "token_logprobs": [-0.5, -0.25],
+        "top_logprobs": [{" Hi": -0.5, "!": -2.0}] * 2,
+        "text_offset": [0, 3],
+    }

@@ -103,6 +103,9 @@ class UpstreamEngine(InferenceEngine):
     metrics_path: ClassVar[str] = "/metrics"
     #: Lines of the child's output kept for error messages.
     keep_lines: ClassVar[int] = 200
+    #: Whether the server closes a connection after a streamed answer without saying so: the
+    #: gateway then asks for ``Connection: close`` on streams rather than reuse a dead connection.
+    close_after_stream: ClassVar[bool] = False
 
     def __init__(self, model_path: str, config: InferenceConfig | None = None, *,
                  adapters: Mapping[str, str] | None = None, max_batch_size: int = 8,

@@ -194,6 +194,16 @@ class VLLMServerEngine(UpstreamEngine):
             shutil.rmtree(self.base_adapter.parent, ignore_errors=True)
             self.base_adapter = None
 
+    def error_code(self, status: int, error: Mapping[str, Any], *, chat: bool) -> tuple[str | None, str | None] | None:
+        # vLLM names the context checks' parameters its own way: the transformers engine's code and
+        # param for them.
+        param = error.get("param")
+        if param in ("input_tokens", "input_text"):  # the prompt alone is longer than the context
+            return "context_length_exceeded", "messages" if chat else "prompt"
+        if param in ("max_tokens", "max_completion_tokens") and "cannot be greater than" in str(error.get("message")):
+            return "context_length_exceeded", str(param)
+        return None
+
     def environment(self) -> dict[str, str]:
         env = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
         if not self.on_gpu:

@@ -22,6 +22,25 @@ from largeforge_serve.server.errors import ERROR_TYPES
 ErrorMapper = Callable[[int, dict[str, Any]], tuple[str | None, str | None] | None]
 
 
+def _legacy_logprobs(logprobs: dict[str, Any]) -> dict[str, Any]:
+    """llama.cpp's chat-style ``{"content": [token, …]}`` in a legacy completion, restated in the
+    legacy form (``tokens``, ``token_logprobs``, ``top_logprobs``, ``text_offset``)."""
+    tokens = [t for t in logprobs.get("content") or [] if isinstance(t, dict)]
+    offsets, at = [], 0
+    for token in tokens:
+        offsets.append(at)
+        at += len(str(token.get("token", "")))
+    return {
+        "tokens": [t.get("token") for t in tokens],
+        "token_logprobs": [t.get("logprob") for t in tokens],
+        "top_logprobs": [
+            {str(x.get("token")): x.get("logprob") for x in t.get("top_logprobs") or [] if isinstance(x, dict)}
+            for t in tokens
+        ],
+        "text_offset": offsets,
+    }
+
+
 def _conform_choice(choice: dict[str, Any]) -> None:
     message = choice.get("message")
     if isinstance(message, dict):  # a chat completion
@@ -33,6 +52,8 @@ def _conform_choice(choice: dict[str, Any]) -> None:
     else:  # a legacy completion or its chunk
         choice.setdefault("logprobs", None)
         choice.setdefault("finish_reason", None)
+        if isinstance(choice["logprobs"], dict) and "content" in choice["logprobs"]:
+            choice["logprobs"] = _legacy_logprobs(choice["logprobs"])
     logprobs = choice.get("logprobs")
     if isinstance(logprobs, dict) and ("message" in choice or "delta" in choice):
         logprobs.setdefault("content", None)
@@ -93,11 +114,16 @@ def conform_error(status: int, content: bytes, mapper: ErrorMapper | None = None
 
 class EventRewriter:
     """Cuts an upstream SSE byte stream into events and restates each ``data:`` payload with
-    :func:`conform_answer` (``data: [DONE]`` and comments pass as they are). llama.cpp sends a
-    failure mid-stream as an ``error:`` line: it becomes a ``data:`` error event, as OpenAI's."""
+    :func:`conform_answer` (``data: [DONE]`` and comments pass as they are).
 
-    def __init__(self, model: str) -> None:
+    Two engine habits are restated as OpenAI streams: usage riding on a chunk that still has
+    choices (llama.cpp's last legacy-completion chunk) moves to a chunk of its own with empty
+    ``choices`` when ``include_usage`` asked for it, and is dropped when not; a failure sent as
+    an ``error:`` line (llama.cpp) becomes a ``data:`` error event."""
+
+    def __init__(self, model: str, include_usage: bool = False) -> None:
         self.model = model
+        self.include_usage = include_usage
         self.buffer = b""
 
     def feed(self, chunk: bytes) -> bytes:
@@ -114,19 +140,32 @@ class EventRewriter:
         return self._event(rest) if rest.strip() else b""
 
     def _event(self, event: bytes) -> bytes:
-        out = []
+        """One upstream event as one or more events (a payload whose usage moves out becomes two)."""
+        other, out = [], []
         for line in event.split(b"\n"):
             field, _, value = line.partition(b":")
             value = value.removeprefix(b" ")
-            if field not in (b"data", b"error") or value == b"[DONE]":
-                out.append(line)
+            if field not in (b"data", b"error"):
+                other.append(line)  # a comment or another field
                 continue
             try:
                 payload = msgspec.json.decode(value)
-            except msgspec.DecodeError:
-                out.append(line)
+            except msgspec.DecodeError:  # data: [DONE]
+                out.append(line + b"\n\n")
                 continue
             if field == b"error":
                 payload = {"error": payload}
-            out.append(b"data: " + msgspec.json.encode(conform_answer(payload, self.model)))
-        return b"\n".join(out) + b"\n\n"
+            out += [
+                b"data: " + msgspec.json.encode(part) + b"\n\n"
+                for part in self._split_usage(conform_answer(payload, self.model))
+            ]
+        return (b"\n".join(other) + b"\n\n" if other else b"") + b"".join(out)
+
+    def _split_usage(self, payload: Any) -> list[Any]:
+        if not (isinstance(payload, dict) and payload.get("usage") and payload.get("choices")):
+            return [payload]
+        usage = payload.pop("usage")
+        if not self.include_usage:
+            return [payload]
+        alone = {k: v for k, v in payload.items() if k != "timings"}
+        return [payload, {**alone, "choices": [], "usage": usage}]

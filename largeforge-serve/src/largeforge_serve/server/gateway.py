@@ -63,7 +63,9 @@ class Gateway:
         """Create the connection pool (on the server's event loop)."""
         # No total timeout: a long generation is not a fault. Connecting must be quick (loopback).
         timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5)
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
+        # Idle connections are dropped after 4 s, before the engines' servers drop them (5 s for
+        # llama-server and uvicorn): a request never goes out on a connection being closed.
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=4)
         self.session = aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=False)
 
     async def close(self) -> None:
@@ -109,7 +111,9 @@ class Gateway:
                            code="server_overloaded", headers={"Retry-After": str(admission.retry_after())})
         try:
             data = msgspec.json.encode(self.engine.upstream_body(payload, adapter))
-            relay = asyncio.ensure_future(self._relay(path, data, send, model))
+            usage = bool(request.stream_options and request.stream_options.include_usage)
+            relay = asyncio.ensure_future(self._relay(path, data, send, EventRewriter(model, usage),
+                                                      stream=request.stream))
             gone = asyncio.ensure_future(self._wait_disconnect(receive))
             done, _ = await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
             if relay not in done:  # the client went away: closing the upstream request aborts it there
@@ -138,11 +142,14 @@ class Gateway:
         while (await receive())["type"] != "http.disconnect":
             pass
 
-    async def _relay(self, path: str, data: bytes, send: Any, model: str) -> None:
-        """POST ``data`` upstream and send the answer, in OpenAI's shapes under ``model``."""
+    async def _relay(self, path: str, data: bytes, send: Any, events: EventRewriter, *, stream: bool) -> None:
+        """POST ``data`` upstream and send the answer in OpenAI's shapes (``events`` restates a
+        streamed one)."""
         if self.session is None:
             raise APIError(503, "the server is starting", code="server_starting", headers={"Retry-After": "1"})
         headers = {"Content-Type": "application/json"}
+        if stream and self.engine.close_after_stream:
+            headers["Connection"] = "close"
         request_id = request_id_var.get()
         if request_id:
             headers["X-Request-ID"] = request_id
@@ -158,7 +165,7 @@ class Gateway:
                     status = response.status
                     if status >= 500 and self.engine.refused_request(status, content):
                         status = 400
-                    content = self._conform(status, content, model, chat=path.endswith("/chat/completions"))
+                    content = self._conform(status, content, events.model, chat=path.endswith("/chat/completions"))
                     answered = True
                     await send({"type": "http.response.start", "status": status,
                                 "headers": [*out, (b"content-length", str(len(content)).encode())]})
@@ -170,7 +177,6 @@ class Gateway:
                 await send({"type": "http.response.start", "status": response.status,
                             "headers": [*out, (b"x-accel-buffering", b"no")]})
                 first = True
-                events = EventRewriter(model)
                 async for chunk in response.content.iter_any():
                     if first:
                         self.state.metrics.observe_first_token(path, time.perf_counter() - started)
