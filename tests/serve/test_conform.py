@@ -118,3 +118,14 @@ def test_llama_cpp_legacy_logprobs_take_the_legacy_form() -> None:
         "top_logprobs": [{" Hi": -0.5, "!": -2.0}] * 2,
         "text_offset": [0, 3],
     }
+
+
+def test_nulls_openai_does_not_allow_are_dropped() -> None:
+    """vLLM sends optional fields as null where OpenAI's schema wants a value or nothing."""
+    body = json.loads(json.dumps(LLAMA_CHAT))
+    body["choices"][0]["message"].update(annotations=None, function_call=None, tool_calls=None, audio=None)
+    body["usage"].update(prompt_tokens_details=None, completion_tokens_details=None)
+    assert violations("chat", body)
+    fixed = conform_answer(body, "tiny")
+    assert violations("chat", fixed) == []
+    assert set(fixed["choices"][0]["message"]) == {"role", "content", "refusal", "audio"}

@@ -2,8 +2,10 @@
 
 llama.cpp's and vLLM's servers answer in OpenAI's form with gaps that typed clients trip on:
 fields OpenAI always sends even when null (``message.refusal``, ``choices[].logprobs``,
-``logprobs.refusal``), the engine's internal model name in ``model``, and their own error shapes
-(``code: 400`` as a number, no ``param``, ``type`` names of their own). The gateway passes every
+``logprobs.refusal``) missing, fields OpenAI sends only with a value sent as null
+(``message.annotations``, ``usage.prompt_tokens_details``), the engine's internal model name in
+``model``, and their own error shapes (``code: 400`` as a number, no ``param``, ``type`` names
+of their own). The gateway passes every
 answer, streamed ones event by event, through :func:`conform_answer` / :func:`conform_error`, so
 a client sees the same shapes as from the transformers engine; every other field is kept.
 """
@@ -41,13 +43,30 @@ def _legacy_logprobs(logprobs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: Fields OpenAI's schema has no null for: sent with a value or not at all (vLLM sends them null).
+_NOT_NULL = {
+    "message": ("tool_calls", "annotations", "function_call"),
+    "delta": ("tool_calls", "function_call", "role"),
+    "usage": ("completion_tokens_details", "prompt_tokens_details"),
+}
+
+
+def _drop_nulls(part: Any, kind: str) -> None:
+    if isinstance(part, dict):
+        for key in _NOT_NULL[kind]:
+            if key in part and part[key] is None:
+                del part[key]
+
+
 def _conform_choice(choice: dict[str, Any]) -> None:
     message = choice.get("message")
     if isinstance(message, dict):  # a chat completion
         message.setdefault("content", None)
         message.setdefault("refusal", None)
+        _drop_nulls(message, "message")
         choice.setdefault("logprobs", None)
     elif "delta" in choice:  # a chat chunk
+        _drop_nulls(choice["delta"], "delta")
         choice.setdefault("finish_reason", None)
     else:  # a legacy completion or its chunk
         choice.setdefault("logprobs", None)
@@ -73,6 +92,7 @@ def conform_answer(body: Any, model: str) -> Any:
     if not isinstance(choices, list):
         return body
     body["model"] = model
+    _drop_nulls(body.get("usage"), "usage")
     for choice in choices:
         if isinstance(choice, dict):
             _conform_choice(choice)
