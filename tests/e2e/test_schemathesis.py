@@ -1,9 +1,12 @@
 """Issue 15 (done-when): schemathesis, every check, against the OpenAPI documents that a real
 ``largeforge serve`` (tiny model) and a real router in front of it serve: no server error, no
-schema violation. Fixed seed, bounded examples, one worker (a 2-core machine)."""
+schema violation. Fixed seed, bounded examples, one worker (a 2-core machine). The same for the
+gateway in front of llama.cpp (the tiny model as a GGUF), which checks requests against the same
+document before llama.cpp sees them."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -54,3 +57,19 @@ def test_schemathesis_finds_nothing_on_server_and_router(tiny_model_dir: Path, t
             routed = cases(schemathesis(router.url, tmp_path))
             assert httpx.get(f"{router.url}/health").json()["status"] == "ok"
     print(f"schemathesis: server {served} cases, router {routed} cases, no issues")
+
+
+@pytest.mark.skipif(os.environ.get("LARGEFORGE_SKIP_LLAMACPP") == "1", reason="LARGEFORGE_SKIP_LLAMACPP=1")
+def test_schemathesis_finds_nothing_on_the_llamacpp_gateway(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from largeforge_serve.engines.llamacpp import llamacpp_available
+    from largeforge_serve.launch import ServerProcess
+
+    if not llamacpp_available():
+        pytest.skip("llama.cpp's llama-server is not installed (scripts/install_llamacpp.sh)")
+    from largeforge_quant.gguf import convert_model
+
+    gguf = convert_model(tiny_model_dir, tmp_path / "general.gguf", "f32")
+    with ServerProcess(["--model", str(gguf), "--threads", "1", "--max-concurrency", "4", "--max-model-len", "256"],
+                       timeout=300) as server:
+        served = cases(schemathesis(server.url.removesuffix("/v1"), tmp_path))
+    print(f"schemathesis: llamacpp gateway {served} cases, no issues")

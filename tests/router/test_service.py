@@ -230,3 +230,34 @@ def test_health_checks_open_and_close_circuits(experts) -> None:
         assert router.experts.get_health("math").endpoints[dead] == "ready"
     finally:
         revived.stop()
+
+
+def test_models_are_listed_and_found_one_by_one(service) -> None:
+    """``GET /v1/models/{id}`` answers for ``auto`` and every enabled expert (the openai client's
+    ``models.retrieve``); an unknown id or a disabled expert is 404 ``model_not_found``."""
+    url, router = service
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    listed = [m.id for m in client.models.list()]
+    assert listed[0] == "auto" and sorted(listed[1:]) == ["code", "general", "math"]
+    for model_id in listed:
+        card = client.models.retrieve(model_id)
+        assert (card.id, card.object, card.owned_by) == (model_id, "model", "largeforge-router") and card.created > 0
+    router.experts.get("math").enabled = False
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.models.retrieve("math")
+    assert caught.value.code == "model_not_found" and caught.value.param == "model"
+
+
+def test_the_contract_is_checked_before_routing(service, experts) -> None:
+    """A body ``largeforge serve`` would refuse is refused here alike and reaches no expert (the
+    token cap used to turn ``max_tokens: 1000000`` into the expert's cap)."""
+    url, _ = service
+    chat = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    before = sum(len(e.requests) for e in experts.values())
+    for extra, param in (({"max_tokens": 1_000_000}, "max_tokens"), ({"temperature": 9}, "temperature"),
+                         ({"top_logprobs": 2}, "top_logprobs"), ({"messages": [{"role": "x"}]}, "messages[0].role")):
+        response = httpx.post(f"{url}/v1/chat/completions", json={**chat, **extra}, timeout=30)
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", param, None)
+    assert sum(len(e.requests) for e in experts.values()) == before

@@ -46,7 +46,14 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
     (json.dumps({**CHAT, "seed": 2**70}).encode(), "seed"),
     (json.dumps({**CHAT, "stream_options": {"include_usage": "yes"}}).encode(), "stream_options.include_usage"),
     (json.dumps({**CHAT, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}).encode(),
+     "messages[0].content[0].image_url"),
+    (json.dumps({**CHAT, "messages": [{"role": "user", "content": [{"type": "video"}]}]}).encode(),
      "messages[0].content[0].type"),
+    # A well-formed image part: the contract takes it (a gateway's engine may read images), this
+    # engine does not.
+    (json.dumps({**CHAT, "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}).encode(),
+     "messages[0].content"),
 ])
 def test_malformed_chat_bodies_are_400(http: httpx.Client, body: bytes, param: str | None) -> None:
     response = http.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})

@@ -137,8 +137,10 @@ def test_tools_reach_llama_cpp(client: openai.OpenAI) -> None:
 
 
 def test_context_limit_is_a_400(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError):
+    """With the code and param the transformers engine gives it (llama.cpp says it its own way)."""
+    with pytest.raises(openai.BadRequestError) as caught:
         client.completions.create(model="tiny", prompt="word " * 2000, max_tokens=4)
+    assert (caught.value.code, caught.value.param) == ("context_length_exceeded", "prompt")
 
 
 def test_metrics_carry_llama_cpp_own(llama_server: Any, client: openai.OpenAI) -> None:

@@ -3,7 +3,9 @@
 Routes: ``POST /route``, ``POST /generate``, ``GET/POST /experts``, ``DELETE /experts/{name}``,
 ``GET /health``, ``GET /metrics`` and the OpenAI-compatible front door ``/v1/chat/completions``,
 ``/v1/completions`` and ``/v1/models``, where ``model: "auto"`` routes and an expert's name
-goes straight to that expert. Errors are OpenAI-shaped (``{"error": {...}}``) and a client can
+goes straight to that expert. Request bodies are checked against LargeForge's OpenAI contract
+(:mod:`largeforge.openai_contract`) before they are routed, so the router refuses what the
+experts' servers refuse, alike. Errors are OpenAI-shaped (``{"error": {...}}``) and a client can
 only ever cause a 4xx.
 
 The two forwarding routes are the hot path, so they are plain ASGI handlers (``@asgi``): they read
@@ -18,6 +20,7 @@ import asyncio
 import contextlib
 import hmac
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -30,6 +33,15 @@ from litestar.response.streaming import ASGIStreamingResponse
 
 from largeforge.config import ExpertConfig
 from largeforge.errors import ConfigError, LargeForgeError
+from largeforge.openai_contract import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    ModelCard,
+    ModelList,
+    RequestError,
+    encoder,
+    parse_request,
+)
 from largeforge.utils.logging import get_logger, request_context
 from largeforge_router.experts import UnknownExpertError
 from largeforge_router.openapi import allowed, openapi_document, route_methods
@@ -41,6 +53,9 @@ OPEN_PATHS = {"/health", "/openapi.json"}  # reachable without an API key (probe
 MAX_BODY = 10_000_000  # bytes; Litestar's default request_max_body_size, for the ASGI routes too
 #: What a client's X-Request-ID may be (as ``largeforge serve`` accepts); anything else is replaced.
 REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+#: The contract each front-door route checks its body against.
+REQUEST_TYPES: dict[str, type[Any]] = {"/v1/chat/completions": ChatCompletionRequest,
+                                       "/v1/completions": CompletionRequest}
 
 
 class RouteRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -209,7 +224,12 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
         if keys:
             check_key(raw_headers.get(b"authorization", b"").decode("latin-1"),
                       raw_headers.get(b"x-api-key", b"").decode("latin-1"))
-        payload = _decode(await read_body(receive, raw_headers), dict)
+        raw = await read_body(receive, raw_headers)
+        try:
+            parse_request(raw, REQUEST_TYPES[path])
+        except RequestError as exc:
+            raise APIError(400, exc.message, code=exc.code, param=exc.param) from None
+        payload = _decode(raw, dict)
         model = payload.get("model")
         if not isinstance(model, str) or not model:
             raise APIError(400, "'model' is required: 'auto' to route, or an expert's name", param="model")
@@ -261,11 +281,24 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
     async def completions(scope: Any, receive: Any, send: Any) -> None:
         await front_door(scope, receive, send, "/v1/completions")
 
-    @get("/v1/models")
-    async def models() -> dict[str, Any]:
+    started = int(time.time())
+
+    def model_cards() -> dict[str, ModelCard]:
         names = ["auto", *(e.name for e in router.experts.list_experts() if e.enabled)]
-        return {"object": "list", "data": [
-            {"id": n, "object": "model", "created": 0, "owned_by": "largeforge-router"} for n in names]}
+        return {n: ModelCard(id=n, created=started, owned_by="largeforge-router") for n in names}
+
+    @get("/v1/models")
+    async def models() -> Response[bytes]:
+        return Response(encoder.encode(ModelList(list(model_cards().values()))), media_type="application/json")
+
+    @get("/v1/models/{model_id:path}")
+    async def model(model_id: str) -> Response[bytes]:
+        cards = model_cards()
+        card = cards.get(model_id.removeprefix("/"))  # the path converter keeps the separating slash
+        if card is None:
+            raise APIError(404, f"The model `{model_id.removeprefix('/')}` does not exist. Available: "
+                           f"{', '.join(cards)}", code="model_not_found", param="model")
+        return Response(encoder.encode(card), media_type="application/json")
 
     @post("/route", status_code=200)
     async def route(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -395,7 +428,7 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
     document = msgspec.json.encode(openapi_document([RouteRequest, GenerateRequest, FeedbackRequest],
                                                     version=__version__, secured=bool(keys)))
     app = Litestar(
-        route_handlers=[chat_completions, completions, models, route, generate, feedback, list_experts,
+        route_handlers=[chat_completions, completions, models, model, route, generate, feedback, list_experts,
                         add_expert, remove_expert, health, metrics, openapi],
         before_request=before,
         exception_handlers={Exception: on_error},

@@ -1,8 +1,9 @@
 """The router's OpenAPI 3.1 document (``/openapi.json``) and the methods each path allows
 (the ``Allow`` header of 405 and ``OPTIONS`` answers).
 
-The front door forwards OpenAI request bodies to experts as they are, so its schema names what
-the router itself reads (``model``, ``messages`` or ``prompt``, ``stream``) and allows the rest.
+The front door's bodies are LargeForge's OpenAI contract (:mod:`largeforge.openai_contract`),
+which the router checks before routing (``model`` is required: ``auto`` or an expert's name);
+the answers are the experts' own, passed through.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from largeforge import openai_contract as oc
 from largeforge.config import ExpertConfig
 
 _REF = "#/components/schemas/{name}"
@@ -24,20 +26,6 @@ _ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["message", "type"],
     "properties": {"message": {"type": "string"}, "type": {"type": "string"},
                    "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}}
-_TEXT_PARTS = {"type": "array", "items": {"type": "object", "required": ["type"], "properties": {
-    "type": {"type": "string"}, "text": {"type": "string"}}}}
-_CHAT = {"type": "object", "required": ["model", "messages"], "properties": {
-    "model": {"type": "string", "minLength": 1, "examples": ["auto"],
-              "description": "'auto' routes; an expert's name goes to it"},
-    "messages": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {
-        "role": {"type": "string"}, "content": {"anyOf": [{"type": "string"}, _TEXT_PARTS, {"type": "null"}]}}}},
-    "stream": {"type": "boolean"}}}
-_COMPLETION = {"type": "object", "required": ["model", "prompt"], "properties": {
-    "model": {"type": "string", "minLength": 1, "examples": ["auto"]},
-    "prompt": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-    "stream": {"type": "boolean"}}}
-
-
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
@@ -45,8 +33,12 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 def openapi_document(request_types: list[type[Any]], *, version: str, secured: bool) -> dict[str, Any]:
     """The document; ``request_types`` are the ``/route``, ``/generate`` and ``/v1/router/feedback``
     body Structs."""
-    refs, components = msgspec.json.schema_components([*request_types, ExpertConfig], ref_template=_REF)
-    route_ref, generate_ref, feedback_ref, expert_ref = refs
+    contract = [oc.ChatCompletionRequest, oc.CompletionRequest, oc.ChatCompletionResponse, oc.CompletionResponse,
+                oc.ModelList, oc.ModelCard]
+    refs, components = msgspec.json.schema_components([*request_types, ExpertConfig, *contract], ref_template=_REF)
+    route_ref, generate_ref, feedback_ref, expert_ref, chat_ref, completion_ref, chat, completion, models, card = refs
+    for name in ("ChatCompletionRequest", "CompletionRequest"):  # the front door needs `model`
+        components[name]["required"] = sorted({*components[name].get("required", []), "model"})
     components["Error"] = _ERROR
     error = {"$ref": _REF.format(name="Error")}
     errors = {str(code): {"description": what, "content": _json(error)} for code, what in (
@@ -70,11 +62,14 @@ def openapi_document(request_types: list[type[Any]], *, version: str, secured: b
         return out
 
     paths = {
-        "/v1/chat/completions": {"post": op("Routed chat completion (passed through from the expert)", _CHAT,
-                                            anything, 400, 401, 404, 413, 503, stream=True)},
-        "/v1/completions": {"post": op("Routed text completion", _COMPLETION, anything, 400, 401, 404, 413, 503,
-                                       stream=True)},
-        "/v1/models": {"get": op("'auto' and every enabled expert", None, anything, 401)},
+        "/v1/chat/completions": {"post": op("Routed chat completion (passed through from the expert)", chat_ref,
+                                            chat, 400, 401, 404, 413, 503, stream=True)},
+        "/v1/completions": {"post": op("Routed text completion", completion_ref, completion, 400, 401, 404, 413,
+                                       503, stream=True)},
+        "/v1/models": {"get": op("'auto' and every enabled expert", None, models, 401)},
+        "/v1/models/{model_id}": {"get": {**op("One of them", None, card, 401, 404),
+                                          "parameters": [{"name": "model_id", "in": "path", "required": True,
+                                                          "schema": {"type": "string"}}]}},
         "/route": {"post": op("The routing decision for a query", route_ref, anything, 400, 401)},
         "/v1/router/feedback": {"post": op("Correct a misroute: the right expert for a request id or query "
                                            "(admin key; learnt at the next training)", feedback_ref, anything,

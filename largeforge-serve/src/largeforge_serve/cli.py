@@ -26,6 +26,18 @@ def parse_adapters(values: list[str]) -> dict[str, str]:
     return adapters
 
 
+def default_served_name(model: str) -> str:
+    """The name a model is served under unless ``--served-model-name`` says otherwise: its own
+    name, never a path (a directory's name, a GGUF file's name without ``.gguf``); a hub id or
+    an embedded alias as given."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path.resolve().name
+    if path.is_file():
+        return path.stem if path.suffix.lower() == ".gguf" else path.name
+    return model
+
+
 def register(group: typer.Typer) -> None:
     """Add ``inference`` to the ``serve`` command group."""
 
@@ -44,7 +56,8 @@ def register(group: typer.Typer) -> None:
         quantization: str = typer.Option(None, help="awq or gptq (vLLM)."),
         config: Path = typer.Option(None, "--config", help="InferenceConfig file (YAML/TOML/JSON)."),
         served_model_name: str = typer.Option(
-            None, "--served-model-name", help="Name clients use in `model` (default: --model as given)."),
+            None, "--served-model-name", help="Name clients use in `model` (default: the model's own name: "
+            "a directory's or GGUF file's name, or the hub id / alias as given)."),
         adapter: list[str] = typer.Option(
             [], "--adapter", help="LoRA adapter NAME=PATH, served as model NAME (repeatable)."),
         api_key: str = typer.Option(
@@ -76,12 +89,13 @@ def register(group: typer.Typer) -> None:
             check_model(str(cfg.model_path))  # a missing model fails now, not after loading the stack
         engine: Any = get_backend(cfg, adapters=parse_adapters(adapter), max_batch_size=max_concurrency,
                                   max_queue=max_queue, threads=threads)
-        if served_model_name and hasattr(engine, "served_name"):
-            engine.served_name = served_model_name  # its own server (vLLM) answers under that name
+        name = served_model_name or default_served_name(model)
+        if hasattr(engine, "served_name"):
+            engine.served_name = name  # its own server (vLLM) answers under that name
         print_info(f"loading {model} ({engine.backend_name} backend)…")
         engine.load()
         settings = ServerSettings(
-            model_name=served_model_name or model, backend=engine.backend_name,
+            model_name=name, backend=engine.backend_name,
             api_keys=(api_key,) if api_key else (), cors_origins=tuple(cors_origin),
             max_body_size=max_body_size, drain_timeout=drain_timeout,
         )

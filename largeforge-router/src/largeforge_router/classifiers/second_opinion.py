@@ -131,7 +131,12 @@ class SecondOpinion:
     def save(self, path: Path) -> None:
         """Write the head and the combination's settings into the directory ``path``."""
         head = self.head
-        arrays: dict[str, Any] = {"weight": head.weight, "bias": head.bias, "examples": head.examples, "offsets": head.offsets}
+        arrays: dict[str, Any] = {
+            "weight": head.weight,
+            "bias": head.bias,
+            "examples": head.examples,
+            "offsets": head.offsets,
+        }
         if self.validation is not None:
             arrays.update(validation_rows=self.validation[0], validation_log_probs=self.validation[1])
         with open(path / HEAD_FILE, "wb") as f:

@@ -33,6 +33,10 @@ INSTALL_HINT = ("install it with `pip install 'largeforge-serve[llamacpp]'` and 
                 "PATH, or set LARGEFORGE_LLAMA_SERVER")
 
 
+#: How llama-server refuses an image, audio or video part when the model has no projector for it.
+UNSUPPORTED_INPUT = b"input is not supported"
+
+
 def find_llama_server() -> Path | None:
     """``LARGEFORGE_LLAMA_SERVER``, then the one install_llamacpp.sh built, then ``PATH``."""
     env = os.environ.get("LARGEFORGE_LLAMA_SERVER")
@@ -55,6 +59,9 @@ class LlamaCppEngine(UpstreamEngine):
 
     backend_name: ClassVar[str] = "llamacpp"
     startup_timeout: ClassVar[float] = 300.0
+    #: llama-server 0.3.36 drops the connection after a streamed answer (keep-alive announced):
+    #: the next request sent on it failed with "Server disconnected".
+    close_after_stream: ClassVar[bool] = True
 
     def __init__(self, model_path: str, config: InferenceConfig | None = None, *,
                  adapters: Mapping[str, str] | None = None, max_batch_size: int = 8,
@@ -106,12 +113,21 @@ class LlamaCppEngine(UpstreamEngine):
     def environment(self) -> dict[str, str]:
         return {"LLAMA_LOG_COLORS": "0"}
 
-    #: llama-server answers 500 to these request errors (malformed tools, schemas, grammars…).
+    #: llama-server answers 500 to these request errors (malformed tools, schemas, grammars…, an
+    #: image or audio part for a model without its multimodal projector).
     REQUEST_ERRORS: ClassVar[tuple[bytes, ...]] = (b"Failed to parse", b"failed to parse", b"Invalid ",
-                                                  b"JSON schema", b"grammar")
+                                                  b"JSON schema", b"grammar", UNSUPPORTED_INPUT)
 
     def refused_request(self, status: int, content: bytes) -> bool:
         return status == 500 and any(marker in content for marker in self.REQUEST_ERRORS)
+
+    def error_code(self, status: int, error: Mapping[str, Any], *, chat: bool) -> tuple[str | None, str | None] | None:
+        # A prompt longer than a slot's context: the transformers engine's code and param for it.
+        if error.get("type") == "exceed_context_size_error":
+            return "context_length_exceeded", "messages" if chat else "prompt"
+        if UNSUPPORTED_INPUT.decode() in str(error.get("message")):  # as the transformers engine refuses images
+            return "unsupported_parameter", "messages"
+        return None
 
     def upstream_body(self, body: dict[str, Any], adapter: str | None) -> dict[str, Any]:
         body["model"] = self.served_model_name

@@ -103,6 +103,9 @@ class UpstreamEngine(InferenceEngine):
     metrics_path: ClassVar[str] = "/metrics"
     #: Lines of the child's output kept for error messages.
     keep_lines: ClassVar[int] = 200
+    #: Whether the server closes a connection after a streamed answer without saying so: the
+    #: gateway then asks for ``Connection: close`` on streams rather than reuse a dead connection.
+    close_after_stream: ClassVar[bool] = False
 
     def __init__(self, model_path: str, config: InferenceConfig | None = None, *,
                  adapters: Mapping[str, str] | None = None, max_batch_size: int = 8,
@@ -145,6 +148,11 @@ class UpstreamEngine(InferenceEngine):
         """Whether an upstream error answer is really about the client's request (the gateway
         then answers 400): engines that report some bad input as a 500 say so here."""
         return False
+
+    def error_code(self, status: int, error: Mapping[str, Any], *, chat: bool) -> tuple[str | None, str | None] | None:
+        """OpenAI's ``(code, param)`` for an upstream error (its ``error`` object) that the engine
+        reports its own way, such as a prompt longer than the context; None keeps the engine's."""
+        return None
 
     # -- the server contract ---------------------------------------------------------------
 

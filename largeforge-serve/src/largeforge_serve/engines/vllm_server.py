@@ -70,8 +70,8 @@ class VLLMServerEngine(UpstreamEngine):
         self.model_config: dict[str, Any] = {}
         self.adapter_ranks: dict[str, int] = {}
         self.python: str | None = None
-        #: The name vLLM serves the base model under: the one clients use (``--served-model-name``,
-        #: default ``--model`` as given), so vLLM's answers carry it in ``model``.
+        #: The name vLLM serves the base model under: the one clients use (``serve inference`` sets
+        #: it to ``--served-model-name`` or the model's own name), so vLLM's answers carry it.
         self.served_name = model_path
         #: On a CPU with adapters: the zero adapter the base model is served through (vllm_lora).
         self.base_adapter: Path | None = None
@@ -193,6 +193,16 @@ class VLLMServerEngine(UpstreamEngine):
         if self.base_adapter is not None:
             shutil.rmtree(self.base_adapter.parent, ignore_errors=True)
             self.base_adapter = None
+
+    def error_code(self, status: int, error: Mapping[str, Any], *, chat: bool) -> tuple[str | None, str | None] | None:
+        # vLLM names the context checks' parameters its own way: the transformers engine's code and
+        # param for them.
+        param = error.get("param")
+        if param in ("input_tokens", "input_text"):  # the prompt alone is longer than the context
+            return "context_length_exceeded", "messages" if chat else "prompt"
+        if param in ("max_tokens", "max_completion_tokens") and "cannot be greater than" in str(error.get("message")):
+            return "context_length_exceeded", str(param)
+        return None
 
     def environment(self) -> dict[str, str]:
         env = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}

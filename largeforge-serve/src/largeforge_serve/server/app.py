@@ -9,7 +9,6 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -22,6 +21,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Stream
 from litestar.types import Receive, Scope, Send
 
+from largeforge import openai_contract as s
 from largeforge.config import GenerationConfig
 from largeforge.utils.logging import get_logger, request_context, request_id_var
 from largeforge_serve import tool_calls
@@ -35,55 +35,21 @@ from largeforge_serve.engines.base import (
     TokenLogprobs,
 )
 from largeforge_serve.engines.upstream import UpstreamEngine
-from largeforge_serve.server import schemas as s
-from largeforge_serve.server.errors import APIError, exception_handlers, generation_error, invalid_body
+from largeforge_serve.server import models
+from largeforge_serve.server.errors import APIError, exception_handlers, generation_error, parse_body
 from largeforge_serve.server.gateway import Gateway
 from largeforge_serve.server.metrics import CONTENT_TYPE, ServerMetrics, TokenClock
 from largeforge_serve.server.openapi import openapi_document
+from largeforge_serve.server.schemas import HealthResponse
+from largeforge_serve.server.state import ServerSettings, ServingState, serving_state
 from largeforge_serve.server.unsupported import refuse_unsupported
+
+__all__ = ["ObservedApp", "ServerSettings", "ServingState", "create_app"]
 
 log = get_logger(__name__)
 
 _DEFAULTS = GenerationConfig()
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-@dataclass
-class ServerSettings:
-    """How the HTTP layer behaves (the engine holds the model-side limits)."""
-
-    model_name: str
-    backend: str = "transformers"
-    api_keys: tuple[str, ...] = ()
-    cors_origins: tuple[str, ...] = ("*",)
-    max_body_size: int = 1_000_000
-    drain_timeout: float = 10.0
-    #: /health says "degraded" when a decode step takes longer than this (seconds).
-    degraded_step_seconds: float = 5.0
-    started: float = field(default_factory=time.time)
-
-
-@dataclass
-class ServingState:
-    engine: ServingEngine
-    settings: ServerSettings
-    metrics: ServerMetrics
-    loaded: bool = False
-    openapi: bytes = b""  # the OpenAPI document, encoded once
-    #: Set when the engine runs its own server (llama.cpp, vLLM) and requests are forwarded to it.
-    gateway: Gateway | None = None
-
-    def resolve_model(self, requested: str | None) -> str | None:
-        """The adapter a request's ``model`` names (None = base model); 404 when unknown."""
-        if requested is None or requested == self.settings.model_name:
-            return None
-        if requested in self.engine.adapter_names:
-            return requested
-        raise APIError(404, f"The model `{requested}` does not exist. Available: "
-                       f"{', '.join(self.model_ids())}", param="model", code="model_not_found")
-
-    def model_ids(self) -> list[str]:
-        return [self.settings.model_name, *self.engine.adapter_names]
 
 
 def _version() -> str:
@@ -93,18 +59,6 @@ def _version() -> str:
         return version("largeforge-serve")
     except PackageNotFoundError:
         return "0"
-
-
-def _state(request: Request[Any, Any, Any]) -> ServingState:
-    return request.app.state.serving  # type: ignore[no-any-return]
-
-
-async def _decode(request: Request[Any, Any, Any], kind: type[Any]) -> Any:
-    body = await request.body()
-    try:
-        return s.decode(body, kind)
-    except msgspec.DecodeError as exc:
-        raise invalid_body(exc) from None
 
 
 def _sampling(req: s.SamplingFields, max_tokens: int | None, logprobs: int | None = None) -> SamplingParams:
@@ -127,9 +81,11 @@ def _messages(req: s.ChatCompletionRequest) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for i, m in enumerate(req.messages):
         if isinstance(m.content, list):
-            if any(p.type != "text" or p.text is None for p in m.content):
-                raise APIError(400, "only text content parts are supported", param=f"messages[{i}].content")
-            content = "".join(p.text or "" for p in m.content)
+            texts = [p.text for p in m.content if isinstance(p, s.TextPart)]
+            if len(texts) < len(m.content):
+                raise APIError(400, "only text content parts are supported", param=f"messages[{i}].content",
+                               code="unsupported_parameter")
+            content = "".join(texts)
         else:
             content = m.content or ""
         message: dict[str, Any] = {"role": "system" if m.role == "developer" else m.role, "content": content}
@@ -281,12 +237,10 @@ def _new_id(prefix: str) -> str:
 @post("/chat/completions", status_code=200)
 async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     """OpenAI chat completions, streamed as SSE when ``stream`` is true."""
-    state = _state(request)
+    state = serving_state(request)
     clock = state.metrics.clock(request.url.path, time.perf_counter())
-    req: s.ChatCompletionRequest = await _decode(request, s.ChatCompletionRequest)
+    req: s.ChatCompletionRequest = parse_body(await request.body(), s.ChatCompletionRequest)
     refuse_unsupported(req)
-    if req.top_logprobs and not req.logprobs:
-        raise APIError(400, "top_logprobs needs logprobs: true", param="top_logprobs")
     adapter = state.resolve_model(req.model)
     max_param = "max_completion_tokens" if req.max_completion_tokens else "max_tokens"
     params = _sampling(req, req.max_completion_tokens or req.max_tokens,
@@ -374,9 +328,9 @@ class _ChatChunks:
 @post("/completions", status_code=200)
 async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
     """OpenAI text completions; a list of prompts yields one choice each (batched together)."""
-    state = _state(request)
+    state = serving_state(request)
     started = time.perf_counter()
-    req: s.CompletionRequest = await _decode(request, s.CompletionRequest)
+    req: s.CompletionRequest = parse_body(await request.body(), s.CompletionRequest)
     refuse_unsupported(req)
     adapter = state.resolve_model(req.model)
     params = _sampling(req, req.max_tokens, req.logprobs)
@@ -424,40 +378,17 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
     return Response(s.encoder.encode(body), media_type="application/json")
 
 
-def _card(state: ServingState, model_id: str) -> s.ModelCard:
-    parent = None if model_id == state.settings.model_name else state.settings.model_name
-    return s.ModelCard(id=model_id, created=int(state.settings.started), root=parent or model_id,
-                       parent=parent)
-
-
-@get("/models")
-async def list_models(request: Request[Any, Any, Any]) -> Response[Any]:
-    """The base model and every adapter, each selectable through ``model``."""
-    state = _state(request)
-    body = s.ModelList([_card(state, m) for m in state.model_ids()])
-    return Response(s.encoder.encode(body), media_type="application/json")
-
-
-@get("/models/{model_id:path}")
-async def retrieve_model(request: Request[Any, Any, Any], model_id: str) -> Response[Any]:
-    """One model card; 404 ``model_not_found`` for an unknown id."""
-    state = _state(request)
-    model_id = model_id.lstrip("/")
-    state.resolve_model(model_id)
-    return Response(s.encoder.encode(_card(state, model_id)), media_type="application/json")
-
-
 @get("/health")
 async def health(request: Request[Any, Any, Any]) -> Response[Any]:
     """healthy / degraded (saturated or slow) / unhealthy (model not loaded, HTTP 503)."""
-    state = _state(request)
+    state = serving_state(request)
     stats = state.engine.stats()
     status: Any = "healthy"
     if not state.loaded or not getattr(state.engine, "is_alive", True):
         status = "unhealthy"
     elif stats.queued >= stats.max_queued > 0 or stats.step_seconds > state.settings.degraded_step_seconds:
         status = "degraded"
-    body = s.HealthResponse(status, state.settings.model_name, round(time.time() - state.settings.started, 3),
+    body = HealthResponse(status, state.settings.model_name, round(time.time() - state.settings.started, 3),
                             stats.active, stats.queued, state.settings.backend)
     return Response(s.encoder.encode(body), media_type="application/json",
                     status_code=503 if status == "unhealthy" else 200)
@@ -466,13 +397,13 @@ async def health(request: Request[Any, Any, Any]) -> Response[Any]:
 @get("/openapi.json")
 async def openapi(request: Request[Any, Any, Any]) -> Response[bytes]:
     """This server's OpenAPI 3.1 document (what it accepts and returns)."""
-    return Response(_state(request).openapi, media_type="application/json")
+    return Response(serving_state(request).openapi, media_type="application/json")
 
 
 @get("/metrics")
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus text format (an upstream engine's own metrics follow LargeForge's)."""
-    state = _state(request)
+    state = serving_state(request)
     text = state.metrics.render()
     if state.gateway is not None:
         text += await state.gateway.upstream_metrics()
@@ -558,7 +489,7 @@ def create_app(engine: ServingEngine, settings: ServerSettings) -> ObservedApp:
         if stop is not None:
             await anyio.to_thread.run_sync(stop, settings.drain_timeout)
 
-    v1 = Router("/v1", route_handlers=[*generation, list_models, retrieve_model],
+    v1 = Router("/v1", route_handlers=[*generation, *models.ROUTES],
                 guards=[_api_key_guard(settings.api_keys)] if settings.api_keys else None)
     app = Litestar(
         route_handlers=[v1, health, metrics, openapi],

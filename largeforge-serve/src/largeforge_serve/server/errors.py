@@ -7,23 +7,25 @@ so clients always get the same shape.
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from largeforge.openai_contract import ErrorBody, ErrorResponse, RequestError, parse_request
 from largeforge.utils.logging import get_logger
-from largeforge_serve.server.schemas import ErrorBody, ErrorResponse
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
-_TYPES = {
+#: OpenAI's error ``type`` per status (OpenAI answers an unknown model or URL with 404
+#: ``invalid_request_error``, as the router does).
+ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
     403: "permission_error",
-    404: "not_found_error",
+    404: "invalid_request_error",
     405: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
@@ -38,7 +40,7 @@ class APIError(Exception):
                  code: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
-        self.body = ErrorBody(message=message, type=type or _TYPES.get(status, "server_error"),
+        self.body = ErrorBody(message=message, type=type or ERROR_TYPES.get(status, "server_error"),
                               param=param, code=code)
         self.headers = headers or {}
 
@@ -64,21 +66,13 @@ def error_response(status: int, body: ErrorBody, headers: dict[str, str] | None 
                     media_type="application/json", headers=headers)
 
 
-_AT = re.compile(r" - at `\$\.?([^`]*)`$")
-_MISSING = re.compile(r"missing required field `([^`]+)`")
-
-
-def invalid_body(exc: msgspec.DecodeError) -> APIError:
-    """A 400 for a body msgspec could not decode, naming the field (``$.messages[0].role``)."""
-    message = str(exc)
-    match = _AT.search(message)
-    param = match.group(1) if match and match.group(1) else None
-    missing = _MISSING.search(message)
-    if missing:  # name the missing field itself, not the object that lacks it
-        param = f"{param}.{missing.group(1)}" if param else missing.group(1)
-    if not isinstance(exc, msgspec.ValidationError):
-        message = f"the request body is not valid JSON: {message}"
-    return APIError(400, message, param=param)
+def parse_body(body: bytes, kind: type[T]) -> T:
+    """A request body checked against the OpenAI contract; a 400 naming the field
+    (``messages[0].role``) for anything the contract refuses."""
+    try:
+        return parse_request(body, kind)
+    except RequestError as exc:
+        raise APIError(400, exc.message, param=exc.param, code=exc.code) from None
 
 
 def _api_error(_: Request[Any, Any, Any], exc: APIError) -> Response[bytes]:
@@ -95,7 +89,7 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
     headers = dict(exc.headers or {})
     if status == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
-    return error_response(status, ErrorBody(message=message, type=_TYPES.get(status, "server_error"),
+    return error_response(status, ErrorBody(message=message, type=ERROR_TYPES.get(status, "server_error"),
                                             code=code), headers)
 
 

@@ -1,9 +1,12 @@
 """The gateway in front of an :class:`~largeforge_serve.engines.upstream.UpstreamEngine`.
 
-``/v1/chat/completions`` and ``/v1/completions`` are forwarded to the engine's own server with
-the client's body as it came (only ``model`` is rewritten, by the engine, to pick the base model
-or an adapter), so every parameter the engine implements reaches it and every field it returns
-reaches the client. Responses, streamed ones included, are passed through chunk by chunk.
+``/v1/chat/completions`` and ``/v1/completions`` are checked against LargeForge's OpenAI
+contract (:mod:`largeforge.openai_contract`: what the transformers server refuses is refused
+here alike, before the engine sees it), then forwarded to the engine's own server with the
+client's body as it came (only ``model`` is rewritten, by the engine, to pick the base model or
+an adapter), so every parameter the engine implements reaches it. Answers, streamed ones event
+by event, are restated in OpenAI's shapes (:mod:`largeforge_serve.server.conform`): every field
+the engine returns reaches the client, and the ones OpenAI requires are there.
 
 The gateway adds what LargeForge promises on every backend: API keys (the ``/v1`` guard),
 request ids (forwarded as ``X-Request-ID``), model names checked against the adapters
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +27,11 @@ import msgspec
 from litestar import asgi
 from litestar.exceptions import MethodNotAllowedException
 
+from largeforge.openai_contract import ChatCompletionRequest, CompletionRequest
 from largeforge.utils.logging import get_logger, request_id_var
 from largeforge_serve.engines.upstream import UpstreamEngine
-from largeforge_serve.server.errors import APIError
+from largeforge_serve.server.conform import EventRewriter, conform_answer, conform_error
+from largeforge_serve.server.errors import APIError, parse_body
 
 if TYPE_CHECKING:
     from largeforge_serve.server.app import ServingState
@@ -45,16 +51,6 @@ class _UsageOnly(msgspec.Struct):
     usage: _Usage | None = None
 
 
-def _as_request_error(content: bytes) -> bytes:
-    """An upstream error body restated as an OpenAI ``invalid_request_error`` (its message kept)."""
-    try:
-        message = str(msgspec.json.decode(content)["error"]["message"])
-    except (msgspec.DecodeError, KeyError, TypeError):
-        message = content.decode("utf-8", "replace")[:2000]
-    return msgspec.json.encode({"error": {"message": message, "type": "invalid_request_error",
-                                          "param": None, "code": None}})
-
-
 class Gateway:
     """Forwards the generation endpoints of one app to its upstream engine's server."""
 
@@ -67,7 +63,9 @@ class Gateway:
         """Create the connection pool (on the server's event loop)."""
         # No total timeout: a long generation is not a fault. Connecting must be quick (loopback).
         timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5)
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
+        # Idle connections are dropped after 4 s, before the engines' servers drop them (5 s for
+        # llama-server and uvicorn): a request never goes out on a connection being closed.
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=4)
         self.session = aiohttp.ClientSession(timeout=timeout, connector=connector, auto_decompress=False)
 
     async def close(self) -> None:
@@ -103,23 +101,19 @@ class Gateway:
         if scope["method"] != "POST":
             raise MethodNotAllowedException(headers={"Allow": "POST"})
         body = await self._read_body(receive)
-        try:
-            payload = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            raise APIError(400, f"the request body is not valid JSON: {exc}") from None
-        if not isinstance(payload, dict):
-            raise APIError(400, "the request body must be a JSON object")
-        model = payload.get("model")
-        if model is not None and not isinstance(model, str):
-            raise APIError(400, "'model' must be a string", param="model")
-        adapter = self.state.resolve_model(model)
+        request = parse_body(body, ChatCompletionRequest if path.endswith("/chat/completions") else CompletionRequest)
+        payload = msgspec.json.decode(body)  # an object: the contract took it
+        adapter = self.state.resolve_model(request.model)
+        model = request.model or self.state.settings.model_name
         admission = self.engine.admission
         if not admission.try_enter():
             raise APIError(503, f"the server is busy ({admission.in_flight} requests in flight); retry later",
                            code="server_overloaded", headers={"Retry-After": str(admission.retry_after())})
         try:
             data = msgspec.json.encode(self.engine.upstream_body(payload, adapter))
-            relay = asyncio.ensure_future(self._relay(path, data, send))
+            usage = bool(request.stream_options and request.stream_options.include_usage)
+            relay = asyncio.ensure_future(self._relay(path, data, send, EventRewriter(model, usage),
+                                                      stream=request.stream))
             gone = asyncio.ensure_future(self._wait_disconnect(receive))
             done, _ = await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
             if relay not in done:  # the client went away: closing the upstream request aborts it there
@@ -148,10 +142,14 @@ class Gateway:
         while (await receive())["type"] != "http.disconnect":
             pass
 
-    async def _relay(self, path: str, data: bytes, send: Any) -> None:
+    async def _relay(self, path: str, data: bytes, send: Any, events: EventRewriter, *, stream: bool) -> None:
+        """POST ``data`` upstream and send the answer in OpenAI's shapes (``events`` restates a
+        streamed one)."""
         if self.session is None:
             raise APIError(503, "the server is starting", code="server_starting", headers={"Retry-After": "1"})
         headers = {"Content-Type": "application/json"}
+        if stream and self.engine.close_after_stream:
+            headers["Connection"] = "close"
         request_id = request_id_var.get()
         if request_id:
             headers["X-Request-ID"] = request_id
@@ -166,7 +164,8 @@ class Gateway:
                     content = await response.read()
                     status = response.status
                     if status >= 500 and self.engine.refused_request(status, content):
-                        status, content = 400, _as_request_error(content)
+                        status = 400
+                    content = self._conform(status, content, events.model, chat=path.endswith("/chat/completions"))
                     answered = True
                     await send({"type": "http.response.start", "status": status,
                                 "headers": [*out, (b"content-length", str(len(content)).encode())]})
@@ -182,8 +181,9 @@ class Gateway:
                     if first:
                         self.state.metrics.observe_first_token(path, time.perf_counter() - started)
                         first = False
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b""})
+                    if out_chunk := events.feed(chunk):
+                        await send({"type": "http.response.body", "body": out_chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": events.flush()})
         except (aiohttp.ClientConnectionError, aiohttp.ServerDisconnectedError, OSError) as exc:
             if answered:
                 log.warning("the %s engine dropped a response midway: %s", self.engine.backend_name, exc)
@@ -193,6 +193,15 @@ class Gateway:
                                code="engine_unavailable", headers={"Retry-After": "5"}) from None
             raise APIError(502, f"the {self.engine.backend_name} engine did not answer: {exc}",
                            type="server_error", code="upstream_error") from None
+
+    def _conform(self, status: int, content: bytes, model: str, *, chat: bool) -> bytes:
+        """An unstreamed upstream answer in OpenAI's shapes (see :mod:`~largeforge_serve.server.conform`)."""
+        if status >= 400:
+            return conform_error(status, content, functools.partial(self.engine.error_code, chat=chat))
+        try:
+            return msgspec.json.encode(conform_answer(msgspec.json.decode(content), model))
+        except msgspec.DecodeError:
+            return content
 
     def _count_usage(self, content: bytes) -> None:
         try:

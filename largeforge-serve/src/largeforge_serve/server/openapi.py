@@ -11,7 +11,8 @@ from typing import Any
 
 import msgspec
 
-from largeforge_serve.server import schemas as s
+from largeforge import openai_contract as s
+from largeforge_serve.server.schemas import HealthResponse
 
 _REF = "#/components/schemas/{name}"
 #: One server-sent event (``data: {json chunk}`` or ``data: [DONE]``), as SSE-aware tools parse it.
@@ -26,7 +27,7 @@ def _json(ref: dict[str, Any]) -> dict[str, Any]:
 def openapi_document(*, title: str, version: str, secured: bool) -> dict[str, Any]:
     """The OpenAPI document; ``secured``: the ``/v1`` routes need ``Authorization: Bearer``."""
     types = [s.ChatCompletionRequest, s.CompletionRequest, s.ChatCompletionResponse, s.ChatCompletionChunk,
-             s.CompletionResponse, s.ModelList, s.ModelCard, s.HealthResponse, s.ErrorResponse]
+             s.CompletionResponse, s.ModelList, s.ModelCard, HealthResponse, s.ErrorResponse]
     refs, components = msgspec.json.schema_components(types, ref_template=_REF)
     chat_req, completion_req, chat, _chunk, completion, models, card, health, error = refs
     errors = {str(code): {"description": what, "content": _json(error)} for code, what in (

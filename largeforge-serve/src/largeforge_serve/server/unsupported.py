@@ -1,19 +1,22 @@
 """OpenAI parameters the transformers engine does not implement: a request that sets one to
 anything but its neutral value gets a 400 naming it, instead of an answer that silently ignores
-it (penalties, logit_bias, response_format, a forced ``tool_choice``, echo, suffix); ``tools`` and
-``logprobs`` are implemented (server/app.py, tool_calls.py)."""
+it (``n`` above 1, penalties, logit_bias, response_format, a forced ``tool_choice``, echo, suffix);
+``tools`` and ``logprobs`` are implemented (server/app.py, tool_calls.py). The gateways forward
+these to engines that implement them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from largeforge_serve.server import schemas as s
+from largeforge import openai_contract as s
 from largeforge_serve.server.errors import APIError
 
 
 def _set(req: Any) -> list[str]:
     """The unsupported parameters ``req`` sets to a value that would change the answer."""
     names = []
+    if req.n != 1:
+        names.append("n")
     if req.presence_penalty not in (None, 0):
         names.append("presence_penalty")
     if req.frequency_penalty not in (None, 0):
