@@ -19,9 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -42,17 +40,16 @@ from largeforge.openai_contract import (
     encoder,
     parse_request,
 )
-from largeforge.utils.logging import get_logger, request_context
+from largeforge.utils.logging import get_logger
 from largeforge_router.experts import UnknownExpertError
 from largeforge_router.openapi import allowed, openapi_document, route_methods
+from largeforge_router.request_id import RequestIdMiddleware
 from largeforge_router.router import Forwarded, NoEndpointError, Router
 
 logger = get_logger("largeforge.router.app")  # under the largeforge logger tree
 AUTO_MODELS = {"auto", "router"}
 OPEN_PATHS = {"/health", "/openapi.json"}  # reachable without an API key (probes, client generators)
 MAX_BODY = 10_000_000  # bytes; Litestar's default request_max_body_size, for the ASGI routes too
-#: What a client's X-Request-ID may be (as ``largeforge serve`` accepts); anything else is replaced.
-REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 #: The contract each front-door route checks its body against.
 REQUEST_TYPES: dict[str, type[Any]] = {"/v1/chat/completions": ChatCompletionRequest,
                                        "/v1/completions": CompletionRequest}
@@ -153,33 +150,6 @@ def routing_query(path: str, payload: dict[str, Any]) -> str:
     if not isinstance(prompt, str):
         raise APIError(400, "'prompt' must be a string or a list of strings", param="prompt")
     return prompt
-
-
-class RequestIdMiddleware:
-    """Give every request an id (a valid ``X-Request-ID`` in, or a new one), log with it, echo it
-    back and forward it; an invalid one (too long, odd characters) is replaced, never echoed."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = dict(scope["headers"]).get(b"x-request-id")
-        valid = given is not None and REQUEST_ID.match(given) is not None
-        rid = given.decode("latin-1") if given is not None and valid else uuid.uuid4().hex
-
-        async def send_with_id(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
-            await send(message)
-
-        if not valid:
-            scope["headers"] = [*(h for h in scope["headers"] if h[0] != b"x-request-id"),
-                                (b"x-request-id", rid.encode())]
-        with request_context(rid):
-            await self.app(scope, receive, send_with_id)
 
 
 def _matches(given: bytes, candidates: list[bytes]) -> bool:
