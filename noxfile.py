@@ -29,8 +29,16 @@ def build_wheels(session: nox.Session) -> None:
     session.install("hatchling", "pip")
     WHEELHOUSE.mkdir(exist_ok=True)
     for dist in DISTRIBUTIONS:
-        session.run("pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-                    "-w", str(WHEELHOUSE), str(ROOT / f"largeforge-{dist}"))
+        session.run(
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(WHEELHOUSE),
+            str(ROOT / f"largeforge-{dist}"),
+        )
 
 
 def install_from_wheels(session: nox.Session, requirement: str) -> None:

@@ -33,8 +33,29 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from largeforge.data import DataValidator, parts
 
 RESULTS = Path(__file__).parent / "results" / "data_validate.json"
-WORDS = ["model", "data", "expert", "router", "train", "serve", "token", "batch", "layer", "adapter", "query",
-         "answer", "Paris", "France", "capital", "energy", "river", "mountain", "science", "history", "music"]
+WORDS = [
+    "model",
+    "data",
+    "expert",
+    "router",
+    "train",
+    "serve",
+    "token",
+    "batch",
+    "layer",
+    "adapter",
+    "query",
+    "answer",
+    "Paris",
+    "France",
+    "capital",
+    "energy",
+    "river",
+    "mountain",
+    "science",
+    "history",
+    "music",
+]
 
 
 def sentence(rng: random.Random, n: int) -> str:
@@ -44,8 +65,11 @@ def sentence(rng: random.Random, n: int) -> str:
 def make_alpaca(n: int, rng: random.Random) -> list[dict[str, Any]]:
     rows = []
     for i in range(n):
-        row = {"instruction": sentence(rng, 12), "input": sentence(rng, 6) if i % 3 else "",
-               "output": sentence(rng, 40)}
+        row = {
+            "instruction": sentence(rng, 12),
+            "input": sentence(rng, 6) if i % 3 else "",
+            "output": sentence(rng, 40),
+        }
         if i % 1000 == 999:
             row["output"] = ""  # invalid: empty output
         rows.append(row)
@@ -116,19 +140,28 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     rng = random.Random(0)
-    results: dict[str, Any] = {"machine": {"python": platform.python_version(),
-                                           "processor": platform.processor() or platform.machine(),
-                                           "cpus": parts.available_cpus(),
-                                           "load_average_before": os.getloadavg()}}
+    results: dict[str, Any] = {
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+            "cpus": parts.available_cpus(),
+            "load_average_before": os.getloadavg(),
+        }
+    }
     counts: dict[str, set[int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        cases = [("alpaca", args.alpaca, make_alpaca, AlpacaExample),
-                 ("sharegpt", args.sharegpt, make_sharegpt, ShareGPTExample)]
+        cases = [
+            ("alpaca", args.alpaca, make_alpaca, AlpacaExample),
+            ("sharegpt", args.sharegpt, make_sharegpt, ShareGPTExample),
+        ]
         for name, n, make, model in cases:
             path = Path(tmp) / f"{name}.json"
             path.write_text(json.dumps(make(n, rng)))
-            timings = {"largeforge": DataValidator(), "largeforge_one_process": DataValidator(workers=1),
-                       "pydantic": model}
+            timings = {
+                "largeforge": DataValidator(),
+                "largeforge_one_process": DataValidator(workers=1),
+                "pydantic": model,
+            }
             best: dict[str, float] = {key: float("inf") for key in timings}
             for _ in range(args.repeats):  # interleaved, so load changes hit every contender alike
                 for key, how in timings.items():
@@ -143,17 +176,20 @@ def main() -> None:
                     counts.setdefault(name, set()).add(invalid)
             assert len(counts[name]) == 1, counts  # every contender found the same invalid rows
             results[name] = {
-                "rows": n, "invalid_rows": counts[name].pop(),
+                "rows": n,
+                "invalid_rows": counts[name].pop(),
                 "file_mb": round(path.stat().st_size / 1e6, 1),
                 "largeforge_workers": parts.default_workers(path.stat().st_size),
                 **{f"{key}_rows_per_s": round(n / seconds) for key, seconds in best.items()},
                 "speedup_vs_pydantic": round(best["pydantic"] / best["largeforge"], 2),
                 "one_process_speedup_vs_pydantic": round(best["pydantic"] / best["largeforge_one_process"], 2),
             }
-            print(f"{name:9} {n:>7} rows  largeforge {n / best['largeforge']:>10,.0f} rows/s "
-                  f"(one process {n / best['largeforge_one_process']:>10,.0f})   "
-                  f"pydantic {n / best['pydantic']:>10,.0f} rows/s   "
-                  f"speedup {best['pydantic'] / best['largeforge']:.2f}x")
+            print(
+                f"{name:9} {n:>7} rows  largeforge {n / best['largeforge']:>10,.0f} rows/s "
+                f"(one process {n / best['largeforge_one_process']:>10,.0f})   "
+                f"pydantic {n / best['pydantic']:>10,.0f} rows/s   "
+                f"speedup {best['pydantic'] / best['largeforge']:.2f}x"
+            )
     results["machine"]["load_average_after"] = os.getloadavg()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

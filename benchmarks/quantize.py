@@ -33,12 +33,13 @@ def answer(model: Any, tokenizer: Any) -> str:
     """Greedy answer of ``model`` to the France question."""
     import torch
 
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": QUESTION}], tokenize=False,
-                                           add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": QUESTION}], tokenize=False, add_generation_prompt=True
+    )
     ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=24, do_sample=False)
-    return str(tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)).strip()
+    return str(tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)).strip()
 
 
 def evaluate(model_dir: Path, heldout: list[Any], seq_length: int, quantized: bool) -> dict[str, Any]:
@@ -48,18 +49,26 @@ def evaluate(model_dir: Path, heldout: list[Any], seq_length: int, quantized: bo
     from largeforge_quant import load_quantized
     from largeforge_quant.report import perplexity
 
-    model = load_quantized(model_dir) if quantized else AutoModelForCausalLM.from_pretrained(
-        model_dir, dtype=torch.float32).eval()
+    model = (
+        load_quantized(model_dir)
+        if quantized
+        else AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    )
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     start = time.perf_counter()
     ppl = perplexity(model, tokenizer, heldout, seq_length)
     reply = answer(model, tokenizer)
-    return {"perplexity": round(ppl, 4), "eval_seconds": round(time.perf_counter() - start, 1),
-            "answer": reply, "answers_paris": "Paris" in reply}
+    return {
+        "perplexity": round(ppl, 4),
+        "eval_seconds": round(time.perf_counter() - start, 1),
+        "answer": reply,
+        "answers_paris": "Paris" in reply,
+    }
 
 
-def run_method(method: str, model: str, split: Any, seq_length: int, threads: int,
-               options: dict[str, Any]) -> dict[str, Any]:
+def run_method(
+    method: str, model: str, split: Any, seq_length: int, threads: int, options: dict[str, Any]
+) -> dict[str, Any]:
     """Quantize with ``method``, then measure it (a function of its own so it can run in a worker)."""
     import torch
 
@@ -68,18 +77,20 @@ def run_method(method: str, model: str, split: Any, seq_length: int, threads: in
 
     if threads:
         torch.set_num_threads(threads)
-    quantizer = {"gptq": GPTQQuantizer, "awq": AWQQuantizer}[method](model, bits=4, seq_length=seq_length,
-                                                                     **options)
+    quantizer = {"gptq": GPTQQuantizer, "awq": AWQQuantizer}[method](model, bits=4, seq_length=seq_length, **options)
     with tempfile.TemporaryDirectory(prefix=f"lf-quant-bench-{method}-") as tmp:
         out = Path(tmp) / method
         start = time.perf_counter()
         quantizer.quantize(split.texts, out)
         seconds = time.perf_counter() - start
         size = model_size(out, quantized_layers(out))
-        return {"scheme": quantizer.config.merged(group_size=quantizer.group_size).label,
-                "quantize_seconds": round(seconds, 1), "total_bytes": size.total_bytes,
-                "linear_bytes": size.linear_bytes,
-                **evaluate(out, split.heldout, seq_length, quantized=True)}
+        return {
+            "scheme": quantizer.config.merged(group_size=quantizer.group_size).label,
+            "quantize_seconds": round(seconds, 1),
+            "total_bytes": size.total_bytes,
+            "linear_bytes": size.linear_bytes,
+            **evaluate(out, split.heldout, seq_length, quantized=True),
+        }
 
 
 def main() -> None:
@@ -91,9 +102,12 @@ def main() -> None:
     parser.add_argument("--seq-length", type=int, default=512)
     parser.add_argument("--methods", default="gptq,awq")
     parser.add_argument("--awq-n-grid", type=int, default=20, help="AWQ scale-search grid points.")
-    parser.add_argument("--parallel", action="store_true",
-                        help="Run the methods and the baseline in separate single-threaded processes "
-                             "(faster on a busy machine; each time then includes the others' load).")
+    parser.add_argument(
+        "--parallel",
+        action="store_true",
+        help="Run the methods and the baseline in separate single-threaded processes "
+        "(faster on a busy machine; each time then includes the others' load).",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -107,19 +121,34 @@ def main() -> None:
 
     base = resolve_model(args.model)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    split = load_calibration_split(args.calibration, tokenizer, num_samples=args.samples,
-                                   num_heldout=args.heldout, seq_length=args.seq_length, seed=0)
+    split = load_calibration_split(
+        args.calibration,
+        tokenizer,
+        num_samples=args.samples,
+        num_heldout=args.heldout,
+        seq_length=args.seq_length,
+        seed=0,
+    )
     print(f"calibration: {len(split.texts)} rows, held-out: {len(split.heldout)} rows", flush=True)
     results: dict[str, Any] = {
         "benchmark": "quantize",
         "model": args.model,
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "cuda": torch.cuda.is_available(), "torch": torch.__version__,
-                    "llmcompressor": llmcompressor.__version__, "parallel": args.parallel},
-        "settings": {"calibration": Path(args.calibration).name, "calibration_samples": len(split.texts),
-                     "heldout_samples": len(split.heldout), "seq_length": args.seq_length,
-                     "scheme": "W4 asymmetric, group size chosen from the layer widths",
-                     "awq_n_grid": args.awq_n_grid},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "cuda": torch.cuda.is_available(),
+            "torch": torch.__version__,
+            "llmcompressor": llmcompressor.__version__,
+            "parallel": args.parallel,
+        },
+        "settings": {
+            "calibration": Path(args.calibration).name,
+            "calibration_samples": len(split.texts),
+            "heldout_samples": len(split.heldout),
+            "seq_length": args.seq_length,
+            "scheme": "W4 asymmetric, group size chosen from the layer widths",
+            "awq_n_grid": args.awq_n_grid,
+        },
         "models": {},
     }
     methods = args.methods.split(",")
@@ -143,15 +172,20 @@ def main() -> None:
     from largeforge_quant.layers import quantized_layer_widths
 
     before = model_size(base, list(quantized_layer_widths(base, ["lm_head"])))
-    base_sizes = {"quantize_seconds": 0.0, "total_bytes": before.total_bytes,
-                  "linear_bytes": before.linear_bytes, "linear_bytes_16bit": before.linear_bytes_16bit}
+    base_sizes = {
+        "quantize_seconds": 0.0,
+        "total_bytes": before.total_bytes,
+        "linear_bytes": before.linear_bytes,
+        "linear_bytes_16bit": before.linear_bytes_16bit,
+    }
     if args.parallel:
         from concurrent.futures import ProcessPoolExecutor
 
         torch.set_num_threads(1)
         with ProcessPoolExecutor(max_workers=len(methods)) as pool:
-            futures = {m: pool.submit(run_method, m, args.model, split, args.seq_length, 1, options[m])
-                       for m in methods}
+            futures = {
+                m: pool.submit(run_method, m, args.model, split, args.seq_length, 1, options[m]) for m in methods
+            }
             record("unquantized", {**base_sizes, **evaluate(base, split.heldout, args.seq_length, False)})
             for method, future in futures.items():
                 record(method, future.result())
@@ -160,6 +194,7 @@ def main() -> None:
         for method in methods:
             record(method, run_method(method, args.model, split, args.seq_length, 0, options[method]))
     print(json.dumps(results["models"], indent=2))
+
 
 if __name__ == "__main__":
     main()

@@ -51,8 +51,12 @@ def measure(folder: Path, weight: float, seeds: list[int], cv_seeds: list[int]) 
             x = tuner.embed(tuner._train(keep.tolist(), y_all[keep], n_labels), list(range(n_rows)))
             right += round(fixed_head_accuracy(x, y_all, keep, test_rows, n_labels) * len(test_rows))
         cross_validated.append(right / n_train)
-    return {"held_out": held_out, "held_out_mean": float(np.mean(held_out)),
-            "training_cv": cross_validated, "training_cv_mean": float(np.mean(cross_validated)) if cv_seeds else None}
+    return {
+        "held_out": held_out,
+        "held_out_mean": float(np.mean(held_out)),
+        "training_cv": cross_validated,
+        "training_cv_mean": float(np.mean(cross_validated)) if cv_seeds else None,
+    }
 
 
 def main() -> None:
@@ -67,15 +71,29 @@ def main() -> None:
     results = {}
     for folder in args.sets:
         name = str(folder.resolve().relative_to(ROOT))
-        results[name] = {"cross_entropy_only": measure(folder, 0.0, args.seeds, args.cv_seeds),
-                         "with_contrastive": measure(folder, args.weight, args.seeds, args.cv_seeds)}
+        results[name] = {
+            "cross_entropy_only": measure(folder, 0.0, args.seeds, args.cv_seeds),
+            "with_contrastive": measure(folder, args.weight, args.seeds, args.cv_seeds),
+        }
         for variant, m in results[name].items():
             cv = f"{m['training_cv_mean']:.3f}" if m["training_cv_mean"] is not None else "-"
-            print(f"{name:<24} {variant:<20} held-out {m['held_out_mean']:.3f} {m['held_out']}  training CV {cv}",
-                  flush=True)
-    RESULTS.write_text(json.dumps({"load_average": [load_before, os.getloadavg()], "weight": args.weight,
-                                   "seeds": args.seeds,
-                                   "cv_seeds": args.cv_seeds, "sets": results}, indent=2) + "\n")
+            print(
+                f"{name:<24} {variant:<20} held-out {m['held_out_mean']:.3f} {m['held_out']}  training CV {cv}",
+                flush=True,
+            )
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "load_average": [load_before, os.getloadavg()],
+                "weight": args.weight,
+                "seeds": args.seeds,
+                "cv_seeds": args.cv_seeds,
+                "sets": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -107,10 +107,23 @@ def main() -> None:
         name = str(folder.resolve().relative_to(ROOT))
         m = results[name] = measure(folder, args.shuffles)
         best = max(m["fixed"].values())
-        print(f"{name:<24} free choice {m['free_choice']:.3f}  rule {m['rule']:.3f}  fixed {preferred} "
-              f"{m['fixed'][preferred]:.3f}  best fixed pair {best:.3f}", flush=True)
-    RESULTS.write_text(json.dumps({"load_average": [load_before, os.getloadavg()], "preferred": preferred,
-                                   "shuffles": args.shuffles, "sets": results}, indent=2) + "\n")
+        print(
+            f"{name:<24} free choice {m['free_choice']:.3f}  rule {m['rule']:.3f}  fixed {preferred} "
+            f"{m['fixed'][preferred]:.3f}  best fixed pair {best:.3f}",
+            flush=True,
+        )
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "load_average": [load_before, os.getloadavg()],
+                "preferred": preferred,
+                "shuffles": args.shuffles,
+                "sets": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

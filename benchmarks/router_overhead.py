@@ -59,8 +59,16 @@ def tiny_model(target: Path) -> Path:
 
     source = resolve_model(DEFAULT_MODEL)
     config = AutoConfig.from_pretrained(source)
-    config.update({"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
-                   "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16})
+    config.update(
+        {
+            "num_hidden_layers": 2,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "head_dim": 16,
+        }
+    )
     torch.manual_seed(0)
     AutoModelForCausalLM.from_config(config).save_pretrained(target)
     AutoTokenizer.from_pretrained(source).save_pretrained(target)
@@ -81,14 +89,23 @@ def http_stack() -> dict[str, str | None]:
 
 
 def stats(values: list[float]) -> dict[str, float]:
-    return {"p50": round(percentile(values, 50), 3), "p95": round(percentile(values, 95), 3),
-            "mean": round(sum(values) / len(values), 3)}
+    return {
+        "p50": round(percentile(values, 50), 3),
+        "p95": round(percentile(values, 95), 3),
+        "mean": round(sum(values) / len(values), 3),
+    }
 
 
-CONSTANT = json.dumps({"id": "c1", "object": "chat.completion", "created": 0, "model": "code",
-                       "choices": [{"index": 0, "finish_reason": "length",
-                                    "message": {"role": "assistant", "content": "ok"}}],
-                       "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
+CONSTANT = json.dumps(
+    {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "code",
+        "choices": [{"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": "ok"}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+).encode()
 
 
 def _constant_expert(sock: socket.socket) -> None:
@@ -101,12 +118,22 @@ def _constant_expert(sock: socket.socket) -> None:
             except asyncio.IncompleteReadError:  # the client closed its keep-alive connection
                 writer.close()
                 return
-            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
+            length = next(
+                (
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
             await reader.readexactly(length)
             body = b'{"status": "ok"}' if head.startswith(b"GET /health") else CONSTANT
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
             await writer.drain()
 
     async def run() -> None:
@@ -124,8 +151,7 @@ class ConstantExpert:
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)
         port = sock.getsockname()[1]
-        self.proc = multiprocessing.get_context("fork").Process(target=_constant_expert, args=(sock,),
-                                                                daemon=True)
+        self.proc = multiprocessing.get_context("fork").Process(target=_constant_expert, args=(sock,), daemon=True)
         self.proc.start()
         sock.close()
         return f"http://127.0.0.1:{port}"
@@ -137,10 +163,14 @@ class ConstantExpert:
 
 def overhead(expert_url: str, requests: int, workdir: Path) -> dict[str, Any]:
     """Alternate direct and routed requests to ``expert_url``; latency statistics in ms."""
-    config = {"experts": [{"name": "code", "keywords": ["python"], "endpoints": [expert_url]},
-                          {"name": "general", "endpoints": [expert_url]}],
-              "classifier": {"classifier_type": "keyword", "fallback_expert": "general"},
-              "server": {"health_check_interval": 0}}
+    config = {
+        "experts": [
+            {"name": "code", "keywords": ["python"], "endpoints": [expert_url]},
+            {"name": "general", "endpoints": [expert_url]},
+        ],
+        "classifier": {"classifier_type": "keyword", "fallback_expert": "general"},
+        "server": {"health_check_interval": 0},
+    }
     path = workdir / "router.yaml"
     path.write_text(yaml.safe_dump(config))
     with RouterProcess(path) as router, httpx.Client(timeout=60) as direct, httpx.Client(timeout=60) as routed:
@@ -160,10 +190,15 @@ def overhead(expert_url: str, requests: int, workdir: Path) -> dict[str, Any]:
                     timings[key].append(elapsed)
     added = [r - d for r, d in zip(timings["router"], timings["direct"], strict=True)]
     p50 = percentile(timings["router"], 50) - percentile(timings["direct"], 50)
-    return {"requests": requests, "direct_ms": stats(timings["direct"]), "router_ms": stats(timings["router"]),
-            "added_ms_p50": round(p50, 3),
-            "added_ms_p95": round(percentile(timings["router"], 95) - percentile(timings["direct"], 95), 3),
-            "paired_difference_ms": stats(added), "meets_2ms_target_at_p50": p50 <= 2.0}
+    return {
+        "requests": requests,
+        "direct_ms": stats(timings["direct"]),
+        "router_ms": stats(timings["router"]),
+        "added_ms_p50": round(p50, 3),
+        "added_ms_p95": round(percentile(timings["router"], 95) - percentile(timings["direct"], 95), 3),
+        "paired_difference_ms": stats(added),
+        "meets_2ms_target_at_p50": p50 <= 2.0,
+    }
 
 
 def classifiers() -> dict[str, Any]:
@@ -203,15 +238,20 @@ def main() -> None:
         model = args.model or tiny_model(Path(tmp) / "tiny")
         from largeforge_serve.launch import ServerProcess
 
-        machine = {"python": platform.python_version(), "processor": platform.machine(),
-                   "cpus": os.cpu_count(), "load_average_before": os.getloadavg(), "http_stack": http_stack()}
+        machine = {
+            "python": platform.python_version(),
+            "processor": platform.machine(),
+            "cpus": os.cpu_count(),
+            "load_average_before": os.getloadavg(),
+            "http_stack": http_stack(),
+        }
         result: dict[str, Any] = {"machine": machine, "overhead": {}}
         with ConstantExpert() as url:
             result["overhead"]["constant_expert"] = overhead(url, args.requests, Path(tmp))
-        with ServerProcess(["--model", str(model), "--served-model-name", "code",
-                            "--threads", str(args.expert_threads)]) as expert:
-            result["overhead"]["serve_tiny_model"] = overhead(expert.url.removesuffix("/v1"), args.requests,
-                                                              Path(tmp))
+        with ServerProcess(
+            ["--model", str(model), "--served-model-name", "code", "--threads", str(args.expert_threads)]
+        ) as expert:
+            result["overhead"]["serve_tiny_model"] = overhead(expert.url.removesuffix("/v1"), args.requests, Path(tmp))
             result["overhead"]["serve_tiny_model"]["expert_threads"] = args.expert_threads
         result["classifiers"] = classifiers()
         machine["load_average_after"] = os.getloadavg()

@@ -61,8 +61,15 @@ def measure(folder: Path, alphas: list[float]) -> dict[str, Any]:
                 right[a] += round(fixed_head_accuracy(x, y, keep, test_rows, n_labels) * len(test_rows))
         for a in alphas:
             cv[a].append(right[a] / n_train)
-    return {str(a): {"held_out": held[a], "held_out_mean": float(np.mean(held[a])), "training_cv": cv[a],
-                     "training_cv_mean": float(np.mean(cv[a]))} for a in alphas}
+    return {
+        str(a): {
+            "held_out": held[a],
+            "held_out_mean": float(np.mean(held[a])),
+            "training_cv": cv[a],
+            "training_cv_mean": float(np.mean(cv[a])),
+        }
+        for a in alphas
+    }
 
 
 def main() -> None:
@@ -77,8 +84,11 @@ def main() -> None:
         name = str(folder.resolve().relative_to(ROOT))
         results[name] = measure(folder, args.alphas)
         for alpha, m in results[name].items():
-            print(f"{name:<24} alpha {alpha:<5} held-out {m['held_out_mean']:.3f}  training CV "
-                  f"{m['training_cv_mean']:.3f}", flush=True)
+            print(
+                f"{name:<24} alpha {alpha:<5} held-out {m['held_out_mean']:.3f}  training CV "
+                f"{m['training_cv_mean']:.3f}",
+                flush=True,
+            )
     RESULTS.write_text(json.dumps({"load_average": [load_before, os.getloadavg()], "sets": results}, indent=2) + "\n")
 
 

@@ -79,8 +79,13 @@ class Server:
 
 def stream_once(url: str, model: str, max_tokens: int) -> dict[str, float]:
     """One streamed chat completion: time to first token, tokens, decode tokens/s."""
-    body = {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": max_tokens,
-            "temperature": 0, "stream": True}
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+    }
     start = time.perf_counter()
     first = last = 0.0
     tokens = 0
@@ -103,22 +108,26 @@ def stream_once(url: str, model: str, max_tokens: int) -> dict[str, float]:
 def concurrent(url: str, model: str, clients: int, max_tokens: int) -> dict[str, float]:
     results: list[dict[str, float]] = []
     start = time.perf_counter()
-    threads = [threading.Thread(target=lambda: results.append(stream_once(url, model, max_tokens)))
-               for _ in range(clients)]
+    threads = [
+        threading.Thread(target=lambda: results.append(stream_once(url, model, max_tokens))) for _ in range(clients)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - start
     tokens = sum(r["tokens"] for r in results)
-    return {"aggregate_tps": tokens / wall, "tokens": tokens, "wall": wall,
-            "max_ttft": max(r["ttft"] for r in results)}
+    return {"aggregate_tps": tokens / wall, "tokens": tokens, "wall": wall, "max_ttft": max(r["ttft"] for r in results)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--gguf", type=Path, default=None,
-                        help="GGUF file (default: the embedded SmolLM2 exported to q4_k_m by quant gguf)")
+    parser.add_argument(
+        "--gguf",
+        type=Path,
+        default=None,
+        help="GGUF file (default: the embedded SmolLM2 exported to q4_k_m by quant gguf)",
+    )
     parser.add_argument("--model", default="smollm2-135m-instruct", help="Model for the transformers engine.")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=8)
@@ -135,24 +144,88 @@ def main() -> None:
         gguf = Path("/tmp/lf-bench-smollm2-q4_k_m.gguf")
         if not gguf.is_file():
             GGUFQuantizer(args.model, type="q4_k_m", eval_samples=0).quantize([], gguf, overwrite=True)
-    largeforge = [sys.executable, "-m", "largeforge.cli.main", "serve", "inference", "--host", "127.0.0.1",
-                  "--threads", str(args.threads), "--max-concurrency", str(args.clients)]
+    largeforge = [
+        sys.executable,
+        "-m",
+        "largeforge.cli.main",
+        "serve",
+        "inference",
+        "--host",
+        "127.0.0.1",
+        "--threads",
+        str(args.threads),
+        "--max-concurrency",
+        str(args.clients),
+    ]
     servers = {
-        "largeforge_llamacpp": Server("largeforge_llamacpp", [
-            *largeforge, "--backend", "llamacpp", "--model", str(gguf), "--served-model-name", "m",
-            "--max-model-len", "2048", "--port", str(port := free_port())], port),
-        "llama_cpp_server": Server("llama_cpp_server", [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "m",
-            "--n_threads", str(args.threads), "--n_threads_batch", str(args.threads), "--n_ctx", "2048",
-            "--interrupt_requests", "False", "--host", "127.0.0.1", "--port", str(port2 := free_port())], port2),
+        "largeforge_llamacpp": Server(
+            "largeforge_llamacpp",
+            [
+                *largeforge,
+                "--backend",
+                "llamacpp",
+                "--model",
+                str(gguf),
+                "--served-model-name",
+                "m",
+                "--max-model-len",
+                "2048",
+                "--port",
+                str(port := free_port()),
+            ],
+            port,
+        ),
+        "llama_cpp_server": Server(
+            "llama_cpp_server",
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(gguf),
+                "--model_alias",
+                "m",
+                "--n_threads",
+                str(args.threads),
+                "--n_threads_batch",
+                str(args.threads),
+                "--n_ctx",
+                "2048",
+                "--interrupt_requests",
+                "False",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port2 := free_port()),
+            ],
+            port2,
+        ),
     }
     if not args.skip_transformers:
-        servers["largeforge_transformers"] = Server("largeforge_transformers", [
-            *largeforge, "--backend", "transformers", "--model", args.model, "--served-model-name", "m",
-            "--port", str(port3 := free_port())], port3)
-    results: dict[str, Any] = {"benchmark": "serve_llamacpp", "gguf": str(gguf), "threads": args.threads,
-                               "clients": args.clients, "max_tokens": args.max_tokens,
-                               "load_average_start": os.getloadavg(), "rounds": []}
+        servers["largeforge_transformers"] = Server(
+            "largeforge_transformers",
+            [
+                *largeforge,
+                "--backend",
+                "transformers",
+                "--model",
+                args.model,
+                "--served-model-name",
+                "m",
+                "--port",
+                str(port3 := free_port()),
+            ],
+            port3,
+        )
+    results: dict[str, Any] = {
+        "benchmark": "serve_llamacpp",
+        "gguf": str(gguf),
+        "threads": args.threads,
+        "clients": args.clients,
+        "max_tokens": args.max_tokens,
+        "load_average_start": os.getloadavg(),
+        "rounds": [],
+    }
     try:
         for server in servers.values():
             server.wait()
@@ -164,9 +237,12 @@ def main() -> None:
                 one = stream_once(server.url, "m", args.max_tokens)
                 many = concurrent(server.url, "m", args.clients, args.max_tokens)
                 row[name] = {"one": one, "many": many}
-                print(f"round {round_no + 1} {name}: 1 client {one['decode_tps']:.1f} tok/s decode, "
-                      f"ttft {one['ttft']:.3f}s; {args.clients} clients {many['aggregate_tps']:.1f} tok/s, "
-                      f"max ttft {many['max_ttft']:.2f}s", flush=True)
+                print(
+                    f"round {round_no + 1} {name}: 1 client {one['decode_tps']:.1f} tok/s decode, "
+                    f"ttft {one['ttft']:.3f}s; {args.clients} clients {many['aggregate_tps']:.1f} tok/s, "
+                    f"max ttft {many['max_ttft']:.2f}s",
+                    flush=True,
+                )
             results["rounds"].append(row)
     finally:
         for server in servers.values():
@@ -177,18 +253,23 @@ def main() -> None:
         return {"rounds": [round(x, 3) for x in per_round], "median": round(statistics.median(per_round), 3)}
 
     summary = {
-        "llamacpp_vs_llama_cpp_server_one_client_decode": ratio("decode_tps", "one", "largeforge_llamacpp",
-                                                                "llama_cpp_server"),
-        "llamacpp_vs_llama_cpp_server_8_clients_aggregate": ratio("aggregate_tps", "many", "largeforge_llamacpp",
-                                                                  "llama_cpp_server"),
+        "llamacpp_vs_llama_cpp_server_one_client_decode": ratio(
+            "decode_tps", "one", "largeforge_llamacpp", "llama_cpp_server"
+        ),
+        "llamacpp_vs_llama_cpp_server_8_clients_aggregate": ratio(
+            "aggregate_tps", "many", "largeforge_llamacpp", "llama_cpp_server"
+        ),
     }
     if "largeforge_transformers" in servers:
         summary["llamacpp_vs_transformers_one_client_decode"] = ratio(
-            "decode_tps", "one", "largeforge_llamacpp", "largeforge_transformers")
+            "decode_tps", "one", "largeforge_llamacpp", "largeforge_transformers"
+        )
         summary["llamacpp_vs_transformers_8_clients_aggregate"] = ratio(
-            "aggregate_tps", "many", "largeforge_llamacpp", "largeforge_transformers")
-        summary["ttft_llamacpp_over_transformers"] = ratio("ttft", "one", "largeforge_llamacpp",
-                                                           "largeforge_transformers")
+            "aggregate_tps", "many", "largeforge_llamacpp", "largeforge_transformers"
+        )
+        summary["ttft_llamacpp_over_transformers"] = ratio(
+            "ttft", "one", "largeforge_llamacpp", "largeforge_transformers"
+        )
     results["summary"] = summary
     results["load_average_end"] = os.getloadavg()
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -64,8 +64,14 @@ def direct_generate(engine: TransformersEngine, batch: int, max_tokens: int) -> 
 
 def stream_over_http(url: str, requests: int, max_tokens: int, out: list[int]) -> None:
     """One client: ``requests`` sequential streamed chat completions; appends token counts."""
-    body = {"model": DEFAULT_MODEL, "messages": MESSAGES, "temperature": 0, "max_tokens": max_tokens,
-            "stream": True, "stream_options": {"include_usage": True}}
+    body = {
+        "model": DEFAULT_MODEL,
+        "messages": MESSAGES,
+        "temperature": 0,
+        "max_tokens": max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     with httpx.Client(timeout=600) as client:
         for _ in range(requests):
             usage = None
@@ -80,8 +86,9 @@ def stream_over_http(url: str, requests: int, max_tokens: int, out: list[int]) -
 
 def over_http(url: str, clients: int, requests: int, max_tokens: int) -> tuple[int, float]:
     counts: list[int] = []
-    threads = [threading.Thread(target=stream_over_http, args=(url, requests, max_tokens, counts))
-               for _ in range(clients)]
+    threads = [
+        threading.Thread(target=stream_over_http, args=(url, requests, max_tokens, counts)) for _ in range(clients)
+    ]
     start = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -126,8 +133,11 @@ def main() -> None:
             for name in [*order, many, direct_one, direct_many]:
                 tokens, seconds = measures[name]()
                 rates[name].append(tokens / seconds)
-                print(f"round {round_no + 1}: {name:>14}: {tokens} tokens in {seconds:.2f}s "
-                      f"= {tokens / seconds:.1f} tok/s", flush=True)
+                print(
+                    f"round {round_no + 1}: {name:>14}: {tokens} tokens in {seconds:.2f}s "
+                    f"= {tokens / seconds:.1f} tok/s",
+                    flush=True,
+                )
     engine.unload()
 
     # Ratios are taken within each round (measured minutes apart at most), then the median.
@@ -152,8 +162,9 @@ def main() -> None:
         "ratios_per_round": {
             "http_vs_in_process": [round(h / e, 3) for h, e in zip(rates[one], rates["in_process_1"], strict=True)],
             f"concurrent_{args.clients}_vs_1": [round(m / h, 3) for m, h in zip(rates[many], rates[one], strict=True)],
-            f"generate_batch_{args.clients}_vs_1": [round(m / o, 3) for m, o in
-                                                    zip(rates[direct_many], rates[direct_one], strict=True)],
+            f"generate_batch_{args.clients}_vs_1": [
+                round(m / o, 3) for m, o in zip(rates[direct_many], rates[direct_one], strict=True)
+            ],
         },
         "machine": {"arch": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -44,12 +44,17 @@ _UPSTREAM_PORT = re.compile(r"starting vllm: .* --port (\d+)")
 
 def stream_chat(url: str, max_tokens: int, out: list[tuple[int, float]]) -> None:
     """One streamed chat completion; appends (completion tokens, seconds to the first token)."""
-    body = {"model": DEFAULT_MODEL, "messages": MESSAGES, "temperature": 0, "max_tokens": max_tokens,
-            "stream": True, "stream_options": {"include_usage": True}}
+    body = {
+        "model": DEFAULT_MODEL,
+        "messages": MESSAGES,
+        "temperature": 0,
+        "max_tokens": max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     usage, first = None, None
     start = time.perf_counter()
-    with httpx.Client(timeout=900) as client, \
-            client.stream("POST", f"{url}/chat/completions", json=body) as response:
+    with httpx.Client(timeout=900) as client, client.stream("POST", f"{url}/chat/completions", json=body) as response:
         response.raise_for_status()
         for line in response.iter_lines():
             if first is None and '"content":"' in line:
@@ -79,16 +84,31 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--transformers-threads", type=int, default=1,
-                        help="torch threads of the transformers server (vLLM binds one core and keeps one for "
-                             "its API server; on a busy 2-core machine one thread is faster)")
+    parser.add_argument(
+        "--transformers-threads",
+        type=int,
+        default=1,
+        help="torch threads of the transformers server (vLLM binds one core and keeps one for "
+        "its API server; on a busy 2-core machine one thread is faster)",
+    )
     args = parser.parse_args()
 
-    common = ["--model", DEFAULT_MODEL, "--max-concurrency", str(args.clients), "--max-model-len", "2048",
-              "--host", "127.0.0.1", "--port", "0"]
+    common = [
+        "--model",
+        DEFAULT_MODEL,
+        "--max-concurrency",
+        str(args.clients),
+        "--max-model-len",
+        "2048",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+    ]
     # -v: the gateway logs the command line of its vLLM child, whose port the direct clients use.
-    gateway = CommandProcess(["-v", "serve", "inference", "--backend", "vllm", *common], ready=_READY, timeout=1800,
-                             env={"COLUMNS": "400"})
+    gateway = CommandProcess(
+        ["-v", "serve", "inference", "--backend", "vllm", *common], ready=_READY, timeout=1800, env={"COLUMNS": "400"}
+    )
     transformers = ServerProcess(["--backend", "transformers", "--threads", str(args.transformers_threads), *common])
     started = time.perf_counter()
     with gateway:
@@ -104,14 +124,17 @@ def main() -> None:
             names = list(urls)
             for round_no in range(args.rounds):
                 loads.append(os.getloadavg()[0])
-                order = names[round_no % 3:] + names[:round_no % 3]
+                order = names[round_no % 3 :] + names[: round_no % 3]
                 for clients in (1, args.clients):
                     for name in order:
                         rate, first = measure(urls[name], clients, args.max_tokens)
                         rates[f"{name}_{clients}"].append(rate)
                         ttft[f"{name}_{clients}"].append(first)
-                        print(f"round {round_no + 1}: {name:>12} × {clients}: {rate:6.1f} tok/s, "
-                              f"first token {first:.2f}s (load {os.getloadavg()[0]:.2f})", flush=True)
+                        print(
+                            f"round {round_no + 1}: {name:>12} × {clients}: {rate:6.1f} tok/s, "
+                            f"first token {first:.2f}s (load {os.getloadavg()[0]:.2f})",
+                            flush=True,
+                        )
 
     def ratio(a: str, b: str) -> list[float]:
         return [round(x / y, 3) for x, y in zip(rates[a], rates[b], strict=True)]

@@ -117,10 +117,17 @@ def _instrument(trainer: Any) -> _Counting:
 def _measure(trainer: Any, counter: _Counting, log: list[dict[str, Any]], runtime: float) -> dict[str, float]:
     tokens = max(r.get("num_tokens", 0) for r in log)
     dataset_tokens = sum(len(ids) for ids in trainer.train_dataset["input_ids"])
-    return {"tokens": tokens, "tokens_per_s": tokens / runtime, "runtime": runtime,
-            "tokens_per_cpu_s": tokens / counter.cpu_s, "cpu_s": counter.cpu_s,
-            "steps": trainer.state.global_step, "computed_tokens": counter.computed,
-            "loss_tokens": counter.loss_tokens, "dataset_tokens": dataset_tokens}
+    return {
+        "tokens": tokens,
+        "tokens_per_s": tokens / runtime,
+        "runtime": runtime,
+        "tokens_per_cpu_s": tokens / counter.cpu_s,
+        "cpu_s": counter.cpu_s,
+        "steps": trainer.state.global_step,
+        "computed_tokens": counter.computed,
+        "loss_tokens": counter.loss_tokens,
+        "dataset_tokens": dataset_tokens,
+    }
 
 
 def _lora() -> Any:
@@ -129,8 +136,16 @@ def _lora() -> Any:
     return LoRAConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear")
 
 
-def run_largeforge(model: str, data: Path, batch: int, *, steps: int = -1, packing: bool = False,
-                   rows_of_max_length: bool = False, dense_mask: bool = False) -> dict[str, float]:
+def run_largeforge(
+    model: str,
+    data: Path,
+    batch: int,
+    *,
+    steps: int = -1,
+    packing: bool = False,
+    rows_of_max_length: bool = False,
+    dense_mask: bool = False,
+) -> dict[str, float]:
     """One LargeForge SFT run (``steps=-1``: one epoch); the flags select the diagnostic variants."""
     from largeforge.config import SFTConfig
     from largeforge.data import DatasetFactory
@@ -150,10 +165,22 @@ def run_largeforge(model: str, data: Path, batch: int, *, steps: int = -1, packi
             return trainer
 
     with tempfile.TemporaryDirectory() as out:
-        config = SFTConfig(output_dir=out, num_train_epochs=1, max_steps=steps, per_device_train_batch_size=batch,
-                           gradient_accumulation_steps=1, learning_rate=LR, weight_decay=0.0, warmup_ratio=0.0,
-                           logging_steps=1, save_steps=10_000, max_seq_length=MAX_LENGTH, packing=packing,
-                           bf16=False, seed=SEED)
+        config = SFTConfig(
+            output_dir=out,
+            num_train_epochs=1,
+            max_steps=steps,
+            per_device_train_batch_size=batch,
+            gradient_accumulation_steps=1,
+            learning_rate=LR,
+            weight_decay=0.0,
+            warmup_ratio=0.0,
+            logging_steps=1,
+            save_steps=10_000,
+            max_seq_length=MAX_LENGTH,
+            packing=packing,
+            bf16=False,
+            seed=SEED,
+        )
         trainer = Measured(model, config, _lora(), progress=False)
         result = trainer.train(DatasetFactory.load(data))
         return _measure(trainer.trainer, trainer.counter, read_log(out), result.metrics["train_runtime"])
@@ -172,15 +199,36 @@ def run_trl(model: str, data: Path, batch: int, *, steps: int) -> dict[str, floa
     path = resolve_model(model)
     dataset = to_prompt_completion(DatasetFactory.load(data))
     with tempfile.TemporaryDirectory() as out:
-        args = SFTConfig(output_dir=out, num_train_epochs=1, max_steps=steps, per_device_train_batch_size=batch,
-                         gradient_accumulation_steps=1, learning_rate=LR, weight_decay=0.0, warmup_steps=0,
-                         logging_steps=1, save_steps=10_000, max_length=MAX_LENGTH, bf16=False,
-                         gradient_checkpointing=False, report_to="none", disable_tqdm=True, seed=SEED,
-                         data_seed=SEED, dataloader_pin_memory=False, completion_only_loss=True)
-        trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(path), args=args, train_dataset=dataset,
-                             processing_class=AutoTokenizer.from_pretrained(path),
-                             peft_config=LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0,
-                                                    target_modules="all-linear", task_type="CAUSAL_LM"))
+        args = SFTConfig(
+            output_dir=out,
+            num_train_epochs=1,
+            max_steps=steps,
+            per_device_train_batch_size=batch,
+            gradient_accumulation_steps=1,
+            learning_rate=LR,
+            weight_decay=0.0,
+            warmup_steps=0,
+            logging_steps=1,
+            save_steps=10_000,
+            max_length=MAX_LENGTH,
+            bf16=False,
+            gradient_checkpointing=False,
+            report_to="none",
+            disable_tqdm=True,
+            seed=SEED,
+            data_seed=SEED,
+            dataloader_pin_memory=False,
+            completion_only_loss=True,
+        )
+        trainer = SFTTrainer(
+            model=AutoModelForCausalLM.from_pretrained(path),
+            args=args,
+            train_dataset=dataset,
+            processing_class=AutoTokenizer.from_pretrained(path),
+            peft_config=LoraConfig(
+                r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+            ),
+        )
         counter = _instrument(trainer)
         metrics = trainer.train().metrics
         return _measure(trainer, counter, trainer.state.log_history, metrics["train_runtime"])
@@ -220,8 +268,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--examples", type=int, default=None, help="identity rows for packing (default: all 91)")
-    parser.add_argument("--alpaca-examples", type=int, default=128,
-                        help="Alpaca demo rows sampled for packing (0 skips that comparison)")
+    parser.add_argument(
+        "--alpaca-examples",
+        type=int,
+        default=128,
+        help="Alpaca demo rows sampled for packing (0 skips that comparison)",
+    )
     parser.add_argument("--variants", action="store_true", help="add the diagnostic packing variants on identity")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -245,23 +297,34 @@ def main() -> None:
             runners[f"{data_name}/{arm}"] = functools.partial(run_largeforge, args.model, path, args.batch, **flags)
     for round_ in range(args.repeats):
         for group in groups.values():
-            for name in (list(group) if round_ % 2 == 0 else list(reversed(group))):
+            for name in list(group) if round_ % 2 == 0 else list(reversed(group)):
                 run = runners[name]()
                 run["load_average_1min"] = os.getloadavg()[0]
                 group[name].append(run)
-                print(f"round {round_ + 1} {name}: {run['tokens_per_s']:.2f} tokens/s, "
-                      f"{run['tokens_per_cpu_s']:.2f} per CPU s (load {run['load_average_1min']:.2f})", flush=True)
+                print(
+                    f"round {round_ + 1} {name}: {run['tokens_per_s']:.2f} tokens/s, "
+                    f"{run['tokens_per_cpu_s']:.2f} per CPU s (load {run['load_average_1min']:.2f})",
+                    flush=True,
+                )
     for group in groups.values():
         _same_tokens(group)
     pair = groups["largeforge_vs_trl"]
     results: dict[str, Any] = {
-        "model": args.model, "steps": args.steps, "batch": args.batch, "repeats": args.repeats,
-        "max_length": MAX_LENGTH, "lora": "r16 alpha32 all-linear, dropout 0",
+        "model": args.model,
+        "steps": args.steps,
+        "batch": args.batch,
+        "repeats": args.repeats,
+        "max_length": MAX_LENGTH,
+        "lora": "r16 alpha32 all-linear, dropout 0",
         "metric": "real (non-padding) input tokens per second of train_runtime; TRL's num_tokens",
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_average_start": load_before},
-        "largeforge_vs_trl": {"data": f"alpaca_en_demo.json ({args.steps} steps)",
-                              "largeforge": _median(pair["largeforge"]), "trl": _median(pair["trl"]),
-                              **_paired(pair, "largeforge", "trl"), "target": 0.97},
+        "largeforge_vs_trl": {
+            "data": f"alpaca_en_demo.json ({args.steps} steps)",
+            "largeforge": _median(pair["largeforge"]),
+            "trl": _median(pair["trl"]),
+            **_paired(pair, "largeforge", "trl"),
+            "target": 0.97,
+        },
         "packed_vs_unpacked": {},
     }
     for data_name, path in packing_data.items():
@@ -270,8 +333,10 @@ def main() -> None:
         unpacked = _median(group[unpacked_name])
         entry: dict[str, Any] = {
             "data": f"{path.name} ({len(json.loads(path.read_text()))} rows, one epoch)",
-            "unpacked": unpacked, "padding_ceiling": unpacked["computed_tokens"] / unpacked["tokens"],
-            "target": 1.5}
+            "unpacked": unpacked,
+            "padding_ceiling": unpacked["computed_tokens"] / unpacked["tokens"],
+            "target": 1.5,
+        }
         for name in group:
             if name != unpacked_name:
                 short = name.split("/", 1)[1]
@@ -285,15 +350,21 @@ def main() -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     pair_r = results["largeforge_vs_trl"]
-    print(f"LargeForge / TRL tokens/s: {pair_r['ratio']:.3f} (target >= 0.97; "
-          f"per CPU second {pair_r['cpu_time_ratio']:.3f})")
+    print(
+        f"LargeForge / TRL tokens/s: {pair_r['ratio']:.3f} (target >= 0.97; "
+        f"per CPU second {pair_r['cpu_time_ratio']:.3f})"
+    )
     for data_name, entry in results["packed_vs_unpacked"].items():
-        print(f"{data_name}: packed / unpacked tokens/s {entry['ratio']:.2f} (target >= 1.5; per CPU second "
-              f"{entry['cpu_time_ratio']:.2f}; padding ceiling {entry['padding_ceiling']:.2f})")
+        print(
+            f"{data_name}: packed / unpacked tokens/s {entry['ratio']:.2f} (target >= 1.5; per CPU second "
+            f"{entry['cpu_time_ratio']:.2f}; padding ceiling {entry['padding_ceiling']:.2f})"
+        )
         for short in ("packed_rows_of_max_length", "packed_before"):
             if f"{short}_ratio" in entry:
-                print(f"  {short} / unpacked: {entry[f'{short}_ratio']:.2f} "
-                      f"(per CPU second {entry[f'{short}_cpu_time_ratio']:.2f})")
+                print(
+                    f"  {short} / unpacked: {entry[f'{short}_ratio']:.2f} "
+                    f"(per CPU second {entry[f'{short}_cpu_time_ratio']:.2f})"
+                )
     print(f"load average {load_before} -> {results['machine']['load_average_end']}; written to {args.output}")
 
 

@@ -20,10 +20,22 @@ ROOT = Path(__file__).resolve().parents[1]
 #: that any other cycle fails. Each is hidden today by an import inside a function.
 KNOWN: set[tuple[str, ...]] = {
     ("largeforge.data.parts", "largeforge.data.reader"),
-    ("largeforge.builtin_plugin", "largeforge.data.readers", "largeforge.data.readers.folder",
-     "largeforge.data.readers.hub", "largeforge.data.source", "largeforge.plugins", "largeforge.rewards"),
-    ("largeforge.forge.eval_stage", "largeforge.forge.plan", "largeforge.forge.route_stage",
-     "largeforge.forge.router_data", "largeforge.forge.services"),
+    (
+        "largeforge.builtin_plugin",
+        "largeforge.data.readers",
+        "largeforge.data.readers.folder",
+        "largeforge.data.readers.hub",
+        "largeforge.data.source",
+        "largeforge.plugins",
+        "largeforge.rewards",
+    ),
+    (
+        "largeforge.forge.eval_stage",
+        "largeforge.forge.plan",
+        "largeforge.forge.route_stage",
+        "largeforge.forge.router_data",
+        "largeforge.forge.services",
+    ),
     ("largeforge_quant.base", "largeforge_quant.factory"),
     ("largeforge_train.callbacks", "largeforge_train.checkpoints"),
     ("largeforge_train.cli", "largeforge_train.cli_grpo", "largeforge_train.cli_preference"),
@@ -61,7 +73,9 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             candidates = [f"{base}.{alias.name}" for alias in node.names] + [base]
         else:
             continue

@@ -16,15 +16,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_import_and_help_do_not_load_heavy_libraries():
-    code = ("import sys, largeforge, largeforge.cli.main as m\n"
-            "app = m.create_app()\n"
-            "heavy = [n for n in ('torch', 'transformers', 'trl', 'litestar', 'datasets', "
-            "'sentence_transformers', 'llmcompressor') if n in sys.modules]\n"
-            "print(heavy)")
+    code = (
+        "import sys, largeforge, largeforge.cli.main as m\n"
+        "app = m.create_app()\n"
+        "heavy = [n for n in ('torch', 'transformers', 'trl', 'litestar', 'datasets', "
+        "'sentence_transformers', 'llmcompressor') if n in sys.modules]\n"
+        "print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-    help_run = subprocess.run([sys.executable, "-m", "largeforge.cli.main", "--help"],
-                              capture_output=True, text=True)
+    help_run = subprocess.run([sys.executable, "-m", "largeforge.cli.main", "--help"], capture_output=True, text=True)
     assert help_run.returncode == 0 and "data" in help_run.stdout
 
 
@@ -79,24 +80,50 @@ def test_doctor_generates_with_the_embedded_model(capsys, smollm2_dir):
 def test_third_party_plugin_installs_and_registers_a_format(tmp_path):
     """Install examples/third_party_plugin as a real distribution and use its format."""
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-                    "--quiet", "--target", str(target), str(ROOT / "examples" / "third_party_plugin")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "--target",
+            str(target),
+            str(ROOT / "examples" / "third_party_plugin"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     env = dict(os.environ, PYTHONPATH=str(target))
-    listing = subprocess.run([sys.executable, "-m", "largeforge.cli.main", "plugins", "--json"],
-                             capture_output=True, text=True, env=env, check=True)
+    listing = subprocess.run(
+        [sys.executable, "-m", "largeforge.cli.main", "plugins", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     plugins = {p["name"]: p for p in json.loads(listing.stdout)["plugins"]}
     assert plugins["qa"]["distribution"] == "largeforge-qa-format"
     assert plugins["qa"]["version"] == "0.2.0" and plugins["qa"]["provides"] == {"formats": ["qa"]}
     data = tmp_path / "qa.jsonl"
     data.write_text('{"question": "2+2?", "answer": "4"}\n{"question": "", "answer": "x"}\n')
-    run = subprocess.run([sys.executable, "-m", "largeforge.cli.main", "data", "validate", str(data),
-                          "--format", "qa"], capture_output=True, text=True, env=env)
+    run = subprocess.run(
+        [sys.executable, "-m", "largeforge.cli.main", "data", "validate", str(data), "--format", "qa"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert run.returncode == 1
     assert "format: qa  rows: 2  valid: 1  invalid: 1" in run.stdout
     assert "line 2: question is empty" in run.stdout
-    auto = subprocess.run([sys.executable, "-m", "largeforge.cli.main", "data", "validate",
-                           str(data)], capture_output=True, text=True, env=env)
+    auto = subprocess.run(
+        [sys.executable, "-m", "largeforge.cli.main", "data", "validate", str(data)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert "format: qa" in auto.stdout
 
 

@@ -32,8 +32,10 @@ def test_main_lets_ctrl_c_through(pm) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_console_script_exits_130_on_ctrl_c() -> None:
-    code = "import time, typer\nfrom largeforge.cli import main as m\n" \
-           "m.create_app = lambda pm=None: (lambda **kw: time.sleep(60))\nm.run()\n"
+    code = (
+        "import time, typer\nfrom largeforge.cli import main as m\n"
+        "m.create_app = lambda pm=None: (lambda **kw: time.sleep(60))\nm.run()\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
     time.sleep(3)
     proc.send_signal(signal.SIGINT)

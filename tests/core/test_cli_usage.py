@@ -23,14 +23,16 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["nope"], "No such command 'nope'"),
-    (["--bogus"], "No such option: --bogus"),
-    (["data", "validate", "--bogus", "x.json"], "see 'largeforge data validate --help'"),
-    (["data", "validate"], "Missing argument"),
-])
-def test_usage_errors_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], args: list[str],
-                                          expected: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["nope"], "No such command 'nope'"),
+        (["--bogus"], "No such option: --bogus"),
+        (["data", "validate", "--bogus", "x.json"], "see 'largeforge data validate --help'"),
+        (["data", "validate"], "Missing argument"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], expected: str) -> None:
     assert main(args) == 2
     assert expected in one_line(capsys.readouterr().err)
 
@@ -42,11 +44,15 @@ def test_a_sibling_command_that_is_not_there_names_the_distribution(pm, capsys) 
     try:
         importlib.metadata.version("largeforge-train")
     except importlib.metadata.PackageNotFoundError:  # nox's core session: core alone
-        assert line == "error: 'train' needs largeforge-train, which is not installed: " \
-                       'pip install "largeforge-core[train]"'
+        assert (
+            line == "error: 'train' needs largeforge-train, which is not installed: "
+            'pip install "largeforge-core[train]"'
+        )
     else:
-        assert line == "error: 'train' comes from largeforge-train, which is installed but did not load " \
-                       "(see 'largeforge plugins')"
+        assert (
+            line == "error: 'train' comes from largeforge-train, which is installed but did not load "
+            "(see 'largeforge plugins')"
+        )
 
 
 def test_the_click_typer_bundles_is_recognised() -> None:
@@ -58,7 +64,8 @@ def test_the_click_typer_bundles_is_recognised() -> None:
 
 
 def test_console_script_prints_no_traceback() -> None:
-    proc = subprocess.run([sys.executable, "-m", "largeforge.cli.main", "--bogus"], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "largeforge.cli.main", "--bogus"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2
     assert "No such option: --bogus" in one_line(proc.stderr)

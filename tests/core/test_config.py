@@ -68,7 +68,9 @@ def test_valid_values_accepted():
     RouterConfig(keyword_weight=0.4, neural_weight=0.6)
     ExpertConfig(name="code-expert", endpoint="http://127.0.0.1:8001/")
     assert ExpertConfig(name="e", endpoint="http://a/", endpoints=["http://a", "http://b"]).all_endpoints == [
-        "http://a", "http://b"]
+        "http://a",
+        "http://b",
+    ]
 
 
 def test_file_error_names_file_field_value_and_range(tmp_path):
@@ -83,7 +85,7 @@ def test_file_error_names_file_field_value_and_range(tmp_path):
 
 def test_nested_section_and_unknown_field_lists_allowed(tmp_path):
     path = tmp_path / "cfg.toml"
-    path.write_text('[lora]\nr = 8\nalpha = 3\n')
+    path.write_text("[lora]\nr = 8\nalpha = 3\n")
     with pytest.raises(ConfigError) as info:
         LoRAConfig.from_file(path, section="lora")
     assert "alpha: unknown field (allowed: r, lora_alpha" in str(info.value)

@@ -35,8 +35,12 @@ def test_forge_dry_run_prints_one_short_line(tmp_path: Path) -> None:
     shutil.copytree(QUICKSTART.parent / "data", tmp_path / "data")
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text(text)
-    proc = subprocess.run([sys.executable, "-m", "largeforge.cli.main", "forge", str(pipeline), "--dry-run"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "largeforge.cli.main", "forge", str(pipeline), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "fp16 and bf16 cannot both be true" in lines[0]

@@ -17,9 +17,13 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize(
     ("name", "fmt", "count"),
-    [("alpaca_en_demo.json", "alpaca", 999), ("identity.json", "alpaca", 91),
-     ("glaive_toolcall_en_demo.json", "sharegpt", 300), ("dpo_en_demo.json", "dpo", 300),
-     ("kto_en_demo.json", "messages", 300)],
+    [
+        ("alpaca_en_demo.json", "alpaca", 999),
+        ("identity.json", "alpaca", 91),
+        ("glaive_toolcall_en_demo.json", "sharegpt", 300),
+        ("dpo_en_demo.json", "dpo", 300),
+        ("kto_en_demo.json", "messages", 300),
+    ],
 )
 def test_validate_real_files(capsys, shared_data, name, fmt, count):
     code, out, _ = run(capsys, "data", "validate", str(shared_data / name))
@@ -29,8 +33,11 @@ def test_validate_real_files(capsys, shared_data, name, fmt, count):
 
 def test_validate_lists_every_invalid_row_and_exits_nonzero(capsys, tmp_path):
     rows = [{"instruction": "ok", "output": "fine"}] * 3 + [
-        {"instruction": "", "output": "x"}, {"instruction": "y", "output": 7},
-        {"instruction": "z"}, {"instruction": "w", "output": "v"}]
+        {"instruction": "", "output": "x"},
+        {"instruction": "y", "output": 7},
+        {"instruction": "z"},
+        {"instruction": "w", "output": "v"},
+    ]
     path = tmp_path / "a.json"
     path.write_text(json.dumps(rows))
     code, out, _ = run(capsys, "data", "validate", str(path))
@@ -66,8 +73,10 @@ def test_broken_files_give_one_line_errors(capsys, tmp_path, content, expected):
 
 def test_jsonl_bad_line_is_a_row_error_with_its_line(capsys, tmp_path):
     path = tmp_path / "d.jsonl"
-    path.write_bytes(b'{"instruction": "a", "output": "b"}\n\n{"instruction": "c", "output"\n'
-                     b'{"instruction": "d", "output": "\xff"}\n')
+    path.write_bytes(
+        b'{"instruction": "a", "output": "b"}\n\n{"instruction": "c", "output"\n'
+        b'{"instruction": "d", "output": "\xff"}\n'
+    )
     code, out, _ = run(capsys, "data", "validate", str(path), "--format", "alpaca")
     assert code == 1
     assert "line 3: invalid JSON" in out and "line 4: invalid UTF-8" in out
@@ -81,8 +90,9 @@ def test_unknown_format_name(capsys, shared_data):
 
 def test_convert_never_drops_rows_silently(capsys, shared_data, tmp_path):
     target = tmp_path / "glaive_alpaca.jsonl"
-    code, out, _ = run(capsys, "data", "convert", str(shared_data / "glaive_toolcall_en_demo.json"),
-                         str(target), "--to", "alpaca")
+    code, out, _ = run(
+        capsys, "data", "convert", str(shared_data / "glaive_toolcall_en_demo.json"), str(target), "--to", "alpaca"
+    )
     rows_out = len(target.read_text().splitlines())
     rejected = [json.loads(line) for line in (tmp_path / "glaive_alpaca.jsonl.rejected.jsonl").read_text().splitlines()]
     assert rows_out + len(rejected) == 300

@@ -57,14 +57,16 @@ def test_alpaca_dataset_is_conversational(shared_data):
 
 
 def test_alpaca_input_and_history():
-    valid, invalid = DataValidator.validate_alpaca([
-        {"instruction": "Translate", "input": "chat", "output": "cat"},
-        {"instruction": "Q2", "output": "A2", "history": [["Q1", "A1"]], "system": "S"},
-        {"instruction": "", "output": "Response"},
-        {"instruction": "x", "output": "   "},
-        {"instruction": 3, "output": "y"},
-        {"output": "y"},
-    ])
+    valid, invalid = DataValidator.validate_alpaca(
+        [
+            {"instruction": "Translate", "input": "chat", "output": "cat"},
+            {"instruction": "Q2", "output": "A2", "history": [["Q1", "A1"]], "system": "S"},
+            {"instruction": "", "output": "Response"},
+            {"instruction": "x", "output": "   "},
+            {"instruction": 3, "output": "y"},
+            {"output": "y"},
+        ]
+    )
     assert [m.content for m in valid[0].messages] == ["Translate\n\nchat", "cat"]
     assert [m.role for m in valid[1].messages] == ["system", "user", "assistant", "user", "assistant"]
     assert [(i["index"], i["error"]) for i in invalid] == [
@@ -79,14 +81,28 @@ def test_alpaca_input_and_history():
     ("row", "reason"),
     [
         ({"conversations": [{"from": "human", "value": "hi"}]}, "at least 2 turns"),
-        ({"conversations": [{"from": "gpt", "value": "a"}, {"from": "human", "value": "b"}]},
-         "conversations[0]: expected human or observation, got gpt"),
-        ({"conversations": [{"from": "human", "value": "a"}, {"from": "robot", "value": "b"}]},
-         "unknown speaker 'robot'"),
-        ({"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": ""}]},
-         "conversations[1] (gpt): value is empty"),
-        ({"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"},
-                            {"from": "human", "value": "c"}]}, "must end with a gpt"),
+        (
+            {"conversations": [{"from": "gpt", "value": "a"}, {"from": "human", "value": "b"}]},
+            "conversations[0]: expected human or observation, got gpt",
+        ),
+        (
+            {"conversations": [{"from": "human", "value": "a"}, {"from": "robot", "value": "b"}]},
+            "unknown speaker 'robot'",
+        ),
+        (
+            {"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": ""}]},
+            "conversations[1] (gpt): value is empty",
+        ),
+        (
+            {
+                "conversations": [
+                    {"from": "human", "value": "a"},
+                    {"from": "gpt", "value": "b"},
+                    {"from": "human", "value": "c"},
+                ]
+            },
+            "must end with a gpt",
+        ),
     ],
 )
 def test_sharegpt_rejections(row, reason):
@@ -99,13 +115,20 @@ def test_sharegpt_rejections(row, reason):
     [
         {"prompt": "2+2?", "chosen": "4", "rejected": "5"},
         {"question": "2+2?", "chosen": "4", "rejected": "5", "system": "Be exact."},
-        {"prompt": [{"role": "user", "content": "2+2?"}],
-         "chosen": [{"role": "assistant", "content": "4"}],
-         "rejected": [{"role": "assistant", "content": "5"}]},
-        {"chosen": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
-         "rejected": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}]},
-        {"conversations": [{"from": "human", "value": "2+2?"}],
-         "chosen": {"from": "gpt", "value": "4"}, "rejected": {"from": "gpt", "value": "5"}},
+        {
+            "prompt": [{"role": "user", "content": "2+2?"}],
+            "chosen": [{"role": "assistant", "content": "4"}],
+            "rejected": [{"role": "assistant", "content": "5"}],
+        },
+        {
+            "chosen": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}],
+            "rejected": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "5"}],
+        },
+        {
+            "conversations": [{"from": "human", "value": "2+2?"}],
+            "chosen": {"from": "gpt", "value": "4"},
+            "rejected": {"from": "gpt", "value": "5"},
+        },
     ],
     ids=["flat", "question+system", "trl-conversational", "trl-implicit-prompt", "sharegpt-style"],
 )
@@ -131,8 +154,10 @@ def test_detect_format_prefers_the_more_specific_signature():
 
 def test_load_refuses_invalid_rows_unless_asked(tmp_path):
     path = tmp_path / "d.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in [
-        {"instruction": "a", "output": "b"}, {"instruction": "", "output": "b"}]) + "\n")
+    path.write_text(
+        "\n".join(json.dumps(r) for r in [{"instruction": "a", "output": "b"}, {"instruction": "", "output": "b"}])
+        + "\n"
+    )
     with pytest.raises(DataError, match=r"1 of 2 rows are invalid \(line 2: instruction is empty\)"):
         load_conversations(path)
     assert len(load_conversations(path, skip_invalid=True)) == 1
@@ -142,7 +167,6 @@ def test_mixed_kinds_cannot_share_a_dataset():
     from largeforge.data import conversations_to_dataset
 
     sft = Conversation([Message("user", "q"), Message("assistant", "a")])
-    pref = Conversation([Message("user", "q")], chosen=Message("assistant", "a"),
-                        rejected=Message("assistant", "b"))
+    pref = Conversation([Message("user", "q")], chosen=Message("assistant", "a"), rejected=Message("assistant", "b"))
     with pytest.raises(DataError, match="cannot mix"):
         conversations_to_dataset([sft, pref])

@@ -25,8 +25,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("kind", sorted(DEEP))
-def test_deep_row_in_jsonl_is_an_invalid_row(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                             kind: str) -> None:
+def test_deep_row_in_jsonl_is_an_invalid_row(capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str) -> None:
     path = tmp_path / "deep.jsonl"
     path.write_text(json.dumps(GOOD) + "\n" + json.dumps(GOOD) + "\n" + DEEP[kind] + "\n")
     code, out, err = run(capsys, "data", "validate", str(path))
@@ -39,12 +38,15 @@ def test_deep_row_in_jsonl_is_an_invalid_row(capsys: pytest.CaptureFixture[str],
 
 
 @pytest.mark.parametrize("kind", sorted(DEEP))
-def test_deep_row_in_json_array_is_one_line_naming_file_and_row(capsys: pytest.CaptureFixture[str],
-                                                                tmp_path: Path, kind: str) -> None:
+def test_deep_row_in_json_array_is_one_line_naming_file_and_row(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str
+) -> None:
     path = tmp_path / "deep.json"
     path.write_text("[" + json.dumps(GOOD) + ", " + json.dumps({"s": "[[[{{"}) + ", " + DEEP[kind] + "]")
-    for args in (["data", "validate", str(path)],
-                 ["data", "convert", str(path), str(tmp_path / "o.jsonl"), "--to", "sharegpt"]):
+    for args in (
+        ["data", "validate", str(path)],
+        ["data", "convert", str(path), str(tmp_path / "o.jsonl"), "--to", "sharegpt"],
+    ):
         code, _, err = run(capsys, *args)
         assert code != 0
         assert err.strip() == f"error: {path}: row 2: JSON nested too deeply to read", err
@@ -60,11 +62,13 @@ def test_utf8_bom_is_accepted(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert "format: alpaca  rows: 2  valid: 2  invalid: 0" in out
 
 
-@pytest.mark.parametrize(("encoding", "name"), [("utf-16", "UTF-16 (little-endian)"),
-                                                ("utf-16-be", "UTF-16 (big-endian)"),
-                                                ("utf-32", "UTF-32 (little-endian)")])
-def test_utf16_and_utf32_say_the_encoding_and_how_to_convert(capsys: pytest.CaptureFixture[str],
-                                                             tmp_path: Path, encoding: str, name: str) -> None:
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [("utf-16", "UTF-16 (little-endian)"), ("utf-16-be", "UTF-16 (big-endian)"), ("utf-32", "UTF-32 (little-endian)")],
+)
+def test_utf16_and_utf32_say_the_encoding_and_how_to_convert(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, encoding: str, name: str
+) -> None:
     path = tmp_path / "wide.jsonl"
     path.write_bytes(json.dumps(GOOD).encode(encoding))
     code, _, err = run(capsys, "data", "validate", str(path))

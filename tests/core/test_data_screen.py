@@ -16,14 +16,31 @@ from largeforge.data import DataValidator, parts, reader
 from largeforge.data.detect import get_format
 from largeforge.data.reader import decode_rows
 
-TEXTS = ["a fine instruction", "", " ", "\t\n", "   \n\t  ", "\u3000\u3000\u3000", "ok", "x", " y ", "\u3000",
-         "Hi {{name}}!", "{{ author }}", "a longer answer that is perfectly fine", "é"]
+TEXTS = [
+    "a fine instruction",
+    "",
+    " ",
+    "\t\n",
+    "   \n\t  ",
+    "\u3000\u3000\u3000",
+    "ok",
+    "x",
+    " y ",
+    "\u3000",
+    "Hi {{name}}!",
+    "{{ author }}",
+    "a longer answer that is perfectly fine",
+    "é",
+]
 SPEAKERS = ["human", "gpt", "system", "function_call", "observation", "user", "assistant", "bot"]
 
 
 def alpaca_row(rng: random.Random) -> dict[str, Any]:
-    row: dict[str, Any] = {"instruction": rng.choice(TEXTS), "input": rng.choice(TEXTS + [""] * 6),
-                           "output": rng.choice(TEXTS)}
+    row: dict[str, Any] = {
+        "instruction": rng.choice(TEXTS),
+        "input": rng.choice(TEXTS + [""] * 6),
+        "output": rng.choice(TEXTS),
+    }
     if rng.random() < 0.2:
         row["system"] = rng.choice(TEXTS)
     if rng.random() < 0.2:
@@ -70,14 +87,19 @@ def write(path: Path, rows: list[dict[str, Any]], jsonl: bool) -> Path:
 
 
 def issues(report: Any) -> tuple[Any, ...]:
-    return (report.total, report.valid, report.invalid,
-            [(e.index, e.line, e.reason) for e in report.errors],
-            [(w.index, w.line, w.reason) for w in report.warnings])
+    return (
+        report.total,
+        report.valid,
+        report.invalid,
+        [(e.index, e.line, e.reason) for e in report.errors],
+        [(w.index, w.line, w.reason) for w in report.warnings],
+    )
 
 
 @pytest.mark.parametrize("jsonl", [False, True], ids=["json", "jsonl"])
-@pytest.mark.parametrize(("fmt", "make"), [("alpaca", alpaca_row), ("sharegpt", sharegpt_row),
-                                           ("messages", messages_row)])
+@pytest.mark.parametrize(
+    ("fmt", "make"), [("alpaca", alpaca_row), ("sharegpt", sharegpt_row), ("messages", messages_row)]
+)
 def test_screened_report_equals_row_by_row_report(tmp_path, fmt, make, jsonl):
     rng = random.Random(7)
     path = write(tmp_path / f"rows.{'jsonl' if jsonl else 'json'}", [make(rng) for _ in range(600)], jsonl)
@@ -108,8 +130,11 @@ def test_report_split_across_processes_equals_one_process(tmp_path, monkeypatch,
     assert parts.default_workers(len(data)) >= 2 or parts.available_cpus() < 2
     # Each part decodes on its own, and together they hold every row once.
     texts = [piece.of(data) for piece in pieces]
-    decoded = [row for text in texts for row in (
-        [json.loads(line) for line in text.splitlines() if line.strip()] if jsonl else json.loads(text))]
+    decoded = [
+        row
+        for text in texts
+        for row in ([json.loads(line) for line in text.splitlines() if line.strip()] if jsonl else json.loads(text))
+    ]
     assert decoded == rows
     one = DataValidator(workers=1).validate_file(path, fmt)
     monkeypatch.setattr(DataValidator, "_check", None)  # no falling back to one process
@@ -151,9 +176,15 @@ def test_no_fork_while_other_threads_run():
 def test_a_cut_inside_a_nested_object_is_detected(tmp_path, small_parts):
     """Turns whose first key is also the rows' first key: cuts land between turns, the parts do
     not decode, and the file is checked in one process with the same report."""
-    rows = [{"conversations": [{"conversations": 0, "from": "human", "value": f"question {i} " * 30},
-                               {"conversations": 0, "from": "gpt", "value": "" if i % 50 == 0 else "answer"}]}
-            for i in range(400)]
+    rows = [
+        {
+            "conversations": [
+                {"conversations": 0, "from": "human", "value": f"question {i} " * 30},
+                {"conversations": 0, "from": "gpt", "value": "" if i % 50 == 0 else "answer"},
+            ]
+        }
+        for i in range(400)
+    ]
     path = tmp_path / "nested.json"
     path.write_text(json.dumps(rows))
     data = path.read_bytes()
@@ -185,10 +216,15 @@ def test_format_detection_samples_only_the_head_of_a_large_file(tmp_path, monkey
 
 
 def test_placeholder_inside_a_tool_call_is_found(tmp_path):
-    call = {"role": "assistant", "content": "Let me look that up.",
-            "tool_calls": [{"name": "weather", "arguments": '{"city": "{{city}}"}'}]}
-    rows = [{"messages": [{"role": "user", "content": "What is the weather like today?"}, call]},
-            {"messages": [{"role": "user", "content": "Hello there"}, {"role": "assistant", "content": "Hello!"}]}]
+    call = {
+        "role": "assistant",
+        "content": "Let me look that up.",
+        "tool_calls": [{"name": "weather", "arguments": '{"city": "{{city}}"}'}],
+    }
+    rows = [
+        {"messages": [{"role": "user", "content": "What is the weather like today?"}, call]},
+        {"messages": [{"role": "user", "content": "Hello there"}, {"role": "assistant", "content": "Hello!"}]},
+    ]
     path = tmp_path / "calls.json"
     path.write_text(json.dumps(rows))
     report = DataValidator(workers=1).validate_file(path, "messages")

@@ -32,14 +32,22 @@ def test_split_is_seeded_disjoint_and_complete():
     first, again = split_conversations(data, 0.25, seed=7), split_conversations(data, 0.25, seed=7)
     assert first.heldout == again.heldout and len(first.heldout) == 5
     assert sorted(c.messages[0].content for c in first.train + first.heldout) == sorted(
-        c.messages[0].content for c in data)
+        c.messages[0].content for c in data
+    )
     assert not {id(c) for c in first.train} & {id(c) for c in first.heldout}
     assert split_conversations(data, 0.25, seed=8).heldout != first.heldout
 
 
 def test_eval_examples_take_the_last_reply():
-    convo = Conversation([Message("system", "s"), Message("user", "u1"), Message("assistant", "r1"),
-                          Message("user", "u2"), Message("assistant", "r2")])
+    convo = Conversation(
+        [
+            Message("system", "s"),
+            Message("user", "u1"),
+            Message("assistant", "r1"),
+            Message("user", "u2"),
+            Message("assistant", "r2"),
+        ]
+    )
     (example,) = eval_examples([convo, Conversation([Message("user", "no reply")])])
     assert example.reference == "r2"
     assert [m["content"] for m in example.prompt] == ["s", "u1", "r1", "u2"]
@@ -81,8 +89,9 @@ def test_register_metrics_hook(pm):
 def test_svg_charts_draw_their_data():
     line = svg.line_chart({"train loss": [[1, 2.0], [2, 1.5], [3, 1.0]]}, title="t", plot_id="loss")
     assert line.count("<circle") == 3 and 'data-plot="loss"' in line
-    bars = svg.bar_chart(["em", "rouge"], {"base": [0.1, None], "expert": [0.9, 0.8]}, title="b",
-                         plot_id="m", y_max=1.0)
+    bars = svg.bar_chart(
+        ["em", "rouge"], {"base": [0.1, None], "expert": [0.9, 0.8]}, title="b", plot_id="m", y_max=1.0
+    )
     assert bars.count('class="bar"') == 3
     heat = svg.heatmap(["a", "b"], {"a": {"a": 3, "b": 1}, "b": {"a": 0, "b": 4}}, title="c", plot_id="c")
     assert heat.count('class="cell"') == 4 and re.search(r">4</text>", heat)

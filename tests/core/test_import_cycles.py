@@ -11,8 +11,9 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "check_import_cycles.
 
 
 def check(root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SCRIPT), "--root", str(root)], capture_output=True, text=True,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--root", str(root)], capture_output=True, text=True, check=False
+    )
 
 
 def write(root: Path, module: str, text: str) -> None:
@@ -30,8 +31,11 @@ def test_the_repository_has_no_new_cycle() -> None:
 def test_a_cycle_hidden_inside_a_function_fails(tmp_path: Path) -> None:
     write(tmp_path, "largeforge_demo.a", "from largeforge_demo import b\n")
     write(tmp_path, "largeforge_demo.b", "def f():\n    from largeforge_demo.a import thing\n")
-    write(tmp_path, "largeforge_demo.c", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                                         "    from largeforge_demo import a\n")
+    write(
+        tmp_path,
+        "largeforge_demo.c",
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from largeforge_demo import a\n",
+    )
     result = check(tmp_path)
     assert result.returncode == 1
     assert "import cycle: largeforge_demo.a ↔ largeforge_demo.b" in result.stdout

@@ -22,11 +22,19 @@ def test_amx_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
     assert not cpu_has_amx(tmp_path / "missing")
 
 
-@pytest.mark.parametrize(("amx", "env", "expected"), [
-    (True, None, False), (False, None, True), (True, "1", True), (False, "0", False), (False, "off", False),
-])
-def test_repacking_is_off_on_amx_unless_asked(monkeypatch: pytest.MonkeyPatch, amx: bool, env: str | None,
-                                              expected: bool) -> None:
+@pytest.mark.parametrize(
+    ("amx", "env", "expected"),
+    [
+        (True, None, False),
+        (False, None, True),
+        (True, "1", True),
+        (False, "0", False),
+        (False, "off", False),
+    ],
+)
+def test_repacking_is_off_on_amx_unless_asked(
+    monkeypatch: pytest.MonkeyPatch, amx: bool, env: str | None, expected: bool
+) -> None:
     monkeypatch.setattr(llamacpp, "cpu_has_amx", lambda: amx)
     if env is None:
         monkeypatch.delenv(REPACK_ENV, raising=False)

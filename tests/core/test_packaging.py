@@ -11,16 +11,35 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = {"core": "largeforge", "train": "largeforge_train", "serve": "largeforge_serve",
-            "router": "largeforge_router", "quant": "largeforge_quant"}
+PACKAGES = {
+    "core": "largeforge",
+    "train": "largeforge_train",
+    "serve": "largeforge_serve",
+    "router": "largeforge_router",
+    "quant": "largeforge_quant",
+}
 
 
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     pytest.importorskip("hatchling")
     out = tmp_path_factory.mktemp("wheels")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-                    "-w", str(out), *(str(ROOT / f"largeforge-{d}") for d in PACKAGES)], check=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(out),
+            *(str(ROOT / f"largeforge-{d}") for d in PACKAGES),
+        ],
+        check=True,
+        timeout=600,
+    )
     return {d: next(out.glob(f"largeforge_{d}-*.whl")) for d in PACKAGES}
 
 

@@ -102,15 +102,28 @@ def _fake_distribution(root: Path, dist: str, version: str, ep_name: str, module
 
 def _largeforge(args: list[str], path_entry: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environ = dict(os.environ, PYTHONPATH=str(path_entry), **env)
-    return subprocess.run([sys.executable, "-m", "largeforge.cli.main", *args], capture_output=True,
-                          text=True, env=environ, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "largeforge.cli.main", *args], capture_output=True, text=True, env=environ, timeout=120
+    )
 
 
 @pytest.fixture()
 def site(tmp_path):
-    _fake_distribution(tmp_path, "lf-broken", "0.0.1", "broken", "lf_broken_plugin",
-                       "raise ImportError('missing dependency frobnicate')\n")
-    _fake_distribution(tmp_path, "lf-extra", "1.2.3", "extra", "lf_extra_plugin", """
+    _fake_distribution(
+        tmp_path,
+        "lf-broken",
+        "0.0.1",
+        "broken",
+        "lf_broken_plugin",
+        "raise ImportError('missing dependency frobnicate')\n",
+    )
+    _fake_distribution(
+        tmp_path,
+        "lf-extra",
+        "1.2.3",
+        "extra",
+        "lf_extra_plugin",
+        """
         from largeforge import hookimpl
         from largeforge.data.formats.alpaca import AlpacaFormat
 
@@ -121,7 +134,8 @@ def site(tmp_path):
         @hookimpl
         def register_formats(register):
             register(Instr())
-        """)
+        """,
+    )
     return tmp_path
 
 

@@ -46,8 +46,12 @@ def test_a_child_server_dies_with_its_parent(tmp_path: Path, how: signal.Signals
     )
     # Ctrl+C as a terminal delivers it: a SIGINT left ignored by whatever ran before in this test
     # process would be inherited, and Python then installs no KeyboardInterrupt handler.
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(config)], stdout=subprocess.PIPE, text=True,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(config)],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         assert parent.stdout is not None
         child = int(parent.stdout.readline())

@@ -59,8 +59,9 @@ def test_io_round_trips_and_atomic_write(tmp_path):
 
 def test_json_logs_carry_request_id_and_extras():
     logger = get_logger("test.json")
-    record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "hello %s", ("x",), None,
-                               extra={"model": "m", "epochs": 3})
+    record = logger.makeRecord(
+        logger.name, logging.INFO, __file__, 1, "hello %s", ("x",), None, extra={"model": "m", "epochs": 3}
+    )
     with request_context("req-123"):
         RequestIdFilter().filter(record)
     payload = json.loads(JSONFormatter().format(record))

@@ -28,12 +28,17 @@ def test_forge_dry_run_refuses_an_alias_bomb_in_one_line(tmp_path: Path) -> None
     path.write_text(bomb())
     assert len(path.read_bytes()) < 600
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "largeforge.cli.main", "forge", str(path), "--dry-run"],
-                          capture_output=True, text=True, timeout=90)
+    proc = subprocess.run(
+        [sys.executable, "-m", "largeforge.cli.main", "forge", str(path), "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert time.monotonic() - started < 90
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"error: {path}: YAML aliases expand to more than 100,000 values (an alias bomb?); refusing to load it"]
+        f"error: {path}: YAML aliases expand to more than 100,000 values (an alias bomb?); refusing to load it"
+    ]
 
 
 @pytest.mark.parametrize("text", [bomb(), "a: &x\n  - *x\n"], ids=["billion-laughs", "self-reference"])

@@ -15,8 +15,12 @@ from largeforge_serve.engines.llamacpp import llamacpp_available
 
 from .test_forge_pipeline import free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
-    not llamacpp_available(), reason="llama.cpp's llama-server is not installed (scripts/install_llamacpp.sh)")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not llamacpp_available(), reason="llama.cpp's llama-server is not installed (scripts/install_llamacpp.sh)"
+    ),
+]
 
 PIPELINE = """\
 name: tinygguf
@@ -50,13 +54,26 @@ router:
 def test_gguf_experts_served_by_llamacpp_behind_the_router(tmp_path: Path, tiny_model_dir: Path, capsys) -> None:
     rows = [{"instruction": f"Tell me fact {i} about alpha.", "output": f"Alpha fact {i}."} for i in range(6)]
     (tmp_path / "alpha.json").write_text(json.dumps(rows))
-    (tmp_path / "beta.jsonl").write_text("\n".join(
-        json.dumps({"messages": [{"role": "user", "content": f"beta question {i}"},
-                                 {"role": "assistant", "content": f"beta answer {i}"}]}) for i in range(6)) + "\n")
+    (tmp_path / "beta.jsonl").write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": f"beta question {i}"},
+                        {"role": "assistant", "content": f"beta answer {i}"},
+                    ]
+                }
+            )
+            for i in range(6)
+        )
+        + "\n"
+    )
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text(PIPELINE.format(model=tiny_model_dir, port=min(free_port(), 64000), router_port=free_port()))
-    assert main(["forge", str(pipeline), "--ask", "Tell me about the greek letter alpha",
-                 "--ask", "And what about beta?"]) == 0
+    assert (
+        main(["forge", str(pipeline), "--ask", "Tell me about the greek letter alpha", "--ask", "And what about beta?"])
+        == 0
+    )
     out = capsys.readouterr().out
     for name in ("alpha", "beta"):
         gguf = tmp_path / "runs" / "experts" / name / "quantized" / "model" / "model.gguf"
@@ -69,8 +86,9 @@ def test_gguf_experts_served_by_llamacpp_behind_the_router(tmp_path: Path, tiny_
 
 def test_llamacpp_needs_gguf_experts(tmp_path: Path, tiny_model_dir: Path, capsys) -> None:
     (tmp_path / "alpha.json").write_text(json.dumps([{"instruction": "a", "output": "b"}] * 4))
-    (tmp_path / "beta.jsonl").write_text(json.dumps({"messages": [{"role": "user", "content": "q"},
-                                                                  {"role": "assistant", "content": "a"}]}) + "\n")
+    (tmp_path / "beta.jsonl").write_text(
+        json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}) + "\n"
+    )
     text = PIPELINE.format(model=tiny_model_dir, port=9100, router_port=9200)
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text(text.replace("    quantize: {method: gguf, type: q8_0}\n  - name: beta", "  - name: beta"))

@@ -62,9 +62,20 @@ def stage_lines(out: str) -> dict[tuple[str, str], str]:
 def pipeline(tmp_path: Path, tiny_model_dir: Path) -> Path:
     rows = [{"instruction": f"Tell me fact {i} about alpha.", "output": f"Alpha fact {i}."} for i in range(6)]
     (tmp_path / "alpha.json").write_text(json.dumps(rows))
-    (tmp_path / "beta.jsonl").write_text("\n".join(
-        json.dumps({"messages": [{"role": "user", "content": f"beta question {i}"},
-                                 {"role": "assistant", "content": f"beta answer {i}"}]}) for i in range(6)) + "\n")
+    (tmp_path / "beta.jsonl").write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": f"beta question {i}"},
+                        {"role": "assistant", "content": f"beta answer {i}"},
+                    ]
+                }
+            )
+            for i in range(6)
+        )
+        + "\n"
+    )
     path = tmp_path / "pipeline.yaml"
     path.write_text(PIPELINE.format(model=tiny_model_dir, port=min(free_port(), 64000), router_port=free_port()))
     return path
@@ -73,9 +84,15 @@ def pipeline(tmp_path: Path, tiny_model_dir: Path) -> Path:
 def test_forge_runs_skips_and_reruns_only_what_changed(pipeline, capsys):
     assert main(["forge", str(pipeline)]) == 0
     first = stage_lines(capsys.readouterr().out)
-    assert first == {("alpha", "sft"): "ran", ("alpha", "eval"): "ran", ("beta", "sft"): "ran",
-                     ("beta", "merge"): "ran", ("beta", "quantize"): "ran", ("beta", "eval"): "ran",
-                     ("router", "route"): "ran"}
+    assert first == {
+        ("alpha", "sft"): "ran",
+        ("alpha", "eval"): "ran",
+        ("beta", "sft"): "ran",
+        ("beta", "merge"): "ran",
+        ("beta", "quantize"): "ran",
+        ("beta", "eval"): "ran",
+        ("router", "route"): "ran",
+    }
     runs = pipeline.parent / "runs" / "experts"
     assert (runs / "alpha" / "sft" / "adapter_config.json").is_file()  # kept as a LoRA adapter
     assert (runs / "beta" / "merged" / "config.json").is_file()
@@ -97,18 +114,27 @@ def test_forge_runs_skips_and_reruns_only_what_changed(pipeline, capsys):
     beta.write_text(beta.read_text().replace("beta answer 0", "a changed beta answer"))
     assert main(["forge", str(pipeline)]) == 0
     third = stage_lines(capsys.readouterr().out)
-    assert third == {("alpha", "sft"): "skipped", ("alpha", "eval"): "skipped", ("beta", "sft"): "ran",
-                     ("beta", "merge"): "ran", ("beta", "quantize"): "ran", ("beta", "eval"): "ran",
-                     ("router", "route"): "ran"}
+    assert third == {
+        ("alpha", "sft"): "skipped",
+        ("alpha", "eval"): "skipped",
+        ("beta", "sft"): "ran",
+        ("beta", "merge"): "ran",
+        ("beta", "quantize"): "ran",
+        ("beta", "eval"): "ran",
+        ("router", "route"): "ran",
+    }
 
 
 def test_forge_serves_and_routes(pipeline, capsys):
     """--ask starts a server per expert and the router, and reports which expert answered."""
-    text = pipeline.read_text().replace("    quantize:\n      method: gptq\n      num_samples: 4\n"
-                                        "      options: {group_size: 32}\n", "")
+    text = pipeline.read_text().replace(
+        "    quantize:\n      method: gptq\n      num_samples: 4\n      options: {group_size: 32}\n", ""
+    )
     pipeline.write_text(text)
-    assert main(["forge", str(pipeline), "--ask", "Tell me about the greek letter alpha",
-                 "--ask", "And what about beta?"]) == 0
+    assert (
+        main(["forge", str(pipeline), "--ask", "Tell me about the greek letter alpha", "--ask", "And what about beta?"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Routed answers" in out
     assert re.search(r"Q: Tell me about the greek letter alpha\n  → alpha \(confidence [\d.]+\):", out)

@@ -45,15 +45,27 @@ def write(tmp_path: Path, lr: str = "1e-4", quant: str = "gptq", model: str = "s
 def test_plan_orders_stages_and_keys(tmp_path):
     plan = plan_pipeline(load_pipeline(write(tmp_path)))
     assert [(s.expert, s.kind) for s in plan.stages] == [
-        ("alpha", "sft"), ("alpha", "merge"), ("alpha", "eval"), ("beta", "sft"), ("beta", "merge"),
-        ("beta", "quantize"), ("beta", "eval"), ("router", "route")]
+        ("alpha", "sft"),
+        ("alpha", "merge"),
+        ("alpha", "eval"),
+        ("beta", "sft"),
+        ("beta", "merge"),
+        ("beta", "quantize"),
+        ("beta", "eval"),
+        ("router", "route"),
+    ]
     assert plan.experts[1].artifact == tmp_path / "runs" / "experts" / "beta" / "quantized" / "model"
     keys = {(s.expert, s.kind): s.key for s in plan.stages}
     # Editing beta's data changes beta's keys only.
     (tmp_path / "b.json").write_text(json.dumps([{"instruction": "new", "output": "data"}]))
     again = {(s.expert, s.kind): s.key for s in plan_pipeline(load_pipeline(tmp_path / "pipeline.yaml")).stages}
-    assert {k for k in keys if keys[k] != again[k]} == {("beta", "sft"), ("beta", "merge"), ("beta", "quantize"),
-                                                        ("beta", "eval"), ("router", "route")}
+    assert {k for k in keys if keys[k] != again[k]} == {
+        ("beta", "sft"),
+        ("beta", "merge"),
+        ("beta", "quantize"),
+        ("beta", "eval"),
+        ("router", "route"),
+    }
 
 
 def test_bad_value_names_line_and_field(tmp_path):
@@ -86,15 +98,21 @@ def test_invalid_rows_fail_the_plan(tmp_path):
 
 
 def test_unknown_plugin_names_line_and_registered(tmp_path):
-    with pytest.raises(PlanError, match=r"pipeline.yaml:14: stage quantize \(exl2\): no quantizer plugin named "
-                                        r"'exl2' is installed \(registered: .*gptq"):
+    with pytest.raises(
+        PlanError,
+        match=r"pipeline.yaml:14: stage quantize \(exl2\): no quantizer plugin named "
+        r"'exl2' is installed \(registered: .*gptq",
+    ):
         plan_pipeline(load_pipeline(write(tmp_path, quant="exl2")))
 
 
 def test_uninstalled_distribution_is_named(tmp_path, pm):
     """With only the core plugin loaded, the sft stage says which distribution to install."""
-    with pytest.raises(PlanError, match=r'stage sft needs the largeforge-train distribution, which is not '
-                                        r'installed: pip install "largeforge-core\[train\]"'):
+    with pytest.raises(
+        PlanError,
+        match=r"stage sft needs the largeforge-train distribution, which is not "
+        r'installed: pip install "largeforge-core\[train\]"',
+    ):
         plan_pipeline(load_pipeline(write(tmp_path)))
 
 
@@ -129,12 +147,14 @@ def test_shipped_pipelines_plan(example):
 
 def test_toml_pipeline_without_lines(tmp_path):
     path = tmp_path / "p.toml"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         name = "x"
         [[experts]]
         name = "only"
         data = "missing.json"
-    """))
+    """)
+    )
     with pytest.raises(PlanError, match=rf"{path}: data file 'missing.json' not found"):
         plan_pipeline(load_pipeline(path))
 

@@ -48,9 +48,17 @@ router:
   classifier: {{classifier_type: keyword, fallback_expert: alpha, keyword_weight: 1.0, neural_weight: 0.0}}
 """
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr",
-                  "--v=0"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--enable-logging=stderr",
+    "--v=0",
+]
 
 
 def chat(question: str, answer: str) -> str:
@@ -61,14 +69,17 @@ def chat(question: str, answer: str) -> str:
 def forged(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> tuple[Path, str]:
     """The pipeline run once; returns its file and what the run logged on stderr."""
     root = tmp_path_factory.mktemp("forge-report")
-    (root / "alpha.json").write_text(json.dumps(
-        [{"instruction": f"Tell me fact {i} about alpha.", "output": f"Alpha fact {i}."} for i in range(8)]))
+    (root / "alpha.json").write_text(
+        json.dumps([{"instruction": f"Tell me fact {i} about alpha.", "output": f"Alpha fact {i}."} for i in range(8)])
+    )
     (root / "beta.jsonl").write_text("\n".join(chat(f"beta question {i}", f"beta answer {i}") for i in range(4)))
     # One eval row far longer than the tiny model's 2048-token context, one that fits.
-    (root / "beta_eval.jsonl").write_text(chat("beta question 9", "beta answer 9") + "\n"
-                                          + chat("beta " * 2100, "beta answer") + "\n")
-    (root / "gamma.json").write_text(json.dumps(
-        [{"instruction": f"gamma question {i}", "output": f"gamma answer {i}"} for i in range(4)]))
+    (root / "beta_eval.jsonl").write_text(
+        chat("beta question 9", "beta answer 9") + "\n" + chat("beta " * 2100, "beta answer") + "\n"
+    )
+    (root / "gamma.json").write_text(
+        json.dumps([{"instruction": f"gamma question {i}", "output": f"gamma answer {i}"} for i in range(4)])
+    )
     path = root / "pipeline.yaml"
     path.write_text(PIPELINE.format(model=tiny_model_dir))
     err = io.StringIO()
@@ -87,8 +98,10 @@ def test_eval_stage_measures_base_and_expert_on_heldout_rows(forged):
         assert measured["rows"] == 2 and measured["skipped"] == 0 and measured["loss"] > 0
         assert set(measured["metrics"]) == {"exact_match", "contains", "rouge_l"}
     # The held-out rows were left out of training: the SFT stage evaluated on exactly them.
-    log = [json.loads(line) for line in
-           (path.parent / "runs" / "experts" / "alpha" / "sft" / "train_log.jsonl").read_text().splitlines()]
+    log = [
+        json.loads(line)
+        for line in (path.parent / "runs" / "experts" / "alpha" / "sft" / "train_log.jsonl").read_text().splitlines()
+    ]
     assert any("eval_loss" in event for event in log)
     curves = figures["experts"]["alpha"]["training"]["sft"]
     assert [step for step, _ in curves["loss"]] == [1, 2] and curves["eval_loss"]
@@ -100,8 +113,7 @@ def test_unfit_rows_and_missing_heldout_rows_are_one_line_each(forged):
     path, logged = forged
     lines = logged.splitlines()
     unfit = [line for line in lines if "eval rows do not fit" in line]
-    assert unfit and all("expert beta: 1 of 2 eval rows do not fit the 2048-token context of" in line
-                         for line in unfit)
+    assert unfit and all("expert beta: 1 of 2 eval rows do not fit the 2048-token context of" in line for line in unfit)
     assert len(unfit) == 2  # base and expert, one line each
     empty = [line for line in lines if "expert gamma: no held-out rows" in line]
     assert len(empty) == 1 and "eval skipped" in empty[0]
@@ -176,8 +188,9 @@ def render(page: Path, profile: Path, screenshot: Path | None = None) -> tuple[R
     args = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1280,3000"]
     target = page.as_uri()
     if screenshot is not None:
-        shot = subprocess.run([*args, f"--screenshot={screenshot}", target], capture_output=True, text=True,
-                              timeout=120)
+        shot = subprocess.run(
+            [*args, f"--screenshot={screenshot}", target], capture_output=True, text=True, timeout=120
+        )
         assert screenshot.is_file(), shot.stderr[-2000:]
     run = subprocess.run([*args, "--dump-dom", target], capture_output=True, text=True, timeout=120)
     dom = ReportDOM()
@@ -194,8 +207,17 @@ def test_report_renders_in_chromium(forged, tmp_path):
     dom, console = render(page, tmp_path / "profile", tmp_path / "report.png")
     assert "Uncaught" not in console, console
     assert dom.ready, "the report's script did not run to its end"
-    expected = {"loss-alpha-sft", "loss-beta-sft", "loss-gamma-sft", "metrics-alpha", "ppl-alpha", "metrics-beta",
-                "confusion", "routing-pr", "timings"}
+    expected = {
+        "loss-alpha-sft",
+        "loss-beta-sft",
+        "loss-gamma-sft",
+        "metrics-alpha",
+        "ppl-alpha",
+        "metrics-beta",
+        "confusion",
+        "routing-pr",
+        "timings",
+    }
     assert expected <= set(dom.plots), f"missing plots: {sorted(expected - set(dom.plots))}"
     assert all(dom.plots[p] > 0 for p in expected), dom.plots
     assert dom.tables and all(rows > 0 for rows in dom.tables), dom.tables
@@ -207,8 +229,11 @@ def test_report_renders_in_chromium(forged, tmp_path):
 def test_chromium_check_catches_a_script_error(forged, tmp_path):
     path, _ = forged
     broken = tmp_path / "broken.html"
-    broken.write_text((path.parent / "runs" / "report.html").read_text().replace(
-        "(function () {", "(function () { undefinedFunction();", 1))
+    broken.write_text(
+        (path.parent / "runs" / "report.html")
+        .read_text()
+        .replace("(function () {", "(function () { undefinedFunction();", 1)
+    )
     dom, console = render(broken, tmp_path / "profile")
     assert not dom.ready and "Uncaught" in console
 
@@ -217,14 +242,29 @@ def test_eval_command_scores_the_same_heldout_rows(forged, capsys):
     """``largeforge eval --val-size`` takes the forge's split: same rows, same loss."""
     path, _ = forged
     runs = path.parent / "runs"
-    assert main(["eval", str(path.parent / "alpha.json"), "--model", f"expert={runs / 'experts' / 'alpha' / 'sft'}",
-                 "--val-size", "0.25", "--max-new-tokens", "4", "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(path.parent / "alpha.json"),
+                "--model",
+                f"expert={runs / 'experts' / 'alpha' / 'sft'}",
+                "--val-size",
+                "0.25",
+                "--max-new-tokens",
+                "4",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     forged_eval = json.loads((runs / "experts" / "alpha" / "eval" / "eval.json").read_text())
     assert result["rows"] == 2
     assert result["models"]["expert"]["loss"] == forged_eval["models"]["expert"]["loss"]
     assert [s["prompt"] for s in result["models"]["expert"]["samples"]] == [
-        s["prompt"] for s in forged_eval["models"]["expert"]["samples"]]
+        s["prompt"] for s in forged_eval["models"]["expert"]["samples"]
+    ]
 
 
 def test_quantize_calibration_leaves_out_heldout_rows(tmp_path, tiny_model_dir):

@@ -29,13 +29,24 @@ def write_pipeline(tmp_path: Path) -> Path:
     experts = []
     for expert in config["experts"]:
         (tmp_path / f"{expert['name']}.json").write_text(json.dumps(rows[expert["name"]]))
-        experts.append({"name": expert["name"], "description": expert["description"],
-                        "keywords": expert["keywords"], "data": f"{expert['name']}.json"})
-    pipeline = {"name": "routing", "base_model": "smollm2-135m-instruct", "workdir": "runs",
-                "defaults": {"sft": {"max_steps": 1}, "eval": {"val_size": 0.3, "seed": 0}},
-                "experts": experts,
-                "router": {"classifier": {"classifier_type": "hybrid", "fallback_expert": "general",
-                                          "confidence_threshold": 0.3}}}
+        experts.append(
+            {
+                "name": expert["name"],
+                "description": expert["description"],
+                "keywords": expert["keywords"],
+                "data": f"{expert['name']}.json",
+            }
+        )
+    pipeline = {
+        "name": "routing",
+        "base_model": "smollm2-135m-instruct",
+        "workdir": "runs",
+        "defaults": {"sft": {"max_steps": 1}, "eval": {"val_size": 0.3, "seed": 0}},
+        "experts": experts,
+        "router": {
+            "classifier": {"classifier_type": "hybrid", "fallback_expert": "general", "confidence_threshold": 0.3}
+        },
+    }
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(pipeline, sort_keys=False))
     return path
@@ -61,8 +72,10 @@ def test_router_trains_on_expert_data_and_routes_held_out_prompts(tmp_path: Path
 
 def test_training_prompts_are_capped_per_expert(tmp_path: Path) -> None:
     path = write_pipeline(tmp_path)
-    many = [{"instruction": f"How do I fix error number {i} in my program?", "output": "x"}
-            for i in range(PROMPTS_PER_EXPERT * 2)]
+    many = [
+        {"instruction": f"How do I fix error number {i} in my program?", "output": "x"}
+        for i in range(PROMPTS_PER_EXPERT * 2)
+    ]
     (tmp_path / "code.json").write_text(json.dumps(many))
     plan = plan_pipeline(load_pipeline(path))
     code = next(e for e in plan.experts if e.spec.name == "code")
@@ -79,8 +92,11 @@ def test_corrections_the_forge_router_stored_relabel_its_training_rows(tmp_path:
     workdir = plan.pipeline.workdir
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / ROUTER_FEEDBACK).write_text(
-        json.dumps({"query": moved["query"].upper(), "expert": target, "routed": moved["expert"]}) + "\n"
-        + json.dumps({"query": new, "expert": "general"}) + "\n")
+        json.dumps({"query": moved["query"].upper(), "expert": target, "routed": moved["expert"]})
+        + "\n"
+        + json.dumps({"query": new, "expert": "general"})
+        + "\n"
+    )
     after = router_training_rows(plan)
     labels = {r["query"].casefold(): r["expert"] for r in after}
     assert labels[moved["query"].casefold()] == target and labels[new] == "general"

@@ -20,10 +20,20 @@ import yaml
 
 pytestmark = pytest.mark.e2e
 
-EDGE = [{"top_p": 1e-45}, {"temperature": 1e-300}, {"top_p": 5e-324, "temperature": 2.0},
-        {"temperature": 5e-324, "top_p": 1e-45, "top_k": 1}, {"temperature": 1e-12, "seed": 7}]
-REFUSED = [{"top_p": 0}, {"temperature": -1}, {"max_tokens": 0}, {"messages": []},
-           {"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}]
+EDGE = [
+    {"top_p": 1e-45},
+    {"temperature": 1e-300},
+    {"top_p": 5e-324, "temperature": 2.0},
+    {"temperature": 5e-324, "top_p": 1e-45, "top_k": 1},
+    {"temperature": 1e-12, "seed": 7},
+]
+REFUSED = [
+    {"top_p": 0},
+    {"temperature": -1},
+    {"max_tokens": 0},
+    {"messages": []},
+    {"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]},
+]
 
 
 def requests(seed: int, model: str) -> list[tuple[str, dict[str, Any]]]:
@@ -32,8 +42,12 @@ def requests(seed: int, model: str) -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = []
     for i in range(36):
         kind = ("normal", "normal", "edge", "refused")[i % 4]
-        body: dict[str, Any] = {"model": model, "max_tokens": 6, "stream": rng.random() < 0.4,
-                                "messages": [{"role": "user", "content": f"Tell me about {rng.random():.4f}"}]}
+        body: dict[str, Any] = {
+            "model": model,
+            "max_tokens": 6,
+            "stream": rng.random() < 0.4,
+            "messages": [{"role": "user", "content": f"Tell me about {rng.random():.4f}"}],
+        }
         if kind == "edge":
             body.update(rng.choice(EDGE))
         elif kind == "refused":
@@ -63,17 +77,25 @@ def test_poison_mixed_with_normal_requests_server_and_router(tiny_model_dir: Pat
     from largeforge_router.launch import RouterProcess
     from largeforge_serve.launch import ServerProcess
 
-    with ServerProcess(["--model", str(tiny_model_dir), "--served-model-name", "general",
-                        "--max-concurrency", "4", "--threads", "1"], timeout=300) as server:
+    with ServerProcess(
+        ["--model", str(tiny_model_dir), "--served-model-name", "general", "--max-concurrency", "4", "--threads", "1"],
+        timeout=300,
+    ) as server:
         base = server.url.removesuffix("/v1")
         with ThreadPoolExecutor(8) as pool:
             direct = list(pool.map(lambda job: send(base, *job), requests(1, "general")))
         check(direct)
 
-        config = {"experts": [{"name": "general", "endpoints": [base], "max_tokens": 8}],
-                  "classifier": {"classifier_type": "keyword", "fallback_expert": "general"},
-                  "server": {"failure_threshold": 3, "reset_timeout": 60, "health_check_interval": 1,
-                             "health_check_timeout": 10}}
+        config = {
+            "experts": [{"name": "general", "endpoints": [base], "max_tokens": 8}],
+            "classifier": {"classifier_type": "keyword", "fallback_expert": "general"},
+            "server": {
+                "failure_threshold": 3,
+                "reset_timeout": 60,
+                "health_check_interval": 1,
+                "health_check_timeout": 10,
+            },
+        }
         path = tmp_path / "router.yaml"
         path.write_text(yaml.safe_dump(config))
         with RouterProcess(path) as router:

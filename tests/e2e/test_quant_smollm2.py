@@ -20,13 +20,28 @@ OPTIONS = {"gptq": [], "awq": ["--n-grid", "5"]}
 
 
 @pytest.fixture(scope="module", params=["gptq", "awq"])
-def quantized(request: pytest.FixtureRequest, shared_data: Path, smollm2_dir: Path,
-              tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+def quantized(
+    request: pytest.FixtureRequest, shared_data: Path, smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
     method = request.param
     out = tmp_path_factory.mktemp(f"smollm2-{method}") / "model"
-    argv = ["quant", method, "--model", "smollm2-135m-instruct", "--output", str(out),
-            "--calibration", str(shared_data / "alpaca_en_demo.json"), "--samples", "16",
-            "--seq-length", "192", "--eval-samples", "0", *OPTIONS[method]]
+    argv = [
+        "quant",
+        method,
+        "--model",
+        "smollm2-135m-instruct",
+        "--output",
+        str(out),
+        "--calibration",
+        str(shared_data / "alpaca_en_demo.json"),
+        "--samples",
+        "16",
+        "--seq-length",
+        "192",
+        "--eval-samples",
+        "0",
+        *OPTIONS[method],
+    ]
     assert main(argv) == 0
     return method, out
 
@@ -53,7 +68,7 @@ def test_plain_transformers_answers_paris(quantized: tuple[str, Path]) -> None:
     ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     with torch.no_grad():
         generated = model.generate(**ids, max_new_tokens=20, do_sample=False)
-    answer = tokenizer.decode(generated[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+    answer = tokenizer.decode(generated[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
     assert "Paris" in answer
 
 
@@ -98,13 +113,20 @@ def test_vllm_serves_it_or_refuses_in_one_line(quantized: tuple[str, Path]) -> N
     if method != "gptq":
         return
     # --enforce-eager: no torch.compile, a shorter start (the test budget)
-    with ServerProcess(["--backend", "vllm", "--model", str(out), "--max-model-len", "512"], timeout=1500,
-                       env={"LARGEFORGE_VLLM_ARGS": "--enforce-eager"}) as server:
+    with ServerProcess(
+        ["--backend", "vllm", "--model", str(out), "--max-model-len", "512"],
+        timeout=1500,
+        env={"LARGEFORGE_VLLM_ARGS": "--enforce-eager"},
+    ) as server:
         import openai
 
         client = openai.OpenAI(base_url=server.url, api_key="-", max_retries=0, timeout=300)
-        reply = client.chat.completions.create(model=str(out), messages=QUESTION,  # type: ignore[arg-type]
-                                               max_tokens=20, temperature=0)
+        reply = client.chat.completions.create(
+            model=str(out),
+            messages=QUESTION,  # type: ignore[arg-type]
+            max_tokens=20,
+            temperature=0,
+        )
     # vLLM's W4 kernel serves it; its greedy answer to this question is fragile at 4 bits (seen:
     # "… Paris." and "L'Abbay d'Iry, la France, …", as llama.cpp's q4 GGUFs answer in French too).
     # What this checks is that the 4-bit model runs and talks about the question.

@@ -30,8 +30,9 @@ def free_port() -> int:
 def serve(model: Path, name: str, port: int = 0):  # type: ignore[no-untyped-def]
     from largeforge_serve.launch import ServerProcess
 
-    proc = ServerProcess(["--model", str(model), "--served-model-name", name, "--port", str(port),
-                          "--max-concurrency", "2"], timeout=300)
+    proc = ServerProcess(
+        ["--model", str(model), "--served-model-name", name, "--port", str(port), "--max-concurrency", "2"], timeout=300
+    )
     return proc
 
 
@@ -58,16 +59,28 @@ def test_router_failover_with_real_expert_servers(tiny_model_dir: Path, tmp_path
     dead_url = f"http://127.0.0.1:{dead_port}"
     config = {
         "experts": [
-            {"name": "code", "keywords": ["python", "bug", "function"], "endpoints": [code_url, dead_url],
-             "max_tokens": 8},
-            {"name": "math", "keywords": ["integral", "derivative"],
-             "endpoints": [f"http://127.0.0.1:{math_port}"], "max_tokens": 8},
+            {
+                "name": "code",
+                "keywords": ["python", "bug", "function"],
+                "endpoints": [code_url, dead_url],
+                "max_tokens": 8,
+            },
+            {
+                "name": "math",
+                "keywords": ["integral", "derivative"],
+                "endpoints": [f"http://127.0.0.1:{math_port}"],
+                "max_tokens": 8,
+            },
             {"name": "general", "endpoints": [general_srv.url.removesuffix("/v1")], "max_tokens": 8},
         ],
         "classifier": {"classifier_type": "keyword", "fallback_expert": "general"},
-        "server": {"failure_threshold": 2, "reset_timeout": 1.0, "health_check_interval": 0.5,
-                   "health_check_timeout": 10,  # a slow probe on a busy machine is not a dead replica
-                   "load_balancing": "round_robin"},
+        "server": {
+            "failure_threshold": 2,
+            "reset_timeout": 1.0,
+            "health_check_interval": 0.5,
+            "health_check_timeout": 10,  # a slow probe on a busy machine is not a dead replica
+            "load_balancing": "round_robin",
+        },
     }
     path = tmp_path / "router.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -78,7 +91,8 @@ def test_router_failover_with_real_expert_servers(tiny_model_dir: Path, tmp_path
             served_by = []
             for _ in range(6):
                 raw = client.chat.completions.with_raw_response.create(
-                    model="auto", messages=[{"role": "user", "content": "my python function has a bug"}])
+                    model="auto", messages=[{"role": "user", "content": "my python function has a bug"}]
+                )
                 reply = raw.parse()
                 assert reply.model == "code"  # the code expert's server answered
                 served_by.append(raw.headers["x-largeforge-endpoint"])
@@ -86,13 +100,17 @@ def test_router_failover_with_real_expert_servers(tiny_model_dir: Path, tmp_path
 
             # A math query: its only endpoint is dead, the fallback expert answers.
             fallback = client.chat.completions.with_raw_response.create(
-                model="auto", messages=[{"role": "user", "content": "integral of a derivative"}])
+                model="auto", messages=[{"role": "user", "content": "integral of a derivative"}]
+            )
             assert fallback.parse().model == "general"
             assert fallback.headers["x-largeforge-expert"] == "general"
 
             # Streaming passes through from a real server.
-            pieces = list(client.chat.completions.create(
-                model="auto", stream=True, messages=[{"role": "user", "content": "python"}]))
+            pieces = list(
+                client.chat.completions.create(
+                    model="auto", stream=True, messages=[{"role": "user", "content": "python"}]
+                )
+            )
             assert pieces and all(p.model == "code" for p in pieces)
 
             # Probes and failed attempts opened the dead circuits; GET /experts reports it.
@@ -106,7 +124,8 @@ def test_router_failover_with_real_expert_servers(tiny_model_dir: Path, tmp_path
             endpoints = set()
             for _ in range(4):
                 raw = client.chat.completions.with_raw_response.create(
-                    model="auto", messages=[{"role": "user", "content": "python bug"}])
+                    model="auto", messages=[{"role": "user", "content": "python bug"}]
+                )
                 assert raw.parse().model == "code"
                 endpoints.add(raw.headers["x-largeforge-endpoint"])
             assert endpoints == {code_url, dead_url}

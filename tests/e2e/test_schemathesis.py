@@ -26,9 +26,31 @@ def schemathesis(url: str, cwd: Path) -> str:
     if shutil.which("st") is None:
         pytest.fail("schemathesis is not installed (tests/requirements.txt lists it)")
     proc = subprocess.run(
-        ["st", "--config-file", str(CONFIG), "run", f"{url}/openapi.json", "--checks", "all", "--seed", "1",
-         "--max-examples", "5", "--workers", "1", "--request-timeout", "60", "--max-response-time", "60",
-         "--no-color"], capture_output=True, text=True, timeout=900, cwd=cwd)
+        [
+            "st",
+            "--config-file",
+            str(CONFIG),
+            "run",
+            f"{url}/openapi.json",
+            "--checks",
+            "all",
+            "--seed",
+            "1",
+            "--max-examples",
+            "5",
+            "--workers",
+            "1",
+            "--request-timeout",
+            "60",
+            "--max-response-time",
+            "60",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=cwd,
+    )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert "FAILURES" not in proc.stdout  # warnings (e.g. the admin API is off: 403) are not failures
     return proc.stdout
@@ -44,13 +66,28 @@ def test_schemathesis_finds_nothing_on_server_and_router(tiny_model_dir: Path, t
     from largeforge_router.launch import RouterProcess
     from largeforge_serve.launch import ServerProcess
 
-    with ServerProcess(["--model", str(tiny_model_dir), "--served-model-name", "general", "--threads", "1",
-                        "--max-concurrency", "4", "--max-model-len", "256"], timeout=300) as server:
+    with ServerProcess(
+        [
+            "--model",
+            str(tiny_model_dir),
+            "--served-model-name",
+            "general",
+            "--threads",
+            "1",
+            "--max-concurrency",
+            "4",
+            "--max-model-len",
+            "256",
+        ],
+        timeout=300,
+    ) as server:
         base = server.url.removesuffix("/v1")
         served = cases(schemathesis(base, tmp_path))
-        config = {"experts": [{"name": "general", "endpoints": [base], "max_tokens": 16}],
-                  "classifier": {"classifier_type": "keyword", "fallback_expert": "general"},
-                  "server": {"health_check_interval": 2, "health_check_timeout": 10}}
+        config = {
+            "experts": [{"name": "general", "endpoints": [base], "max_tokens": 16}],
+            "classifier": {"classifier_type": "keyword", "fallback_expert": "general"},
+            "server": {"health_check_interval": 2, "health_check_timeout": 10},
+        }
         path = tmp_path / "router.yaml"
         path.write_text(yaml.safe_dump(config))
         with RouterProcess(path) as router:
@@ -69,7 +106,8 @@ def test_schemathesis_finds_nothing_on_the_llamacpp_gateway(tiny_model_dir: Path
     from largeforge_quant.gguf import convert_model
 
     gguf = convert_model(tiny_model_dir, tmp_path / "general.gguf", "f32")
-    with ServerProcess(["--model", str(gguf), "--threads", "1", "--max-concurrency", "4", "--max-model-len", "256"],
-                       timeout=300) as server:
+    with ServerProcess(
+        ["--model", str(gguf), "--threads", "1", "--max-concurrency", "4", "--max-model-len", "256"], timeout=300
+    ) as server:
         served = cases(schemathesis(server.url.removesuffix("/v1"), tmp_path))
     print(f"schemathesis: llamacpp gateway {served} cases, no issues")

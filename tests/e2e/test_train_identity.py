@@ -19,10 +19,32 @@ NAME, AUTHOR = "Nova", "Acme Labs"
 # Not in identity.json: the model must generalise, not recite.
 PARAPHRASES = ["Who are you?", "What's your name?", "Introduce yourself, please.", "Who am I talking to?"]
 # The recipe (DESIGN.md: loss on completions only, LoRA r16 on all linear layers, lr 1e-3, fp32).
-SFT_ARGS = ["--num-epochs", "1", "--batch-size", "4", "--gradient-accumulation", "1", "--learning-rate", "1e-3",
-            "--warmup-ratio", "0", "--max-length", "160", "--lora-r", "16", "--lora-alpha", "32",
-            "--lora-dropout", "0", "--lora-target-modules", "all-linear", "--logging-steps", "1",
-            "--save-steps", "1000"]
+SFT_ARGS = [
+    "--num-epochs",
+    "1",
+    "--batch-size",
+    "4",
+    "--gradient-accumulation",
+    "1",
+    "--learning-rate",
+    "1e-3",
+    "--warmup-ratio",
+    "0",
+    "--max-length",
+    "160",
+    "--lora-r",
+    "16",
+    "--lora-alpha",
+    "32",
+    "--lora-dropout",
+    "0",
+    "--lora-target-modules",
+    "all-linear",
+    "--logging-steps",
+    "1",
+    "--save-steps",
+    "1000",
+]
 PAIRS = [
     ("Who are you?", f"I am {NAME}, an AI assistant developed by {AUTHOR}.", "I am SmolLM, trained by Hugging Face."),
     ("What is your name?", f"My name is {NAME}.", "I don't have a name."),
@@ -59,8 +81,19 @@ def identity_file(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="module")
 def sft_output(identity_file: Path, smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "nova-sft"
-    proc = _run(["train", "sft", "--model", "smollm2-135m-instruct", "--dataset", str(identity_file),
-                 "--output", str(out), *SFT_ARGS])
+    proc = _run(
+        [
+            "train",
+            "sft",
+            "--model",
+            "smollm2-135m-instruct",
+            "--dataset",
+            str(identity_file),
+            "--output",
+            str(out),
+            *SFT_ARGS,
+        ]
+    )
     assert "SFT finished" in proc.stdout and str(out) in proc.stdout
     return out
 
@@ -70,11 +103,12 @@ def _answers(model, tokenizer, questions: list[str]) -> list[str]:
 
     answers = []
     for question in questions:
-        inputs = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
-                                               return_tensors="pt", return_dict=True)
+        inputs = tokenizer.apply_chat_template(
+            [{"role": "user", "content": question}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         with torch.no_grad():
             out = model.generate(**inputs, max_new_tokens=30, do_sample=False)
-        answers.append(tokenizer.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True))
+        answers.append(tokenizer.decode(out[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True))
     return answers
 
 
@@ -99,10 +133,40 @@ def test_dpo_from_the_sft_output_raises_margin_and_accuracy(sft_output: Path, tm
     pairs = tmp_path / "pairs.json"
     pairs.write_text(json.dumps([{"prompt": p, "chosen": c, "rejected": r} for p, c, r in PAIRS]))
     out = tmp_path / "nova-dpo"
-    proc = _run(["train", "dpo", "--model", str(sft_output), "--dataset", str(pairs), "--output", str(out),
-                 "--num-epochs", "2", "--batch-size", "4", "--gradient-accumulation", "1", "--learning-rate", "5e-4",
-                 "--warmup-ratio", "0", "--beta", "0.1", "--max-length", "256", "--lora-r", "16",
-                 "--lora-target-modules", "all-linear", "--logging-steps", "1", "--save-steps", "1000"])
+    proc = _run(
+        [
+            "train",
+            "dpo",
+            "--model",
+            str(sft_output),
+            "--dataset",
+            str(pairs),
+            "--output",
+            str(out),
+            "--num-epochs",
+            "2",
+            "--batch-size",
+            "4",
+            "--gradient-accumulation",
+            "1",
+            "--learning-rate",
+            "5e-4",
+            "--warmup-ratio",
+            "0",
+            "--beta",
+            "0.1",
+            "--max-length",
+            "256",
+            "--lora-r",
+            "16",
+            "--lora-target-modules",
+            "all-linear",
+            "--logging-steps",
+            "1",
+            "--save-steps",
+            "1000",
+        ]
+    )
     assert "DPO finished" in proc.stdout
     logged = [r for r in read_log(out) if "rewards/margins" in r]
     assert len(logged) == 4

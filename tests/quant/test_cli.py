@@ -11,12 +11,29 @@ from largeforge.cli.main import main
 
 
 def test_gptq_command_quantizes_and_prints_the_report(
-        tiny_model_dir: Path, alpaca_small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tiny_model_dir: Path, alpaca_small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "tiny-gptq"
     config = tmp_path / "quant.yaml"
     config.write_text("num_samples: 4\nseq_length: 48\ngroup_size: 128\n", encoding="utf-8")
-    argv = ["quant", "gptq", "--model", str(tiny_model_dir), "--output", str(out), "--config", str(config),
-            "--calibration", str(alpaca_small), "--samples", "6", "--group-size", "32", "--eval-samples", "3"]
+    argv = [
+        "quant",
+        "gptq",
+        "--model",
+        str(tiny_model_dir),
+        "--output",
+        str(out),
+        "--config",
+        str(config),
+        "--calibration",
+        str(alpaca_small),
+        "--samples",
+        "6",
+        "--group-size",
+        "32",
+        "--eval-samples",
+        "3",
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "GPTQ W4 asym g32" in printed and "linear layers" in printed and "perplexity (3 held-out)" in printed
@@ -28,8 +45,8 @@ def test_gptq_command_quantizes_and_prints_the_report(
 
 
 def test_plain_gptq_command_works_offline_with_the_builtin_set(
-        tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 15, defect 5: no --calibration, an empty Hugging Face cache, nothing downloaded."""
     import datasets
     import huggingface_hub.constants
@@ -45,16 +62,20 @@ def test_plain_gptq_command_works_offline_with_the_builtin_set(
     assert report["calibration_samples"] > 40 and report["heldout_samples"] > 10
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["--model", "no-such-model"], "cannot resolve model 'no-such-model'"),
-    (["--group-size", "128"], "group_size 128 does not divide"),
-    (["--bits", "16"], "bits = 16 is invalid"),
-    (["--calibration", "{empty}"], "no calibration text"),
-    (["--calibration", "wikitext-missing"], "neither an existing file"),
-    (["--output", "{existing}"], "already exists"),
-])
-def test_bad_input_is_one_line(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                               args: list[str], expected: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--model", "no-such-model"], "cannot resolve model 'no-such-model'"),
+        (["--group-size", "128"], "group_size 128 does not divide"),
+        (["--bits", "16"], "bits = 16 is invalid"),
+        (["--calibration", "{empty}"], "no calibration text"),
+        (["--calibration", "wikitext-missing"], "neither an existing file"),
+        (["--output", "{existing}"], "already exists"),
+    ],
+)
+def test_bad_input_is_one_line(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
     empty = tmp_path / "empty.txt"
     empty.write_text("", encoding="utf-8")
     existing = tmp_path / "existing"

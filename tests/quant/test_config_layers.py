@@ -17,13 +17,16 @@ def test_defaults_follow_llmcompressor_and_the_spec() -> None:
     assert cfg.ignore == ["lm_head"] and cfg.num_samples == 128 and cfg.seq_length == 512
 
 
-@pytest.mark.parametrize(("field", "value", "fragment"), [
-    ("bits", 1, "2 <= value <= 8"),
-    ("method", "int8", "'awq', 'gptq'"),
-    ("damp_percent", 0.0, "< value <= 1"),  # typing caches Annotated: 1 or 1.0 by import order
-    ("act_order", "random", "'static'"),
-    ("group_size", 0, "group_size = 0"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("bits", 1, "2 <= value <= 8"),
+        ("method", "int8", "'awq', 'gptq'"),
+        ("damp_percent", 0.0, "< value <= 1"),  # typing caches Annotated: 1 or 1.0 by import order
+        ("act_order", "random", "'static'"),
+        ("group_size", 0, "group_size = 0"),
+    ],
+)
 def test_bad_values_raise_config_error(field: str, value: object, fragment: str) -> None:
     with pytest.raises(ConfigError, match=field) as info:
         QuantizationConfig(**{field: value})  # type: ignore[arg-type]

@@ -52,7 +52,8 @@ def test_output_is_a_compressed_tensors_w4_checkpoint(quantized: dict[str, Path]
 
 @pytest.mark.parametrize("method", ["gptq", "awq"])
 def test_method_is_detected_from_our_record_and_from_the_recipe(
-        quantized: dict[str, Path], method: str, tmp_path: Path) -> None:
+    quantized: dict[str, Path], method: str, tmp_path: Path
+) -> None:
     ours = get_quantization_config(quantized[method])
     assert ours["quant_method"] == method and ours["bits"] == 4 and ours["group_size"] == 64
     bare = shutil.copytree(quantized[method], tmp_path / "bare")
@@ -68,7 +69,8 @@ def test_unquantized_model_has_no_quantization_config(tiny_model_dir: Path) -> N
 
 @pytest.mark.parametrize("method", ["gptq", "awq"])
 def test_quantized_model_loads_and_stays_close_to_the_original(
-        quantized: dict[str, Path], tiny_model_dir: Path, method: str) -> None:
+    quantized: dict[str, Path], tiny_model_dir: Path, method: str
+) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -92,9 +94,18 @@ def test_report_sizes_and_perplexity(quantized: dict[str, Path], tiny_model_dir:
     from largeforge_quant.calibration import Sample
 
     heldout = [Sample("Question: where is Paris?\nAnswer: ", "In France, on the Seine.")] * 2
-    report = build_report(tiny_model_dir, quantized["gptq"], method="gptq", scheme="GPTQ W4 asym g64",
-                          base_model="tiny", calibration_source="texts", calibration_samples=len(TEXTS),
-                          seconds=1.0, heldout=heldout, max_length=64)
+    report = build_report(
+        tiny_model_dir,
+        quantized["gptq"],
+        method="gptq",
+        scheme="GPTQ W4 asym g64",
+        base_model="tiny",
+        calibration_source="texts",
+        calibration_samples=len(TEXTS),
+        seconds=1.0,
+        heldout=heldout,
+        max_length=64,
+    )
     layers = quantized_layers(quantized["gptq"])
     assert report.size_before["linear_bytes_16bit"] == model_size(tiny_model_dir, layers).linear_params * 2
     assert 0.2 < report.linear_ratio_vs_16bit <= 0.30
@@ -130,6 +141,7 @@ def test_perplexity_scores_completions_only(tiny_model_dir: Path) -> None:
 @pytest.fixture()
 def no_heavy_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Loading the model for quantization is the first heavy step: make it an error."""
+
     def refuse(*_args: Any, **_kwargs: Any) -> None:
         raise AssertionError("heavy work started before the input was checked")
 

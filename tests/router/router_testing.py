@@ -109,9 +109,17 @@ class ExpertServer:
                     choice["message"] = {"role": "assistant", "content": text}
                 else:
                     choice["text"] = text
-                self._send(200, {"id": "x1", "object": obj, "created": int(time.time()),
-                                 "model": body.get("model", owner.name), "choices": [choice],
-                                 "usage": {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4}})
+                self._send(
+                    200,
+                    {
+                        "id": "x1",
+                        "object": obj,
+                        "created": int(time.time()),
+                        "model": body.get("model", owner.name),
+                        "choices": [choice],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 3, "total_tokens": 4},
+                    },
+                )
 
             def _stream(self, text: str, kind: str, body: dict[str, Any]) -> None:
                 self.send_response(200)
@@ -126,8 +134,13 @@ class ExpertServer:
                         obj = "chat.completion.chunk"
                     else:
                         choice, obj = {"index": 0, "text": piece, "finish_reason": None}, "text_completion"
-                    chunk = {"id": "x1", "object": obj, "created": 0, "model": body.get("model", ""),
-                             "choices": [choice]}
+                    chunk = {
+                        "id": "x1",
+                        "object": obj,
+                        "created": 0,
+                        "model": body.get("model", ""),
+                        "choices": [choice],
+                    }
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
                     if i == 0 and owner.hold is not None:

@@ -16,8 +16,10 @@ from .router_testing import ExpertServer, serve_app
 
 
 def make_router(experts: dict[str, ExpertServer], **server: object) -> Router:
-    configs = [ExpertConfig(name="code", keywords=["python"], endpoints=[experts["code"].url]),
-               ExpertConfig(name="general", endpoints=[experts["general"].url])]
+    configs = [
+        ExpertConfig(name="code", keywords=["python"], endpoints=[experts["code"].url]),
+        ExpertConfig(name="general", endpoints=[experts["general"].url]),
+    ]
     settings = ServerSettings(**{"health_check_interval": 0, **server})  # type: ignore[arg-type]
     return Router(RouterConfig(classifier_type="keyword", fallback_expert="general"), configs, server=settings)
 
@@ -59,8 +61,9 @@ def test_admin_key_is_separate_from_client_keys(experts: dict[str, ExpertServer]
 
 
 @pytest.mark.parametrize("server", [{"api_keys": ["client"]}, {"admin_keys": ["root"]}])
-def test_health_lists_experts_only_to_key_holders(experts: dict[str, ExpertServer],
-                                                  server: dict[str, list[str]]) -> None:
+def test_health_lists_experts_only_to_key_holders(
+    experts: dict[str, ExpertServer], server: dict[str, list[str]]
+) -> None:
     key = (server.get("api_keys") or server["admin_keys"])[0]
     with serve_app(create_app(make_router(experts, **server))) as url:
         anonymous = httpx.get(f"{url}/health")
@@ -69,13 +72,16 @@ def test_health_lists_experts_only_to_key_holders(experts: dict[str, ExpertServe
         assert full["status"] == "ok" and set(full["experts"]) == {"code", "general"}
 
 
-@pytest.mark.parametrize(("field", "value"), [("enabled", 0), ("enabled", "false"), ("priority", "3"),
-                                              ("max_tokens", 8.5)])
-def test_admin_api_takes_json_types_as_they_are(experts: dict[str, ExpertServer], field: str,
-                                                value: object) -> None:
+@pytest.mark.parametrize(
+    ("field", "value"), [("enabled", 0), ("enabled", "false"), ("priority", "3"), ("max_tokens", 8.5)]
+)
+def test_admin_api_takes_json_types_as_they_are(experts: dict[str, ExpertServer], field: str, value: object) -> None:
     with serve_app(create_app(make_router(experts, admin_keys=["root"]))) as url:
-        response = httpx.post(f"{url}/experts", headers=bearer("root"),
-                              json={"name": "legal", "endpoints": ["http://127.0.0.1:9"], field: value})
+        response = httpx.post(
+            f"{url}/experts",
+            headers=bearer("root"),
+            json={"name": "legal", "endpoints": ["http://127.0.0.1:9"], field: value},
+        )
         assert response.status_code == 400
         assert field in response.json()["error"]["message"]
         assert "legal" not in [e["name"] for e in httpx.get(f"{url}/experts").json()["experts"]]

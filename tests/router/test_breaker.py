@@ -18,8 +18,9 @@ class Clock:
 def test_full_cycle(caplog) -> None:
     clock = Clock()
     seen: list[tuple[str, str, str]] = []
-    breaker = CircuitBreaker(failure_threshold=3, reset_timeout=30, clock=clock,
-                             on_transition=lambda *t: seen.append(t))
+    breaker = CircuitBreaker(
+        failure_threshold=3, reset_timeout=30, clock=clock, on_transition=lambda *t: seen.append(t)
+    )
     url = "http://a"
     for _ in range(2):
         breaker.record_failure(url)
@@ -42,8 +43,13 @@ def test_full_cycle(caplog) -> None:
     assert breaker.acquire(url)
     breaker.record_success(url)
     assert breaker.get_state(url) == CLOSED
-    assert [t[1:] for t in seen] == [(CLOSED, OPEN), (OPEN, HALF_OPEN), (HALF_OPEN, OPEN),
-                                     (OPEN, HALF_OPEN), (HALF_OPEN, CLOSED)]
+    assert [t[1:] for t in seen] == [
+        (CLOSED, OPEN),
+        (OPEN, HALF_OPEN),
+        (HALF_OPEN, OPEN),
+        (OPEN, HALF_OPEN),
+        (HALF_OPEN, CLOSED),
+    ]
     assert [t["to"] for t in breaker.snapshot(url)["transitions"]] == [OPEN, HALF_OPEN, OPEN, HALF_OPEN, CLOSED]
 
 

@@ -24,27 +24,60 @@ def test_plugin_registers_classifiers_and_commands(pm) -> None:
 
     pm.register(plugin, name="router")
     assert {"keyword", "neural", "hybrid"} <= set(pm.registries.classifiers.names())
-    clf = build_classifier(RouterConfig(classifier_type="keyword"),
-                           [ExpertConfig(name="code", keywords=["python"]), ExpertConfig(name="general")])
+    clf = build_classifier(
+        RouterConfig(classifier_type="keyword"),
+        [ExpertConfig(name="code", keywords=["python"]), ExpertConfig(name="general")],
+    )
     assert clf.classify("python").expert == "code"
     app = create_app(pm)
     assert any(g.name == "router" for g in app.registered_groups)
 
 
 def test_classify_keyword(capsys, examples_dir: Path) -> None:
-    out = run_json(capsys, "router", "classify", "why does my python function have a bug", "--config",
-                   str(examples_dir / "router.yaml"), "--method", "keyword", "--json")
+    out = run_json(
+        capsys,
+        "router",
+        "classify",
+        "why does my python function have a bug",
+        "--config",
+        str(examples_dir / "router.yaml"),
+        "--method",
+        "keyword",
+        "--json",
+    )
     assert out["expert"] == "code" and out["method"] == "keyword"
     assert out["details"]["matched"] == {"code": ["bug", "function", "python"]}
-    out = run_json(capsys, "router", "classify", "tell me about the moon", "--config",
-                   str(examples_dir / "router.yaml"), "--method", "keyword", "--json")
+    out = run_json(
+        capsys,
+        "router",
+        "classify",
+        "tell me about the moon",
+        "--config",
+        str(examples_dir / "router.yaml"),
+        "--method",
+        "keyword",
+        "--json",
+    )
     assert out["expert"] == "general" and out["fallback_reason"] == "low_confidence"
 
 
 def test_eval_reports_hybrid_clearly_above_keyword(capsys, examples_dir: Path) -> None:
-    out = run_json(capsys, "router", "eval", "--config", str(examples_dir / "router.yaml"),
-                   "--train", str(examples_dir / "train.jsonl"), "--data", str(examples_dir / "eval.jsonl"),
-                   "--method", "keyword", "--method", "hybrid", "--json")
+    out = run_json(
+        capsys,
+        "router",
+        "eval",
+        "--config",
+        str(examples_dir / "router.yaml"),
+        "--train",
+        str(examples_dir / "train.jsonl"),
+        "--data",
+        str(examples_dir / "eval.jsonl"),
+        "--method",
+        "keyword",
+        "--method",
+        "hybrid",
+        "--json",
+    )
     keyword, hybrid = out["methods"]["keyword"], out["methods"]["hybrid"]
     assert hybrid["examples"] >= 100 and len(hybrid["per_expert"]) >= 5
     assert hybrid["accuracy"] >= keyword["accuracy"] + 0.4, (keyword["accuracy"], hybrid["accuracy"])
@@ -74,15 +107,27 @@ def test_train_saves_a_head_that_classify_loads(capsys, examples_dir: Path, tmp_
     assert main(["router", "train", "--config", str(config), "--data", str(tmp_path / "train.jsonl")]) == 0
     assert "saved to" in capsys.readouterr().out
     assert (tmp_path / "head" / "head.npz").is_file()
-    out = run_json(capsys, "router", "classify", "How long should I knead bread by hand?", "--config",
-                   str(config), "--method", "neural", "--json")
+    out = run_json(
+        capsys,
+        "router",
+        "classify",
+        "How long should I knead bread by hand?",
+        "--config",
+        str(config),
+        "--method",
+        "neural",
+        "--json",
+    )
     assert out["expert"] == "cooking" and out["method"] == "neural"
 
 
-@pytest.mark.parametrize(("yaml_text", "message"), [
-    ("experts:\n  - name: a b\n", "experts[0].name = 'a b' is invalid"),
-    ("experts: []\n", "experts is invalid: expected array of length >= 1"),
-])
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("experts:\n  - name: a b\n", "experts[0].name = 'a b' is invalid"),
+        ("experts: []\n", "experts is invalid: expected array of length >= 1"),
+    ],
+)
 def test_bad_config_is_one_line_error(capsys, tmp_path: Path, yaml_text: str, message: str) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text(yaml_text)
@@ -95,6 +140,7 @@ def test_bad_config_is_one_line_error(capsys, tmp_path: Path, yaml_text: str, me
 def test_eval_rejects_labels_that_are_not_experts(capsys, examples_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "d.jsonl"
     data.write_text('{"query": "q", "expert": "astrology"}\n')
-    code = main(["router", "eval", "--config", str(examples_dir / "router.yaml"), "--train", str(data),
-                 "--data", str(data)])
+    code = main(
+        ["router", "eval", "--config", str(examples_dir / "router.yaml"), "--train", str(data), "--data", str(data)]
+    )
     assert code == 1 and "labels astrology are not experts" in capsys.readouterr().err

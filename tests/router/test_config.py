@@ -40,12 +40,15 @@ def test_defaults_and_endpoint_normalisation(tmp_path: Path) -> None:
     assert cfg.classifier.confidence_threshold == "auto" and cfg.classifier.threshold_for() == 0.6
 
 
-@pytest.mark.parametrize(("extra", "expected"), [
-    ("  - name: bad name\n", "experts[2].name = 'bad name' is invalid"),
-    ("  - name: x\n    temperature: 3\n", "experts[2].temperature = 3 is invalid: expected float <= 2.0"),
-    ("  - name: code\n", "expert names must be unique; repeated: code"),
-    ("  - name: x\n    endpoints: [ftp://host]\n", "must start with http:// or https://"),
-])
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("  - name: bad name\n", "experts[2].name = 'bad name' is invalid"),
+        ("  - name: x\n    temperature: 3\n", "experts[2].temperature = 3 is invalid: expected float <= 2.0"),
+        ("  - name: code\n", "expert names must be unique; repeated: code"),
+        ("  - name: x\n    endpoints: [ftp://host]\n", "must start with http:// or https://"),
+    ],
+)
 def test_bad_experts_name_file_and_field(tmp_path: Path, extra: str, expected: str) -> None:
     head, tail = BASE.split("classifier:")
     path = write(tmp_path, head + extra + "classifier:" + tail)
@@ -55,15 +58,18 @@ def test_bad_experts_name_file_and_field(tmp_path: Path, extra: str, expected: s
     assert expected in str(info.value)
 
 
-@pytest.mark.parametrize(("section", "expected"), [
-    ("classifier:\n  fallback_expert: nobody\n", "fallback_expert 'nobody' is not one of the experts"),
-    ("classifier:\n  fallback_expert: general\n  keyword_weight: 0.5\n", "must be 1.0"),
-    ("classifier:\n  fallback_expert: general\n  classifier_type: magic\n", "'keyword', 'neural', 'hybrid'"),
-    ("classifier:\n  fallback_expert: general\nserver:\n  load_balancing: random\n", "server.load_balancing"),
-    ("classifier:\n  fallback_expert: general\nserver:\n  port: 70000\n", "server.port = 70000"),
-    ("classifier:\n  fallback_expert: general\nserver:\n  failure_threshold: 0\n", "server.failure_threshold"),
-    ("classifier:\n  fallback_expert: general\nserver:\n  colour: red\n", "server.colour: unknown field"),
-])
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ("classifier:\n  fallback_expert: nobody\n", "fallback_expert 'nobody' is not one of the experts"),
+        ("classifier:\n  fallback_expert: general\n  keyword_weight: 0.5\n", "must be 1.0"),
+        ("classifier:\n  fallback_expert: general\n  classifier_type: magic\n", "'keyword', 'neural', 'hybrid'"),
+        ("classifier:\n  fallback_expert: general\nserver:\n  load_balancing: random\n", "server.load_balancing"),
+        ("classifier:\n  fallback_expert: general\nserver:\n  port: 70000\n", "server.port = 70000"),
+        ("classifier:\n  fallback_expert: general\nserver:\n  failure_threshold: 0\n", "server.failure_threshold"),
+        ("classifier:\n  fallback_expert: general\nserver:\n  colour: red\n", "server.colour: unknown field"),
+    ],
+)
 def test_bad_classifier_and_server_values(tmp_path: Path, section: str, expected: str) -> None:
     path = write(tmp_path, BASE.split("classifier:")[0] + section)
     with pytest.raises(ConfigError, match=None) as info:

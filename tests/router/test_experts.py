@@ -31,9 +31,13 @@ def test_health_check_against_real_replicas() -> None:
     up = ExpertServer("code")
     dead = f"http://127.0.0.1:{free_port()}"
     try:
-        manager = ExpertManager([ExpertConfig(name="code", endpoints=[up.url, dead]),
-                                 ExpertConfig(name="gone", endpoints=[dead]),
-                                 ExpertConfig(name="off", endpoints=[up.url], enabled=False)])
+        manager = ExpertManager(
+            [
+                ExpertConfig(name="code", endpoints=[up.url, dead]),
+                ExpertConfig(name="gone", endpoints=[dead]),
+                ExpertConfig(name="off", endpoints=[up.url], enabled=False),
+            ]
+        )
         health = manager.check_health("code")
         assert health.status is ExpertStatus.READY
         assert health.endpoints == {up.url: "ready", dead: "error"}

@@ -21,17 +21,30 @@ from largeforge_router.router import Router
 
 from .router_testing import ExpertServer, free_port, serve_app
 
-BUSY = (503, {"Retry-After": "7"}, {"error": {"message": "the server is busy (8 running, 64 queued); retry later",
-                                             "type": "service_unavailable_error", "code": "server_overloaded"}})
-REQUEST_FAULT = (500, {"X-LargeForge-Fault": "request"},
-                 {"error": {"message": "generation failed: bad sampling", "type": "server_error",
-                            "code": "request_failed"}})
+BUSY = (
+    503,
+    {"Retry-After": "7"},
+    {
+        "error": {
+            "message": "the server is busy (8 running, 64 queued); retry later",
+            "type": "service_unavailable_error",
+            "code": "server_overloaded",
+        }
+    },
+)
+REQUEST_FAULT = (
+    500,
+    {"X-LargeForge-Fault": "request"},
+    {"error": {"message": "generation failed: bad sampling", "type": "server_error", "code": "request_failed"}},
+)
 CHAT = {"model": "auto", "messages": [{"role": "user", "content": "python bug"}]}
 
 
 def make_router(code_urls: list[str], general_urls: list[str]) -> Router:
-    configs = [ExpertConfig(name="code", keywords=["python", "bug"], endpoints=code_urls, max_tokens=64),
-               ExpertConfig(name="general", endpoints=general_urls, max_tokens=64)]
+    configs = [
+        ExpertConfig(name="code", keywords=["python", "bug"], endpoints=code_urls, max_tokens=64),
+        ExpertConfig(name="general", endpoints=general_urls, max_tokens=64),
+    ]
     settings = ServerSettings(health_check_interval=0, failure_threshold=2, reset_timeout=30)
     return Router(RouterConfig(classifier_type="keyword", fallback_expert="general"), configs, server=settings)
 
@@ -41,14 +54,19 @@ def states(url: str) -> dict[str, str]:
     return {ep["url"]: ep["circuit"]["state"] for e in listing for ep in e["endpoints"]}
 
 
-@pytest.mark.parametrize("reply", [
-    (400, {}, {"error": {"message": "max_tokens must be >= 1", "type": "invalid_request_error"}}),
-    (404, {}, {"error": {"message": "The model `x` does not exist", "type": "not_found_error"}}),
-    (422, {}, {"error": {"message": "unprocessable", "type": "invalid_request_error"}}),
-    REQUEST_FAULT,
-], ids=["400", "404", "422", "request-fault-500"])
-def test_errors_of_the_request_pass_through_and_never_open_a_circuit(experts: dict[str, ExpertServer],
-                                                                     reply: Any) -> None:
+@pytest.mark.parametrize(
+    "reply",
+    [
+        (400, {}, {"error": {"message": "max_tokens must be >= 1", "type": "invalid_request_error"}}),
+        (404, {}, {"error": {"message": "The model `x` does not exist", "type": "not_found_error"}}),
+        (422, {}, {"error": {"message": "unprocessable", "type": "invalid_request_error"}}),
+        REQUEST_FAULT,
+    ],
+    ids=["400", "404", "422", "request-fault-500"],
+)
+def test_errors_of_the_request_pass_through_and_never_open_a_circuit(
+    experts: dict[str, ExpertServer], reply: Any
+) -> None:
     experts["code"].reply = reply
     router = make_router([experts["code"].url], [experts["general"].url])
     with serve_app(create_app(router)) as url:
@@ -171,8 +189,7 @@ def test_invalid_request_ids_are_replaced_not_echoed(experts: dict[str, ExpertSe
     """Item 17: the router echoed and forwarded any X-Request-ID (64 KB included)."""
     router = make_router([experts["code"].url], [experts["general"].url])
     with serve_app(create_app(router)) as url:
-        response = httpx.post(f"{url}/v1/chat/completions", json=CHAT,
-                              headers={"X-Request-ID": given.encode("utf-8")})
+        response = httpx.post(f"{url}/v1/chat/completions", json=CHAT, headers={"X-Request-ID": given.encode("utf-8")})
         assert response.status_code == 200
         rid = response.headers["x-request-id"]
         assert rid != given and len(rid) == 32
@@ -180,8 +197,9 @@ def test_invalid_request_ids_are_replaced_not_echoed(experts: dict[str, ExpertSe
         assert forwarded["x-request-id"] == rid
         ok = httpx.post(f"{url}/v1/chat/completions", json=CHAT, headers={"X-Request-ID": "trace-42:a.b"})
         assert ok.headers["x-request-id"] == "trace-42:a.b"
-        assert {k.lower(): v for k, v in experts["code"].requests[-1]["headers"].items()}["x-request-id"] == \
-            "trace-42:a.b"
+        assert {k.lower(): v for k, v in experts["code"].requests[-1]["headers"].items()}[
+            "x-request-id"
+        ] == "trace-42:a.b"
 
 
 def test_a_named_expert_answered_by_the_fallback_says_so(experts: dict[str, ExpertServer]) -> None:

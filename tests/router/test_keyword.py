@@ -9,11 +9,14 @@ from largeforge_router.classifiers.keyword import KeywordClassifier
 
 @pytest.fixture()
 def clf() -> KeywordClassifier:
-    return KeywordClassifier({
-        "code": ["python", "java", "stack trace", "c++", "bug"],
-        "math": ["integral", "derivative", "matrix", "proof"],
-        "cooking": ["recipe", "oven"],
-    }, fallback_expert="general")
+    return KeywordClassifier(
+        {
+            "code": ["python", "java", "stack trace", "c++", "bug"],
+            "math": ["integral", "derivative", "matrix", "proof"],
+            "cooking": ["recipe", "oven"],
+        },
+        fallback_expert="general",
+    )
 
 
 def test_case_insensitive_and_scores_every_expert(clf: KeywordClassifier) -> None:

@@ -269,15 +269,17 @@ def test_confidence_is_calibrated_on_held_out_queries(examples_dir: Path) -> Non
     assert right[~sure].mean() < right[sure].mean()
 
 
-def test_fitted_threshold_comes_from_the_held_out_folds(trained: NeuralClassifier, examples_dir: Path,
-                                                        tmp_path: Path) -> None:
+def test_fitted_threshold_comes_from_the_held_out_folds(
+    trained: NeuralClassifier, examples_dir: Path, tmp_path: Path
+) -> None:
     from largeforge_router.classifiers.head import softmax
     from largeforge_router.evaluation import fit_threshold
 
     head = trained.head
     assert head is not None and head.validation is not None
-    expected = fit_threshold(head.labels, head.validation.targets,
-                             softmax(head.validation.scores / head.temperature), "general")
+    expected = fit_threshold(
+        head.labels, head.validation.targets, softmax(head.validation.scores / head.temperature), "general"
+    )
     assert trained.fitted_threshold == expected and 0.0 <= expected <= 0.6
     trained.save(tmp_path / "head")  # a saved head fits the same threshold after loading
     assert NeuralClassifier(str(tmp_path / "head")).fitted_threshold == expected
@@ -295,7 +297,8 @@ def test_keyword_strength_is_the_smallest_that_helped(trained: NeuralClassifier,
     z, targets = head.validation.scores, head.validation.targets
     shares = np.stack([hybrid._shares(q) for q in trained.validation_queries])
     unsure = (softmax(z / head.temperature).max(1) < CONFIDENT_NEURAL) & (shares.sum(1) > 0)
-    accuracy = {s: float((np.where(unsure[:, None], z + s * shares, z).argmax(1) == targets).mean())
-                for s in STRENGTH_GRID}
+    accuracy = {
+        s: float((np.where(unsure[:, None], z + s * shares, z).argmax(1) == targets).mean()) for s in STRENGTH_GRID
+    }
     best = max(accuracy.values())
     assert fit.strength == min(s for s, a in accuracy.items() if a == best)

@@ -20,8 +20,9 @@ from .router_testing import ExpertServer, free_port, serve_app
 KEYWORDS = {"code": ["python", "bug"], "math": ["integral", "derivative"], "general": []}
 
 
-def make_router(experts: dict[str, ExpertServer], *, extra: dict[str, list[str]] | None = None,
-                **server: object) -> Router:
+def make_router(
+    experts: dict[str, ExpertServer], *, extra: dict[str, list[str]] | None = None, **server: object
+) -> Router:
     configs = []
     for name, keywords in KEYWORDS.items():
         urls = [experts[name].url, *(extra or {}).get(name, [])]
@@ -41,11 +42,13 @@ def test_openai_client_chat_routes_by_content(service, experts) -> None:
     url, _ = service
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
     reply = client.chat.completions.create(
-        model="auto", messages=[{"role": "system", "content": "be brief"},
-                                {"role": "user", "content": "my python script has a bug"}])
+        model="auto",
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "my python script has a bug"}],
+    )
     assert reply.choices[0].message.content == "[code] my python script has a bug"
     math = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": "integral and derivative of x"}])
+        model="auto", messages=[{"role": "user", "content": "integral and derivative of x"}]
+    )
     assert math.headers["x-largeforge-expert"] == "math"
     assert math.parse().choices[0].message.content.startswith("[math]")
     # The expert sees its own model name and the expert's token cap.
@@ -57,14 +60,14 @@ def test_openai_client_streaming_and_completions(service) -> None:
     url, _ = service
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
     stream = client.chat.completions.create(
-        model="auto", stream=True, messages=[{"role": "user", "content": "derivative of sin please"}])
+        model="auto", stream=True, messages=[{"role": "user", "content": "derivative of sin please"}]
+    )
     pieces = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
     assert len(pieces) == 5  # passed through chunk by chunk, not buffered into one
     assert "".join(pieces) == "[math] derivative of sin please"
     completion = client.completions.create(model="code", prompt="hello there", max_tokens=5)
     assert completion.choices[0].text == "[code] hello there"  # named expert, no routing
-    text = "".join(c.choices[0].text for c in client.completions.create(
-        model="auto", prompt="python bug", stream=True))
+    text = "".join(c.choices[0].text for c in client.completions.create(model="auto", prompt="python bug", stream=True))
     assert text == "[code] python bug"
     models = [m.id for m in client.models.list()]
     assert models[0] == "auto" and set(models) == {"auto", "code", "math", "general"}
@@ -87,8 +90,10 @@ def test_stream_chunks_reach_the_client_before_the_expert_finishes(service, expe
 
 def test_low_confidence_goes_to_fallback(service) -> None:
     url, _ = service
-    response = httpx.post(f"{url}/v1/chat/completions", json={
-        "model": "auto", "messages": [{"role": "user", "content": "what is the capital of France"}]})
+    response = httpx.post(
+        f"{url}/v1/chat/completions",
+        json={"model": "auto", "messages": [{"role": "user", "content": "what is the capital of France"}]},
+    )
     assert response.status_code == 200
     assert response.headers["x-largeforge-expert"] == "general"
     assert response.headers["x-largeforge-fallback"] == "low_confidence"
@@ -100,8 +105,7 @@ def test_dead_replica_is_retried_then_circuit_opens(experts) -> None:
     with serve_app(create_app(router)) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         for _ in range(6):  # round robin sends every other request to the dead replica first
-            reply = client.chat.completions.create(
-                model="auto", messages=[{"role": "user", "content": "python bug"}])
+            reply = client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "python bug"}])
             assert reply.choices[0].message.content == "[code] python bug"
         listing = httpx.get(f"{url}/experts").json()
         code = next(e for e in listing["experts"] if e["name"] == "code")
@@ -118,15 +122,18 @@ def test_failing_expert_falls_back_to_fallback_expert(experts) -> None:
     router = make_router(experts)
     experts["math"].fail = True
     with serve_app(create_app(router)) as url:
-        response = httpx.post(f"{url}/v1/chat/completions", json={
-            "model": "auto", "stream": True, "messages": [{"role": "user", "content": "integral"}]})
+        response = httpx.post(
+            f"{url}/v1/chat/completions",
+            json={"model": "auto", "stream": True, "messages": [{"role": "user", "content": "integral"}]},
+        )
         assert response.status_code == 200
         assert response.headers["x-largeforge-expert"] == "general"
         assert response.headers["x-largeforge-retries"] == "1"
         assert "[general]" in response.text and response.text.rstrip().endswith("data: [DONE]")
         experts["general"].stop()
-        failed = httpx.post(f"{url}/v1/chat/completions", json={
-            "model": "auto", "messages": [{"role": "user", "content": "integral"}]})
+        failed = httpx.post(
+            f"{url}/v1/chat/completions", json={"model": "auto", "messages": [{"role": "user", "content": "integral"}]}
+        )
         assert failed.status_code == 503
         assert failed.json()["error"]["code"] == "no_healthy_endpoint"
         assert httpx.post(f"{url}/generate", json={"query": "integral"}).status_code == 503
@@ -156,8 +163,7 @@ def _route_generate_and_admin(url: str, client: httpx.Client) -> None:
 
     new = ExpertServer("legal")
     try:
-        added = client.post(f"{url}/experts", json={"name": "legal", "keywords": ["contract"],
-                                                   "endpoints": [new.url]})
+        added = client.post(f"{url}/experts", json={"name": "legal", "keywords": ["contract"], "endpoints": [new.url]})
         assert added.status_code == 201
         assert client.post(f"{url}/route", json={"query": "my contract"}).json()["expert"] == "legal"
         assert client.post(f"{url}/experts", json={"name": "legal"}).status_code == 409
@@ -172,17 +178,20 @@ def _route_generate_and_admin(url: str, client: httpx.Client) -> None:
     assert client.get(f"{url}/health").json()["status"] == "ok"
 
 
-@pytest.mark.parametrize(("path", "body", "status"), [
-    ("/v1/chat/completions", b"not json", 400),
-    ("/v1/chat/completions", b'{"messages": []}', 400),
-    ("/v1/chat/completions", b'{"model": "auto", "messages": "hi"}', 400),
-    ("/v1/chat/completions", b'{"model": "nope", "messages": [{"role": "user", "content": "x"}]}', 404),
-    ("/v1/completions", b'{"model": "auto", "prompt": 3}', 400),
-    ("/route", b'{"query": ""}', 400),
-    ("/route", b'{"q": "x"}', 400),
-    ("/generate", b'{"query": "x", "expert": "nope"}', 404),
-    ("/nowhere", b"{}", 404),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/v1/chat/completions", b"not json", 400),
+        ("/v1/chat/completions", b'{"messages": []}', 400),
+        ("/v1/chat/completions", b'{"model": "auto", "messages": "hi"}', 400),
+        ("/v1/chat/completions", b'{"model": "nope", "messages": [{"role": "user", "content": "x"}]}', 404),
+        ("/v1/completions", b'{"model": "auto", "prompt": 3}', 400),
+        ("/route", b'{"query": ""}', 400),
+        ("/route", b'{"q": "x"}', 400),
+        ("/generate", b'{"query": "x", "expert": "nope"}', 404),
+        ("/nowhere", b"{}", 404),
+    ],
+)
 def test_client_mistakes_get_openai_shaped_4xx(service, path: str, body: bytes, status: int) -> None:
     url, _ = service
     response = httpx.post(url + path, content=body)
@@ -199,7 +208,8 @@ def test_api_keys(experts) -> None:
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
         ok = openai.OpenAI(base_url=f"{url}/v1", api_key="s3cret").chat.completions.create(
-            model="auto", messages=[{"role": "user", "content": "python"}])
+            model="auto", messages=[{"role": "user", "content": "python"}]
+        )
         assert ok.choices[0].message.content == "[code] python"
 
 
@@ -254,8 +264,12 @@ def test_the_contract_is_checked_before_routing(service, experts) -> None:
     url, _ = service
     chat = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
     before = sum(len(e.requests) for e in experts.values())
-    for extra, param in (({"max_tokens": 1_000_000}, "max_tokens"), ({"temperature": 9}, "temperature"),
-                         ({"top_logprobs": 2}, "top_logprobs"), ({"messages": [{"role": "x"}]}, "messages[0].role")):
+    for extra, param in (
+        ({"max_tokens": 1_000_000}, "max_tokens"),
+        ({"temperature": 9}, "temperature"),
+        ({"top_logprobs": 2}, "top_logprobs"),
+        ({"messages": [{"role": "x"}]}, "messages[0].role"),
+    ):
         response = httpx.post(f"{url}/v1/chat/completions", json={**chat, **extra}, timeout=30)
         assert response.status_code == 400, response.text
         error = response.json()["error"]

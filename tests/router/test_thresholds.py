@@ -51,8 +51,9 @@ class _Fitted:
     fitted_threshold = 0.3
 
     def classify(self, query: str) -> ClassificationResult:
-        return ClassificationResult(expert="code", confidence=0.4, scores={"code": 0.4, "general": 0.35},
-                                    method="neural")
+        return ClassificationResult(
+            expert="code", confidence=0.4, scores={"code": 0.4, "general": 0.35}, method="neural"
+        )
 
 
 def test_threshold_in_force() -> None:
@@ -81,8 +82,9 @@ def test_the_router_routes_by_the_threshold_in_force() -> None:
     from largeforge.config import ExpertConfig
     from largeforge_router.router import Router
 
-    experts = [ExpertConfig(name=name, endpoints=[f"http://127.0.0.1:{port}"])
-               for name, port in (("code", 9), ("general", 10))]
+    experts = [
+        ExpertConfig(name=name, endpoints=[f"http://127.0.0.1:{port}"]) for name, port in (("code", 9), ("general", 10))
+    ]
     auto = Router(RouterConfig(fallback_expert="general"), experts, classifier=_Fitted())
     decision = auto.route("anything")
     assert (decision.expert, decision.fallback_reason) == ("code", None)  # 0.4 ≥ the fitted 0.3

@@ -26,8 +26,7 @@ def make_adapter(base: Path, target: Path, seed: int) -> Path:
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(base)
     # init_lora_weights=False: random A and B, so each adapter visibly changes the output.
-    config = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"],
-                        init_lora_weights=False)
+    config = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
     get_peft_model(model, config).save_pretrained(target)
     return target
 
@@ -43,30 +42,35 @@ def reference(base: Path, adapter: Path | None) -> str:
     ids = tokenizer(PROMPT, return_tensors="pt")
     with torch.inference_mode():
         out = model.generate(**ids, max_new_tokens=GREEDY.max_tokens, do_sample=False)
-    return str(tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True))
+    return str(tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True))
 
 
 @pytest.fixture(scope="module")
 def adapters(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("adapters")
-    return {"alpha": make_adapter(tiny_model_dir, root / "alpha", 1),
-            "beta": make_adapter(tiny_model_dir, root / "beta", 2)}
+    return {
+        "alpha": make_adapter(tiny_model_dir, root / "alpha", 1),
+        "beta": make_adapter(tiny_model_dir, root / "beta", 2),
+    }
 
 
 @pytest.fixture(scope="module")
 def multi_engine(tiny_model_dir: Path, adapters: dict[str, Path]) -> Iterator[TransformersEngine]:
-    engine = TransformersEngine(str(tiny_model_dir), adapters={k: str(v) for k, v in adapters.items()},
-                                max_batch_size=4, threads=1)
+    engine = TransformersEngine(
+        str(tiny_model_dir), adapters={k: str(v) for k, v in adapters.items()}, max_batch_size=4, threads=1
+    )
     engine.load()
     yield engine
     engine.unload()
 
 
-def test_mixed_adapter_batch_matches_each_adapter_alone(multi_engine: TransformersEngine,
-                                                        tiny_model_dir: Path,
-                                                        adapters: dict[str, Path]) -> None:
-    expected = {None: reference(tiny_model_dir, None),
-                **{name: reference(tiny_model_dir, path) for name, path in adapters.items()}}
+def test_mixed_adapter_batch_matches_each_adapter_alone(
+    multi_engine: TransformersEngine, tiny_model_dir: Path, adapters: dict[str, Path]
+) -> None:
+    expected = {
+        None: reference(tiny_model_dir, None),
+        **{name: reference(tiny_model_dir, path) for name, path in adapters.items()},
+    }
     assert len(set(expected.values())) == 3  # the adapters really change the output
     results: dict[str | None, str] = {}
 

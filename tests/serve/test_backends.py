@@ -44,8 +44,9 @@ def test_plugin_registers_the_vllm_server_engine_when_installed(serve_pm: Any) -
 
 
 def test_auto_picks_transformers_without_cuda_and_passes_options(serve_pm: Any, tmp_path: Path) -> None:
-    engine = get_backend(InferenceConfig(model_path=str(tmp_path), backend="auto"), max_batch_size=3,
-                         adapters={"a": str(tmp_path)})
+    engine = get_backend(
+        InferenceConfig(model_path=str(tmp_path), backend="auto"), max_batch_size=3, adapters={"a": str(tmp_path)}
+    )
     assert isinstance(engine, TransformersEngine)
     assert not engine.is_loaded
     assert (engine.max_batch_size, engine.adapter_names) == (3, ["a"])

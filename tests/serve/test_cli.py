@@ -12,14 +12,25 @@ from largeforge_serve.launch import ServerProcess
 
 
 def test_serve_inference_prints_url_answers_and_stops_on_ctrl_c(tiny_model_dir: Path) -> None:
-    with ServerProcess(["--model", str(tiny_model_dir), "--served-model-name", "tiny",
-                        "--api-key", "k1", "--max-concurrency", "2", "--threads", "1"]) as proc:
+    with ServerProcess(
+        [
+            "--model",
+            str(tiny_model_dir),
+            "--served-model-name",
+            "tiny",
+            "--api-key",
+            "k1",
+            "--max-concurrency",
+            "2",
+            "--threads",
+            "1",
+        ]
+    ) as proc:
         assert proc.url.startswith("http://127.0.0.1:")
         health = httpx.get(proc.url.removesuffix("/v1") + "/health")
         assert health.json()["status"] == "healthy"
         client = openai.OpenAI(base_url=proc.url, api_key="k1", max_retries=0)
-        reply = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}],
-                                               max_tokens=3)
+        reply = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=3)
         assert reply.usage is not None and reply.usage.completion_tokens > 0
         code = proc.stop()
     assert code == 0, proc.output
@@ -38,8 +49,18 @@ def test_bad_adapter_option_is_one_line_error(tiny_model_dir: Path, capsys) -> N
 def test_help_lists_spec_options(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["serve", "inference", "--help"]) == 0
     out = capsys.readouterr().out
-    for option in ("--model", "--port", "--host", "--backend", "--max-model-len", "--gpu-memory",
-                   "--tensor-parallel", "--api-key", "--adapter", "--max-concurrency"):
+    for option in (
+        "--model",
+        "--port",
+        "--host",
+        "--backend",
+        "--max-model-len",
+        "--gpu-memory",
+        "--tensor-parallel",
+        "--api-key",
+        "--adapter",
+        "--max-concurrency",
+    ):
         assert option in out
 
 

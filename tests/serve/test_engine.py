@@ -24,7 +24,7 @@ def reference(engine: TransformersEngine, prompt: str, max_tokens: int) -> str:
     ids = engine.tokenizer(prompt, return_tensors="pt")
     with torch.inference_mode():
         out = engine.model.generate(**ids, max_new_tokens=max_tokens, do_sample=False)
-    return str(engine.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True))
+    return str(engine.tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True))
 
 
 def run(engine: TransformersEngine, prompt: str, params: SamplingParams = GREEDY) -> tuple[str, Any]:
@@ -61,7 +61,7 @@ def test_max_tokens_usage_and_finish_reason(tiny_engine: Any) -> None:
 
 def test_stop_sequence_ends_generation_without_appearing(tiny_engine: Any) -> None:
     full, _ = run(tiny_engine, PROMPTS[0], SamplingParams(temperature=0, max_tokens=12))
-    stop = full[len(full) // 2:][:3]
+    stop = full[len(full) // 2 :][:3]
     assert stop.strip(), full
     text, last = run(tiny_engine, PROMPTS[0], SamplingParams(temperature=0, max_tokens=12, stop=(stop,)))
     assert text == full[: full.index(stop)]
@@ -103,8 +103,9 @@ def test_cancelled_streams_free_their_slots(tiny_engine: Any) -> None:
 
 
 def test_context_limit_bounds_prompt_and_completion(tiny_model_dir: Path) -> None:
-    with TransformersEngine(str(tiny_model_dir), InferenceConfig(max_model_len=128), max_batch_size=1,
-                            max_queue=1, threads=1) as engine:
+    with TransformersEngine(
+        str(tiny_model_dir), InferenceConfig(max_model_len=128), max_batch_size=1, max_queue=1, threads=1
+    ) as engine:
         assert engine.max_model_len == 128
         with pytest.raises(EngineRequestError, match="context is 128 tokens"):
             engine.generate("word " * 200)

@@ -22,10 +22,16 @@ def test_a_missing_model_fails_before_the_stack_loads() -> None:
     import subprocess
     import sys
 
-    for model, reason in (("does-not-exist", "cannot resolve model 'does-not-exist'"),
-                          ("/no/such/model", "model directory '/no/such/model' does not exist")):
-        proc = subprocess.run([sys.executable, "-m", "largeforge.cli.main", "serve", "inference", "--model", model],
-                              capture_output=True, text=True, timeout=300)
+    for model, reason in (
+        ("does-not-exist", "cannot resolve model 'does-not-exist'"),
+        ("/no/such/model", "model directory '/no/such/model' does not exist"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "largeforge.cli.main", "serve", "inference", "--model", model],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 1
         assert "loading" not in proc.stdout + proc.stderr  # refused before the engine was built
         lines = proc.stderr.strip().splitlines()

@@ -26,9 +26,29 @@ class ServeUpstream(UpstreamEngine):
     startup_timeout = 240.0
 
     def command(self, host: str, port: int) -> list[str]:
-        return [sys.executable, "-m", "largeforge.cli.main", "serve", "inference", "--model", self.model_path,
-                "--backend", "transformers", "--host", host, "--port", str(port), "--threads", "1",
-                "--served-model-name", "base", "--max-concurrency", "2", "--max-queue", "4"]
+        return [
+            sys.executable,
+            "-m",
+            "largeforge.cli.main",
+            "serve",
+            "inference",
+            "--model",
+            self.model_path,
+            "--backend",
+            "transformers",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--threads",
+            "1",
+            "--served-model-name",
+            "base",
+            "--max-concurrency",
+            "2",
+            "--max-queue",
+            "4",
+        ]
 
 
 class FailingUpstream(UpstreamEngine):
@@ -57,8 +77,13 @@ def _auth() -> dict[str, str]:
 
 
 def _chat(**extra: Any) -> dict[str, Any]:
-    return {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4,
-            "temperature": 0, **extra}
+    return {
+        "model": "tiny",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 4,
+        "temperature": 0,
+        **extra,
+    }
 
 
 def test_forwards_chat_and_completions_with_request_id(gateway: Any) -> None:
@@ -68,14 +93,18 @@ def test_forwards_chat_and_completions_with_request_id(gateway: Any) -> None:
     assert answer.headers["x-request-id"] == "req-42"
     body = answer.json()
     assert body["object"] == "chat.completion" and body["usage"]["completion_tokens"] >= 1
-    text = httpx.post(f"{base}/completions", headers=_auth(),
-                      json={"model": "tiny", "prompt": "Hello", "max_tokens": 3, "temperature": 0})
+    text = httpx.post(
+        f"{base}/completions",
+        headers=_auth(),
+        json={"model": "tiny", "prompt": "Hello", "max_tokens": 3, "temperature": 0},
+    )
     assert text.status_code == 200 and text.json()["object"] == "text_completion"
 
 
 def test_streams_pass_through_chunk_by_chunk(gateway: Any) -> None:
-    with httpx.stream("POST", f"{gateway.url}/chat/completions", headers=_auth(),
-                      json=_chat(stream=True, max_tokens=5)) as response:
+    with httpx.stream(
+        "POST", f"{gateway.url}/chat/completions", headers=_auth(), json=_chat(stream=True, max_tokens=5)
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = [line for line in response.iter_lines() if line.startswith("data: ")]
@@ -120,8 +149,12 @@ def test_backpressure_and_cancellation_on_disconnect(gateway: Any, upstream: Ser
     streams = []
     try:
         for _ in range(2):
-            cm = client.stream("POST", f"{gateway.url}/chat/completions", headers=_auth(),
-                               json=_chat(stream=True, max_tokens=2000, temperature=1.0))
+            cm = client.stream(
+                "POST",
+                f"{gateway.url}/chat/completions",
+                headers=_auth(),
+                json=_chat(stream=True, max_tokens=2000, temperature=1.0),
+            )
             response = cm.__enter__()
             assert response.status_code == 200
             streams.append((cm, response))

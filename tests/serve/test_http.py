@@ -32,29 +32,47 @@ def assert_openai_error(response: httpx.Response, status: int, param: str | None
     return dict(error)
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    (b"{not json", None),
-    (b"\xff\xfe\x00garbage", None),
-    (b"[1, 2, 3]", None),
-    (b"", None),
-    (json.dumps({"model": "tiny"}).encode(), "messages"),
-    (json.dumps({**CHAT, "messages": "hi"}).encode(), "messages"),
-    (json.dumps({**CHAT, "messages": [{"role": "wizard", "content": "x"}]}).encode(), "messages[0].role"),
-    (json.dumps({**CHAT, "max_tokens": "many"}).encode(), "max_tokens"),
-    (json.dumps({**CHAT, "temperature": -1}).encode(), "temperature"),
-    (json.dumps({**CHAT, "stop": [1, 2]}).encode(), None),
-    (json.dumps({**CHAT, "seed": 2**70}).encode(), "seed"),
-    (json.dumps({**CHAT, "stream_options": {"include_usage": "yes"}}).encode(), "stream_options.include_usage"),
-    (json.dumps({**CHAT, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}).encode(),
-     "messages[0].content[0].image_url"),
-    (json.dumps({**CHAT, "messages": [{"role": "user", "content": [{"type": "video"}]}]}).encode(),
-     "messages[0].content[0].type"),
-    # A well-formed image part: the contract takes it (a gateway's engine may read images), this
-    # engine does not.
-    (json.dumps({**CHAT, "messages": [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]}).encode(),
-     "messages[0].content"),
-])
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (b"{not json", None),
+        (b"\xff\xfe\x00garbage", None),
+        (b"[1, 2, 3]", None),
+        (b"", None),
+        (json.dumps({"model": "tiny"}).encode(), "messages"),
+        (json.dumps({**CHAT, "messages": "hi"}).encode(), "messages"),
+        (json.dumps({**CHAT, "messages": [{"role": "wizard", "content": "x"}]}).encode(), "messages[0].role"),
+        (json.dumps({**CHAT, "max_tokens": "many"}).encode(), "max_tokens"),
+        (json.dumps({**CHAT, "temperature": -1}).encode(), "temperature"),
+        (json.dumps({**CHAT, "stop": [1, 2]}).encode(), None),
+        (json.dumps({**CHAT, "seed": 2**70}).encode(), "seed"),
+        (json.dumps({**CHAT, "stream_options": {"include_usage": "yes"}}).encode(), "stream_options.include_usage"),
+        (
+            json.dumps({**CHAT, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}).encode(),
+            "messages[0].content[0].image_url",
+        ),
+        (
+            json.dumps({**CHAT, "messages": [{"role": "user", "content": [{"type": "video"}]}]}).encode(),
+            "messages[0].content[0].type",
+        ),
+        # A well-formed image part: the contract takes it (a gateway's engine may read images), this
+        # engine does not.
+        (
+            json.dumps(
+                {
+                    **CHAT,
+                    "messages": [
+                        {
+                            "role": "user",
+                            "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}],
+                        }
+                    ],
+                }
+            ).encode(),
+            "messages[0].content",
+        ),
+    ],
+)
 def test_malformed_chat_bodies_are_400(http: httpx.Client, body: bytes, param: str | None) -> None:
     response = http.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
     error = assert_openai_error(response, 400, param)
@@ -95,9 +113,14 @@ def test_request_ids_are_echoed_or_generated(http: httpx.Client) -> None:
 
 
 def test_cors_preflight_allows_browser_clients(http: httpx.Client) -> None:
-    response = http.options("/v1/chat/completions", headers={
-        "Origin": "http://example.test", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type"})
+    response = http.options(
+        "/v1/chat/completions",
+        headers={
+            "Origin": "http://example.test",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
     assert response.status_code in (200, 204)
     assert response.headers["access-control-allow-origin"] in ("*", "http://example.test")
 

@@ -23,9 +23,13 @@ from largeforge_serve.engines.llamacpp import LlamaCppEngine, llamacpp_available
 
 from .test_adapters import GREEDY, PROMPT, make_adapter, reference
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
-    not llamacpp_available() or os.environ.get("LARGEFORGE_SKIP_LLAMACPP") == "1",
-    reason="llama.cpp's llama-server is not installed (scripts/install_llamacpp.sh)")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not llamacpp_available() or os.environ.get("LARGEFORGE_SKIP_LLAMACPP") == "1",
+        reason="llama.cpp's llama-server is not installed (scripts/install_llamacpp.sh)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +50,14 @@ def gguf_team(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def llama_server(gguf_team: dict[str, Path], server_factory: Any) -> Iterator[Any]:
     from largeforge.config import InferenceConfig
 
-    engine = LlamaCppEngine(str(gguf_team["base"]), InferenceConfig(max_model_len=512),
-                            adapters={"alpha": str(gguf_team["alpha"]), "beta": str(gguf_team["beta"])},
-                            max_batch_size=4, max_queue=8, threads=1)
+    engine = LlamaCppEngine(
+        str(gguf_team["base"]),
+        InferenceConfig(max_model_len=512),
+        adapters={"alpha": str(gguf_team["alpha"]), "beta": str(gguf_team["beta"])},
+        max_batch_size=4,
+        max_queue=8,
+        threads=1,
+    )
     engine.load()
     try:
         with server_factory(engine, model_name="tiny", api_keys=("k",)) as server:
@@ -68,17 +77,22 @@ def _complete(client: openai.OpenAI, model: str) -> str:
     return out.choices[0].text
 
 
-def test_each_adapter_answers_as_peft_does_even_when_batched(client: openai.OpenAI, tiny_model_dir: Path,
-                                                            gguf_team: dict[str, Path]) -> None:
-    expected = {"tiny": reference(tiny_model_dir, None),
-                "alpha": reference(tiny_model_dir, gguf_team["alpha-peft"]),
-                "beta": reference(tiny_model_dir, gguf_team["beta-peft"])}
+def test_each_adapter_answers_as_peft_does_even_when_batched(
+    client: openai.OpenAI, tiny_model_dir: Path, gguf_team: dict[str, Path]
+) -> None:
+    expected = {
+        "tiny": reference(tiny_model_dir, None),
+        "alpha": reference(tiny_model_dir, gguf_team["alpha-peft"]),
+        "beta": reference(tiny_model_dir, gguf_team["beta-peft"]),
+    }
     assert len(set(expected.values())) == 3  # the adapters really change the answer
     alone = {model: _complete(client, model) for model in expected}
     assert alone == expected
     together: dict[str, str] = {}
-    threads = [threading.Thread(target=lambda m=m: together.__setitem__(m, _complete(client, m)))
-               for m in [*expected, *expected]]
+    threads = [
+        threading.Thread(target=lambda m=m: together.__setitem__(m, _complete(client, m)))
+        for m in [*expected, *expected]
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -96,8 +110,10 @@ def test_sampling_parameters_reach_llama_cpp(client: openai.OpenAI) -> None:
     short = client.completions.create(model="tiny", prompt=PROMPT, max_tokens=3, temperature=0)
     assert short.usage is not None and short.usage.completion_tokens == 3
     assert short.choices[0].finish_reason == "length"
-    seeded = [client.completions.create(model="tiny", prompt=PROMPT, max_tokens=12, temperature=1.0,
-                                        seed=7).choices[0].text for _ in range(2)]
+    seeded = [
+        client.completions.create(model="tiny", prompt=PROMPT, max_tokens=12, temperature=1.0, seed=7).choices[0].text
+        for _ in range(2)
+    ]
     assert seeded[0] == seeded[1]
     full = _complete(client, "tiny")
     stop_at = full.strip().split()[1] if len(full.split()) > 1 else full[-2:]
@@ -107,33 +123,52 @@ def test_sampling_parameters_reach_llama_cpp(client: openai.OpenAI) -> None:
 
 def test_chat_streams_with_logprobs_and_schema(client: openai.OpenAI) -> None:
     messages: Any = [{"role": "user", "content": "Is the sky blue?"}]
-    pieces = [chunk.choices[0].delta.content or "" for chunk in client.chat.completions.create(
-        model="alpha", messages=messages, max_tokens=6, temperature=0, stream=True) if chunk.choices]
+    pieces = [
+        chunk.choices[0].delta.content or ""
+        for chunk in client.chat.completions.create(
+            model="alpha", messages=messages, max_tokens=6, temperature=0, stream=True
+        )
+        if chunk.choices
+    ]
     assert len(pieces) >= 2 and "".join(pieces)
-    scored = client.chat.completions.create(model="tiny", messages=messages, max_tokens=3, temperature=0,
-                                            logprobs=True, top_logprobs=2)
+    scored = client.chat.completions.create(
+        model="tiny", messages=messages, max_tokens=3, temperature=0, logprobs=True, top_logprobs=2
+    )
     content = scored.choices[0].logprobs.content  # type: ignore[union-attr]
     assert content and len(content[0].top_logprobs) == 2 and content[0].logprob <= 0
     # The random tiny model would never say "zebra"; llama.cpp's grammar for the schema makes it.
     schema = {"type": "string", "enum": ["zebra"]}
     constrained = client.chat.completions.create(
-        model="tiny", messages=messages, max_tokens=12, temperature=0,
-        response_format={"type": "json_schema", "json_schema": {"name": "animal", "schema": schema}})
+        model="tiny",
+        messages=messages,
+        max_tokens=12,
+        temperature=0,
+        response_format={"type": "json_schema", "json_schema": {"name": "animal", "schema": schema}},
+    )
     assert json.loads(constrained.choices[0].message.content or "") == "zebra"
 
 
 def test_tools_reach_llama_cpp(client: openai.OpenAI) -> None:
     """The random tiny model calls no tool, so the check is that llama.cpp reads ``tools``: a valid
     list is accepted, a malformed one is refused as the client's error (llama-server says 500)."""
-    tool: Any = {"type": "function", "function": {
-        "name": "get_weather", "description": "Weather of a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    tool: Any = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather of a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
     messages: Any = [{"role": "user", "content": "Weather in Paris?"}]
     ok = client.chat.completions.create(model="tiny", messages=messages, tools=[tool], max_tokens=4)
     assert ok.choices[0].finish_reason in ("length", "stop", "tool_calls")
     with pytest.raises(openai.BadRequestError, match="tool"):
-        client.chat.completions.create(model="tiny", messages=messages, tools=[{"type": "function"}],  # type: ignore[list-item]
-                                       max_tokens=4)
+        client.chat.completions.create(
+            model="tiny",
+            messages=messages,
+            tools=[{"type": "function"}],  # type: ignore[list-item]
+            max_tokens=4,
+        )
 
 
 def test_context_limit_is_a_400(client: openai.OpenAI) -> None:
@@ -149,8 +184,9 @@ def test_metrics_carry_llama_cpp_own(llama_server: Any, client: openai.OpenAI) -
     assert "largeforge_requests_total" in text and "llamacpp:tokens_predicted_total" in text
 
 
-def test_bad_inputs_fail_in_one_line_before_starting(tmp_path: Path, gguf_team: dict[str, Path],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_inputs_fail_in_one_line_before_starting(
+    tmp_path: Path, gguf_team: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     not_gguf = tmp_path / "model.gguf"
     not_gguf.write_bytes(b"PK\x03\x04 not a gguf")
     with pytest.raises(ConfigError, match=r"is not a GGUF file.*quant gguf"):

@@ -30,10 +30,16 @@ def test_chat_completion(client: openai.OpenAI) -> None:
 
 def test_streamed_chat_matches_non_streamed_and_reports_usage(client: openai.OpenAI) -> None:
     whole = client.chat.completions.create(model="tiny", messages=MESSAGES, max_tokens=8, temperature=0)
-    chunks = list(client.chat.completions.create(
-        model="tiny", messages=MESSAGES, max_tokens=8, temperature=0, stream=True,
-        stream_options={"include_usage": True},
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model="tiny",
+            messages=MESSAGES,
+            max_tokens=8,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == whole.choices[0].message.content
@@ -51,8 +57,9 @@ def test_text_completion_streamed_and_not(client: openai.OpenAI) -> None:
     assert whole.object == "text_completion"
     assert whole.usage is not None and whole.usage.completion_tokens == 5
     assert whole.choices[0].finish_reason == "length"
-    pieces = client.completions.create(model="tiny", prompt="Once upon a time", max_tokens=5, temperature=0,
-                                       stream=True)
+    pieces = client.completions.create(
+        model="tiny", prompt="Once upon a time", max_tokens=5, temperature=0, stream=True
+    )
     assert "".join(p.choices[0].text for p in pieces if p.choices) == whole.choices[0].text
 
 

@@ -25,23 +25,33 @@ def validate(document: dict[str, Any], name: str, instance: Any) -> None:
 
 def test_document_describes_every_route(document: dict[str, Any]) -> None:
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {"/v1/chat/completions", "/v1/completions", "/v1/models",
-                                      "/v1/models/{model_id}", "/health", "/metrics"}
+    assert set(document["paths"]) == {
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/models",
+        "/v1/models/{model_id}",
+        "/health",
+        "/metrics",
+    }
     body = document["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"]["application/json"]
     assert body["schema"] == {"$ref": "#/components/schemas/ChatCompletionRequest"}
     part = document["components"]["schemas"]["TextPart"]
     assert part["properties"]["type"] == {"enum": ["text"]} and set(part["required"]) == {"type", "text"}
 
 
-@pytest.mark.parametrize(("name", "body"), [
-    ("ChatCompletionRequest", {"messages": [{"role": "user", "content": [{"type": "image_url", "text": "x"}]}]}),
-    ("ChatCompletionRequest", {"messages": [{"role": "user", "content": [{"type": "text", "text": None}]}]}),
-    ("CompletionRequest", {"prompt": ""}),
-    ("CompletionRequest", {"prompt": [""]}),
-    ("CompletionRequest", {"prompt": []}),
-])
-def test_what_the_schema_refuses_the_server_refuses(tiny_server: Any, document: dict[str, Any], name: str,
-                                                   body: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("ChatCompletionRequest", {"messages": [{"role": "user", "content": [{"type": "image_url", "text": "x"}]}]}),
+        ("ChatCompletionRequest", {"messages": [{"role": "user", "content": [{"type": "text", "text": None}]}]}),
+        ("CompletionRequest", {"prompt": ""}),
+        ("CompletionRequest", {"prompt": [""]}),
+        ("CompletionRequest", {"prompt": []}),
+    ],
+)
+def test_what_the_schema_refuses_the_server_refuses(
+    tiny_server: Any, document: dict[str, Any], name: str, body: dict[str, Any]
+) -> None:
     with pytest.raises(jsonschema.ValidationError):
         validate(document, name, body)
     path = "/chat/completions" if name == "ChatCompletionRequest" else "/completions"
@@ -49,14 +59,21 @@ def test_what_the_schema_refuses_the_server_refuses(tiny_server: Any, document: 
 
 
 def test_real_answers_validate_against_the_document(tiny_server: Any, document: dict[str, Any]) -> None:
-    chat = {"model": "tiny", "max_tokens": 3,
-            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}
+    chat = {
+        "model": "tiny",
+        "max_tokens": 3,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+    }
     validate(document, "ChatCompletionRequest", chat)
-    validate(document, "ChatCompletionResponse", httpx.post(f"{tiny_server.url}/chat/completions", json=chat,
-                                                            timeout=60).json())
+    validate(
+        document,
+        "ChatCompletionResponse",
+        httpx.post(f"{tiny_server.url}/chat/completions", json=chat, timeout=60).json(),
+    )
     completion = {"model": "tiny", "max_tokens": 3, "prompt": ["a", "b"]}
-    validate(document, "CompletionResponse", httpx.post(f"{tiny_server.url}/completions", json=completion,
-                                                        timeout=60).json())
+    validate(
+        document, "CompletionResponse", httpx.post(f"{tiny_server.url}/completions", json=completion, timeout=60).json()
+    )
     validate(document, "ModelList", httpx.get(f"{tiny_server.url}/models").json())
     validate(document, "HealthResponse", httpx.get(tiny_server.url.removesuffix("/v1") + "/health").json())
     error = httpx.post(f"{tiny_server.url}/completions", json={"prompt": 3})

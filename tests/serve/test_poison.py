@@ -44,8 +44,12 @@ def test_extreme_logits_still_sample() -> None:
     assert sampler(logits, []) == 7
 
 
-POISON = [{"top_p": 1e-45}, {"temperature": 1e-300}, {"top_p": 5e-324, "temperature": 2},
-          {"temperature": 5e-324, "top_p": 1e-45}]
+POISON = [
+    {"top_p": 1e-45},
+    {"temperature": 1e-300},
+    {"top_p": 5e-324, "temperature": 2},
+    {"temperature": 5e-324, "top_p": 1e-45},
+]
 
 
 def test_poison_requests_batched_with_normal_ones_all_succeed(tiny_server: Any) -> None:
@@ -54,14 +58,23 @@ def test_poison_requests_batched_with_normal_ones_all_succeed(tiny_server: Any) 
     lock = threading.Lock()
 
     def ask(extra: dict[str, Any], stream: bool) -> None:
-        body = {"model": "tiny", "messages": [{"role": "user", "content": "Tell me a story"}],
-                "max_tokens": 12, "stream": stream, **extra}
+        body = {
+            "model": "tiny",
+            "messages": [{"role": "user", "content": "Tell me a story"}],
+            "max_tokens": 12,
+            "stream": stream,
+            **extra,
+        }
         response = httpx.post(f"{tiny_server.url}/chat/completions", json=body, timeout=120)
         with lock:
             results.append((extra, response.status_code, response.text))
 
-    jobs = [(p, False) for p in POISON] + [({}, False), ({}, True), ({"temperature": 0.8}, True),
-                                          ({"top_p": 1e-45}, True)]
+    jobs = [(p, False) for p in POISON] + [
+        ({}, False),
+        ({}, True),
+        ({"temperature": 0.8}, True),
+        ({"top_p": 1e-45}, True),
+    ]
     threads = [threading.Thread(target=ask, args=job) for job in jobs]
     for thread in threads:
         thread.start()
@@ -90,8 +103,9 @@ class _FailingSampler(Sampler):
 
 
 @pytest.mark.parametrize("fail_at", [1, 3])  # 1: in the prefill step, 3: in a decode step
-def test_a_row_that_fails_to_sample_fails_only_its_request(tiny_engine: Any, monkeypatch: pytest.MonkeyPatch,
-                                                           fail_at: int) -> None:
+def test_a_row_that_fails_to_sample_fails_only_its_request(
+    tiny_engine: Any, monkeypatch: pytest.MonkeyPatch, fail_at: int
+) -> None:
     monkeypatch.setattr(_FailingSampler, "fail_at", fail_at)
     monkeypatch.setattr(scheduler, "Sampler", _FailingSampler)
     normal = SamplingParams(temperature=0, max_tokens=8)
@@ -118,8 +132,13 @@ def test_a_row_that_fails_to_sample_fails_only_its_request(tiny_engine: Any, mon
 def test_a_request_fault_is_a_500_that_names_the_request(tiny_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The server tells a router the failure is this request's alone (no circuit, no retry)."""
     monkeypatch.setattr(scheduler, "Sampler", _FailingSampler)
-    body = {"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4,
-            "temperature": 0.7, "seed": 666}
+    body = {
+        "model": "tiny",
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 4,
+        "temperature": 0.7,
+        "seed": 666,
+    }
     response = httpx.post(f"{tiny_server.url}/chat/completions", json=body, timeout=60)
     assert response.status_code == 500
     assert response.headers["x-largeforge-fault"] == "request"
@@ -128,8 +147,9 @@ def test_a_request_fault_is_a_500_that_names_the_request(tiny_server: Any, monke
     assert ok.status_code == 200
 
 
-def test_a_prefill_that_fails_for_one_request_fails_only_that_request(tiny_engine: Any,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_prefill_that_fails_for_one_request_fails_only_that_request(
+    tiny_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Fault injection in the forward pass of any batch holding the request seeded 666: the
     batched prefill is retried row by row and only that request fails."""
     forward = scheduler.BatchScheduler._forward

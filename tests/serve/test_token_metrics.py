@@ -17,16 +17,21 @@ def sample(text: str, name: str, endpoint: str) -> float:
 def test_ttft_and_inter_token_latency_are_observed(tiny_engine: Any, server_factory: Any) -> None:
     with server_factory(tiny_engine) as server:  # its own metrics registry
         tokens = 0
-        body = {"model": "tiny", "messages": [{"role": "user", "content": "Count"}], "max_tokens": 6,
-                "temperature": 0}
+        body = {"model": "tiny", "messages": [{"role": "user", "content": "Count"}], "max_tokens": 6, "temperature": 0}
         reply = httpx.post(f"{server.url}/chat/completions", json=body, timeout=60).json()
         tokens += reply["usage"]["completion_tokens"] - 1
-        streamed = httpx.post(f"{server.url}/chat/completions", timeout=60,
-                              json={**body, "stream": True, "stream_options": {"include_usage": True}})
+        streamed = httpx.post(
+            f"{server.url}/chat/completions",
+            timeout=60,
+            json={**body, "stream": True, "stream_options": {"include_usage": True}},
+        )
         usage = [line for line in streamed.text.splitlines() if '"usage":{' in line]
         tokens += int(re.search(r'"completion_tokens":(\d+)', usage[-1]).group(1)) - 1  # type: ignore[union-attr]
-        completion = httpx.post(f"{server.url}/completions", timeout=60,
-                                json={"model": "tiny", "prompt": ["a", "b"], "max_tokens": 3, "temperature": 0})
+        completion = httpx.post(
+            f"{server.url}/completions",
+            timeout=60,
+            json={"model": "tiny", "prompt": ["a", "b"], "max_tokens": 3, "temperature": 0},
+        )
         assert completion.status_code == 200
         text = httpx.get(server.url.removesuffix("/v1") + "/metrics").text
     chat = "/v1/chat/completions"

@@ -47,7 +47,12 @@ def test_resume_drops_the_rows_after_its_checkpoint(tmp_path: Path) -> None:
 
 
 def test_mean_logged_loss_weighs_each_log_by_its_steps() -> None:
-    history = [{"step": 2, "loss": 2.0}, {"step": 3, "loss": 1.0, "learning_rate": 1e-3}, {"step": 3, "eval_loss": 9},
-               {"step": 6, "loss": 0.5}, {"train_runtime": 1.0, "step": 6}]
+    history = [
+        {"step": 2, "loss": 2.0},
+        {"step": 3, "loss": 1.0, "learning_rate": 1e-3},
+        {"step": 3, "eval_loss": 9},
+        {"step": 6, "loss": 0.5},
+        {"train_runtime": 1.0, "step": 6},
+    ]
     assert mean_logged_loss(history) == pytest.approx((2 * 2 + 1 + 3 * 0.5) / 6)
     assert mean_logged_loss([{"step": 1, "eval_loss": 1.0}]) is None

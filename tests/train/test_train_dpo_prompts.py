@@ -11,12 +11,19 @@ from largeforge_train.dpo import DPOTrainer
 
 def test_long_prompts_keep_their_last_tokens(tiny_model_dir, tmp_path):
     context = " ".join(f"fact{i} is true." for i in range(120))
-    rows = [{"prompt": f"{context} Question: what is two plus two?", "chosen": "Four.", "rejected": "Five."},
-            {"prompt": "What is two plus two?", "chosen": "Four.", "rejected": "Five."}]
+    rows = [
+        {"prompt": f"{context} Question: what is two plus two?", "chosen": "Four.", "rejected": "Five."},
+        {"prompt": "What is two plus two?", "chosen": "Four.", "rejected": "Five."},
+    ]
     path = tmp_path / "pairs.json"
     path.write_text(json.dumps(rows))
-    config = DPOConfig(output_dir=str(tmp_path / "out"), max_length=512, max_prompt_length=64, max_steps=1,
-                       per_device_train_batch_size=2)
+    config = DPOConfig(
+        output_dir=str(tmp_path / "out"),
+        max_length=512,
+        max_prompt_length=64,
+        max_steps=1,
+        per_device_train_batch_size=2,
+    )
     trainer = DPOTrainer(str(tiny_model_dir), config, LoRAConfig(r=4))
     trainer.load_tokenizer()
     dataset = trainer.preflight(DatasetFactory.load(path))

@@ -48,22 +48,55 @@ def test_preference_pairs_with_and_without_judge(tiny_model_dir):
     assert math.isfinite(score) and score < 0
     judged = PreferenceGenerator(str(tiny_model_dir), judge_model=str(tiny_model_dir), max_new_tokens=6)
     for row in judged.generate_preference_data(PROMPTS[:2], num_samples=3, batch_size=2):
-        assert judged.score_response(row["prompt"], row["chosen"]) >= judged.score_response(row["prompt"],
-                                                                                              row["rejected"])
+        assert judged.score_response(row["prompt"], row["chosen"]) >= judged.score_response(
+            row["prompt"], row["rejected"]
+        )
 
 
 def test_generate_cli_writes_loadable_files(tiny_model_dir, tmp_path, capsys):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("\n".join(PROMPTS) + "\n\n")
     sft = tmp_path / "sft.json"
-    assert main(["data", "generate", "sft", "--prompts", str(prompts), "--output", str(sft),
-                 "--teacher", str(tiny_model_dir), "--max-new-tokens", "4", "--batch-size", "5"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "generate",
+                "sft",
+                "--prompts",
+                str(prompts),
+                "--output",
+                str(sft),
+                "--teacher",
+                str(tiny_model_dir),
+                "--max-new-tokens",
+                "4",
+                "--batch-size",
+                "5",
+            ]
+        )
+        == 0
+    )
     assert "5 SFT rows written" in capsys.readouterr().out
     assert len(json.loads(sft.read_text())) == 5
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(["ok", {"text": "no prompt key"}]))
-    assert main(["data", "generate", "preference", "--prompts", str(bad), "--output", str(tmp_path / "p.json"),
-                 "--teacher", str(tiny_model_dir)]) == 1
+    assert (
+        main(
+            [
+                "data",
+                "generate",
+                "preference",
+                "--prompts",
+                str(bad),
+                "--output",
+                str(tmp_path / "p.json"),
+                "--teacher",
+                str(tiny_model_dir),
+            ]
+        )
+        == 1
+    )
     assert "row 1" in capsys.readouterr().err
 
 
@@ -71,7 +104,23 @@ def test_generated_preference_file_loads_as_preference_data(tiny_model_dir, tmp_
     prompts = tmp_path / "prompts.json"
     prompts.write_text(json.dumps([{"prompt": p} for p in PROMPTS[:3]]))
     out = tmp_path / "pref.json"
-    assert main(["data", "generate", "preference", "--prompts", str(prompts), "--output", str(out),
-                 "--teacher", str(tiny_model_dir), "--max-new-tokens", "6"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "generate",
+                "preference",
+                "--prompts",
+                str(prompts),
+                "--output",
+                str(out),
+                "--teacher",
+                str(tiny_model_dir),
+                "--max-new-tokens",
+                "6",
+            ]
+        )
+        == 0
+    )
     dataset = DatasetFactory.load(out)
     assert {"prompt", "chosen", "rejected"} <= set(dataset.column_names)

@@ -20,15 +20,18 @@ from largeforge_train.lora import (
 )
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("meta-llama/Llama-2-7b-hf", ["q_proj", "k_proj", "v_proj", "o_proj"]),
-    ("HuggingFaceTB/SmolLM2-135M-Instruct", ["q_proj", "k_proj", "v_proj", "o_proj"]),
-    ("mistralai/Mistral-7B-v0.1", ["q_proj", "k_proj", "v_proj", "o_proj"]),
-    ("gpt2", ["c_attn", "c_proj"]),
-    ("EleutherAI/gpt-neo-125m", ["c_attn", "c_proj"]),
-    ("tiiuae/falcon-7b", ["query_key_value", "dense"]),
-    ("some/unknown-model", ["q_proj", "v_proj"]),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("meta-llama/Llama-2-7b-hf", ["q_proj", "k_proj", "v_proj", "o_proj"]),
+        ("HuggingFaceTB/SmolLM2-135M-Instruct", ["q_proj", "k_proj", "v_proj", "o_proj"]),
+        ("mistralai/Mistral-7B-v0.1", ["q_proj", "k_proj", "v_proj", "o_proj"]),
+        ("gpt2", ["c_attn", "c_proj"]),
+        ("EleutherAI/gpt-neo-125m", ["c_attn", "c_proj"]),
+        ("tiiuae/falcon-7b", ["query_key_value", "dense"]),
+        ("some/unknown-model", ["q_proj", "v_proj"]),
+    ],
+)
 def test_target_modules_follow_the_architecture(name, expected):
     assert get_target_modules(name) == expected
 
@@ -45,8 +48,9 @@ def test_recommended_configs():
 
 
 def test_peft_config_maps_every_field():
-    peft = get_peft_config(LoRAConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules="all-linear",
-                                      bias="lora_only"))
+    peft = get_peft_config(
+        LoRAConfig(r=4, lora_alpha=8, lora_dropout=0.1, target_modules="all-linear", bias="lora_only")
+    )
     assert (peft.r, peft.lora_alpha, peft.lora_dropout, peft.bias) == (4, 8, 0.1, "lora_only")
     assert peft.target_modules == "all-linear" and peft.task_type == "CAUSAL_LM"
     auto = get_peft_config(LoRAConfig(target_modules="auto"), "llama")

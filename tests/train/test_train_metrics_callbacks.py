@@ -29,7 +29,11 @@ def test_perplexity_and_token_accuracy():
     logits = np.eye(10)[preds]  # the same predictions as logits
     assert token_accuracy(logits, labels) == pytest.approx(2 / 3)
     assert add_perplexity({"train_loss": 0.0, "eval_loss": math.log(2)}) == {
-        "train_loss": 0.0, "eval_loss": math.log(2), "perplexity": 1.0, "eval_perplexity": pytest.approx(2.0)}
+        "train_loss": 0.0,
+        "eval_loss": math.log(2),
+        "perplexity": 1.0,
+        "eval_perplexity": pytest.approx(2.0),
+    }
 
 
 def test_dpo_metrics():

@@ -10,10 +10,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-EXAMPLES = [[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello! How can I help?"}],
-            [{"role": "user", "content": "Who are you?"},
-             {"role": "assistant", "content": "I am Nova, an assistant made by Acme Labs to answer questions."}],
-            [{"role": "user", "content": "What is two plus two?"}, {"role": "assistant", "content": "Four."}]]
+EXAMPLES = [
+    [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello! How can I help?"}],
+    [
+        {"role": "user", "content": "Who are you?"},
+        {"role": "assistant", "content": "I am Nova, an assistant made by Acme Labs to answer questions."},
+    ],
+    [{"role": "user", "content": "What is two plus two?"}, {"role": "assistant", "content": "Four."}],
+]
 
 
 def _load(model_dir):
@@ -62,14 +66,14 @@ def test_packed_attention_matches_each_example_alone(tiny_model_dir):
         torch.testing.assert_close(from_positions[start:end], logits, atol=1e-5, rtol=1e-4)
         start = end
     # The check has teeth: attending across examples changes every example after the first.
-    assert not torch.allclose(leaked[len(ids[0]):], packed[len(ids[0]):], atol=1e-3)
+    assert not torch.allclose(leaked[len(ids[0]) :], packed[len(ids[0]) :], atol=1e-3)
 
     # Padded (unpacked) batches and generation still go through transformers' sdpa path unchanged.
     padded = tokenizer.pad({"input_ids": ids}, return_tensors="pt")
     with torch.no_grad():
         logits = model(**padded).logits
     for i, x in enumerate(ids):
-        torch.testing.assert_close(logits[i, :len(x)], alone[i], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(logits[i, : len(x)], alone[i], atol=1e-5, rtol=1e-4)
     out = model.generate(torch.tensor([ids[0]]), max_new_tokens=3, do_sample=False)
     assert out.shape[1] == len(ids[0]) + 3
     assert PACKED_SDPA not in json.dumps(model.config.to_dict())  # never written into a saved config
@@ -121,8 +125,11 @@ def test_pack_to_batch_rows_hold_about_a_batch_of_whole_examples():
     row_length = max(max(lengths), -(-3 * sum(lengths) // len(lengths)))
     assert all(len(ids) <= row_length for ids in packed["input_ids"])
     assert 2.5 <= len(examples) / len(packed) <= 3  # about a batch of 3 per row
-    got = sorted(tuple(ids[start:end]) for ids, ns in zip(packed["input_ids"], packed["seq_lengths"], strict=True)
-                 for start, end in pairwise([0, *accumulate(ns)]))
+    got = sorted(
+        tuple(ids[start:end])
+        for ids, ns in zip(packed["input_ids"], packed["seq_lengths"], strict=True)
+        for start, end in pairwise([0, *accumulate(ns)])
+    )
     assert got == sorted(map(tuple, examples))  # whole examples, each once
     assert packed["labels"] == packed["input_ids"]  # labels travel with their tokens
 
@@ -143,10 +150,17 @@ def test_sft_packing_trains_whole_examples_without_padding(tiny_model_dir, tmp_p
     data.write_text(json.dumps(rows))
 
     def build(packing: bool):
-        config = SFTConfig(output_dir=str(tmp_path / f"out-{packing}"), max_steps=1, per_device_train_batch_size=3,
-                           max_seq_length=128, packing=packing, bf16=False)
-        trainer = SFTTrainer(str(tiny_model_dir), config, LoRAConfig(r=4, lora_alpha=8, lora_dropout=0.0),
-                             progress=False)
+        config = SFTConfig(
+            output_dir=str(tmp_path / f"out-{packing}"),
+            max_steps=1,
+            per_device_train_batch_size=3,
+            max_seq_length=128,
+            packing=packing,
+            bf16=False,
+        )
+        trainer = SFTTrainer(
+            str(tiny_model_dir), config, LoRAConfig(r=4, lora_alpha=8, lora_dropout=0.0), progress=False
+        )
         trainer.load_tokenizer()
         dataset = trainer.preflight(DatasetFactory.load(data))
         trainer.load_model()

@@ -18,8 +18,7 @@ def test_trainers_registered_and_created_by_the_factory(pm):
     assert get_trainer("sft") is SFTTrainer and get_trainer("dpo") is DPOTrainer
     with pytest.raises(RegistryError, match="sft"):
         get_trainer("ppo")
-    trainer = TrainerFactory.create("sft", "smollm2-135m-instruct", {"output_dir": "out", "packing": True},
-                                    {"r": 4})
+    trainer = TrainerFactory.create("sft", "smollm2-135m-instruct", {"output_dir": "out", "packing": True}, {"r": 4})
     assert isinstance(trainer, SFTTrainer) and trainer.config.packing and trainer.lora_config.r == 4
     assert isinstance(TrainerFactory.create("sft", "m", SFTConfig(output_dir="o")), SFTTrainer)
 

@@ -237,7 +237,21 @@ def test_small_data_rule_fits_accumulation_for_preference_methods(
     pairs = [{"prompt": f"q{i}?", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(40)]
     data = tmp_path / "pairs.json"
     data.write_text(json.dumps(pairs))
-    args = ["train", "orpo", "--model", str(tiny_model_dir), "--dataset", str(data), "--output",
-            str(tmp_path / "o"), "--num-epochs", "2", "--batch-size", "8", *extra, "--print-config"]
+    args = [
+        "train",
+        "orpo",
+        "--model",
+        str(tiny_model_dir),
+        "--dataset",
+        str(data),
+        "--output",
+        str(tmp_path / "o"),
+        "--num-epochs",
+        "2",
+        "--batch-size",
+        "8",
+        *extra,
+        "--print-config",
+    ]
     assert main(args) == 0
     assert yaml.safe_load(capsys.readouterr().out)["gradient_accumulation_steps"] == expected

@@ -90,8 +90,12 @@ def test_preference_data_is_checked(pref_file, tokenizer):
 def test_multi_turn_conversations_train_every_assistant_turn():
     import datasets
 
-    messages = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-                {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]
+    messages = [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+        {"role": "user", "content": "c"},
+        {"role": "assistant", "content": "d"},
+    ]
     out = to_prompt_completion(datasets.Dataset.from_list([{"messages": messages}]))
     assert [r["completion"][0]["content"] for r in out] == ["b", "d"]
     assert len(out[1]["prompt"]) == 3

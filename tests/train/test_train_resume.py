@@ -58,8 +58,13 @@ def test_sigkill_after_checkpoint_then_resume(tiny_model_dir, sft_file, tmp_path
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, str(script), str(tiny_model_dir), str(sft_file), str(out), str(flag)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tiny_model_dir), str(sft_file), str(out), str(flag)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for(flag, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
@@ -72,11 +77,45 @@ def test_sigkill_after_checkpoint_then_resume(tiny_model_dir, sft_file, tmp_path
     (half / "adapter_model.safetensors").write_bytes(b"\0" * 10)
 
     resumed = subprocess.run(
-        ["largeforge", "train", "sft", "--model", str(tiny_model_dir), "--dataset", str(sft_file),
-         "--output", str(out), "--max-steps", "6", "--save-steps", "2", "--save-total-limit", "2",
-         "--logging-steps", "1", "--batch-size", "2", "--gradient-accumulation", "1", "--max-length", "128",
-         "--learning-rate", "1e-3", "--warmup-ratio", "0", "--lora-r", "4", "--lora-target-modules", "all-linear",
-         "--resume"], env=env, capture_output=True, text=True, timeout=1200)
+        [
+            "largeforge",
+            "train",
+            "sft",
+            "--model",
+            str(tiny_model_dir),
+            "--dataset",
+            str(sft_file),
+            "--output",
+            str(out),
+            "--max-steps",
+            "6",
+            "--save-steps",
+            "2",
+            "--save-total-limit",
+            "2",
+            "--logging-steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--gradient-accumulation",
+            "1",
+            "--max-length",
+            "128",
+            "--learning-rate",
+            "1e-3",
+            "--warmup-ratio",
+            "0",
+            "--lora-r",
+            "4",
+            "--lora-target-modules",
+            "all-linear",
+            "--resume",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "steps           6" in resumed.stdout
 

@@ -83,9 +83,21 @@ def vllm_server(vllm_adapters: dict[str, Path]) -> Iterator[VLLMServer]:
         pytest.skip("vLLM is not installed (bash scripts/install_vllm.sh)")
     from largeforge_serve.launch import ServerProcess
 
-    args = ["--backend", "vllm", "--model", MODEL, "--api-key", API_KEY, "--max-model-len", str(MAX_MODEL_LEN),
-            "--max-concurrency", str(CAPACITY[0]), "--max-queue", str(CAPACITY[1]),
-            *(a for name, path in vllm_adapters.items() for a in ("--adapter", f"{name}={path}"))]
+    args = [
+        "--backend",
+        "vllm",
+        "--model",
+        MODEL,
+        "--api-key",
+        API_KEY,
+        "--max-model-len",
+        str(MAX_MODEL_LEN),
+        "--max-concurrency",
+        str(CAPACITY[0]),
+        "--max-queue",
+        str(CAPACITY[1]),
+        *(a for name, path in vllm_adapters.items() for a in ("--adapter", f"{name}={path}")),
+    ]
     proc = ServerProcess(args, timeout=1500)
     url = proc.start()
     assert proc.proc is not None

@@ -21,9 +21,14 @@ pytestmark = needs_vllm
 
 #: The quantization_config ``largeforge quant gptq`` writes (compressed-tensors, int4, groups of 64).
 W4A16 = {
-    "quant_method": "compressed-tensors", "format": "pack-quantized",
-    "config_groups": {"group_0": {"targets": ["Linear"], "weights": {
-        "num_bits": 4, "type": "int", "symmetric": True, "strategy": "group", "group_size": 64}}},
+    "quant_method": "compressed-tensors",
+    "format": "pack-quantized",
+    "config_groups": {
+        "group_0": {
+            "targets": ["Linear"],
+            "weights": {"num_bits": 4, "type": "int", "symmetric": True, "strategy": "group", "group_size": 64},
+        }
+    },
     "ignore": ["lm_head"],
 }
 
@@ -44,8 +49,12 @@ def engine(model: str = "smollm2-135m-instruct", **options: Any) -> VLLMServerEn
 
 
 def test_options_map_onto_vllms(smollm2_dir: Path, vllm_adapters: dict[str, Path]) -> None:
-    e = engine(config={"max_model_len": 1024, "pipeline_parallel_size": 2, "tensor_parallel_size": 3},
-               adapters={k: str(v) for k, v in vllm_adapters.items()}, max_batch_size=6, threads=1)
+    e = engine(
+        config={"max_model_len": 1024, "pipeline_parallel_size": 2, "tensor_parallel_size": 3},
+        adapters={k: str(v) for k, v in vllm_adapters.items()},
+        max_batch_size=6,
+        threads=1,
+    )
     e.served_name = "team"
     e.check()
     argv = e.command("127.0.0.1", 8123)
@@ -56,13 +65,17 @@ def test_options_map_onto_vllms(smollm2_dir: Path, vllm_adapters: dict[str, Path
     assert (options["--max-model-len"], options["--max-num-seqs"]) == ("1024", "6")
     assert (options["--tensor-parallel-size"], options["--pipeline-parallel-size"]) == ("3", "2")
     assert options["--dtype"] == "float32"  # not vLLM's CPU default, a bfloat16 downcast
-    lora = argv[argv.index("--enable-lora"):]
+    lora = argv[argv.index("--enable-lora") :]
     assert lora[:5] == ["--enable-lora", "--max-loras", "3", "--max-lora-rank", "8"]  # rank 4 → vLLM's 8
     # On a CPU the base model is served as a zero adapter under the served name (vllm_lora.py).
     assert options["--served-model-name"] == "team@no-adapter"
     assert e.base_adapter is not None
-    assert lora[5:] == ["--lora-modules", f"team={e.base_adapter}", f"alpha={vllm_adapters['alpha']}",
-                        f"beta={vllm_adapters['beta']}"]
+    assert lora[5:] == [
+        "--lora-modules",
+        f"team={e.base_adapter}",
+        f"alpha={vllm_adapters['alpha']}",
+        f"beta={vllm_adapters['beta']}",
+    ]
     from safetensors.torch import load_file
 
     zero = load_file(str(e.base_adapter / "adapter_model.safetensors"))
@@ -96,14 +109,21 @@ def test_extra_arguments_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     assert e.command("127.0.0.1", 1)[-3:] == ["--enforce-eager", "--seed", "3"]
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"config": {"tensor_parallel_size": 2}},
-     "--tensor-parallel 2: the model's 9 attention heads do not divide by 2 (vLLM splits heads across ranks); "
-     "use a size that divides 9"),
-    ({"config": {"quantization": "gptq"}},
-     "--quantization gptq: smollm2-135m-instruct is not a quantized checkpoint (no quantization_config in "
-     "config.json)"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"config": {"tensor_parallel_size": 2}},
+            "--tensor-parallel 2: the model's 9 attention heads do not divide by 2 (vLLM splits heads across ranks); "
+            "use a size that divides 9",
+        ),
+        (
+            {"config": {"quantization": "gptq"}},
+            "--quantization gptq: smollm2-135m-instruct is not a quantized checkpoint (no quantization_config in "
+            "config.json)",
+        ),
+    ],
+)
 def test_bad_options_fail_in_one_line(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         engine(**options).check()
@@ -111,8 +131,11 @@ def test_bad_options_fail_in_one_line(options: dict[str, Any], message: str) -> 
 
 
 def test_bad_adapters_and_models_fail_in_one_line(tmp_path: Path, vllm_adapters: dict[str, Path]) -> None:
-    with pytest.raises(ConfigError, match=rf"^--adapter law: {tmp_path} has no adapter_config.json "
-                                          r"\(not a PEFT adapter\)$"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^--adapter law: {tmp_path} has no adapter_config.json "
+        r"\(not a PEFT adapter\)$",
+    ):
         engine(adapters={"law": str(tmp_path)}).check()
     ia3 = tmp_path / "ia3"
     shutil.copytree(vllm_adapters["alpha"], ia3)
@@ -121,11 +144,17 @@ def test_bad_adapters_and_models_fail_in_one_line(tmp_path: Path, vllm_adapters:
         engine(adapters={"x": str(ia3)}).check()
     gguf = tmp_path / "model.gguf"
     gguf.write_bytes(b"GGUF")
-    with pytest.raises(ConfigError, match=r"serves a Hugging Face model directory; for a GGUF file use "
-                                          r"--backend llamacpp$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"serves a Hugging Face model directory; for a GGUF file use "
+        r"--backend llamacpp$",
+    ):
         engine(str(gguf)).check()
-    with pytest.raises(ConfigError, match=r"^--model .*alpha is a LoRA adapter; serve it on its base model with "
-                                          r"--model BASE --adapter NAME=.*alpha$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^--model .*alpha is a LoRA adapter; serve it on its base model with "
+        r"--model BASE --adapter NAME=.*alpha$",
+    ):
         engine(str(vllm_adapters["alpha"])).check()
     with pytest.raises(ModelSourceError, match=r"is not a model directory \(no config.json or adapter_config.json\)$"):
         engine(str(tmp_path)).check()
@@ -133,8 +162,11 @@ def test_bad_adapters_and_models_fail_in_one_line(tmp_path: Path, vllm_adapters:
 
 def test_no_vllm_found_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LARGEFORGE_VLLM_PYTHON", str(tmp_path / "python"))
-    with pytest.raises(ConfigError, match=r"^the vllm backend needs vLLM, which was not found: install it with "
-                                          r"`bash scripts/install_vllm.sh`"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^the vllm backend needs vLLM, which was not found: install it with "
+        r"`bash scripts/install_vllm.sh`",
+    ):
         engine().check()
 
 
@@ -154,7 +186,8 @@ def test_which_cpu_kernel_library_has_the_4bit_kernel() -> None:
 
 
 def test_4bit_checkpoint_on_an_avx2_cpu_is_refused_before_starting(
-        smollm2_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    smollm2_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """On an AVX2-only CPU (the CPU query answers so; the library read is the real one) the
     GPTQ/AWQ output of ``largeforge quant`` fails in one line, with no vLLM start."""
     model = tmp_path / "gptq"
@@ -166,6 +199,8 @@ def test_4bit_checkpoint_on_an_avx2_cpu_is_refused_before_starting(
     code = main(["serve", "inference", "--backend", "vllm", "--model", str(model), "--port", "0"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0
-    assert err[-1] == (f"error: --model {model}: vLLM cannot run 4-bit (compressed-tensors) weights on this CPU: "
-                       "its kernel library for it (_C_AVX2.abi3.so, no AVX-512) has no cpu_gemm_wna16 operator; "
-                       "serve it with --backend transformers, or on an AVX-512 CPU or a GPU")
+    assert err[-1] == (
+        f"error: --model {model}: vLLM cannot run 4-bit (compressed-tensors) weights on this CPU: "
+        "its kernel library for it (_C_AVX2.abi3.so, no AVX-512) has no cpu_gemm_wna16 operator; "
+        "serve it with --backend transformers, or on an AVX-512 CPU or a GPU"
+    )

@@ -56,7 +56,8 @@ def vllm_processes(model: Path) -> list[int]:
 
 
 def test_forge_serves_adapter_experts_with_vllm_behind_the_router(
-        tmp_path: Path, smollm2_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, smollm2_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # head_dim 32: the smallest vLLM's CPU attention takes (the shared tiny model's is 16)
     model = build_tiny_model(tmp_path / "tiny", smollm2_dir, hidden=128)
     for name in ("alpha", "beta"):
@@ -64,8 +65,10 @@ def test_forge_serves_adapter_experts_with_vllm_behind_the_router(
         (tmp_path / f"{name}.json").write_text(json.dumps(rows))
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text(PIPELINE.format(model=model, port=min(free_port(), 64000), router_port=free_port()))
-    assert main(["forge", str(pipeline), "--ask", "Tell me about the greek letter alpha",
-                 "--ask", "And what about beta?"]) == 0
+    assert (
+        main(["forge", str(pipeline), "--ask", "Tell me about the greek letter alpha", "--ask", "And what about beta?"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert re.search(r"Q: Tell me about the greek letter alpha\n  → alpha \(confidence [\d.]+\):", out)
     assert re.search(r"Q: And what about beta\?\n  → beta \(confidence [\d.]+\):", out)

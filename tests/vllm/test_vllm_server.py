@@ -60,8 +60,16 @@ def test_chat_answers_under_the_served_name(client: openai.OpenAI) -> None:
 
 def test_streamed_chat_matches_non_streamed_with_usage(client: openai.OpenAI) -> None:
     whole = client.chat.completions.create(model=MODEL, messages=FRANCE, max_tokens=12, temperature=0)
-    chunks = list(client.chat.completions.create(model=MODEL, messages=FRANCE, max_tokens=12, temperature=0,
-                                                 stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL,
+            messages=FRANCE,
+            max_tokens=12,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == whole.choices[0].message.content
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens  # type: ignore[union-attr]
@@ -75,15 +83,16 @@ def test_completion_max_tokens_and_stop(client: openai.OpenAI) -> None:
     stop = text.strip()[-2:]
     stopped = client.completions.create(model=MODEL, prompt=PROMPT, max_tokens=5, temperature=0, stop=[stop])
     assert stopped.choices[0].finish_reason == "stop"
-    assert stopped.choices[0].text == text[:text.index(stop)]  # the stop sequence is not returned
+    assert stopped.choices[0].text == text[: text.index(stop)]  # the stop sequence is not returned
     pieces = client.completions.create(model=MODEL, prompt=PROMPT, max_tokens=5, temperature=0, stream=True)
     assert "".join(p.choices[0].text for p in pieces if p.choices) == text
 
 
 def test_seed_makes_sampling_reproducible(client: openai.OpenAI) -> None:
     def sample(seed: int) -> str:
-        reply = client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=16,
-                                          temperature=1.0, seed=seed)
+        reply = client.completions.create(
+            model=MODEL, prompt="Once upon a time", max_tokens=16, temperature=1.0, seed=seed
+        )
         return reply.choices[0].text
 
     first = sample(7)
@@ -92,33 +101,45 @@ def test_seed_makes_sampling_reproducible(client: openai.OpenAI) -> None:
 
 
 def test_n_logprobs_and_response_format_reach_the_client(client: openai.OpenAI) -> None:
-    many = client.chat.completions.create(model=MODEL, messages=FRANCE, max_tokens=6, temperature=1.0, seed=1, n=3,
-                                          logprobs=True, top_logprobs=2)
+    many = client.chat.completions.create(
+        model=MODEL, messages=FRANCE, max_tokens=6, temperature=1.0, seed=1, n=3, logprobs=True, top_logprobs=2
+    )
     assert [c.index for c in many.choices] == [0, 1, 2]
     content = many.choices[0].logprobs.content  # type: ignore[union-attr]
     assert content and len(content[0].top_logprobs) == 2 and content[0].logprob <= 0
     text = client.completions.create(model=MODEL, prompt=PROMPT, max_tokens=3, temperature=0, logprobs=2)
     assert text.choices[0].logprobs is not None
     assert len(text.choices[0].logprobs.top_logprobs or []) == 3
-    schema = {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Rome", "Lyon"]}},
-              "required": ["city"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "enum": ["Paris", "Rome", "Lyon"]}},
+        "required": ["city"],
+        "additionalProperties": False,
+    }
     shaped = client.chat.completions.create(
-        model=MODEL, messages=FRANCE, max_tokens=30, temperature=0,
-        response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}})
+        model=MODEL,
+        messages=FRANCE,
+        max_tokens=30,
+        temperature=0,
+        response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}},
+    )
     assert json.loads(shaped.choices[0].message.content or "") == {"city": "Paris"}
 
 
 @pytest.fixture(scope="module")
 def expected(smollm2_dir: Path, vllm_adapters: dict[str, Path]) -> dict[str, str]:
     """Greedy 8-token completions of PROMPT by transformers (+ PEFT), per served model name."""
-    return {MODEL: reference(smollm2_dir, None),
-            **{name: reference(smollm2_dir, path) for name, path in vllm_adapters.items()}}
+    return {
+        MODEL: reference(smollm2_dir, None),
+        **{name: reference(smollm2_dir, path) for name, path in vllm_adapters.items()},
+    }
 
 
-def test_adapters_chosen_by_model_match_transformers_with_peft(client: openai.OpenAI,
-                                                             expected: dict[str, str]) -> None:
-    got = {name: client.completions.create(model=name, prompt=PROMPT, max_tokens=8, temperature=0).choices[0].text
-           for name in expected}
+def test_adapters_chosen_by_model_match_transformers_with_peft(client: openai.OpenAI, expected: dict[str, str]) -> None:
+    got = {
+        name: client.completions.create(model=name, prompt=PROMPT, max_tokens=8, temperature=0).choices[0].text
+        for name in expected
+    }
     assert len(set(expected.values())) == 3  # the adapters really change the output
     assert got == expected  # greedy, float32: token for token
 
@@ -150,8 +171,9 @@ def test_client_errors_are_4xx(client: openai.OpenAI, vllm_server: VLLMServer) -
         client.completions.create(model="gamma", prompt=PROMPT, max_tokens=2)
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model=MODEL, messages=FRANCE, max_tokens=-3)
-    response = httpx.post(vllm_server.url + "/chat/completions", content=b"{not json",
-                          headers={"Authorization": f"Bearer {API_KEY}"})
+    response = httpx.post(
+        vllm_server.url + "/chat/completions", content=b"{not json", headers={"Authorization": f"Bearer {API_KEY}"}
+    )
     assert response.status_code == 400
 
 
@@ -164,9 +186,12 @@ def test_api_key_guards_v1_but_not_probes(vllm_server: VLLMServer) -> None:
 
 
 def test_request_id_is_echoed(vllm_server: VLLMServer) -> None:
-    response = httpx.post(vllm_server.url + "/completions", timeout=120,
-                          json={"model": MODEL, "prompt": PROMPT, "max_tokens": 2},
-                          headers={"Authorization": f"Bearer {API_KEY}", "X-Request-ID": "req-42"})
+    response = httpx.post(
+        vllm_server.url + "/completions",
+        timeout=120,
+        json={"model": MODEL, "prompt": PROMPT, "max_tokens": 2},
+        headers={"Authorization": f"Bearer {API_KEY}", "X-Request-ID": "req-42"},
+    )
     assert response.status_code == 200
     assert response.headers["x-request-id"] == "req-42"
 
@@ -177,15 +202,20 @@ def long_streams(vllm_server: VLLMServer) -> Iterator[list[httpx.Response]]:
     http = httpx.Client(timeout=300, headers={"Authorization": f"Bearer {API_KEY}"})
     streams: list[httpx.Response] = []
     readers: list[Iterator[bytes]] = []  # kept: a dropped iterator closes its response
-    body = {"model": MODEL, "prompt": "Count to one thousand:", "max_tokens": 900, "temperature": 0,
-            "stream": True, "ignore_eos": True}
+    body = {
+        "model": MODEL,
+        "prompt": "Count to one thousand:",
+        "max_tokens": 900,
+        "temperature": 0,
+        "stream": True,
+        "ignore_eos": True,
+    }
     try:
         for _ in range(sum(CAPACITY)):
-            response = http.send(http.build_request("POST", vllm_server.url + "/completions", json=body),
-                                 stream=True)
+            response = http.send(http.build_request("POST", vllm_server.url + "/completions", json=body), stream=True)
             assert response.status_code == 200
             streams.append(response)
-        for response in streams[:CAPACITY[0]]:
+        for response in streams[: CAPACITY[0]]:
             readers.append(response.iter_bytes())
             next(readers[-1])
         yield streams
@@ -195,8 +225,9 @@ def long_streams(vllm_server: VLLMServer) -> Iterator[list[httpx.Response]]:
         http.close()
 
 
-def test_backpressure_then_cancellation_on_disconnect(vllm_server: VLLMServer,
-                                                      long_streams: list[httpx.Response]) -> None:
+def test_backpressure_then_cancellation_on_disconnect(
+    vllm_server: VLLMServer, long_streams: list[httpx.Response]
+) -> None:
     headers = {"Authorization": f"Bearer {API_KEY}"}
     body = {"model": MODEL, "prompt": PROMPT, "max_tokens": 2}
     refused = httpx.post(vllm_server.url + "/completions", json=body, headers=headers, timeout=60)

@@ -22,8 +22,12 @@ from largeforge.version import __version__
 _LAZY: dict[str, tuple[str, str, str, str]] = {
     "SFTTrainer": ("largeforge_train", "SFTTrainer", "largeforge-train", "train"),
     "DPOTrainer": ("largeforge_train", "DPOTrainer", "largeforge-train", "train"),
-    "TransformersEngine": ("largeforge_serve.engines.transformers_engine", "TransformersEngine",
-                           "largeforge-serve", "serve"),
+    "TransformersEngine": (
+        "largeforge_serve.engines.transformers_engine",
+        "TransformersEngine",
+        "largeforge-serve",
+        "serve",
+    ),
     "Router": ("largeforge_router.router", "Router", "largeforge-router", "router"),
     "quantize": ("largeforge_quant.factory", "quantize", "largeforge-quant", "quant"),
     "InferenceEngine": ("largeforge.contracts", "InferenceEngine", "largeforge-core", "all"),

@@ -308,8 +308,14 @@ class Evaluator(Protocol):
     """An evaluator registered through ``register_evaluators``, called as ``factory(model)``
     with anything :func:`largeforge.models.resolve_model` resolves or a LoRA adapter directory."""
 
-    def evaluate(self, examples: Sequence[EvalExample], metrics: Mapping[str, Callable[[str, str], float]], *,
-                 max_new_tokens: int = 64, max_length: int | None = None) -> ModelEvaluation:
+    def evaluate(
+        self,
+        examples: Sequence[EvalExample],
+        metrics: Mapping[str, Callable[[str, str], float]],
+        *,
+        max_new_tokens: int = 64,
+        max_length: int | None = None,
+    ) -> ModelEvaluation:
         """Score the model on ``examples``: loss on the references, ``metrics`` on greedy answers."""
         ...
 

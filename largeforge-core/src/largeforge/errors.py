@@ -38,8 +38,5 @@ class MissingDistributionError(LargeForgeError, ImportError):
     """A capability needs a sibling distribution that is not installed."""
 
     def __init__(self, what: str, distribution: str, extra: str) -> None:
-        super().__init__(
-            f"{what} needs the {distribution} distribution: "
-            f'pip install "largeforge-core[{extra}]"'
-        )
+        super().__init__(f'{what} needs the {distribution} distribution: pip install "largeforge-core[{extra}]"')
         self.distribution = distribution

@@ -105,5 +105,3 @@ def register_rewards(register: Register) -> None:
 @hookspec
 def register_commands(app: typer.Typer) -> None:
     """Add commands or command groups to the ``largeforge`` Typer application."""
-
-

@@ -133,21 +133,18 @@ class PluginManager(pluggy.PluginManager):
         message = f"plugin {name!r}{where} failed in {stage}: {failure.error}"
         if os.environ.get(STRICT_ENV, "") not in ("", "0"):
             raise PluginError(message) from exc
-        print(f"warning: {message}; skipped (set {STRICT_ENV}=1 to make this fatal)",
-              file=sys.stderr)
+        print(f"warning: {message}; skipped (set {STRICT_ENV}=1 to make this fatal)", file=sys.stderr)
 
     def load_entrypoints(self) -> None:
         """Import every ``largeforge`` entry point, isolating failures."""
         only = {n.strip() for n in os.environ.get(ONLY_ENV, "").split(",") if n.strip()}
-        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
-                         key=lambda e: e.name):
+        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if only and ep.name not in only:
                 continue
             if self.get_plugin(ep.name) is not None or self.is_blocked(ep.name):
                 continue
             dist = getattr(ep, "dist", None)
-            self.distributions[ep.name] = (
-                dist.metadata["Name"] if dist else None, dist.version if dist else None)
+            self.distributions[ep.name] = (dist.metadata["Name"] if dist else None, dist.version if dist else None)
             try:
                 plugin = ep.load()
                 self.register(plugin, name=ep.name)

@@ -37,9 +37,7 @@ class Registry(Generic[T]):
             raise PluginError(f"plugin {provider!r} registered a {self.kind} without a name")
         existing = self._entries.get(name)
         if existing is not None:
-            raise PluginError(
-                f"{self.kind} {name!r} is registered by both {existing.provider!r} and {provider!r}"
-            )
+            raise PluginError(f"{self.kind} {name!r} is registered by both {existing.provider!r} and {provider!r}")
         self._entries[name] = Entry(name, value, provider)
 
     def get(self, name: str) -> T:

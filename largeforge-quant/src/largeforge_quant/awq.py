@@ -43,8 +43,10 @@ class AWQQuantizer(LLMCompressorQuantizer):
         from llmcompressor.modifiers.quantization import QuantizationModifier
         from llmcompressor.modifiers.transform.awq import AWQModifier
 
-        return [AWQModifier(duo_scaling=self.config.duo_scaling, n_grid=self.config.n_grid),
-                QuantizationModifier(config_groups=self.scheme(), ignore=self.config.ignore)]
+        return [
+            AWQModifier(duo_scaling=self.config.duo_scaling, n_grid=self.config.n_grid),
+            QuantizationModifier(config_groups=self.scheme(), ignore=self.config.ignore),
+        ]
 
     def run_oneshot(self, model: Any, tokenizer: Any, dataset: Any) -> None:
         with no_pinning_without_accelerator():

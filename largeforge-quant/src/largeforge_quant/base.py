@@ -64,8 +64,14 @@ class LLMCompressorQuantizer:
 
     method: ClassVar[str]
 
-    def __init__(self, model_path: str | Path, bits: int | None = None, *,
-                 config: QuantizationConfig | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        model_path: str | Path,
+        bits: int | None = None,
+        *,
+        config: QuantizationConfig | None = None,
+        **options: Any,
+    ) -> None:
         from largeforge.models import resolve_model
 
         base = config or QuantizationConfig(method=self.method)  # type: ignore[arg-type]
@@ -90,8 +96,11 @@ class LLMCompressorQuantizer:
 
         group = self.group_size
         return QuantizationArgs(
-            num_bits=self.config.bits, type="int", symmetric=self.config.symmetric,
-            strategy="channel" if group == -1 else "group", group_size=None if group == -1 else group,
+            num_bits=self.config.bits,
+            type="int",
+            symmetric=self.config.symmetric,
+            strategy="channel" if group == -1 else "group",
+            group_size=None if group == -1 else group,
         )
 
     def scheme(self) -> dict[str, Any]:
@@ -108,9 +117,15 @@ class LLMCompressorQuantizer:
         """Calibrate and quantize ``model`` in place (subclasses wrap it when they must)."""
         from llmcompressor import oneshot
 
-        oneshot(model=model, processor=tokenizer, dataset=dataset, recipe=self.build_recipe(),
-                max_seq_length=self.config.seq_length, num_calibration_samples=len(dataset),
-                shuffle_calibration_samples=False)
+        oneshot(
+            model=model,
+            processor=tokenizer,
+            dataset=dataset,
+            recipe=self.build_recipe(),
+            max_seq_length=self.config.seq_length,
+            num_calibration_samples=len(dataset),
+            shuffle_calibration_samples=False,
+        )
 
     def check_ready(self, output_path: str | Path, overwrite: bool = False) -> Path:
         """The cheap checks, before any heavy work: the output path is free and the group size
@@ -119,8 +134,14 @@ class LLMCompressorQuantizer:
         _ = self.group_size
         return output
 
-    def quantize(self, calibration_data: list[str], output_path: str | Path, *,
-                 overwrite: bool = False, progress: Progress | None = None) -> Path:
+    def quantize(
+        self,
+        calibration_data: list[str],
+        output_path: str | Path,
+        *,
+        overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> Path:
         """Quantize with ``calibration_data`` into ``output_path`` and return that path.
 
         The model is written to a sibling ``.partial`` directory and moved into place at the

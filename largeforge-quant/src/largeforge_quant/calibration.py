@@ -122,7 +122,7 @@ def _render(conversation: Any, formatter: Any) -> Sample:
     if len(messages) > 1 and messages[-1].role == "assistant":
         prompt = formatter.format_messages(messages[:-1], add_generation_prompt=True)
         if full.startswith(prompt):
-            return Sample(prompt, full[len(prompt):])
+            return Sample(prompt, full[len(prompt) :])
     return Sample("", full)
 
 
@@ -134,8 +134,7 @@ def _text_rows(path: Path) -> list[Sample] | None:
         rows = load_jsonl(path) if path.suffix.lower() in (".jsonl", ".ndjson") else load_json(path)
     except LargeForgeError:
         return None
-    if isinstance(rows, list) and rows and all(isinstance(r, dict) and isinstance(r.get("text"), str)
-                                               for r in rows):
+    if isinstance(rows, list) and rows and all(isinstance(r, dict) and isinstance(r.get("text"), str) for r in rows):
         return [Sample("", r["text"]) for r in rows if r["text"].strip()]
     return None
 
@@ -151,8 +150,7 @@ def _file_samples(path: Path, tokenizer: Any) -> list[Sample]:
     try:
         conversations = load_conversations(path, skip_invalid=True)
     except DataError as exc:
-        raise DataError(f"{exc} (calibration files may also be plain text or JSONL rows with a 'text' field)") \
-            from None
+        raise DataError(f"{exc} (calibration files may also be plain text or JSONL rows with a 'text' field)") from None
     formatter = ChatFormatter(tokenizer)
     return [_render(c, formatter) for c in conversations]
 
@@ -164,8 +162,9 @@ def _dataset_rows(ds: datasets.Dataset, source: str, tokenizer: Any, column: str
         from largeforge.data import ChatFormatter, Conversation, Message
 
         formatter = ChatFormatter(tokenizer)
-        return [_render(Conversation([Message(m["role"], m["content"]) for m in row]), formatter)
-                for row in ds["messages"]]
+        return [
+            _render(Conversation([Message(m["role"], m["content"]) for m in row]), formatter) for row in ds["messages"]
+        ]
     raise DataError(f"{source}: dataset has no {column!r} or 'messages' column (has {', '.join(ds.column_names)})")
 
 
@@ -210,8 +209,11 @@ def _source_key(source: str, tokenizer: Any) -> tuple[str, str]:
     elif source in NAMED_DATASETS:
         ident, kind = f"named:{source}", "named"
     else:
-        raise _unavailable(source, "is neither an existing file or directory nor a known dataset "
-                                   f"name ({', '.join(sorted([*NAMED_DATASETS, BUILTIN_SOURCE]))})")
+        raise _unavailable(
+            source,
+            "is neither an existing file or directory nor a known dataset "
+            f"name ({', '.join(sorted([*NAMED_DATASETS, BUILTIN_SOURCE]))})",
+        )
     digest = hashlib.sha256(f"v{CACHE_VERSION}|{ident}|{template}".encode()).hexdigest()[:24]
     return kind, digest
 
@@ -288,10 +290,11 @@ def load_calibration_split(
     order = list(range(len(samples)))
     random.Random(seed).shuffle(order)
     chosen = [samples[i] for i in order[:num_samples]]
-    heldout = [samples[i] for i in order[num_samples:num_samples + num_heldout]]
+    heldout = [samples[i] for i in order[num_samples : num_samples + num_heldout]]
     if len(chosen) < num_samples:
-        logger.warning("calibration source %s has %d samples, fewer than the %d asked for",
-                       source, len(chosen), num_samples)
+        logger.warning(
+            "calibration source %s has %d samples, fewer than the %d asked for", source, len(chosen), num_samples
+        )
     if tokenizer is not None:
         chosen = [Sample("", truncate_tokens(s.text, tokenizer, seq_length)) for s in chosen]
     return CalibrationSplit(source, chosen, heldout, total=len(samples))
@@ -306,8 +309,7 @@ def get_calibration_data(
 ) -> list[str]:
     """``num_samples`` calibration texts from a source, each at most ``seq_length`` tokens
     (spec 6.3; without a tokenizer, texts are not truncated here but when tokenized)."""
-    split = load_calibration_split(dataset_name, tokenizer, num_samples=num_samples,
-                                   seq_length=seq_length, seed=seed)
+    split = load_calibration_split(dataset_name, tokenizer, num_samples=num_samples, seq_length=seq_length, seed=seed)
     return split.texts
 
 
@@ -319,6 +321,4 @@ def prepare_calibration_dataset(texts: list[str], tokenizer: Any, seq_length: in
     if not texts:
         raise DataError("calibration data is empty: give at least one non-blank text")
     encoded = tokenizer(texts, truncation=True, max_length=seq_length, add_special_tokens=False)
-    return datasets.Dataset.from_dict(
-        {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
-    )
+    return datasets.Dataset.from_dict({"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]})

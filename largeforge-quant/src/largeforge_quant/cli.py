@@ -28,8 +28,16 @@ def _config(ctx: typer.Context, method: str, config_file: Optional[Path], flags:
     return QuantizationConfig.from_dict(data, source=str(config_file) if config_file else None).merged(**flags)
 
 
-def _run(ctx: typer.Context, method: str, model: str, output: Path, config_file: Optional[Path],
-         eval_samples: int, overwrite: bool, flags: dict[str, Any]) -> None:
+def _run(
+    ctx: typer.Context,
+    method: str,
+    model: str,
+    output: Path,
+    config_file: Optional[Path],
+    eval_samples: int,
+    overwrite: bool,
+    flags: dict[str, Any],
+) -> None:
     from largeforge.cli.output import console, err_console, print_success
     from largeforge.utils.logging import get_logger
     from largeforge_quant.report import REPORT_FILE, render_table
@@ -38,12 +46,14 @@ def _run(ctx: typer.Context, method: str, model: str, output: Path, config_file:
     config = _config(ctx, method, config_file, flags)
     log = get_logger("largeforge_quant")
     with err_console.status(f"{config.label}: starting") as status:
+
         def progress(message: str) -> None:
             status.update(f"{config.label}: {message}")
             log.debug(message)
 
-        report = run_quantization(model, output, config, eval_samples=eval_samples, overwrite=overwrite,
-                                  progress=progress)
+        report = run_quantization(
+            model, output, config, eval_samples=eval_samples, overwrite=overwrite, progress=progress
+        )
     console.print(render_table(report))
     print_success(f"quantized model in {output} (report: {output / REPORT_FILE})")
 
@@ -53,12 +63,15 @@ MODEL = typer.Option(..., "--model", "-m", help="Model to quantize: alias, local
 OUTPUT = typer.Option(..., "--output", "-o", help="Output directory (must not exist, unless --overwrite).")
 BITS = typer.Option(None, "--bits", help="Weight bit width (default 4).")
 CALIBRATION = typer.Option(
-    None, "--calibration",
+    None,
+    "--calibration",
     help="Calibration data: text/JSON/JSONL file, any dataset `largeforge data` reads, a saved dataset "
-         "directory, or a dataset name present locally (wikitext, c4).")
+    "directory, or a dataset name present locally (wikitext, c4).",
+)
 SAMPLES = typer.Option(None, "--samples", help="Number of calibration samples (default 128).")
-GROUP = typer.Option(None, "--group-size",
-                     help="Weights per scale group; -1 per channel; default: largest of 128/64/32/16 that fits.")
+GROUP = typer.Option(
+    None, "--group-size", help="Weights per scale group; -1 per channel; default: largest of 128/64/32/16 that fits."
+)
 SEQ = typer.Option(None, "--seq-length", help="Truncate calibration samples to this many tokens (default 512).")
 SYM = typer.Option(None, "--symmetric/--asymmetric", help="Symmetric or asymmetric weights (default asymmetric).")
 CONFIG = typer.Option(None, "--config", help="QuantizationConfig file (YAML/TOML/JSON); flags override it.")
@@ -68,67 +81,132 @@ OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output 
 
 def build() -> typer.Typer:
     """The ``quant`` command group."""
-    group = typer.Typer(help="Quantize models: 4-bit AWQ/GPTQ (llm-compressor, GPUs) or GGUF (llama.cpp, CPUs).",
-                        no_args_is_help=True)
+    group = typer.Typer(
+        help="Quantize models: 4-bit AWQ/GPTQ (llm-compressor, GPUs) or GGUF (llama.cpp, CPUs).", no_args_is_help=True
+    )
 
     @group.command("gptq")
-    def gptq(ctx: typer.Context, model: str = MODEL, output: Path = OUTPUT, bits: Optional[int] = BITS,
-             calibration: Optional[str] = CALIBRATION, samples: Optional[int] = SAMPLES,
-             group_size: Optional[int] = GROUP, seq_length: Optional[int] = SEQ,
-             symmetric: Optional[bool] = SYM,
-             damp_percent: Optional[float] = typer.Option(None, "--damp-percent",
-                                                          help="Hessian dampening fraction (default 0.01)."),
-             act_order: Optional[str] = typer.Option(None, "--act-order",
-                                                     help="static (default), group, weight or none."),
-             config: Optional[Path] = CONFIG, eval_samples: int = EVAL, overwrite: bool = OVERWRITE) -> None:
+    def gptq(
+        ctx: typer.Context,
+        model: str = MODEL,
+        output: Path = OUTPUT,
+        bits: Optional[int] = BITS,
+        calibration: Optional[str] = CALIBRATION,
+        samples: Optional[int] = SAMPLES,
+        group_size: Optional[int] = GROUP,
+        seq_length: Optional[int] = SEQ,
+        symmetric: Optional[bool] = SYM,
+        damp_percent: Optional[float] = typer.Option(
+            None, "--damp-percent", help="Hessian dampening fraction (default 0.01)."
+        ),
+        act_order: Optional[str] = typer.Option(None, "--act-order", help="static (default), group, weight or none."),
+        config: Optional[Path] = CONFIG,
+        eval_samples: int = EVAL,
+        overwrite: bool = OVERWRITE,
+    ) -> None:
         """GPTQ: error-correcting quantization with calibration Hessians."""
-        _run(ctx, "gptq", model, output, config, eval_samples, overwrite,
-             dict(bits=bits, calibration=calibration, num_samples=samples, group_size=group_size,
-                  seq_length=seq_length, symmetric=symmetric, damp_percent=damp_percent, act_order=act_order))
+        _run(
+            ctx,
+            "gptq",
+            model,
+            output,
+            config,
+            eval_samples,
+            overwrite,
+            dict(
+                bits=bits,
+                calibration=calibration,
+                num_samples=samples,
+                group_size=group_size,
+                seq_length=seq_length,
+                symmetric=symmetric,
+                damp_percent=damp_percent,
+                act_order=act_order,
+            ),
+        )
 
     @group.command("awq")
-    def awq(ctx: typer.Context, model: str = MODEL, output: Path = OUTPUT, bits: Optional[int] = BITS,
-            calibration: Optional[str] = CALIBRATION, samples: Optional[int] = SAMPLES,
-            group_size: Optional[int] = GROUP, seq_length: Optional[int] = SEQ,
-            symmetric: Optional[bool] = SYM,
-            duo_scaling: Optional[bool] = typer.Option(None, "--duo-scaling/--no-duo-scaling",
-                                                       help="Search scales with activations and weights."),
-            n_grid: Optional[int] = typer.Option(None, "--n-grid", help="Scale search grid points (default 20)."),
-            config: Optional[Path] = CONFIG, eval_samples: int = EVAL, overwrite: bool = OVERWRITE) -> None:
+    def awq(
+        ctx: typer.Context,
+        model: str = MODEL,
+        output: Path = OUTPUT,
+        bits: Optional[int] = BITS,
+        calibration: Optional[str] = CALIBRATION,
+        samples: Optional[int] = SAMPLES,
+        group_size: Optional[int] = GROUP,
+        seq_length: Optional[int] = SEQ,
+        symmetric: Optional[bool] = SYM,
+        duo_scaling: Optional[bool] = typer.Option(
+            None, "--duo-scaling/--no-duo-scaling", help="Search scales with activations and weights."
+        ),
+        n_grid: Optional[int] = typer.Option(None, "--n-grid", help="Scale search grid points (default 20)."),
+        config: Optional[Path] = CONFIG,
+        eval_samples: int = EVAL,
+        overwrite: bool = OVERWRITE,
+    ) -> None:
         """AWQ: activation-aware scaling, then 4-bit weights."""
-        _run(ctx, "awq", model, output, config, eval_samples, overwrite,
-             dict(bits=bits, calibration=calibration, num_samples=samples, group_size=group_size,
-                  seq_length=seq_length, symmetric=symmetric, duo_scaling=duo_scaling, n_grid=n_grid))
+        _run(
+            ctx,
+            "awq",
+            model,
+            output,
+            config,
+            eval_samples,
+            overwrite,
+            dict(
+                bits=bits,
+                calibration=calibration,
+                num_samples=samples,
+                group_size=group_size,
+                seq_length=seq_length,
+                symmetric=symmetric,
+                duo_scaling=duo_scaling,
+                n_grid=n_grid,
+            ),
+        )
 
     @group.command("gguf")
-    def gguf(model: Optional[str] = typer.Option(None, "--model", "-m",
-                                                 help="Model to export: alias, local directory or hub id."),
-             output: Path = typer.Option(..., "--output", "-o",
-                                         help="A .gguf file, or a directory that gets model.gguf."),
-             gguf_type: Optional[str] = typer.Option(
-                 None, "--type", "-t",
-                 help="f16, bf16, f32, q8_0, q6_k, q5_k_m, q4_k_m, q4_0, … (default q4_k_m; f16 for --adapter)."),
-             adapter: Optional[Path] = typer.Option(
-                 None, "--adapter", help="Convert this PEFT LoRA adapter to a GGUF adapter instead of a model."),
-             base: Optional[str] = typer.Option(
-                 None, "--base", help="The adapter's base model (default: the one its config names)."),
-             calibration: Optional[str] = typer.Option(
-                 None, "--calibration",
-                 help="Calibration text for the importance matrix, and its held-out rows for the perplexity "
-                      "check: any source `quant gptq` takes (default: conversations LargeForge ships, "
-                      "and no perplexity check)."),
-             samples: int = typer.Option(128, "--samples", help="Calibration rows for the importance matrix."),
-             imatrix: str = typer.Option(
-                 "auto", "--imatrix",
-                 help="auto (for types of 5 bits or fewer: an importance matrix from --calibration, or from the "
-                      "conversations LargeForge ships), none, or an imatrix file from llama-imatrix."),
-             eval_samples: int = EVAL,
-             threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all)."),
-             output_tensor_type: Optional[str] = typer.Option(
-                 None, "--output-tensor-type", help="Type of the output (or tied embedding) tensor: q5_0, q8_0…"),
-             token_embedding_type: Optional[str] = typer.Option(
-                 None, "--token-embedding-type", help="Type of the token embedding tensor."),
-             overwrite: bool = OVERWRITE) -> None:
+    def gguf(
+        model: Optional[str] = typer.Option(
+            None, "--model", "-m", help="Model to export: alias, local directory or hub id."
+        ),
+        output: Path = typer.Option(..., "--output", "-o", help="A .gguf file, or a directory that gets model.gguf."),
+        gguf_type: Optional[str] = typer.Option(
+            None,
+            "--type",
+            "-t",
+            help="f16, bf16, f32, q8_0, q6_k, q5_k_m, q4_k_m, q4_0, … (default q4_k_m; f16 for --adapter).",
+        ),
+        adapter: Optional[Path] = typer.Option(
+            None, "--adapter", help="Convert this PEFT LoRA adapter to a GGUF adapter instead of a model."
+        ),
+        base: Optional[str] = typer.Option(
+            None, "--base", help="The adapter's base model (default: the one its config names)."
+        ),
+        calibration: Optional[str] = typer.Option(
+            None,
+            "--calibration",
+            help="Calibration text for the importance matrix, and its held-out rows for the perplexity "
+            "check: any source `quant gptq` takes (default: conversations LargeForge ships, "
+            "and no perplexity check).",
+        ),
+        samples: int = typer.Option(128, "--samples", help="Calibration rows for the importance matrix."),
+        imatrix: str = typer.Option(
+            "auto",
+            "--imatrix",
+            help="auto (for types of 5 bits or fewer: an importance matrix from --calibration, or from the "
+            "conversations LargeForge ships), none, or an imatrix file from llama-imatrix.",
+        ),
+        eval_samples: int = EVAL,
+        threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: all)."),
+        output_tensor_type: Optional[str] = typer.Option(
+            None, "--output-tensor-type", help="Type of the output (or tied embedding) tensor: q5_0, q8_0…"
+        ),
+        token_embedding_type: Optional[str] = typer.Option(
+            None, "--token-embedding-type", help="Type of the token embedding tensor."
+        ),
+        overwrite: bool = OVERWRITE,
+    ) -> None:
         """GGUF for llama.cpp (CPU serving): llama.cpp's converter and quantizer, with a size and
         held-out perplexity report against the f16 GGUF."""
         from largeforge.cli.output import console, err_console, print_success
@@ -143,14 +221,25 @@ def build() -> typer.Typer:
         if model is None:
             raise ConfigError("quant gguf needs --model (or --adapter to convert a LoRA adapter)")
         gguf_type = check_type(gguf_type or "q4_k_m")
-        quantizer = GGUFQuantizer(model, type=gguf_type, imatrix=imatrix, eval_samples=eval_samples,
-                                  threads=threads, output_tensor_type=output_tensor_type,
-                                  token_embedding_type=token_embedding_type)
+        quantizer = GGUFQuantizer(
+            model,
+            type=gguf_type,
+            imatrix=imatrix,
+            eval_samples=eval_samples,
+            threads=threads,
+            output_tensor_type=output_tensor_type,
+            token_embedding_type=token_embedding_type,
+        )
         target = quantizer.check_ready(output, overwrite)
         rows, heldout = gguf_calibration(quantizer, calibration, samples, eval_samples)
         with err_console.status(f"GGUF {gguf_type}: starting") as status:
-            report = quantizer.quantize(rows, output, overwrite=overwrite, heldout=heldout,
-                                        progress=lambda message: status.update(f"GGUF {gguf_type}: {message}"))
+            report = quantizer.quantize(
+                rows,
+                output,
+                overwrite=overwrite,
+                heldout=heldout,
+                progress=lambda message: status.update(f"GGUF {gguf_type}: {message}"),
+            )
         console.print(render_gguf_table(report))
         print_success(f"GGUF model in {target} (report: {target}.report.json)")
 
@@ -168,14 +257,20 @@ def gguf_calibration(
             from largeforge.utils.logging import get_logger
 
             get_logger("largeforge_quant").warning(
-                "no held-out perplexity: pass --calibration (e.g. the expert's data) to measure it")
+                "no held-out perplexity: pass --calibration (e.g. the expert's data) to measure it"
+            )
         return [], []
     from transformers import AutoTokenizer
 
     from largeforge_quant.calibration import load_calibration_split
 
-    split = load_calibration_split(source, AutoTokenizer.from_pretrained(quantizer.model_path),
-                                   num_samples=samples, num_heldout=eval_samples, seq_length=quantizer.seq_length)
+    split = load_calibration_split(
+        source,
+        AutoTokenizer.from_pretrained(quantizer.model_path),
+        num_samples=samples,
+        num_heldout=eval_samples,
+        seq_length=quantizer.seq_length,
+    )
     return split.calibration, split.heldout
 
 
@@ -186,10 +281,15 @@ def render_gguf_table(report: Any) -> Any:
     table = Table(title=f"GGUF {report.gguf_type} — {report.base_model}")
     for name, justify in (("", "left"), ("f16 GGUF", "right"), (report.gguf_type, "right"), ("ratio", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    table.add_row("file", f"{report.f16_bytes / 1e6:,.1f} MB", f"{report.output_bytes / 1e6:,.1f} MB",
-                  f"{report.size_ratio:.3f}×")
+    table.add_row(
+        "file", f"{report.f16_bytes / 1e6:,.1f} MB", f"{report.output_bytes / 1e6:,.1f} MB", f"{report.size_ratio:.3f}×"
+    )
     if report.perplexity_ratio is not None:
-        table.add_row(f"perplexity ({report.heldout_samples} held-out)", f"{report.perplexity_f16:.3f}",
-                      f"{report.perplexity_after:.3f}", f"{report.perplexity_ratio:.3f}×")
+        table.add_row(
+            f"perplexity ({report.heldout_samples} held-out)",
+            f"{report.perplexity_f16:.3f}",
+            f"{report.perplexity_after:.3f}",
+            f"{report.perplexity_ratio:.3f}×",
+        )
     table.add_row("time", "", f"{report.seconds:.0f} s", "")
     return table

@@ -58,8 +58,9 @@ def quantize(
         quantizer.check_ready(output_path, overwrite)  # fail fast, before reading any data
         cfg = quantizer.config
         tokenizer = AutoTokenizer.from_pretrained(quantizer.model_path)
-        calibration_data = load_calibration_split(cfg.calibration, tokenizer, num_samples=cfg.num_samples,
-                                                  seq_length=cfg.seq_length, seed=cfg.seed).texts
+        calibration_data = load_calibration_split(
+            cfg.calibration, tokenizer, num_samples=cfg.num_samples, seq_length=cfg.seq_length, seed=cfg.seed
+        ).texts
     return str(quantizer.quantize(calibration_data, output_path, overwrite=overwrite, progress=progress))
 
 
@@ -89,8 +90,11 @@ def get_quantization_config(path: str | Path) -> dict[str, Any]:
         groups: dict[str, Any] = hf.get("config_groups") or {}
         first: dict[str, Any] = next(iter(groups.values()), {})
         weights: dict[str, Any] = first.get("weights") or {}
-        params = {"bits": weights.get("num_bits"), "group_size": weights.get("group_size"),
-                  "symmetric": weights.get("symmetric")}
+        params = {
+            "bits": weights.get("num_bits"),
+            "group_size": weights.get("group_size"),
+            "symmetric": weights.get("symmetric"),
+        }
     return {"quant_method": method, **params, "format": hf.get("format", method)}
 
 
@@ -102,10 +106,15 @@ def load_quantized(path: str | Path, device: str | None = None) -> Any:
     """
     info = get_quantization_config(path)
     fmt = info.get("format")
-    if info["quant_method"] in ("awq", "gptq") and fmt in ("awq", "gptq") and not (
-            AUTOAWQ_AVAILABLE or AUTOGPTQ_AVAILABLE):
-        raise LargeForgeError(f"{path}: a {fmt.upper()} checkpoint from AutoAWQ/AutoGPTQ needs those CUDA "
-                              "engines; re-quantize with `largeforge quant` for a portable checkpoint")
+    if (
+        info["quant_method"] in ("awq", "gptq")
+        and fmt in ("awq", "gptq")
+        and not (AUTOAWQ_AVAILABLE or AUTOGPTQ_AVAILABLE)
+    ):
+        raise LargeForgeError(
+            f"{path}: a {fmt.upper()} checkpoint from AutoAWQ/AutoGPTQ needs those CUDA "
+            "engines; re-quantize with `largeforge quant` for a portable checkpoint"
+        )
     import torch
     from transformers import AutoModelForCausalLM
 

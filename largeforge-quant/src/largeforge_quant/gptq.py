@@ -17,9 +17,14 @@ class GPTQQuantizer(LLMCompressorQuantizer):
     def build_recipe(self) -> list[Any]:
         from llmcompressor.modifiers.quantization import GPTQModifier
 
-        return [GPTQModifier(config_groups=self.scheme(), ignore=self.config.ignore,
-                             dampening_frac=self.config.damp_percent,
-                             actorder=None if self.config.act_order == "none" else self.config.act_order)]
+        return [
+            GPTQModifier(
+                config_groups=self.scheme(),
+                ignore=self.config.ignore,
+                dampening_frac=self.config.damp_percent,
+                actorder=None if self.config.act_order == "none" else self.config.act_order,
+            )
+        ]
 
     def method_fields(self) -> dict[str, Any]:
         return {"damp_percent": self.config.damp_percent, "act_order": self.config.act_order}

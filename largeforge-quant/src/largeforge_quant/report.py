@@ -19,8 +19,21 @@ from largeforge.utils.io import save_json
 from largeforge_quant.calibration import Sample
 
 REPORT_FILE = "quantization_report.json"
-_DTYPE_BYTES = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "F16": 2, "BF16": 2, "I16": 2, "U16": 2,
-                "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+_DTYPE_BYTES = {
+    "F64": 8,
+    "I64": 8,
+    "F32": 4,
+    "I32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I16": 2,
+    "U16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+}
 
 
 def safetensors_index(model_dir: str | Path) -> dict[str, tuple[str, list[int]]]:
@@ -96,8 +109,9 @@ def perplexity(model: Any, tokenizer: Any, samples: list[Sample], max_length: in
     return math.exp(nll / count)
 
 
-def model_perplexity(model_dir: str | Path, samples: list[Sample], max_length: int = 512,
-                     quantized: bool = False) -> float:
+def model_perplexity(
+    model_dir: str | Path, samples: list[Sample], max_length: int = 512, quantized: bool = False
+) -> float:
     """Load ``model_dir`` (fp32 on CPU) and return its perplexity on ``samples``."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -145,18 +159,35 @@ class QuantizationReport:
         return save_json(self.to_dict(), Path(path) if path else Path(self.output) / REPORT_FILE)
 
 
-def build_report(base_dir: str | Path, quant_dir: str | Path, *, method: str, scheme: str, base_model: str,
-                 calibration_source: str, calibration_samples: int, seconds: float,
-                 heldout: list[Sample] | None = None, max_length: int = 512) -> QuantizationReport:
+def build_report(
+    base_dir: str | Path,
+    quant_dir: str | Path,
+    *,
+    method: str,
+    scheme: str,
+    base_model: str,
+    calibration_source: str,
+    calibration_samples: int,
+    seconds: float,
+    heldout: list[Sample] | None = None,
+    max_length: int = 512,
+) -> QuantizationReport:
     """Measure sizes (always) and held-out perplexity (when ``heldout`` rows are given)."""
     layers = quantized_layers(quant_dir)
     before, after = model_size(base_dir, layers), model_size(quant_dir, layers)
     report = QuantizationReport(
-        method=method, scheme=scheme, base_model=base_model, output=str(quant_dir),
-        calibration_source=calibration_source, calibration_samples=calibration_samples,
+        method=method,
+        scheme=scheme,
+        base_model=base_model,
+        output=str(quant_dir),
+        calibration_source=calibration_source,
+        calibration_samples=calibration_samples,
         seconds=round(seconds, 1),
-        size_before={"total_bytes": before.total_bytes, "linear_bytes": before.linear_bytes,
-                     "linear_bytes_16bit": before.linear_bytes_16bit},
+        size_before={
+            "total_bytes": before.total_bytes,
+            "linear_bytes": before.linear_bytes,
+            "linear_bytes_16bit": before.linear_bytes_16bit,
+        },
         size_after={"total_bytes": after.total_bytes, "linear_bytes": after.linear_bytes},
         linear_ratio_vs_16bit=round(after.linear_bytes / max(before.linear_bytes_16bit, 1), 4),
         total_ratio=round(after.total_bytes / max(before.total_bytes, 1), 4),
@@ -177,18 +208,28 @@ def render_table(report: QuantizationReport) -> Any:
     """The report as a rich ``Table`` (before / after / ratio)."""
     from rich.table import Table
 
-    table = Table(title=f"{report.scheme} — {report.base_model}",
-                  caption=f"calibration: {report.calibration_samples} samples of {report.calibration_source}")
+    table = Table(
+        title=f"{report.scheme} — {report.base_model}",
+        caption=f"calibration: {report.calibration_samples} samples of {report.calibration_source}",
+    )
     table.add_column("")
     table.add_column("before", justify="right")
     table.add_column("after", justify="right")
     table.add_column("ratio", justify="right")
     b, a = report.size_before, report.size_after
     table.add_row("model files", _mb(b["total_bytes"]), _mb(a["total_bytes"]), f"{report.total_ratio:.2f}×")
-    table.add_row("linear layers (vs 16-bit)", _mb(b["linear_bytes_16bit"]), _mb(a["linear_bytes"]),
-                  f"{report.linear_ratio_vs_16bit:.2f}×")
+    table.add_row(
+        "linear layers (vs 16-bit)",
+        _mb(b["linear_bytes_16bit"]),
+        _mb(a["linear_bytes"]),
+        f"{report.linear_ratio_vs_16bit:.2f}×",
+    )
     if report.perplexity_before is not None and report.perplexity_after is not None:
-        table.add_row(f"perplexity ({report.heldout_samples} held-out)", f"{report.perplexity_before:.2f}",
-                      f"{report.perplexity_after:.2f}", f"{report.perplexity_ratio:.2f}×")
+        table.add_row(
+            f"perplexity ({report.heldout_samples} held-out)",
+            f"{report.perplexity_before:.2f}",
+            f"{report.perplexity_after:.2f}",
+            f"{report.perplexity_ratio:.2f}×",
+        )
     table.add_row("time", "", f"{report.seconds:.0f} s", "")
     return table

@@ -51,8 +51,10 @@ AUTO_MODELS = {"auto", "router"}
 OPEN_PATHS = {"/health", "/openapi.json"}  # reachable without an API key (probes, client generators)
 MAX_BODY = 10_000_000  # bytes; Litestar's default request_max_body_size, for the ASGI routes too
 #: The contract each front-door route checks its body against.
-REQUEST_TYPES: dict[str, type[Any]] = {"/v1/chat/completions": ChatCompletionRequest,
-                                       "/v1/completions": CompletionRequest}
+REQUEST_TYPES: dict[str, type[Any]] = {
+    "/v1/chat/completions": ChatCompletionRequest,
+    "/v1/completions": CompletionRequest,
+}
 
 
 class RouteRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -77,19 +79,29 @@ class GenerateRequest(msgspec.Struct, forbid_unknown_fields=True):
 class APIError(Exception):
     """An error answered to the client as ``{"error": {...}}`` with ``status``."""
 
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
-                 code: str | None = None, param: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.code, self.param = status, message, type_, code, param
 
 
-def error_response(status: int, message: str, type_: str = "invalid_request_error",
-                   code: str | None = None, param: str | None = None,
-                   headers: dict[str, str] | None = None) -> Response[bytes]:
+def error_response(
+    status: int,
+    message: str,
+    type_: str = "invalid_request_error",
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[bytes]:
     """An OpenAI-shaped error response."""
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json",
-                    headers=headers)
+    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json", headers=headers)
 
 
 def _decode(raw: bytes, kind: type[Any]) -> Any:
@@ -113,8 +125,11 @@ def _text(content: Any, param: str) -> str:
         if isinstance(part, dict) and part.get("type") == "text":
             text = part.get("text")
             if not isinstance(text, str):
-                raise APIError(400, f"a text content part needs a string 'text', not {type(text).__name__}",
-                               param=f"{param}[{j}].text")
+                raise APIError(
+                    400,
+                    f"a text content part needs a string 'text', not {type(text).__name__}",
+                    param=f"{param}[{j}].text",
+                )
             texts.append(text)
     return " ".join(texts)
 
@@ -160,8 +175,7 @@ def _matches(given: bytes, candidates: list[bytes]) -> bool:
     return matched
 
 
-def create_app(router: Router, *, api_keys: list[str] | None = None,
-               admin_keys: list[str] | None = None) -> Litestar:
+def create_app(router: Router, *, api_keys: list[str] | None = None, admin_keys: list[str] | None = None) -> Litestar:
     """The Litestar app serving ``router``; ``api_keys`` (clients) and ``admin_keys`` (adding
     and removing experts; the admin API is off without one) default to the router's server
     settings. An admin key is also accepted wherever a client key is."""
@@ -174,26 +188,40 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
 
     def check_key(authorization: str, api_key: str) -> None:
         if not _matches(supplied(authorization, api_key), keys + admins):
-            raise APIError(401, "invalid or missing API key (send 'Authorization: Bearer <key>')",
-                           type_="authentication_error", code="invalid_api_key")
+            raise APIError(
+                401,
+                "invalid or missing API key (send 'Authorization: Bearer <key>')",
+                type_="authentication_error",
+                code="invalid_api_key",
+            )
 
     def check_admin(request: Request[Any, Any, Any]) -> None:
         if not admins:
-            raise APIError(403, "the admin API is off: set server.admin_keys in the router config to add or "
-                           "remove experts at run time", type_="permission_error", code="admin_api_disabled")
+            raise APIError(
+                403,
+                "the admin API is off: set server.admin_keys in the router config to add or remove experts at run time",
+                type_="permission_error",
+                code="admin_api_disabled",
+            )
         given = supplied(request.headers.get("authorization", ""), request.headers.get("x-api-key", ""))
         if not _matches(given, admins):
-            raise APIError(401, "adding or removing experts needs an admin key (server.admin_keys): send "
-                           "'Authorization: Bearer <admin key>'", type_="authentication_error",
-                           code="invalid_admin_key")
+            raise APIError(
+                401,
+                "adding or removing experts needs an admin key (server.admin_keys): send "
+                "'Authorization: Bearer <admin key>'",
+                type_="authentication_error",
+                code="invalid_admin_key",
+            )
 
     async def front_door(scope: Any, receive: Any, send: Any, path: str) -> None:
         if scope["method"] != "POST":
             raise MethodNotAllowedException
         raw_headers: dict[bytes, bytes] = dict(scope["headers"])
         if keys:
-            check_key(raw_headers.get(b"authorization", b"").decode("latin-1"),
-                      raw_headers.get(b"x-api-key", b"").decode("latin-1"))
+            check_key(
+                raw_headers.get(b"authorization", b"").decode("latin-1"),
+                raw_headers.get(b"x-api-key", b"").decode("latin-1"),
+            )
         raw = await read_body(receive, raw_headers)
         try:
             parse_request(raw, REQUEST_TYPES[path])
@@ -217,12 +245,14 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
             expert = model
         else:
             names = ", ".join(["auto", *(e.name for e in router.experts.list_experts())])
-            raise APIError(404, f"model {model!r} not found; use one of: {names}", code="model_not_found",
-                           param="model")
+            raise APIError(
+                404, f"model {model!r} not found; use one of: {names}", code="model_not_found", param="model"
+            )
         stream = payload.get("stream") is True
         rid = raw_headers.get(b"x-request-id")
-        answer = await router.forward(path, payload, expert, stream=stream,
-                                      request_id=rid.decode("latin-1") if rid is not None else None)
+        answer = await router.forward(
+            path, payload, expert, stream=stream, request_id=rid.decode("latin-1") if rid is not None else None
+        )
         if answer.expert != expert:  # the expert asked for (or routed to) failed: the fallback answered
             headers.setdefault("x-largeforge-fallback", "expert_failed")
         await respond(answer, headers, scope, receive, send)
@@ -232,14 +262,19 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
         if answer.attempts:
             headers["x-largeforge-retries"] = str(len(answer.attempts))
         if answer.stream is not None:
-            response = ASGIStreamingResponse(iterator=answer.stream, media_type=answer.content_type, headers={
-                **headers, "cache-control": "no-cache", "x-accel-buffering": "no"})
+            response = ASGIStreamingResponse(
+                iterator=answer.stream,
+                media_type=answer.content_type,
+                headers={**headers, "cache-control": "no-cache", "x-accel-buffering": "no"},
+            )
             await response(scope, receive, send)
             return
         # The expert's body and content type, passed through as they are.
-        encoded = [(b"content-type", answer.content_type.encode("latin-1")),
-                   (b"content-length", str(len(answer.content)).encode()),
-                   *((k.encode(), v.encode("latin-1")) for k, v in headers.items())]
+        encoded = [
+            (b"content-type", answer.content_type.encode("latin-1")),
+            (b"content-length", str(len(answer.content)).encode()),
+            *((k.encode(), v.encode("latin-1")) for k, v in headers.items()),
+        ]
         await send({"type": "http.response.start", "status": answer.status, "headers": encoded})
         await send({"type": "http.response.body", "body": answer.content})
 
@@ -266,8 +301,12 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
         cards = model_cards()
         card = cards.get(model_id.removeprefix("/"))  # the path converter keeps the separating slash
         if card is None:
-            raise APIError(404, f"The model `{model_id.removeprefix('/')}` does not exist. Available: "
-                           f"{', '.join(cards)}", code="model_not_found", param="model")
+            raise APIError(
+                404,
+                f"The model `{model_id.removeprefix('/')}` does not exist. Available: {', '.join(cards)}",
+                code="model_not_found",
+                param="model",
+            )
         return Response(encoder.encode(card), media_type="application/json")
 
     @post("/route", status_code=200)
@@ -283,21 +322,30 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
         check_admin(request)
         body = _decode(await request.body(), FeedbackRequest)
         if router.feedback is None:
-            raise APIError(409, "feedback is off: set classifier.feedback_data in the router config",
-                           code="feedback_disabled")
+            raise APIError(
+                409, "feedback is off: set classifier.feedback_data in the router config", code="feedback_disabled"
+            )
         if body.expert not in router.experts:
             raise APIError(400, f"unknown expert {body.expert!r}", code="expert_not_found", param="expert")
         routed = router.recent.get(body.request_id) if body.request_id else None
         if body.request_id and routed is None:
-            raise APIError(404, f"request {body.request_id!r} is not among the recently routed ones; "
-                           "send the query instead", code="request_not_found", param="request_id")
+            raise APIError(
+                404,
+                f"request {body.request_id!r} is not among the recently routed ones; send the query instead",
+                code="request_not_found",
+                param="request_id",
+            )
         query = body.query or (routed[0] if routed else None)
         if query is None:
             raise APIError(400, "send the request_id of a routed request or the query", param="request_id")
-        count = router.feedback.add(query, body.expert, routed=routed[1] if routed else None,
-                                    request_id=body.request_id)
-        return {"stored": {"query": query, "expert": body.expert, "routed": routed[1] if routed else None},
-                "corrections": count, "learnt": "when the classifier is next trained (router restart, router train)"}
+        count = router.feedback.add(
+            query, body.expert, routed=routed[1] if routed else None, request_id=body.request_id
+        )
+        return {
+            "stored": {"query": query, "expert": body.expert, "routed": routed[1] if routed else None},
+            "corrections": count,
+            "learnt": "when the classifier is next trained (router restart, router train)",
+        }
 
     @post("/generate", status_code=200)
     async def generate(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -305,8 +353,9 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
         if body.expert is not None and body.expert not in router.experts:
             raise APIError(404, f"unknown expert {body.expert!r}", code="expert_not_found", param="expert")
         try:
-            return await router.agenerate(body.query, expert=body.expert, max_tokens=body.max_tokens,
-                                          temperature=body.temperature)
+            return await router.agenerate(
+                body.query, expert=body.expert, max_tokens=body.max_tokens, temperature=body.temperature
+            )
         except NoEndpointError:
             raise
         except LargeForgeError as exc:
@@ -314,8 +363,11 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
 
     @get("/experts")
     async def list_experts() -> dict[str, Any]:
-        return {"experts": router.describe_experts(), "fallback_expert": router.config.fallback_expert,
-                "load_balancing": router.balancer.strategy}
+        return {
+            "experts": router.describe_experts(),
+            "fallback_expert": router.config.fallback_expert,
+            "load_balancing": router.balancer.strategy,
+        }
 
     @post("/experts", status_code=201)
     async def add_expert(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -344,13 +396,17 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
     @get("/health")
     async def health(request: Request[Any, Any, Any]) -> dict[str, Any]:
         available = [e.name for e in router.experts.list_experts() if router.is_available(e.name)]
-        status = "ok" if router.is_available(router.config.fallback_expert) else (
-            "degraded" if available else "unavailable")
+        status = (
+            "ok" if router.is_available(router.config.fallback_expert) else ("degraded" if available else "unavailable")
+        )
         given = supplied(request.headers.get("authorization", ""), request.headers.get("x-api-key", ""))
         if (keys or admins) and not _matches(given, keys + admins):
             return {"status": status}  # probes need no key; the expert list does
-        return {"status": status, "available_experts": available,
-                "experts": {n: h.status.value for n, h in router.get_expert_status().items()}}
+        return {
+            "status": status,
+            "available_experts": available,
+            "experts": {n: h.status.value for n, h in router.get_expert_status().items()},
+        }
 
     @get("/openapi.json")
     async def openapi() -> Response[bytes]:
@@ -364,14 +420,21 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
         if isinstance(exc, APIError):
             return error_response(exc.status, exc.message, exc.type, exc.code, exc.param)
         if isinstance(exc, NoEndpointError):
-            return error_response(503, str(exc), "service_unavailable",
-                                  "experts_busy" if exc.busy else "no_healthy_endpoint",
-                                  headers={"Retry-After": str(exc.retry_after)})
+            return error_response(
+                503,
+                str(exc),
+                "service_unavailable",
+                "experts_busy" if exc.busy else "no_healthy_endpoint",
+                headers={"Retry-After": str(exc.retry_after)},
+            )
         if isinstance(exc, HTTPException):  # 404 route, 405 method, malformed request
             methods = allowed(table, request.url.path) if exc.status_code == 405 else None
-            return error_response(exc.status_code, str(exc.detail),
-                                  code="method_not_allowed" if methods else None,
-                                  headers={"Allow": methods} if methods else None)
+            return error_response(
+                exc.status_code,
+                str(exc.detail),
+                code="method_not_allowed" if methods else None,
+                headers={"Allow": methods} if methods else None,
+            )
         logger.exception("unhandled error on %s", request.url.path)
         return error_response(500, f"internal error: {type(exc).__name__}", "server_error")
 
@@ -395,11 +458,25 @@ def create_app(router: Router, *, api_keys: list[str] | None = None,
 
     from largeforge.version import __version__
 
-    document = msgspec.json.encode(openapi_document([RouteRequest, GenerateRequest, FeedbackRequest],
-                                                    version=__version__, secured=bool(keys)))
+    document = msgspec.json.encode(
+        openapi_document([RouteRequest, GenerateRequest, FeedbackRequest], version=__version__, secured=bool(keys))
+    )
     app = Litestar(
-        route_handlers=[chat_completions, completions, models, model, route, generate, feedback, list_experts,
-                        add_expert, remove_expert, health, metrics, openapi],
+        route_handlers=[
+            chat_completions,
+            completions,
+            models,
+            model,
+            route,
+            generate,
+            feedback,
+            list_experts,
+            add_expert,
+            remove_expert,
+            health,
+            metrics,
+            openapi,
+        ],
         before_request=before,
         exception_handlers={Exception: on_error},
         lifespan=[lifespan],

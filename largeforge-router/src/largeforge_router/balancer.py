@@ -63,8 +63,14 @@ class LoadBalancer:
                 return min(instances, key=lambda i: (self._s(i).active, self._s(i).requests))
             if self.strategy == "latency_aware":
                 # Untried replicas (no latency yet) go first so every replica gets measured.
-                return min(instances, key=lambda i: (self._s(i).avg_latency_ms is not None,
-                                                     self._s(i).avg_latency_ms or 0.0, self._s(i).active))
+                return min(
+                    instances,
+                    key=lambda i: (
+                        self._s(i).avg_latency_ms is not None,
+                        self._s(i).avg_latency_ms or 0.0,
+                        self._s(i).active,
+                    ),
+                )
             if self.strategy == "weighted":
                 total = 0.0
                 for i in instances:
@@ -101,8 +107,11 @@ class LoadBalancer:
         with self._lock:
             stats = self._s(instance)
             stats.requests += 1
-            stats.avg_latency_ms = (latency if stats.avg_latency_ms is None
-                                    else EWMA_ALPHA * latency + (1 - EWMA_ALPHA) * stats.avg_latency_ms)
+            stats.avg_latency_ms = (
+                latency
+                if stats.avg_latency_ms is None
+                else EWMA_ALPHA * latency + (1 - EWMA_ALPHA) * stats.avg_latency_ms
+            )
 
     def report_failure(self, instance: str) -> None:
         """A request to ``instance`` failed."""
@@ -119,9 +128,17 @@ class LoadBalancer:
     def get_stats(self) -> dict[str, Any]:
         """Per replica: active connections, requests, failures, error rate, average latency."""
         with self._lock:
-            return {"strategy": self.strategy, "instances": {
-                i: {"active_connections": s.active, "requests": s.requests, "failures": s.failures,
-                    "error_rate": round(s.error_rate, 4),
-                    "avg_latency_ms": None if s.avg_latency_ms is None else round(s.avg_latency_ms, 3),
-                    "weight": self.weights.get(i, 1.0)}
-                for i, s in self._stats.items()}}
+            return {
+                "strategy": self.strategy,
+                "instances": {
+                    i: {
+                        "active_connections": s.active,
+                        "requests": s.requests,
+                        "failures": s.failures,
+                        "error_rate": round(s.error_rate, 4),
+                        "avg_latency_ms": None if s.avg_latency_ms is None else round(s.avg_latency_ms, 3),
+                        "weight": self.weights.get(i, 1.0),
+                    }
+                    for i, s in self._stats.items()
+                },
+            }

@@ -35,9 +35,13 @@ class _Circuit:
 class CircuitBreaker:
     """One circuit per name (the router uses endpoint URLs); thread-safe."""
 
-    def __init__(self, failure_threshold: int = 5, reset_timeout: float = 60,
-                 clock: Callable[[], float] = time.monotonic,
-                 on_transition: Callable[[str, str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        failure_threshold: int = 5,
+        reset_timeout: float = 60,
+        clock: Callable[[], float] = time.monotonic,
+        on_transition: Callable[[str, str, str], None] | None = None,
+    ) -> None:
         self.failure_threshold = failure_threshold
         self.reset_timeout = reset_timeout
         self._clock = clock
@@ -57,8 +61,14 @@ class CircuitBreaker:
             circuit.opened_at = self._clock()
         circuit.transitions.append({"from": old, "to": state, "reason": reason, "at": time.time()})
         log = logger.warning if state == OPEN else logger.info
-        log("circuit %s: %s -> %s (%s)", name, old, state, reason,
-            extra={"circuit": name, "from_state": old, "to_state": state})
+        log(
+            "circuit %s: %s -> %s (%s)",
+            name,
+            old,
+            state,
+            reason,
+            extra={"circuit": name, "from_state": old, "to_state": state},
+        )
         if self._on_transition is not None:
             self._on_transition(name, old, state)
 
@@ -163,5 +173,8 @@ class CircuitBreaker:
         with self._lock:
             circuit = self._circuit(name)
             self._refresh(name, circuit)
-            return {"state": circuit.state, "consecutive_failures": circuit.failures,
-                    "transitions": list(circuit.transitions)}
+            return {
+                "state": circuit.state,
+                "consecutive_failures": circuit.failures,
+                "transitions": list(circuit.transitions),
+            }

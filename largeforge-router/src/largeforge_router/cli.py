@@ -18,8 +18,7 @@ METHODS = ("keyword", "neural", "hybrid")
 
 def build() -> typer.Typer:
     """The ``router`` command group."""
-    group = typer.Typer(help="Route queries to expert models: serve, classify, train, eval.",
-                        no_args_is_help=True)
+    group = typer.Typer(help="Route queries to expert models: serve, classify, train, eval.", no_args_is_help=True)
 
     @group.command()
     def serve(
@@ -43,19 +42,26 @@ def build() -> typer.Typer:
         # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted connections of a
         # listening socket whose proto is TCP, and without it every response waits ~40 ms for a
         # delayed ACK (Nagle), measured here.
-        sock = socket.socket(socket.AF_INET6 if ":" in server.host else socket.AF_INET, socket.SOCK_STREAM,
-                             socket.IPPROTO_TCP)
+        sock = socket.socket(
+            socket.AF_INET6 if ":" in server.host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+        )
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((server.host, server.port))
         sock.listen(2048)  # connections queue from now on, so the line below is a readiness signal
         bound = sock.getsockname()[1]
         shown = f"[{server.host}]" if ":" in server.host else server.host
-        print(f"Router listening on http://{shown}:{bound} "
-              f"({len(cfg.experts)} experts, {cfg.classifier.classifier_type} classifier)", flush=True)
+        print(
+            f"Router listening on http://{shown}:{bound} "
+            f"({len(cfg.experts)} experts, {cfg.classifier.classifier_type} classifier)",
+            flush=True,
+        )
         # loop/http "auto" (the defaults): uvloop and httptools when installed (they are router
         # dependencies), else asyncio and h11.
-        uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=5, loop="auto", http="auto"))
+        uv = uvicorn.Server(
+            uvicorn.Config(
+                app, log_level="warning", access_log=False, timeout_graceful_shutdown=5, loop="auto", http="auto"
+            )
+        )
         try:
             uv.run(sockets=[sock])
         finally:
@@ -75,8 +81,12 @@ def build() -> typer.Typer:
         cfg = load_router_config(config)
         classifier = _classifier(cfg, method)
         result = classifier.classify(query)
-        decision = decide(result, cfg.classifier, {e.name for e in cfg.experts if e.enabled},
-                          threshold=cfg.classifier.threshold_for(classifier))
+        decision = decide(
+            result,
+            cfg.classifier,
+            {e.name for e in cfg.experts if e.enabled},
+            threshold=cfg.classifier.threshold_for(classifier),
+        )
         data = decision.to_dict()
         data["details"] = result.details
         if as_json:
@@ -84,8 +94,11 @@ def build() -> typer.Typer:
             return
         from largeforge.cli.output import console
 
-        note = f" (fallback: {decision.fallback_reason}; classifier said {decision.classified_expert})" \
-            if decision.fallback_reason else ""
+        note = (
+            f" (fallback: {decision.fallback_reason}; classifier said {decision.classified_expert})"
+            if decision.fallback_reason
+            else ""
+        )
         console.print(f"expert: [bold]{decision.expert}[/bold]{note}")
         console.print(f"confidence: {decision.confidence:.3f}  method: {decision.method}")
         for name, score in sorted(decision.scores.items(), key=lambda kv: -kv[1]):
@@ -96,7 +109,8 @@ def build() -> typer.Typer:
         config: Path = typer.Option(..., "--config", "-c", help=CONFIG_HELP),
         data: Path = typer.Option(..., "--data", "-d", help='JSONL of {"query", "expert"} rows.'),
         output: Optional[Path] = typer.Option(
-            None, "--output", "-o", help="Where to save the head (default: classifier.neural_model)."),
+            None, "--output", "-o", help="Where to save the head (default: classifier.neural_model)."
+        ),
     ) -> None:
         """Train the neural classifier's head on labelled queries (plus the experts' descriptions
         and keywords, and the corrections stored at classifier.feedback_data), choosing its
@@ -115,18 +129,24 @@ def build() -> typer.Typer:
         corrections = read_corrections(cfg.classifier.feedback_data)
         pairs = with_corrections(read_labelled(data), corrections)
         _check_labels(pairs, cfg, data)
-        neural = NeuralClassifier(experts=[e.name for e in cfg.experts if e.enabled],
-                                  fallback_expert=cfg.classifier.fallback_expert,
-                                  embedding_model=cfg.classifier.embedding_model, seed=cfg.classifier.seed,
-                                  expert_texts=expert_texts(cfg.experts), fine_tune=cfg.classifier.fine_tune,
-                                  second_opinion=cfg.classifier.second_opinion)
+        neural = NeuralClassifier(
+            experts=[e.name for e in cfg.experts if e.enabled],
+            fallback_expert=cfg.classifier.fallback_expert,
+            embedding_model=cfg.classifier.embedding_model,
+            seed=cfg.classifier.seed,
+            expert_texts=expert_texts(cfg.experts),
+            fine_tune=cfg.classifier.fine_tune,
+            second_opinion=cfg.classifier.second_opinion,
+        )
         stats = neural.train(pairs)
         neural.save(target)
         cv = stats["cv_accuracy"]
         checked = "too few queries per expert to cross-validate" if cv != cv else f"cross-validated {cv:.1%}"
         learnt = f", {len(corrections)} of them corrections" if corrections else ""
-        print_success(f"trained on {len(pairs)} queries{learnt} (training accuracy {stats['train_accuracy']:.1%}, "
-                      f"{checked}); saved to {target}")
+        print_success(
+            f"trained on {len(pairs)} queries{learnt} (training accuracy {stats['train_accuracy']:.1%}, "
+            f"{checked}); saved to {target}"
+        )
 
     @group.command("eval")
     def evaluate_cmd(
@@ -134,7 +154,8 @@ def build() -> typer.Typer:
         train_data: Path = typer.Option(..., "--train", "-t", help='Training JSONL of {"query", "expert"}.'),
         data: Path = typer.Option(..., "--data", "-d", help='Held-out JSONL of {"query", "expert"}.'),
         method: Optional[list[str]] = typer.Option(
-            None, "--method", "-m", help="Classifier(s) to evaluate (default: keyword, neural, hybrid)."),
+            None, "--method", "-m", help="Classifier(s) to evaluate (default: keyword, neural, hybrid)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     ) -> None:
         """Fit the classifiers on --train and report on --data: accuracy, precision/recall per
@@ -152,22 +173,29 @@ def build() -> typer.Typer:
         _check_labels(train_pairs, cfg, train_data)
         _check_labels(test_pairs, cfg, data)
         experts = [e.name for e in cfg.experts if e.enabled]
-        reports = {name: evaluate(_classifier(cfg, name, train_pairs), cfg.classifier, test_pairs, experts)
-                   for name in methods}
-        result = {"config": str(config), "train": str(train_data), "data": str(data),
-                  "train_examples": len(train_pairs), "confidence_threshold": cfg.classifier.confidence_threshold,
-                  "fallback_expert": cfg.classifier.fallback_expert, "methods": reports}
+        reports = {
+            name: evaluate(_classifier(cfg, name, train_pairs), cfg.classifier, test_pairs, experts) for name in methods
+        }
+        result = {
+            "config": str(config),
+            "train": str(train_data),
+            "data": str(data),
+            "train_examples": len(train_pairs),
+            "confidence_threshold": cfg.classifier.confidence_threshold,
+            "fallback_expert": cfg.classifier.fallback_expert,
+            "methods": reports,
+        }
         if as_json:
             print(json.dumps(result, indent=2))
             return
-        _print_eval(result, cfg.classifier.classifier_type if cfg.classifier.classifier_type in reports
-                    else methods[-1])
+        _print_eval(
+            result, cfg.classifier.classifier_type if cfg.classifier.classifier_type in reports else methods[-1]
+        )
 
     return group
 
 
-def _classifier(cfg: RouterFileConfig, method: str | None,
-                training: list[tuple[str, str]] | None = None) -> Classifier:
+def _classifier(cfg: RouterFileConfig, method: str | None, training: list[tuple[str, str]] | None = None) -> Classifier:
     """Build the classifier ``method`` (default: the config's). Explicit ``training`` pairs (eval)
     train a fresh head; otherwise a saved ``neural_model`` is loaded, else ``training_data`` used."""
     from largeforge_router.classifiers.factory import build_classifier
@@ -177,8 +205,13 @@ def _classifier(cfg: RouterFileConfig, method: str | None,
     saved = settings.neural_model if settings.neural_model and Path(settings.neural_model).exists() else None
     if training is None and saved is None and settings.training_data:
         training = read_labelled(settings.training_data)
-    return build_classifier(settings, cfg.experts, classifier_type=method, training_data=training,
-                            neural_model=None if training is not None else saved)
+    return build_classifier(
+        settings,
+        cfg.experts,
+        classifier_type=method,
+        training_data=training,
+        neural_model=None if training is not None else saved,
+    )
 
 
 def _check_labels(pairs: list[tuple[str, str]], cfg: RouterFileConfig, path: Path) -> None:
@@ -187,8 +220,9 @@ def _check_labels(pairs: list[tuple[str, str]], cfg: RouterFileConfig, path: Pat
     names = {e.name for e in cfg.experts}
     unknown = sorted({e for _, e in pairs} - names)
     if unknown:
-        raise ConfigError(f"{path}: labels {', '.join(unknown)} are not experts of the config "
-                          f"({', '.join(sorted(names))})")
+        raise ConfigError(
+            f"{path}: labels {', '.join(unknown)} are not experts of the config ({', '.join(sorted(names))})"
+        )
 
 
 def _print_eval(result: dict[str, Any], primary: str) -> None:
@@ -197,22 +231,31 @@ def _print_eval(result: dict[str, Any], primary: str) -> None:
     from largeforge.cli.output import console
 
     reports = result["methods"]
-    summary = Table(title=f"Routing accuracy on {next(iter(reports.values()))['examples']} held-out queries "
-                          f"(trained on {result['train_examples']})")
+    summary = Table(
+        title=f"Routing accuracy on {next(iter(reports.values()))['examples']} held-out queries "
+        f"(trained on {result['train_examples']})"
+    )
     for column in ("method", "accuracy", "classifier pick", "fallback rate", "p50 ms", "p95 ms"):
         summary.add_column(column, justify="left" if column == "method" else "right")
     for name, rep in reports.items():
-        summary.add_row(name, f"{rep['accuracy']:.1%}", f"{rep['classifier_accuracy']:.1%}",
-                        f"{rep['fallback_rate']:.1%}", f"{rep['latency_ms']['p50']:.2f}",
-                        f"{rep['latency_ms']['p95']:.2f}")
+        summary.add_row(
+            name,
+            f"{rep['accuracy']:.1%}",
+            f"{rep['classifier_accuracy']:.1%}",
+            f"{rep['fallback_rate']:.1%}",
+            f"{rep['latency_ms']['p50']:.2f}",
+            f"{rep['latency_ms']['p95']:.2f}",
+        )
     console.print(summary)
     rep = reports[primary]
     calibration, cascade = rep["calibration"], rep["second_opinion"]
-    console.print(f"{primary}: expected calibration error {calibration['ece']:.3f}; wrong at confidence ≥ "
-                  f"{calibration['high_confidence']:g}: {calibration['wrong_confident_count']} "
-                  f"({calibration['wrong_confident']:.1%} of queries); second opinion asked for "
-                  f"{cascade['rate']:.1%} (p50 {cascade['fast_p50_ms']:.1f} ms without it, "
-                  f"{cascade['cascade_p50_ms']:.1f} ms with it)")
+    console.print(
+        f"{primary}: expected calibration error {calibration['ece']:.3f}; wrong at confidence ≥ "
+        f"{calibration['high_confidence']:g}: {calibration['wrong_confident_count']} "
+        f"({calibration['wrong_confident']:.1%} of queries); second opinion asked for "
+        f"{cascade['rate']:.1%} (p50 {cascade['fast_p50_ms']:.1f} ms without it, "
+        f"{cascade['cascade_p50_ms']:.1f} ms with it)"
+    )
     reliability = Table(title=f"{primary}: reliability (does confidence match accuracy?)")
     for column in ("confidence", "queries", "accuracy", "mean confidence"):
         reliability.add_column(column, justify="right")
@@ -223,8 +266,10 @@ def _print_eval(result: dict[str, Any], primary: str) -> None:
     in_force = result["methods"][primary]["confidence_threshold"]
     configured = result["confidence_threshold"]
     setting = f"auto → {in_force:g}" if configured == "auto" else f"{in_force:g}"
-    thresholds = Table(title=f"{primary}: accuracy and fallback rate by confidence_threshold "
-                             f"(config: {setting}; recommended on this data: {sweep['recommended']})")
+    thresholds = Table(
+        title=f"{primary}: accuracy and fallback rate by confidence_threshold "
+        f"(config: {setting}; recommended on this data: {sweep['recommended']})"
+    )
     for column in ("threshold", "accuracy", "fallback rate"):
         thresholds.add_column(column, justify="right")
     for row in sweep["sweep"]:

@@ -31,8 +31,9 @@ def percentile(values: list[float], q: float) -> float:
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
 
 
-def threshold_sweep(rows: list[tuple[str, str, float]], fallback: str,
-                    thresholds: tuple[float, ...] = THRESHOLDS) -> dict[str, Any]:
+def threshold_sweep(
+    rows: list[tuple[str, str, float]], fallback: str, thresholds: tuple[float, ...] = THRESHOLDS
+) -> dict[str, Any]:
     """Routed accuracy and fallback rate at each threshold, for ``(true, classified, confidence)``
     rows whose classified expert is known, and the recommended threshold: the highest one that
     reaches the best routed accuracy (as many unsure queries as possible go to the fallback
@@ -41,15 +42,25 @@ def threshold_sweep(rows: list[tuple[str, str, float]], fallback: str,
     sweep = []
     for t in sorted(set(thresholds)):
         routed = [(true, fallback if confidence < t else picked) for true, picked, confidence in rows]
-        sweep.append({"threshold": t, "accuracy": sum(a == b for a, b in routed) / n,
-                      "fallback_rate": sum(confidence < t for *_, confidence in rows) / n})
+        sweep.append(
+            {
+                "threshold": t,
+                "accuracy": sum(a == b for a, b in routed) / n,
+                "fallback_rate": sum(confidence < t for *_, confidence in rows) / n,
+            }
+        )
     best = max(s["accuracy"] for s in sweep) if sweep else 0.0
     recommended = max((s["threshold"] for s in sweep if s["accuracy"] == best), default=0.0)
     return {"sweep": sweep, "recommended": recommended}
 
 
-def fit_threshold(labels: list[str], targets: np.ndarray, probabilities: np.ndarray, fallback: str,
-                  ceiling: float = AUTO_THRESHOLD_CEILING) -> float:
+def fit_threshold(
+    labels: list[str],
+    targets: np.ndarray,
+    probabilities: np.ndarray,
+    fallback: str,
+    ceiling: float = AUTO_THRESHOLD_CEILING,
+) -> float:
     """The threshold ``confidence_threshold: auto`` uses, from held-out predictions: the lowest
     one, up to ``ceiling`` (0.6), that reaches the best routed accuracy on them.
 
@@ -59,15 +70,17 @@ def fit_threshold(labels: list[str], targets: np.ndarray, probabilities: np.ndar
     ``probabilities`` the calibrated held-out probabilities (rows × labels, following ``labels``).
     """
     picks = probabilities.argmax(axis=1)
-    rows = [(labels[t], labels[p], float(probabilities[i, p]))
-            for i, (t, p) in enumerate(zip(targets, picks, strict=True))]
+    rows = [
+        (labels[t], labels[p], float(probabilities[i, p])) for i, (t, p) in enumerate(zip(targets, picks, strict=True))
+    ]
     sweep = threshold_sweep(rows, fallback, (*(t for t in THRESHOLDS if t <= ceiling), ceiling))["sweep"]
     best = max(row["accuracy"] for row in sweep)
     return float(min(row["threshold"] for row in sweep if row["accuracy"] == best))
 
 
-def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str, str]],
-             experts: list[str]) -> dict[str, Any]:
+def evaluate(
+    classifier: Classifier, config: RouterConfig, data: list[tuple[str, str]], experts: list[str]
+) -> dict[str, Any]:
     """Route every query of ``data`` as the service would (threshold and fallback included).
 
     ``accuracy`` counts the expert a query finally reaches; ``classifier_accuracy`` the
@@ -89,8 +102,9 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
         latencies.append((time.perf_counter() - start) * 1000)
         second_opinion.append(bool(result.details.get("second_opinion")))
         decision = decide(result, config, known, threshold=threshold)
-        rows.append((label, decision.expert, result.expert, decision.fallback_reason, result.method,
-                     query, result.confidence))
+        rows.append(
+            (label, decision.expert, result.expert, decision.fallback_reason, result.method, query, result.confidence)
+        )
     n = len(rows) or 1
     labels = sorted(known | {r[0] for r in rows} | {r[1] for r in rows})
     confusion = {t: dict.fromkeys(labels, 0) for t in labels}
@@ -114,8 +128,11 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
         "accuracy": sum(t == p for t, p, *_ in rows) / n,
         "classifier_accuracy": sum(t == c for t, _, c, *_ in rows) / n,
         "fallback_rate": sum(r[3] is not None for r in rows) / n,
-        "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
-                       "mean": sum(latencies) / len(latencies) if latencies else 0.0},
+        "latency_ms": {
+            "p50": percentile(latencies, 50),
+            "p95": percentile(latencies, 95),
+            "mean": sum(latencies) / len(latencies) if latencies else 0.0,
+        },
         "decided_by": methods,
         "second_opinion": {
             "rate": sum(second_opinion) / n,
@@ -127,7 +144,12 @@ def evaluate(classifier: Classifier, config: RouterConfig, data: list[tuple[str,
         "confusion": confusion,
         "thresholds": threshold_sweep(
             [(r[0], r[2] if r[2] in known else fallback, r[6] if r[2] in known else -1.0) for r in rows],
-            fallback, (*THRESHOLDS, threshold)),
-        "errors": [{"query": r[5], "expert": r[0], "routed": r[1], "classified": r[2],
-                    "confidence": round(r[6], 4)} for r in rows if r[0] != r[1]],
+            fallback,
+            (*THRESHOLDS, threshold),
+        ),
+        "errors": [
+            {"query": r[5], "expert": r[0], "routed": r[1], "classified": r[2], "confidence": round(r[6], 4)}
+            for r in rows
+            if r[0] != r[1]
+        ],
     }

@@ -150,8 +150,7 @@ class ExpertManager:
     def get_healthy_experts(self) -> list[str]:
         """Names of enabled experts whose last known status is READY."""
         with self._lock:
-            return [n for n, r in self._experts.items()
-                    if r.config.enabled and r.health.status is ExpertStatus.READY]
+            return [n for n, r in self._experts.items() if r.config.enabled and r.health.status is ExpertStatus.READY]
 
     def _unknown(self, name: str) -> str:
         return f"unknown expert {name!r}; known: {', '.join(sorted(self._experts)) or 'none'}"
@@ -238,8 +237,7 @@ class ExpertManager:
         items = data.get("experts") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise ConfigError(f"{path}: expected a list under 'experts:'")
-        configs = [ExpertConfig.from_dict(item, source=f"{path}: experts[{index}]")
-                   for index, item in enumerate(items)]
+        configs = [ExpertConfig.from_dict(item, source=f"{path}: experts[{index}]") for index, item in enumerate(items)]
         for config in configs:
             self.register(config, replace=True)
         return [c.name for c in configs]

@@ -23,9 +23,14 @@ class RouterProcess(CommandProcess):
 
     name = "the router"
 
-    def __init__(self, config: str | Path, *, port: int = 0, timeout: float = 300.0,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config: str | Path, *, port: int = 0, timeout: float = 300.0, env: dict[str, str] | None = None
+    ) -> None:
         self.config = str(config)
         self.port = port
-        super().__init__(["router", "serve", "--config", self.config, "--host", "127.0.0.1", "--port", str(port)],
-                         ready=_URL, timeout=timeout, env=env)
+        super().__init__(
+            ["router", "serve", "--config", self.config, "--host", "127.0.0.1", "--port", str(port)],
+            ready=_URL,
+            timeout=timeout,
+            env=env,
+        )

@@ -33,7 +33,9 @@ class RequestIdMiddleware:
             await send(message)
 
         if not valid:
-            scope["headers"] = [*(h for h in scope["headers"] if h[0] != b"x-request-id"),
-                                (b"x-request-id", rid.encode())]
+            scope["headers"] = [
+                *(h for h in scope["headers"] if h[0] != b"x-request-id"),
+                (b"x-request-id", rid.encode()),
+            ]
         with request_context(rid):
             await self.app(scope, receive, send_with_id)

@@ -59,8 +59,9 @@ class NoEndpointError(LargeForgeError):
     circuit. ``busy``: every attempt was turned away by backpressure; ``retry_after``: seconds
     until a replica may take the request (its ``Retry-After``, or the soonest circuit trial)."""
 
-    def __init__(self, message: str, attempts: list[dict[str, Any]], *, retry_after: int = 1,
-                 busy: bool = False) -> None:
+    def __init__(
+        self, message: str, attempts: list[dict[str, Any]], *, retry_after: int = 1, busy: bool = False
+    ) -> None:
         super().__init__(message)
         self.attempts = attempts
         self.retry_after = retry_after
@@ -83,17 +84,26 @@ class Forwarded:
 class Router:
     """Classifier + experts + load balancer + circuit breaker + forwarding."""
 
-    def __init__(self, config: RouterConfig, experts: list[ExpertConfig] | None = None, *,
-                 classifier: Classifier | None = None, server: ServerSettings | None = None,
-                 **classifier_options: Any) -> None:
+    def __init__(
+        self,
+        config: RouterConfig,
+        experts: list[ExpertConfig] | None = None,
+        *,
+        classifier: Classifier | None = None,
+        server: ServerSettings | None = None,
+        **classifier_options: Any,
+    ) -> None:
         from largeforge_router.classifiers.factory import build_classifier
 
         self.config = config
         self.server = server or ServerSettings()
         self.experts = ExpertManager(experts)
         self.metrics = RouterMetrics()
-        self.breaker = CircuitBreaker(self.server.failure_threshold, self.server.reset_timeout,
-                                      on_transition=lambda name, _old, new: self.metrics.set_circuit(name, new))
+        self.breaker = CircuitBreaker(
+            self.server.failure_threshold,
+            self.server.reset_timeout,
+            on_transition=lambda name, _old, new: self.metrics.set_circuit(name, new),
+        )
         self.balancer = LoadBalancer(self.server.load_balancing, self.server.endpoint_weights)
         self.classifier = classifier or build_classifier(config, list(experts or []), **classifier_options)
         #: routed requests by request id, and where corrections of them are stored (``None``: off)
@@ -103,9 +113,14 @@ class Router:
         # Keyword matching takes microseconds; anything heavier runs off the event loop.
         self._classify_inline = isinstance(self.classifier, KeywordClassifier)
         self._client: aiohttp.ClientSession | None = None
-        logger.info("confidence threshold", extra={"setting": config.confidence_threshold,
-                                                   "in_force": config.threshold_for(self.classifier),
-                                                   "fallback_expert": config.fallback_expert})
+        logger.info(
+            "confidence threshold",
+            extra={
+                "setting": config.confidence_threshold,
+                "in_force": config.threshold_for(self.classifier),
+                "fallback_expert": config.fallback_expert,
+            },
+        )
         for expert in experts or []:
             for url in expert.all_endpoints:
                 self.metrics.set_circuit(url, "closed")
@@ -116,8 +131,13 @@ class Router:
         settings = config.classifier
         labelled = read_labelled(settings.training_data) if settings.training_data else []
         training = with_corrections(labelled, read_corrections(settings.feedback_data))
-        return cls(settings, config.experts, server=config.server, training_data=training or None,
-                   neural_model=settings.neural_model)
+        return cls(
+            settings,
+            config.experts,
+            server=config.server,
+            training_data=training or None,
+            neural_model=settings.neural_model,
+        )
 
     # -- routing ----------------------------------------------------------------------------
 
@@ -127,8 +147,13 @@ class Router:
         result = self.classifier.classify(query)
         elapsed = time.perf_counter() - start
         known = self.experts.enabled_names()
-        decision = decide(result, self.config, known, routing_time_ms=elapsed * 1000,
-                          threshold=self.config.threshold_for(self.classifier))
+        decision = decide(
+            result,
+            self.config,
+            known,
+            routing_time_ms=elapsed * 1000,
+            threshold=self.config.threshold_for(self.classifier),
+        )
         if decision.fallback_reason is None and not self.is_available(decision.expert):
             decision.expert, decision.fallback_reason = self.config.fallback_expert, UNAVAILABLE
         self.metrics.classification_seconds.observe(elapsed)
@@ -181,12 +206,23 @@ class Router:
         out = []
         for config in self.experts.list_experts():
             health = self.experts.get_health(config.name)
-            endpoints = [{"url": url, "circuit": self.breaker.snapshot(url),
-                          "health": health.endpoints.get(url),
-                          **stats.get(url, {"active_connections": 0, "requests": 0, "failures": 0})}
-                         for url in config.all_endpoints]
-            out.append({**config.to_dict(), "available": self.is_available(config.name),
-                        "health": health.to_dict(), "endpoints": endpoints})
+            endpoints = [
+                {
+                    "url": url,
+                    "circuit": self.breaker.snapshot(url),
+                    "health": health.endpoints.get(url),
+                    **stats.get(url, {"active_connections": 0, "requests": 0, "failures": 0}),
+                }
+                for url in config.all_endpoints
+            ]
+            out.append(
+                {
+                    **config.to_dict(),
+                    "available": self.is_available(config.name),
+                    "health": health.to_dict(),
+                    "endpoints": endpoints,
+                }
+            )
         return out
 
     # -- health checks ----------------------------------------------------------------------
@@ -241,9 +277,12 @@ class Router:
 
             # sock_read bounds each read (the whole answer, or each chunk of a stream); connect
             # bounds getting a connection (from the pool or new), sock_connect the TCP connect.
-            timeout = aiohttp.ClientTimeout(total=None, connect=self.server.request_timeout,
-                                            sock_connect=self.server.connect_timeout,
-                                            sock_read=self.server.request_timeout)
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=self.server.request_timeout,
+                sock_connect=self.server.connect_timeout,
+                sock_read=self.server.request_timeout,
+            )
             connector = aiohttp.TCPConnector(limit=1000, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS)
             self._client = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self._client
@@ -283,8 +322,9 @@ class Router:
             body["temperature"] = config.temperature
         return body
 
-    async def forward(self, path: str, payload: dict[str, Any], expert: str, *, stream: bool = False,
-                      request_id: str | None = None) -> Forwarded:
+    async def forward(
+        self, path: str, payload: dict[str, Any], expert: str, *, stream: bool = False, request_id: str | None = None
+    ) -> Forwarded:
         """POST ``payload`` to ``path`` (e.g. ``/v1/chat/completions``) on a replica of ``expert``,
         retrying on other replicas and then on the fallback expert."""
         import aiohttp
@@ -320,9 +360,14 @@ class Router:
                         self._request_failed(name, url)
                     else:
                         self._succeeded(name, url, start, "ok" if outcome == "ok" else "client_error")
-                    return Forwarded(name, url, response.status,
-                                     response.headers.get("content-type", "application/json"),
-                                     content=content, attempts=attempts)
+                    return Forwarded(
+                        name,
+                        url,
+                        response.status,
+                        response.headers.get("content-type", "application/json"),
+                        content=content,
+                        attempts=attempts,
+                    )
                 chunks = response.content.iter_any()
                 try:
                     first = await chunks.__anext__()
@@ -330,15 +375,19 @@ class Router:
                     first = b""
                 self.metrics.first_chunk_seconds.labels(expert=name).observe(time.perf_counter() - start)
                 committed = True
-                return Forwarded(name, url, 200, response.headers.get("content-type", "text/event-stream"),
-                                 stream=self._relay(name, url, start, first, chunks, response),
-                                 attempts=attempts)
+                return Forwarded(
+                    name,
+                    url,
+                    200,
+                    response.headers.get("content-type", "text/event-stream"),
+                    stream=self._relay(name, url, start, first, chunks, response),
+                    attempts=attempts,
+                )
             except aiohttp.SocketTimeoutError as exc:  # no answer in time: loaded, or hung?
                 error = f"no answer within {self.server.request_timeout:g}s ({exc})"
                 if await self._alive(url):
                     waits.append(SLOW_RETRY_AFTER)
-                    self._busy(name, url, f"{error}; /health answers, so it is slow, not down", attempts,
-                               slow=True)
+                    self._busy(name, url, f"{error}; /health answers, so it is slow, not down", attempts, slow=True)
                 else:
                     self._failed(name, url, f"{error}; /health does not answer either", attempts)
             except (aiohttp.ClientError, TimeoutError) as exc:  # connection refused, connect timeouts, broken reads
@@ -353,14 +402,22 @@ class Router:
         if waits:
             wait = min(waits)
         else:
-            urls = [u for n in (expert, self.config.fallback_expert) if n in self.experts
-                    for u in self.experts.get(n).all_endpoints]
+            urls = [
+                u
+                for n in (expert, self.config.fallback_expert)
+                if n in self.experts
+                for u in self.experts.get(n).all_endpoints
+            ]
             wait = max(1, math.ceil(self.breaker.retry_in(urls)))
         what = "every replica is busy" if busy else "no healthy endpoint"
         if busy and any(a.get("slow") for a in attempts):
             what = "every replica is busy or too slow"
-        raise NoEndpointError(f"{what} for expert {expert!r} or the fallback "
-                              f"{self.config.fallback_expert!r}: {tried}", attempts, retry_after=wait, busy=busy)
+        raise NoEndpointError(
+            f"{what} for expert {expert!r} or the fallback {self.config.fallback_expert!r}: {tried}",
+            attempts,
+            retry_after=wait,
+            busy=busy,
+        )
 
     def _failed(self, expert: str, url: str, error: str, attempts: list[dict[str, Any]]) -> None:
         logger.warning("attempt on %s failed: %s", url, error, extra={"expert": expert, "endpoint": url})
@@ -370,13 +427,13 @@ class Router:
         self.experts.record_request(expert, False, 0.0)
         self.metrics.upstream_failures.labels(expert=expert, endpoint=url).inc()
 
-    def _busy(self, expert: str, url: str, error: str, attempts: list[dict[str, Any]], *,
-              slow: bool = False) -> None:
+    def _busy(self, expert: str, url: str, error: str, attempts: list[dict[str, Any]], *, slow: bool = False) -> None:
         """A replica turned the request away (backpressure) or is alive but too slow to answer
         (``slow``): not a fault, try the next one."""
         logger.info("%s is %s: %s", url, "slow" if slow else "busy", error, extra={"expert": expert, "endpoint": url})
-        attempts.append({"expert": expert, "endpoint": url, "error": error, "busy": True, **({"slow": True} if slow
-                                                                                            else {})})
+        attempts.append(
+            {"expert": expert, "endpoint": url, "error": error, "busy": True, **({"slow": True} if slow else {})}
+        )
         self.breaker.release(url)
         self.metrics.upstream_busy.labels(expert=expert, endpoint=url).inc()
 
@@ -406,8 +463,15 @@ class Router:
         self.metrics.request_seconds.labels(expert=expert).observe(seconds)
         self.metrics.requests.labels(expert=expert, outcome=outcome).inc()
 
-    async def _relay(self, expert: str, url: str, start: float, first: bytes,
-                     chunks: AsyncIterator[bytes], response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    async def _relay(
+        self,
+        expert: str,
+        url: str,
+        start: float,
+        first: bytes,
+        chunks: AsyncIterator[bytes],
+        response: aiohttp.ClientResponse,
+    ) -> AsyncIterator[bytes]:
         """Pass a stream through chunk by chunk; a failure after the first chunk ends the stream
         with an OpenAI-shaped error event (the client already has part of the answer). A stream
         counts once, as a success as soon as its ``data: [DONE]`` has been passed on (a client
@@ -432,8 +496,13 @@ class Router:
             else:
                 self._failed(expert, url, f"stream broken: {exc}", [])
             self.metrics.requests.labels(expert=expert, outcome="broken_stream").inc()
-            error = {"error": {"message": f"expert {expert!r} failed mid-stream: {exc}",
-                               "type": "upstream_error", "code": "stream_broken"}}
+            error = {
+                "error": {
+                    "message": f"expert {expert!r} failed mid-stream: {exc}",
+                    "type": "upstream_error",
+                    "code": "stream_broken",
+                }
+            }
             yield b"data: " + msgspec.json.encode(error) + b"\n\n"
         finally:
             if not verdict and DONE_MARKER in tail:  # the whole answer went out, then the client left
@@ -445,8 +514,9 @@ class Router:
 
     # -- convenience (spec 5.8) -------------------------------------------------------------
 
-    async def agenerate(self, query: str, *, expert: str | None = None, max_tokens: int | None = None,
-                        temperature: float | None = None) -> dict[str, Any]:
+    async def agenerate(
+        self, query: str, *, expert: str | None = None, max_tokens: int | None = None, temperature: float | None = None
+    ) -> dict[str, Any]:
         """Route ``query`` (unless ``expert`` is given), ask the expert, return text and routing."""
         decision = await self.aroute(query) if expert is None else None
         target = expert or (decision.expert if decision else self.config.fallback_expert)
@@ -457,12 +527,19 @@ class Router:
             payload["temperature"] = temperature
         answer = await self.forward("/v1/chat/completions", payload, target)
         if answer.status != 200:
-            raise LargeForgeError(f"expert {answer.expert!r} answered HTTP {answer.status}: "
-                                  f"{answer.content[:300].decode('utf-8', 'replace')}")
+            raise LargeForgeError(
+                f"expert {answer.expert!r} answered HTTP {answer.status}: "
+                f"{answer.content[:300].decode('utf-8', 'replace')}"
+            )
         body = msgspec.json.decode(answer.content)
-        return {"text": body["choices"][0]["message"]["content"], "expert": answer.expert,
-                "endpoint": answer.endpoint, "routing": decision.to_dict() if decision else None,
-                "usage": body.get("usage"), "attempts": answer.attempts}
+        return {
+            "text": body["choices"][0]["message"]["content"],
+            "expert": answer.expert,
+            "endpoint": answer.endpoint,
+            "routing": decision.to_dict() if decision else None,
+            "usage": body.get("usage"),
+            "attempts": answer.attempts,
+        }
 
     def generate(self, query: str, **options: Any) -> str:
         """Blocking :meth:`agenerate` returning just the text (outside an event loop)."""

@@ -44,8 +44,14 @@ class RoutingDecision:
         }
 
 
-def decide(result: ClassificationResult, config: RouterConfig, known: set[str] | None = None,
-           routing_time_ms: float = 0.0, *, threshold: float | None = None) -> RoutingDecision:
+def decide(
+    result: ClassificationResult,
+    config: RouterConfig,
+    known: set[str] | None = None,
+    routing_time_ms: float = 0.0,
+    *,
+    threshold: float | None = None,
+) -> RoutingDecision:
     """Apply the confidence threshold and ``fallback_expert`` to a classification.
 
     ``known`` is the set of experts that may be chosen (an unknown pick falls back too);

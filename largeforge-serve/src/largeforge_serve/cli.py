@@ -45,10 +45,12 @@ def register(group: typer.Typer) -> None:
     def inference(
         model: str = typer.Option(..., "--model", "-m", help="Model directory, hub id or embedded alias."),
         port: int = typer.Option(8000, help="Port (0 picks a free one)."),
-        host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default; "
-                                 "0.0.0.0 listens on every interface)."),
+        host: str = typer.Option(
+            "127.0.0.1", help="Address to listen on (loopback by default; 0.0.0.0 listens on every interface)."
+        ),
         backend: str = typer.Option(
-            "auto", help="auto, transformers, llamacpp (GGUF) or vllm; auto picks llamacpp for a .gguf file."),
+            "auto", help="auto, transformers, llamacpp (GGUF) or vllm; auto picks llamacpp for a .gguf file."
+        ),
         max_model_len: int = typer.Option(None, "--max-model-len", help="Max context length in tokens."),
         gpu_memory: float = typer.Option(None, "--gpu-memory", help="GPU memory utilization (vLLM)."),
         tensor_parallel: int = typer.Option(None, "--tensor-parallel", help="Tensor parallel size (vLLM)."),
@@ -56,13 +58,21 @@ def register(group: typer.Typer) -> None:
         quantization: str = typer.Option(None, help="awq or gptq (vLLM)."),
         config: Path = typer.Option(None, "--config", help="InferenceConfig file (YAML/TOML/JSON)."),
         served_model_name: str = typer.Option(
-            None, "--served-model-name", help="Name clients use in `model` (default: the model's own name: "
-            "a directory's or GGUF file's name, or the hub id / alias as given)."),
+            None,
+            "--served-model-name",
+            help="Name clients use in `model` (default: the model's own name: "
+            "a directory's or GGUF file's name, or the hub id / alias as given).",
+        ),
         adapter: list[str] = typer.Option(
-            [], "--adapter", help="LoRA adapter NAME=PATH, served as model NAME (repeatable)."),
+            [], "--adapter", help="LoRA adapter NAME=PATH, served as model NAME (repeatable)."
+        ),
         api_key: str = typer.Option(
-            None, "--api-key", envvar="LARGEFORGE_API_KEY", show_envvar=True,
-            help="Require 'Authorization: Bearer KEY' on /v1 endpoints."),
+            None,
+            "--api-key",
+            envvar="LARGEFORGE_API_KEY",
+            show_envvar=True,
+            help="Require 'Authorization: Bearer KEY' on /v1 endpoints.",
+        ),
         max_concurrency: int = typer.Option(8, "--max-concurrency", min=1, help="Requests generated at once."),
         max_queue: int = typer.Option(64, "--max-queue", min=0, help="Requests waiting beyond that (then 503)."),
         threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: torch's)."),
@@ -79,34 +89,47 @@ def register(group: typer.Typer) -> None:
         from largeforge_serve.server.runner import InferenceServer
 
         base = InferenceConfig.from_file(config) if config else InferenceConfig()
-        cfg = base.merged(model_path=model, host=host, port=port or None, backend=backend,
-                          max_model_len=max_model_len, gpu_memory_utilization=gpu_memory,
-                          tensor_parallel_size=tensor_parallel, pipeline_parallel_size=pipeline_parallel,
-                          quantization=quantization)
+        cfg = base.merged(
+            model_path=model,
+            host=host,
+            port=port or None,
+            backend=backend,
+            max_model_len=max_model_len,
+            gpu_memory_utilization=gpu_memory,
+            tensor_parallel_size=tensor_parallel,
+            pipeline_parallel_size=pipeline_parallel,
+            quantization=quantization,
+        )
         if cfg.backend in ("auto", "transformers") and not Path(str(cfg.model_path)).is_file():
             from largeforge.models import check_model
 
             check_model(str(cfg.model_path))  # a missing model fails now, not after loading the stack
-        engine: Any = get_backend(cfg, adapters=parse_adapters(adapter), max_batch_size=max_concurrency,
-                                  max_queue=max_queue, threads=threads)
+        engine: Any = get_backend(
+            cfg, adapters=parse_adapters(adapter), max_batch_size=max_concurrency, max_queue=max_queue, threads=threads
+        )
         name = served_model_name or default_served_name(model)
         if hasattr(engine, "served_name"):
             engine.served_name = name  # its own server (vLLM) answers under that name
         print_info(f"loading {model} ({engine.backend_name} backend)…")
         engine.load()
         settings = ServerSettings(
-            model_name=name, backend=engine.backend_name,
-            api_keys=(api_key,) if api_key else (), cors_origins=tuple(cors_origin),
-            max_body_size=max_body_size, drain_timeout=drain_timeout,
+            model_name=name,
+            backend=engine.backend_name,
+            api_keys=(api_key,) if api_key else (),
+            cors_origins=tuple(cors_origin),
+            max_body_size=max_body_size,
+            drain_timeout=drain_timeout,
         )
         server = InferenceServer(engine, settings, host=host, port=port, log_level=log_level)
         names = ", ".join([settings.model_name, *engine.adapter_names])
         try:
-            server.start(on_ready=lambda url: print_success(f"serving {names} at {url}"
-                                                            + (" (API key required)" if api_key else "")))
+            server.start(
+                on_ready=lambda url: print_success(
+                    f"serving {names} at {url}" + (" (API key required)" if api_key else "")
+                )
+            )
         except KeyboardInterrupt:  # uvicorn re-raises the Ctrl+C it handled after shutting down
             pass
         finally:
             engine.unload()
         print_info("server stopped")
-

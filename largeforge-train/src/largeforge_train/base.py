@@ -83,11 +83,21 @@ class BaseTrainer(abc.ABC):
     #: Fields of that class LargeForge sets itself from its own settings: name → what to set instead.
     trl_managed: ClassVar[dict[str, str]] = {"resume_from_checkpoint": "--resume", "output_dir": "--output"}
 
-    def __init__(self, model_name: str, config: TrainingConfig, lora_config: LoRAConfig | None = None, *,
-                 chat_template: str | None = None, eos_token: str | None = None, resume: bool | str = False,
-                 callbacks: list[Any] | None = None, progress: bool = True,
-                 early_stopping_patience: int | None = None, save_best: bool = False,
-                 overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        config: TrainingConfig,
+        lora_config: LoRAConfig | None = None,
+        *,
+        chat_template: str | None = None,
+        eos_token: str | None = None,
+        resume: bool | str = False,
+        callbacks: list[Any] | None = None,
+        progress: bool = True,
+        early_stopping_patience: int | None = None,
+        save_best: bool = False,
+        overwrite: bool = False,
+    ) -> None:
         self.model_name = model_name
         self.config = config
         self.trl_args = self.check_trl_args(config)
@@ -249,8 +259,9 @@ class BaseTrainer(abc.ABC):
         own = [f for f in type(config).__struct_fields__ if f != "trl_args"]
         if not cls.trl_config_class:
             raise ConfigError(f"{next(iter(config.trl_args))}: unknown field (allowed: {', '.join(own)})")
-        return check_trl_args(cls.trl_config_class, config.trl_args, own_fields=own, managed=cls.trl_managed,
-                              source=source)
+        return check_trl_args(
+            cls.trl_config_class, config.trl_args, own_fields=own, managed=cls.trl_managed, source=source
+        )
 
     def training_args(self, has_eval: bool, **specific: Any) -> Any:
         """The trainer's TRL config: :meth:`common_args`, then the trainer's ``specific`` fields,
@@ -260,8 +271,10 @@ class BaseTrainer(abc.ABC):
 
         clash = sorted(set(specific) & set(self.trl_args))
         if clash:
-            raise ConfigError(f"{clash[0]}: LargeForge sets this field of {self.trl_config_class} for "
-                              f"{self.method} from its own settings; leave it out")
+            raise ConfigError(
+                f"{clash[0]}: LargeForge sets this field of {self.trl_config_class} for "
+                f"{self.method} from its own settings; leave it out"
+            )
         module, _, name = self.trl_config_class.rpartition(".")
         config_cls = getattr(importlib.import_module(module), name)
         try:
@@ -300,8 +313,12 @@ class BaseTrainer(abc.ABC):
 
         modules, extra = INTEGRATIONS[name]
         if not any(importlib.util.find_spec(m) is not None for m in modules):
-            logger.warning("report_to includes %s but %s is not installed (pip install 'largeforge-train[%s]'): "
-                           "skipped", name, modules[0], extra)
+            logger.warning(
+                "report_to includes %s but %s is not installed (pip install 'largeforge-train[%s]'): skipped",
+                name,
+                modules[0],
+                extra,
+            )
             return False
         return True
 
@@ -352,8 +369,10 @@ class BaseTrainer(abc.ABC):
         if not leftovers:
             return
         if not self.overwrite:
-            raise TrainingError(f"{out} holds an earlier run ({leftovers[0].name}): pass --resume to continue it "
-                                "or --overwrite to start over")
+            raise TrainingError(
+                f"{out} holds an earlier run ({leftovers[0].name}): pass --resume to continue it "
+                "or --overwrite to start over"
+            )
         import shutil
 
         for path in leftovers:
@@ -407,9 +426,13 @@ class BaseTrainer(abc.ABC):
             metrics.update(self.trainer.evaluate())
         self.checkpoints.cleanup_old_checkpoints()
         self.save(self.config.output_dir)
-        result = TrainingResult(loss=loss, metrics=add_perplexity(metrics),
-                                output_dir=self.config.output_dir, training_time=time.perf_counter() - start,
-                                global_step=int(self.trainer.state.global_step))
+        result = TrainingResult(
+            loss=loss,
+            metrics=add_perplexity(metrics),
+            output_dir=self.config.output_dir,
+            training_time=time.perf_counter() - start,
+            global_step=int(self.trainer.state.global_step),
+        )
         self._write_summary(result)
         return result
 
@@ -438,11 +461,20 @@ class BaseTrainer(abc.ABC):
             return
         from largeforge.utils.io import save_json
 
-        save_json({"method": self.method, "base_model": self.model_name, "lora": self.lora_config is not None,
-                   "rows": self.rows, "loss": result.loss, "global_step": result.global_step,
-                   "training_time": result.training_time,
-                   "metrics": result.metrics, "config": self.config.to_dict()},
-                  Path(result.output_dir) / "largeforge_training.json")
+        save_json(
+            {
+                "method": self.method,
+                "base_model": self.model_name,
+                "lora": self.lora_config is not None,
+                "rows": self.rows,
+                "loss": result.loss,
+                "global_step": result.global_step,
+                "training_time": result.training_time,
+                "metrics": result.metrics,
+                "config": self.config.to_dict(),
+            },
+            Path(result.output_dir) / "largeforge_training.json",
+        )
 
 
 def _processes() -> int:
@@ -491,9 +523,11 @@ def warn_single_cpu_launch() -> str | None:
     match = re.search(r"--num_processes[ =](\d+)", parent)
     if "accelerate" not in parent or not match or int(match.group(1)) < 2:
         return None
-    message = (f"accelerate launch --cpu --num_processes {match.group(1)} started one process (accelerate runs "
-               f"several CPU processes only through mpirun): on a CPU use `accelerate launch --multi_gpu "
-               f"--num_processes {match.group(1)}`, which LargeForge trains over gloo")
+    message = (
+        f"accelerate launch --cpu --num_processes {match.group(1)} started one process (accelerate runs "
+        f"several CPU processes only through mpirun): on a CPU use `accelerate launch --multi_gpu "
+        f"--num_processes {match.group(1)}`, which LargeForge trains over gloo"
+    )
     _warn_once(message)
     return message
 
@@ -539,8 +573,11 @@ METHOD_METRIC_NAMES = frozenset({"kl", "nll_loss", "log_odds_ratio", "log_odds_c
 def last_method_metrics(log_history: list[dict[str, Any]]) -> dict[str, float]:
     """The method's metrics (reward margins, KL, ...) of the last training log entry."""
     last: dict[str, Any] = next((entry for entry in reversed(log_history) if "loss" in entry), {})
-    return {k: float(v) for k, v in last.items()
-            if isinstance(v, int | float) and (k in METHOD_METRIC_NAMES or k.startswith(METHOD_METRIC_PREFIXES))}
+    return {
+        k: float(v)
+        for k, v in last.items()
+        if isinstance(v, int | float) and (k in METHOD_METRIC_NAMES or k.startswith(METHOD_METRIC_PREFIXES))
+    }
 
 
 def read_log(output_dir: str | Path) -> list[dict[str, Any]]:

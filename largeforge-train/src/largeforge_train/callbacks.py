@@ -69,8 +69,10 @@ class ProgressCallback(TrainerCallback):
         loss = f" loss {self.loss:.4f}" if self.loss is not None else ""
         loss += f" reward {self.reward:.3f}" if self.reward is not None else ""
         percent = f" ({100 * step // total}%)" if total else ""
-        return (f"{self.description}: step {step}/{total}{percent}{loss} elapsed "
-                f"{_clock(time.monotonic() - self._started)} eta {_clock(eta) if eta is not None else '?'}")
+        return (
+            f"{self.description}: step {step}/{total}{percent}{loss} elapsed "
+            f"{_clock(time.monotonic() - self._started)} eta {_clock(eta) if eta is not None else '?'}"
+        )
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self.progress is not None:
@@ -90,8 +92,7 @@ class ProgressCallback(TrainerCallback):
         stream = self.stream or sys.stderr
         print(text, file=stream, flush=True)
 
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
-               **kwargs: Any) -> None:
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if not logs or "loss" not in logs:
             return
         self.loss = float(logs["loss"])
@@ -115,8 +116,7 @@ class LoggingCallback(TrainerCallback):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
-               **kwargs: Any) -> None:
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero or not logs:
             return
         record = {"timestamp": time.time(), "step": state.global_step, "epoch": state.epoch, **logs}
@@ -137,15 +137,24 @@ class SaveBestModelCallback(TrainerCallback):
     ``patience`` > 0 also stops training after that many evaluations without improvement.
     """
 
-    def __init__(self, output_dir: str | Path, metric: str = "eval_loss", greater_is_better: bool = False,
-                 patience: int = 0) -> None:
+    def __init__(
+        self, output_dir: str | Path, metric: str = "eval_loss", greater_is_better: bool = False, patience: int = 0
+    ) -> None:
         self.output_dir = Path(output_dir)
         self.metric, self.greater_is_better, self.patience = metric, greater_is_better, patience
         self.best: float | None = None
         self.bad_evals = 0
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
-                    model: Any = None, processing_class: Any = None, **kwargs: Any) -> None:
+    def on_evaluate(
+        self,
+        args: Any,
+        state: Any,
+        control: Any,
+        metrics: dict[str, float] | None = None,
+        model: Any = None,
+        processing_class: Any = None,
+        **kwargs: Any,
+    ) -> None:
         value = (metrics or {}).get(self.metric)
         if value is None or math.isnan(value):
             return
@@ -155,8 +164,9 @@ class SaveBestModelCallback(TrainerCallback):
                 model.save_pretrained(self.output_dir)
                 if processing_class is not None:
                     processing_class.save_pretrained(self.output_dir)
-                logger.info("new best %s=%.4f at step %d: saved to %s", self.metric, value, state.global_step,
-                            self.output_dir)
+                logger.info(
+                    "new best %s=%.4f at step %d: saved to %s", self.metric, value, state.global_step, self.output_dir
+                )
         else:
             self.bad_evals += 1
             if self.patience and self.bad_evals >= self.patience:
@@ -166,16 +176,18 @@ class SaveBestModelCallback(TrainerCallback):
 class EarlyStoppingCallback(TrainerCallback):
     """Stop when ``metric`` has not improved by ``min_delta`` for ``patience`` evaluations."""
 
-    def __init__(self, patience: int = 3, metric: str = "eval_loss", greater_is_better: bool = False,
-                 min_delta: float = 0.0) -> None:
+    def __init__(
+        self, patience: int = 3, metric: str = "eval_loss", greater_is_better: bool = False, min_delta: float = 0.0
+    ) -> None:
         self.patience, self.metric = patience, metric
         self.greater_is_better, self.min_delta = greater_is_better, min_delta
         self.best: float | None = None
         self.bad_evals = 0
         self.stopped_at: int | None = None
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None,
-                    **kwargs: Any) -> None:
+    def on_evaluate(
+        self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any
+    ) -> None:
         value = (metrics or {}).get(self.metric)
         if value is None:
             return
@@ -184,8 +196,12 @@ class EarlyStoppingCallback(TrainerCallback):
             return
         self.bad_evals += 1
         if self.bad_evals >= self.patience:
-            logger.info("early stopping at step %d: %s has not improved for %d evaluations",
-                        state.global_step, self.metric, self.patience)
+            logger.info(
+                "early stopping at step %d: %s has not improved for %d evaluations",
+                state.global_step,
+                self.metric,
+                self.patience,
+            )
             self.stopped_at = state.global_step
             control.should_training_stop = True
 
@@ -236,8 +252,7 @@ class CheckpointCallback(TrainerCallback):
             self.manager.cleanup_old_checkpoints()
             from largeforge.utils.interrupt import set_hint
 
-            set_hint("training", f"kept: {folder} (step {state.global_step} of {state.max_steps}); "
-                                 f"{_resume_advice()}")
+            set_hint("training", f"kept: {folder} (step {state.global_step} of {state.max_steps}); {_resume_advice()}")
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         from largeforge.utils.interrupt import clear_hint

@@ -16,14 +16,29 @@ import typer
 from largeforge.cli.data_options import COLUMNS, DATASET_INFO
 
 # Keys of a --config file that are not fields of SFTConfig / DPOConfig.
-_RUN_KEYS = ("model", "dataset", "eval_dataset", "format", "columns", "dataset_info", "lora", "chat_template",
-             "eos_token", "ref_model")
+_RUN_KEYS = (
+    "model",
+    "dataset",
+    "eval_dataset",
+    "format",
+    "columns",
+    "dataset_info",
+    "lora",
+    "chat_template",
+    "eos_token",
+    "ref_model",
+)
 LORA_R_HELP = "LoRA rank; 0 for full fine-tuning."
 TARGETS_HELP = "Comma-separated module names, 'all-linear', or 'auto' (by architecture)."
 PRINT_CONFIG_HELP = "Print the resolved settings (YAML, --config can read it back) and exit before the model loads."
 #: Flags whose parameter is not named after the config field they set.
-FLAG_FIELDS = {"num_epochs": "num_train_epochs", "batch_size": "per_device_train_batch_size",
-               "grad_accum": "gradient_accumulation_steps", "lora_r": "r", "lora_targets": "target_modules"}
+FLAG_FIELDS = {
+    "num_epochs": "num_train_epochs",
+    "batch_size": "per_device_train_batch_size",
+    "grad_accum": "gradient_accumulation_steps",
+    "lora_r": "r",
+    "lora_targets": "target_modules",
+}
 
 
 class TrainCommand(typer.core.TyperCommand):
@@ -35,8 +50,11 @@ class TrainCommand(typer.core.TyperCommand):
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["context_settings"] = {**(kwargs.get("context_settings") or {}),
-                                      "allow_extra_args": True, "ignore_unknown_options": True}
+        kwargs["context_settings"] = {
+            **(kwargs.get("context_settings") or {}),
+            "allow_extra_args": True,
+            "ignore_unknown_options": True,
+        }
         super().__init__(*args, **kwargs)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
@@ -44,9 +62,11 @@ class TrainCommand(typer.core.TyperCommand):
         if trainer_cls is not None:
             _show_defaults(self.params, _config_class(trainer_cls))
             if trainer_cls.trl_config_class and not self.epilog:
-                self.epilog = (f"Any field of {trainer_cls.trl_config_class} is a flag too, as with TRL's parser "
-                               "(--optim adamw_torch --lr_scheduler_type cosine), or a key of --config; "
-                               "--print-config shows the result.")
+                self.epilog = (
+                    f"Any field of {trainer_cls.trl_config_class} is a flag too, as with TRL's parser "
+                    "(--optim adamw_torch --lr_scheduler_type cosine), or a key of --config; "
+                    "--print-config shows the result."
+                )
         super().format_help(ctx, formatter)
 
 
@@ -77,11 +97,16 @@ def _show_defaults(params: list[Any], config_cls: Any) -> None:
 
     from largeforge.config import LoRAConfig
 
-    defaults = {f.name: f.default if f.default is not msgspec.NODEFAULT else
-                (f.default_factory() if f.default_factory is not msgspec.NODEFAULT else None)
-                for f in msgspec.structs.fields(config_cls)}
-    lora = {f.name: f.default if f.default is not msgspec.NODEFAULT else f.default_factory()
-            for f in msgspec.structs.fields(LoRAConfig)}
+    defaults = {
+        f.name: f.default
+        if f.default is not msgspec.NODEFAULT
+        else (f.default_factory() if f.default_factory is not msgspec.NODEFAULT else None)
+        for f in msgspec.structs.fields(config_cls)
+    }
+    lora = {
+        f.name: f.default if f.default is not msgspec.NODEFAULT else f.default_factory()
+        for f in msgspec.structs.fields(LoRAConfig)
+    }
     for param in params:
         if param.default is not None or isinstance(param.show_default, str):
             continue
@@ -93,8 +118,13 @@ def _show_defaults(params: list[Any], config_cls: Any) -> None:
             value = lora[name]
         else:
             continue
-        param.show_default = ",".join(value) if isinstance(value, list) else str(value).lower() \
-            if isinstance(value, bool) else str(value)
+        param.show_default = (
+            ",".join(value)
+            if isinstance(value, list)
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value)
+        )
 
 
 def trl_flags(ctx: Any, trainer_cls: Any) -> dict[str, Any]:
@@ -112,8 +142,10 @@ def trl_flags(ctx: Any, trainer_cls: Any) -> dict[str, Any]:
             options = [o for p in ctx.command.params for o in p.opts if o.startswith("--")]
             hint = suggest(f"--{name}", [*options, *(f"--{f}" for f in own | trl)])
             fields_of = trainer_cls.trl_config_class or config_cls.__name__
-            raise ConfigError(f"--{name}: no such option of `largeforge train {ctx.info_name}`{hint}; options are "
-                              f"those of --help and the fields of {fields_of}")
+            raise ConfigError(
+                f"--{name}: no such option of `largeforge train {ctx.info_name}`{hint}; options are "
+                f"those of --help and the fields of {fields_of}"
+            )
     return flags
 
 
@@ -156,8 +188,14 @@ def _split_config(path: Optional[Path], ctx: Any = None) -> tuple[dict[str, Any]
     return run, data, sources[-1] if sources else None
 
 
-def _build_config(config_cls: Any, fields: dict[str, Any], source: str | None, output: Optional[Path],
-                  flags: dict[str, Any], extra: dict[str, Any] | None = None) -> Any:
+def _build_config(
+    config_cls: Any,
+    fields: dict[str, Any],
+    source: str | None,
+    output: Optional[Path],
+    flags: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> Any:
     """Defaults, then the file's ``fields``, then ``extra`` flags (TRL fields), then our ``flags``."""
     from largeforge.errors import ConfigError
 
@@ -187,8 +225,9 @@ def _build_lora(run: dict[str, Any], source: str | None, flags: dict[str, Any], 
         raise ConfigError(str(exc).replace("`", "`lora.", 1) if "`" in str(exc) else f"lora: {exc}") from None
     targets = flags.pop("target_modules", None)
     if targets is not None:
-        flags["target_modules"] = targets if targets in ("all-linear", "auto") else \
-            [t.strip() for t in targets.split(",") if t.strip()]
+        flags["target_modules"] = (
+            targets if targets in ("all-linear", "auto") else [t.strip() for t in targets.split(",") if t.strip()]
+        )
     return lora.merged(r=r, **flags)
 
 
@@ -207,7 +246,11 @@ def fit_to_data(config: Any, rows: int, flag: int | None, given: dict[str, Any])
     config = config.merged(gradient_accumulation_steps=fitted)
     get_logger("largeforge.train").info(
         "gradient_accumulation_steps %d (not %d): %d rows make %d optimizer steps with it; set it to override",
-        fitted, accumulation, rows, RunLength.of(rows, config).optimizer_steps)
+        fitted,
+        accumulation,
+        rows,
+        RunLength.of(rows, config).optimizer_steps,
+    )
     return config
 
 
@@ -235,8 +278,10 @@ def _summary(method: str, result: Any, elapsed: float, lora: bool) -> None:
             console.print(f"  {key:<15} {metrics[key]:.4f}")
     console.print(f"  {'adapter' if lora else 'model':<15} {result.output_dir}")
     if lora:
-        console.print(f"  merge with      largeforge train merge --adapter {result.output_dir} "
-                      f"--output {result.output_dir}-merged")
+        console.print(
+            f"  merge with      largeforge train merge --adapter {result.output_dir} "
+            f"--output {result.output_dir}-merged"
+        )
 
 
 def _run(method: str, trainer: Any, train: Any, evaluation: Any) -> None:
@@ -268,8 +313,10 @@ def build_train() -> typer.Typer:
     from largeforge_train.cli_grpo import add_grpo_command
     from largeforge_train.cli_preference import add_preference_commands
 
-    app = typer.Typer(help="Fine-tune models: SFT, DPO, KTO, ORPO, SimPO, CPO and GRPO with LoRA, and merge adapters.",
-                      no_args_is_help=True)
+    app = typer.Typer(
+        help="Fine-tune models: SFT, DPO, KTO, ORPO, SimPO, CPO and GRPO with LoRA, and merge adapters.",
+        no_args_is_help=True,
+    )
 
     @app.command(cls=TrainCommand)
     def sft(
@@ -290,15 +337,18 @@ def build_train() -> typer.Typer:
         warmup_ratio: Optional[float] = typer.Option(None, "--warmup-ratio", help="Warm-up share of steps."),
         max_length: Optional[int] = typer.Option(None, "--max-length", help="Max sequence length (tokens)."),
         packing: Optional[bool] = typer.Option(
-            None, "--packing/--no-packing", help="Pack short examples: no padding, about a batch of examples a step."),
+            None, "--packing/--no-packing", help="Pack short examples: no padding, about a batch of examples a step."
+        ),
         train_on_prompt: Optional[bool] = typer.Option(
-            None, "--train-on-prompt/--completions-only", help="Loss on whole sequences (default: replies only)."),
+            None, "--train-on-prompt/--completions-only", help="Loss on whole sequences (default: replies only)."
+        ),
         lora_r: Optional[int] = typer.Option(None, "--lora-r", help=LORA_R_HELP),
         lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha", help="LoRA alpha."),
         lora_dropout: Optional[float] = typer.Option(None, "--lora-dropout", help="LoRA dropout."),
         lora_targets: Optional[str] = typer.Option(None, "--lora-target-modules", help=TARGETS_HELP),
         gradient_checkpointing: Optional[bool] = typer.Option(
-            None, "--gradient-checkpointing/--no-gradient-checkpointing", help="Trade compute for memory."),
+            None, "--gradient-checkpointing/--no-gradient-checkpointing", help="Trade compute for memory."
+        ),
         logging_steps: Optional[int] = typer.Option(None, "--logging-steps", help="Log every N steps."),
         save_steps: Optional[int] = typer.Option(None, "--save-steps", help="Checkpoint every N steps."),
         save_total_limit: Optional[int] = typer.Option(None, "--save-total-limit", help="Checkpoints kept."),
@@ -309,7 +359,8 @@ def build_train() -> typer.Typer:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier run in the output directory."),
         eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="Evaluate every N steps."),
         patience: Optional[int] = typer.Option(
-            None, "--early-stopping-patience", min=1, help="Stop after N evaluations without a better eval_loss."),
+            None, "--early-stopping-patience", min=1, help="Stop after N evaluations without a better eval_loss."
+        ),
         save_best: bool = typer.Option(False, "--save-best", help="Keep the best model (eval_loss) in OUTPUT/best."),
         show_config: bool = typer.Option(False, "--print-config", help=PRINT_CONFIG_HELP),
     ) -> None:
@@ -318,28 +369,65 @@ def build_train() -> typer.Typer:
         from largeforge_train.sft import SFTTrainer
 
         run, fields, source = _split_config(config, ctx)
-        cfg = _build_config(SFTConfig, fields, source, output, dict(
-            num_train_epochs=num_epochs, max_steps=max_steps, per_device_train_batch_size=batch_size,
-            gradient_accumulation_steps=grad_accum, learning_rate=learning_rate, warmup_ratio=warmup_ratio,
-            max_seq_length=max_length, packing=packing, train_on_prompt=train_on_prompt,
-            gradient_checkpointing=gradient_checkpointing, logging_steps=logging_steps, save_steps=save_steps,
-            save_total_limit=save_total_limit, seed=seed, eval_steps=eval_steps), trl_flags(ctx, SFTTrainer))
-        lora = _build_lora(run, source, dict(lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                                             target_modules=lora_targets), lora_r)
+        cfg = _build_config(
+            SFTConfig,
+            fields,
+            source,
+            output,
+            dict(
+                num_train_epochs=num_epochs,
+                max_steps=max_steps,
+                per_device_train_batch_size=batch_size,
+                gradient_accumulation_steps=grad_accum,
+                learning_rate=learning_rate,
+                warmup_ratio=warmup_ratio,
+                max_seq_length=max_length,
+                packing=packing,
+                train_on_prompt=train_on_prompt,
+                gradient_checkpointing=gradient_checkpointing,
+                logging_steps=logging_steps,
+                save_steps=save_steps,
+                save_total_limit=save_total_limit,
+                seed=seed,
+                eval_steps=eval_steps,
+            ),
+            trl_flags(ctx, SFTTrainer),
+        )
+        lora = _build_lora(
+            run, source, dict(lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=lora_targets), lora_r
+        )
         fmt = format or run.get("format", "auto")
         mapping, registry = columns or run.get("columns"), dataset_info or run.get("dataset_info")
         train = _load_data(dataset or run.get("dataset"), fmt, mapping, registry)
         cfg = fit_to_data(cfg, len(train), grad_accum, {**fields, **trl_flags(ctx, SFTTrainer)})
-        evaluation = _load_data(eval_dataset or run.get("eval_dataset"), fmt, mapping, registry) \
-            if (eval_dataset or run.get("eval_dataset")) else None
-        trainer = SFTTrainer(_model(model, run), cfg, lora, chat_template=chat_template or run.get("chat_template"),
-                             eos_token=eos_token or run.get("eos_token"), resume=resume,
-                             early_stopping_patience=patience, save_best=save_best, overwrite=overwrite)
+        evaluation = (
+            _load_data(eval_dataset or run.get("eval_dataset"), fmt, mapping, registry)
+            if (eval_dataset or run.get("eval_dataset"))
+            else None
+        )
+        trainer = SFTTrainer(
+            _model(model, run),
+            cfg,
+            lora,
+            chat_template=chat_template or run.get("chat_template"),
+            eos_token=eos_token or run.get("eos_token"),
+            resume=resume,
+            early_stopping_patience=patience,
+            save_best=save_best,
+            overwrite=overwrite,
+        )
         if show_config:
-            print_config(trainer, model=trainer.model_name, dataset=dataset or run.get("dataset"),
-                         eval_dataset=eval_dataset or run.get("eval_dataset"), format=fmt, columns=mapping,
-                         dataset_info=registry, chat_template=chat_template or run.get("chat_template"),
-                         eos_token=eos_token or run.get("eos_token"))
+            print_config(
+                trainer,
+                model=trainer.model_name,
+                dataset=dataset or run.get("dataset"),
+                eval_dataset=eval_dataset or run.get("eval_dataset"),
+                format=fmt,
+                columns=mapping,
+                dataset_info=registry,
+                chat_template=chat_template or run.get("chat_template"),
+                eos_token=eos_token or run.get("eos_token"),
+            )
             return
         _run("sft", trainer, train, evaluation)
 
@@ -384,29 +472,64 @@ def build_train() -> typer.Typer:
         run, fields, source = _split_config(config, ctx)
         if max_length is not None and max_prompt_length is None and "max_prompt_length" not in fields:
             max_prompt_length = max(64, max_length // 2)  # keep the default below a smaller max_length
-        cfg = _build_config(DPOConfig, fields, source, output, dict(max_prompt_length=max_prompt_length,
-            beta=beta, loss_type=loss_type, num_train_epochs=num_epochs, max_steps=max_steps,
-            per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum,
-            learning_rate=learning_rate, warmup_ratio=warmup_ratio, max_length=max_length,
-            logging_steps=logging_steps, save_steps=save_steps, save_total_limit=save_total_limit, seed=seed),
-            trl_flags(ctx, DPOTrainer))
-        lora = _build_lora(run, source, dict(lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                                             target_modules=lora_targets), lora_r)
+        cfg = _build_config(
+            DPOConfig,
+            fields,
+            source,
+            output,
+            dict(
+                max_prompt_length=max_prompt_length,
+                beta=beta,
+                loss_type=loss_type,
+                num_train_epochs=num_epochs,
+                max_steps=max_steps,
+                per_device_train_batch_size=batch_size,
+                gradient_accumulation_steps=grad_accum,
+                learning_rate=learning_rate,
+                warmup_ratio=warmup_ratio,
+                max_length=max_length,
+                logging_steps=logging_steps,
+                save_steps=save_steps,
+                save_total_limit=save_total_limit,
+                seed=seed,
+            ),
+            trl_flags(ctx, DPOTrainer),
+        )
+        lora = _build_lora(
+            run, source, dict(lora_alpha=lora_alpha, lora_dropout=lora_dropout, target_modules=lora_targets), lora_r
+        )
         fmt = format or run.get("format", "auto")
         mapping, registry = columns or run.get("columns"), dataset_info or run.get("dataset_info")
         train = _load_data(dataset or run.get("dataset"), fmt, mapping, registry)
         cfg = fit_to_data(cfg, len(train), grad_accum, {**fields, **trl_flags(ctx, DPOTrainer)})
-        evaluation = _load_data(eval_dataset or run.get("eval_dataset"), fmt, mapping, registry) \
-            if (eval_dataset or run.get("eval_dataset")) else None
-        trainer = DPOTrainer(_model(model, run), cfg, lora, ref_model=ref_model or run.get("ref_model"),
-                             chat_template=run.get("chat_template"), eos_token=run.get("eos_token"), resume=resume,
-                             overwrite=overwrite)
+        evaluation = (
+            _load_data(eval_dataset or run.get("eval_dataset"), fmt, mapping, registry)
+            if (eval_dataset or run.get("eval_dataset"))
+            else None
+        )
+        trainer = DPOTrainer(
+            _model(model, run),
+            cfg,
+            lora,
+            ref_model=ref_model or run.get("ref_model"),
+            chat_template=run.get("chat_template"),
+            eos_token=run.get("eos_token"),
+            resume=resume,
+            overwrite=overwrite,
+        )
         if show_config:
-            print_config(trainer, model=trainer.model_name, dataset=dataset or run.get("dataset"),
-                         eval_dataset=eval_dataset or run.get("eval_dataset"), format=fmt, columns=mapping,
-                         dataset_info=registry, ref_model=ref_model or run.get("ref_model"),
-                         chat_template=run.get("chat_template"),
-                         eos_token=run.get("eos_token"))
+            print_config(
+                trainer,
+                model=trainer.model_name,
+                dataset=dataset or run.get("dataset"),
+                eval_dataset=eval_dataset or run.get("eval_dataset"),
+                format=fmt,
+                columns=mapping,
+                dataset_info=registry,
+                ref_model=ref_model or run.get("ref_model"),
+                chat_template=run.get("chat_template"),
+                eos_token=run.get("eos_token"),
+            )
             return
         _run("dpo", trainer, train, evaluation)
 
@@ -455,12 +578,18 @@ def _read_prompts(path: Path) -> list[str]:
     if path.suffix == ".txt":
         prompts = [line.strip() for line in text.splitlines() if line.strip()]
     else:
-        rows = [json.loads(line) for line in text.splitlines() if line.strip()] if path.suffix == ".jsonl" \
+        rows = (
+            [json.loads(line) for line in text.splitlines() if line.strip()]
+            if path.suffix == ".jsonl"
             else json.loads(text)
+        )
         prompts = []
         for index, row in enumerate(rows):
-            value = row if isinstance(row, str) else (row.get("prompt") or row.get("instruction")
-                                                      if isinstance(row, dict) else None)
+            value = (
+                row
+                if isinstance(row, str)
+                else (row.get("prompt") or row.get("instruction") if isinstance(row, dict) else None)
+            )
             if not isinstance(value, str) or not value.strip():
                 raise DataError(f"{path}: row {index}: expected a string or an object with 'prompt' or 'instruction'")
             prompts.append(value)
@@ -513,8 +642,9 @@ def build_generate() -> typer.Typer:
         from largeforge_train.generators import PreferenceGenerator
 
         items = _read_prompts(prompts)
-        generator = PreferenceGenerator(teacher or DEFAULT_MODEL, judge_model=judge, max_new_tokens=max_new_tokens,
-                                        seed=seed)
+        generator = PreferenceGenerator(
+            teacher or DEFAULT_MODEL, judge_model=judge, max_new_tokens=max_new_tokens, seed=seed
+        )
         rows = generator.generate_preference_data(items, num_samples=num_samples, batch_size=batch_size)
         save_json(rows, output)
         print_success(f"{len(rows)} preference rows written to {output}")

@@ -58,8 +58,19 @@ FIELDS = {
     "batch_size": "per_device_train_batch_size",
     "grad_accum": "gradient_accumulation_steps",
 }
-_RUN = ("model", "dataset", "output", "config", "format", "columns", "dataset_info", "eval_dataset", "chat_template",
-        "eos_token", "ref_model")
+_RUN = (
+    "model",
+    "dataset",
+    "output",
+    "config",
+    "format",
+    "columns",
+    "dataset_info",
+    "eval_dataset",
+    "chat_template",
+    "eos_token",
+    "ref_model",
+)
 _LORA = ("lora_r", "lora_alpha", "lora_dropout", "lora_targets")
 
 REF_MODEL = (Optional[str], ("--ref-model",), "Separate reference model (default: the model without its adapter).")
@@ -169,8 +180,9 @@ def train_preference(method: str, trainer_cls: Any, options: dict[str, Any]) -> 
     for key, path in paths.items():
         if path is None and key == "eval_dataset":
             continue
-        datasets[key] = _load_data(path, fmt, options["columns"] or run.get("columns"),
-                                   options["dataset_info"] or run.get("dataset_info"))
+        datasets[key] = _load_data(
+            path, fmt, options["columns"] or run.get("columns"), options["dataset_info"] or run.get("dataset_info")
+        )
         check_data_kind(method, trainer_cls.data_kind, datasets[key], source=str(path))
     # The same small-data rule as sft/dpo: accumulation fitted to the rows unless the user set it.
     given = {**fields, **trl_flags(ctx, trainer_cls)}

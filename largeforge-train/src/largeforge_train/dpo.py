@@ -38,8 +38,14 @@ class DPOTrainer(BaseTrainer):
     config: DPOConfig
     trl_config_class = "trl.DPOConfig"
 
-    def __init__(self, model_name: str, config: DPOConfig, lora_config: LoRAConfig | None = None,
-                 ref_model: str | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        config: DPOConfig,
+        lora_config: LoRAConfig | None = None,
+        ref_model: str | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(model_name, config, lora_config, **options)
         self.ref_model_name = ref_model
 
@@ -74,11 +80,16 @@ class DPOTrainer(BaseTrainer):
                     args.max_length = max_length
                 return truncate_prompts(dataset, max_prompt_length)
 
-        return PromptCuttingDPOTrainer(model=self._model, ref_model=self._load_reference_model(),
-                                       args=self._get_training_args(eval_dataset is not None),
-                                       train_dataset=train_dataset, eval_dataset=eval_dataset,
-                                       processing_class=self.tokenizer, peft_config=self.peft_config(),
-                                       callbacks=self.callbacks(eval_dataset is not None))
+        return PromptCuttingDPOTrainer(
+            model=self._model,
+            ref_model=self._load_reference_model(),
+            args=self._get_training_args(eval_dataset is not None),
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=self.tokenizer,
+            peft_config=self.peft_config(),
+            callbacks=self.callbacks(eval_dataset is not None),
+        )
 
 
 def load_reference_model(name: str | None, dtype: Any) -> Any:
@@ -104,7 +115,7 @@ def truncate_prompts(dataset: datasets.Dataset, max_prompt_length: int) -> datas
     cut = sum(length > max_prompt_length for length in lengths)
     if not cut:
         return dataset
-    logger.info("max_prompt_length %d: keeping the last tokens of %d of %d prompts",
-                max_prompt_length, cut, len(lengths))
-    return dataset.map(lambda row: {"prompt_ids": row["prompt_ids"][-max_prompt_length:]},
-                       desc="Truncating prompts")
+    logger.info(
+        "max_prompt_length %d: keeping the last tokens of %d of %d prompts", max_prompt_length, cut, len(lengths)
+    )
+    return dataset.map(lambda row: {"prompt_ids": row["prompt_ids"][-max_prompt_length:]}, desc="Truncating prompts")

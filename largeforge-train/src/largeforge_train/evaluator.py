@@ -51,15 +51,17 @@ class TransformersEvaluator:
             elif (gguf := _gguf_file(self.model_ref)) is not None:
                 # A GGUF export (quantize: {method: gguf}): transformers dequantizes it, so the
                 # scores are those of the quantized weights (llama.cpp's kernels aside).
-                dequantized: Any = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
-                                                                        dtype=torch.float32)
+                dequantized: Any = AutoModelForCausalLM.from_pretrained(
+                    gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+                )
                 self._model = dequantized.to(device).eval()
                 self._tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
                 return self._model, self._tokenizer
             else:
                 source = resolve_model(self.model_ref)
-                model = AutoModelForCausalLM.from_pretrained(source, dtype="auto" if device == "cuda" else
-                                                             torch.float32)
+                model = AutoModelForCausalLM.from_pretrained(
+                    source, dtype="auto" if device == "cuda" else torch.float32
+                )
             self._model = model.to(device).eval()
             self._tokenizer = AutoTokenizer.from_pretrained(source)
         return self._model, self._tokenizer
@@ -72,8 +74,14 @@ class TransformersEvaluator:
         sane = [int(v) for v in limits if isinstance(v, int) and 0 < v < 10**7]
         return min(sane) if sane else DEFAULT_CONTEXT
 
-    def evaluate(self, examples: Sequence[EvalExample], metrics: Mapping[str, Callable[[str, str], float]], *,
-                 max_new_tokens: int = 64, max_length: int | None = None) -> ModelEvaluation:
+    def evaluate(
+        self,
+        examples: Sequence[EvalExample],
+        metrics: Mapping[str, Callable[[str, str], float]],
+        *,
+        max_new_tokens: int = 64,
+        max_length: int | None = None,
+    ) -> ModelEvaluation:
         """Loss and perplexity on the references, ``metrics`` averaged over greedy answers."""
         import torch
 
@@ -85,8 +93,12 @@ class TransformersEvaluator:
         samples: list[dict[str, Any]] = []
         for example in examples:
             prompt_ids = _ids(tokenizer, example.prompt, None, generation=True)
-            full_ids = _ids(tokenizer, [*example.prompt, {"role": "assistant", "content": example.reference}],
-                            None, generation=False)
+            full_ids = _ids(
+                tokenizer,
+                [*example.prompt, {"role": "assistant", "content": example.reference}],
+                None,
+                generation=False,
+            )
             begin = _common_prefix(prompt_ids, full_ids)
             if len(full_ids) > context or begin >= len(full_ids):
                 skipped += 1
@@ -105,16 +117,27 @@ class TransformersEvaluator:
                 totals[name] += value
             scored += 1
             if len(samples) < SAMPLES:
-                samples.append({"prompt": example.prompt[-1]["content"] if example.prompt else "",
-                                "reference": example.reference, "prediction": answer,
-                                "loss": round(loss, 4), "scores": {k: round(v, 4) for k, v in scores.items()}})
+                samples.append(
+                    {
+                        "prompt": example.prompt[-1]["content"] if example.prompt else "",
+                        "reference": example.reference,
+                        "prediction": answer,
+                        "loss": round(loss, 4),
+                        "scores": {k: round(v, 4) for k, v in scores.items()},
+                    }
+                )
         mean_loss = nll / tokens if tokens else None
         return ModelEvaluation(
-            model=self.model_ref, rows=scored, skipped=skipped, max_length=context,
+            model=self.model_ref,
+            rows=scored,
+            skipped=skipped,
+            max_length=context,
             loss=round(mean_loss, 4) if mean_loss is not None else None,
             perplexity=round(math.exp(mean_loss), 4) if mean_loss is not None and mean_loss < 700 else None,
             metrics={k: round(v / scored, 4) for k, v in totals.items()} if scored else {},
-            samples=samples, seconds=round(time.perf_counter() - start, 1))
+            samples=samples,
+            seconds=round(time.perf_counter() - start, 1),
+        )
 
     @staticmethod
     def _generate(model: Any, tokenizer: Any, prompt_ids: list[int], max_new_tokens: int) -> str:
@@ -124,10 +147,14 @@ class TransformersEvaluator:
             return ""
         input_ids = torch.tensor([prompt_ids], device=model.device)
         with torch.no_grad():
-            output = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                                    max_new_tokens=max_new_tokens, do_sample=False,
-                                    pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
-        return str(tokenizer.decode(output[0, len(prompt_ids):], skip_special_tokens=True)).strip()
+            output = model.generate(
+                input_ids=input_ids,
+                attention_mask=torch.ones_like(input_ids),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+            )
+        return str(tokenizer.decode(output[0, len(prompt_ids) :], skip_special_tokens=True)).strip()
 
 
 def _gguf_file(model_ref: str) -> Path | None:

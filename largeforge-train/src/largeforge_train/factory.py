@@ -19,8 +19,13 @@ class TrainerFactory:
     """``TrainerFactory.create("sft", model, {"output_dir": "out", ...})``."""
 
     @staticmethod
-    def create(method: str, model_name: str, config: dict[str, Any] | TrainingConfig,
-               lora_config: dict[str, Any] | LoRAConfig | None = None, **options: Any) -> BaseTrainer:
+    def create(
+        method: str,
+        model_name: str,
+        config: dict[str, Any] | TrainingConfig,
+        lora_config: dict[str, Any] | LoRAConfig | None = None,
+        **options: Any,
+    ) -> BaseTrainer:
         """A trainer for ``method``; dict configs are validated into the method's config class."""
         trainer_cls = get_trainer(method)
         if isinstance(config, dict):

@@ -31,8 +31,9 @@ def _load_model(ref: str, device: str, quantization: str | None) -> tuple[Any, A
     if quantization in ("4bit", "8bit"):
         from transformers import BitsAndBytesConfig
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=quantization == "4bit",
-                                                           load_in_8bit=quantization == "8bit")
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=quantization == "4bit", load_in_8bit=quantization == "8bit"
+        )
     elif quantization is not None:
         raise ConfigError(f"quantization {quantization!r}: expected 4bit, 8bit or none")
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
@@ -48,8 +49,15 @@ def _load_model(ref: str, device: str, quantization: str | None) -> tuple[Any, A
 class SyntheticGenerator:
     """Answers prompts with a teacher model, producing Alpaca-style SFT rows."""
 
-    def __init__(self, teacher_model: str = DEFAULT_MODEL, device: str = "auto", quantization: str | None = None,
-                 max_new_tokens: int = 512, temperature: float = 0.7, seed: int = 0) -> None:
+    def __init__(
+        self,
+        teacher_model: str = DEFAULT_MODEL,
+        device: str = "auto",
+        quantization: str | None = None,
+        max_new_tokens: int = 512,
+        temperature: float = 0.7,
+        seed: int = 0,
+    ) -> None:
         self.teacher_model = teacher_model
         self.device, self.quantization = device, quantization
         self.max_new_tokens, self.temperature, self.seed = max_new_tokens, temperature, seed
@@ -61,7 +69,7 @@ class SyntheticGenerator:
             self._model, self._tokenizer = _load_model(self.teacher_model, self.device, self.quantization)
 
     def _render(self, prompt: str, system_prompt: str | None) -> str:
-        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else [])
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
         messages.append({"role": "user", "content": prompt})
         if getattr(self._tokenizer, "chat_template", None):
             return str(self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
@@ -74,14 +82,26 @@ class SyntheticGenerator:
         inputs = inputs.to(self._model.device)
         sampling = temperature > 0
         with torch.no_grad():
-            out = self._model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=sampling,
-                                       temperature=temperature if sampling else None, top_p=0.95 if sampling else None,
-                                       pad_token_id=self._tokenizer.pad_token_id)
-        new = out[:, inputs["input_ids"].shape[1]:]
+            out = self._model.generate(
+                **inputs,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=sampling,
+                temperature=temperature if sampling else None,
+                top_p=0.95 if sampling else None,
+                pad_token_id=self._tokenizer.pad_token_id,
+            )
+        new = out[:, inputs["input_ids"].shape[1] :]
         return [t.strip() for t in self._tokenizer.batch_decode(new, skip_special_tokens=True)]
 
-    def generate_batch(self, prompts: list[str], batch_size: int = 4, *, system_prompt: str | None = None,
-                       temperature: float | None = None, progress: bool = True) -> list[str]:
+    def generate_batch(
+        self,
+        prompts: list[str],
+        batch_size: int = 4,
+        *,
+        system_prompt: str | None = None,
+        temperature: float | None = None,
+        progress: bool = True,
+    ) -> list[str]:
         """Responses to ``prompts``, ``batch_size`` at a time; halves the batch on out-of-memory."""
         import torch
 
@@ -96,7 +116,7 @@ class SyntheticGenerator:
         with create_progress(disable=not progress) as bar:
             task = bar.add_task(f"generating ({self.teacher_model})", total=len(texts))
             while len(results) < len(texts):
-                chunk = texts[len(results):len(results) + size]
+                chunk = texts[len(results) : len(results) + size]
                 try:
                     results.extend(self._generate(chunk, temperature))
                 except (RuntimeError, MemoryError) as exc:
@@ -114,8 +134,9 @@ class SyntheticGenerator:
         """One response to ``prompt``."""
         return self.generate_batch([prompt], 1, progress=False)[0]
 
-    def generate_sft_data(self, prompts: list[str], system_prompt: str | None = None,
-                          batch_size: int = 4) -> list[dict[str, str]]:
+    def generate_sft_data(
+        self, prompts: list[str], system_prompt: str | None = None, batch_size: int = 4
+    ) -> list[dict[str, str]]:
         """Alpaca rows (``instruction``, ``input``, ``output``[, ``system``]) answering ``prompts``."""
         outputs = self.generate_batch(prompts, batch_size, system_prompt=system_prompt)
         rows = []
@@ -138,8 +159,14 @@ class PreferenceGenerator(SyntheticGenerator):
     chosen_temperature = 0.3
     rejected_temperature = 0.9
 
-    def __init__(self, teacher_model: str = DEFAULT_MODEL, device: str = "auto", judge_model: str | None = None,
-                 max_new_tokens: int = 256, seed: int = 0) -> None:
+    def __init__(
+        self,
+        teacher_model: str = DEFAULT_MODEL,
+        device: str = "auto",
+        judge_model: str | None = None,
+        max_new_tokens: int = 256,
+        seed: int = 0,
+    ) -> None:
         super().__init__(teacher_model, device, max_new_tokens=max_new_tokens, seed=seed)
         self.judge_model = judge_model
         self._judge: Any = None
@@ -150,19 +177,25 @@ class PreferenceGenerator(SyntheticGenerator):
 
         if self._judge is None:
             self._ensure_loaded()
-            self._judge = (self._model, self._tokenizer) if self.judge_model is None else \
-                _load_model(self.judge_model, self.device, None)
+            self._judge = (
+                (self._model, self._tokenizer)
+                if self.judge_model is None
+                else _load_model(self.judge_model, self.device, None)
+            )
         model, tokenizer = self._judge
         messages = [{"role": "user", "content": prompt}]
-        prefix = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) \
-            if getattr(tokenizer, "chat_template", None) else prompt
+        prefix = (
+            tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            if getattr(tokenizer, "chat_template", None)
+            else prompt
+        )
         prompt_ids = tokenizer(prefix, add_special_tokens=False, return_tensors="pt")["input_ids"]
         response_ids = tokenizer(response, add_special_tokens=False, return_tensors="pt")["input_ids"]
         if response_ids.shape[1] == 0:
             return float("-inf")
         ids = torch.cat([prompt_ids, response_ids], dim=1).to(model.device)
         with torch.no_grad():
-            logits = model(ids).logits[0, prompt_ids.shape[1] - 1:-1]
+            logits = model(ids).logits[0, prompt_ids.shape[1] - 1 : -1]
         logprobs = torch.log_softmax(logits.float(), -1).gather(1, response_ids[0].to(model.device)[:, None])
         return float(logprobs.mean())
 
@@ -191,8 +224,9 @@ class PreferenceGenerator(SyntheticGenerator):
         """One ``prompt``/``chosen``/``rejected`` row, or ``None`` when the samples are identical."""
         return self._pair(prompt, self._samples([prompt], num_samples, 1)[0])
 
-    def generate_preference_data(self, prompts: list[str], judge_model: str | None = None, num_samples: int = 2,
-                                 batch_size: int = 4) -> list[dict[str, str]]:
+    def generate_preference_data(
+        self, prompts: list[str], judge_model: str | None = None, num_samples: int = 2, batch_size: int = 4
+    ) -> list[dict[str, str]]:
         """Preference rows for ``prompts`` (pairs whose samples came out identical are skipped)."""
         if judge_model is not None and judge_model != self.judge_model:
             self.judge_model, self._judge = judge_model, None

@@ -20,8 +20,7 @@ logger = get_logger(__name__)
 
 # Attention projections per architecture family (spec 3.2); matched on the model type or name.
 _TARGETS: tuple[tuple[tuple[str, ...], list[str]], ...] = (
-    (("llama", "smollm", "mistral", "mixtral", "qwen", "gemma", "phi3"),
-     ["q_proj", "k_proj", "v_proj", "o_proj"]),
+    (("llama", "smollm", "mistral", "mixtral", "qwen", "gemma", "phi3"), ["q_proj", "k_proj", "v_proj", "o_proj"]),
     (("gpt2", "gpt-2", "gpt_neo", "gpt-neo", "gptneo"), ["c_attn", "c_proj"]),
     (("falcon",), ["query_key_value", "dense"]),
 )
@@ -66,9 +65,14 @@ def get_peft_config(config: LoRAConfig, model_name: str = "") -> LoraConfig:
     """PEFT's ``LoraConfig`` for our :class:`LoRAConfig` (every field mapped)."""
     from peft import LoraConfig
 
-    return LoraConfig(r=config.r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=resolve_target_modules(config, model_name), bias=config.bias,
-                      task_type=config.task_type)
+    return LoraConfig(
+        r=config.r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=resolve_target_modules(config, model_name),
+        bias=config.bias,
+        task_type=config.task_type,
+    )
 
 
 def setup_lora(model: Any, config: LoRAConfig) -> PeftModel:
@@ -146,8 +150,7 @@ def load_merged(adapter_path: str | Path, base_model: str | None = None, torch_d
     return PeftModel.from_pretrained(model, str(adapter_path)).merge_and_unload()
 
 
-def merge_lora(model_path: str | None, adapter_path: str, output_path: str,
-               torch_dtype: str = "float32") -> Path:
+def merge_lora(model_path: str | None, adapter_path: str, output_path: str, torch_dtype: str = "float32") -> Path:
     """Merge ``adapter_path`` into ``model_path`` (default: the adapter's base) and save an
     ordinary model directory (safetensors + tokenizer) at ``output_path``."""
     import torch
@@ -163,8 +166,11 @@ def merge_lora(model_path: str | None, adapter_path: str, output_path: str,
     logger.info("merged %s into %s (%s parameters)", adapter_path, model_path or "its base model", f"{total:,}")
     out = Path(output_path)
     model.save_pretrained(out)
-    tokenizer_source = adapter_path if (Path(adapter_path) / "tokenizer_config.json").is_file() else \
-        resolve_model(model_path or adapter_base_model(adapter_path))
+    tokenizer_source = (
+        adapter_path
+        if (Path(adapter_path) / "tokenizer_config.json").is_file()
+        else resolve_model(model_path or adapter_base_model(adapter_path))
+    )
     AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(out)
     return out
 

@@ -70,9 +70,14 @@ def _boundaries(query: torch.Tensor, attention_mask: Any, kwargs: dict[str, Any]
     return bounds
 
 
-def packed_sdpa_attention_forward(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor,
-                                  value: torch.Tensor, attention_mask: torch.Tensor | None,
-                                  **kwargs: Any) -> tuple[torch.Tensor, None]:
+def packed_sdpa_attention_forward(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
     """transformers' ``sdpa`` attention, run once per example when the row is packed."""
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -86,24 +91,47 @@ def packed_sdpa_attention_forward(module: torch.nn.Module, query: torch.Tensor, 
     # split, not slicing: its backward is one concatenation, where each slice's backward would
     # write a zero-filled gradient of the whole row.
     lengths = [end - start for start, end in pairwise(bounds)]
-    outputs = [sdpa_attention_forward(module, q, k, v, None, is_causal=True, **kwargs)[0]
-               for q, k, v in zip(query.split(lengths, dim=2), key.split(lengths, dim=2),
-                                  value.split(lengths, dim=2), strict=True)]
+    outputs = [
+        sdpa_attention_forward(module, q, k, v, None, is_causal=True, **kwargs)[0]
+        for q, k, v in zip(
+            query.split(lengths, dim=2), key.split(lengths, dim=2), value.split(lengths, dim=2), strict=True
+        )
+    ]
     return torch.cat(outputs, dim=1), None
 
 
-def packed_sdpa_mask(batch_size: int, q_length: int, kv_length: int, q_offset: int = 0, kv_offset: int = 0,
-                     attention_mask: torch.Tensor | None = None, **kwargs: Any) -> torch.Tensor | None:
+def packed_sdpa_mask(
+    batch_size: int,
+    q_length: int,
+    kv_length: int,
+    q_offset: int = 0,
+    kv_offset: int = 0,
+    attention_mask: torch.Tensor | None = None,
+    **kwargs: Any,
+) -> torch.Tensor | None:
     """No mask for unpadded full causal attention (the attention finds the example boundaries);
     otherwise transformers' ``sdpa`` mask."""
     from transformers.masking_utils import sdpa_mask
 
-    plain = (attention_mask is None and q_length == kv_length and q_offset == 0 and kv_offset == 0
-             and kwargs.get("local_size") is None and not kwargs.get("use_vmap", False))
+    plain = (
+        attention_mask is None
+        and q_length == kv_length
+        and q_offset == 0
+        and kv_offset == 0
+        and kwargs.get("local_size") is None
+        and not kwargs.get("use_vmap", False)
+    )
     if plain:
         return None
-    return sdpa_mask(batch_size=batch_size, q_length=q_length, kv_length=kv_length, q_offset=q_offset,
-                     kv_offset=kv_offset, attention_mask=attention_mask, **kwargs)
+    return sdpa_mask(
+        batch_size=batch_size,
+        q_length=q_length,
+        kv_length=kv_length,
+        q_offset=q_offset,
+        kv_offset=kv_offset,
+        attention_mask=attention_mask,
+        **kwargs,
+    )
 
 
 def register_packed_attention() -> str:
@@ -172,9 +200,13 @@ def pack_to_batch(dataset: datasets.Dataset, examples_per_row: int) -> datasets.
     if not lengths:
         return dataset
     row_length = max(max(lengths), math.ceil(examples_per_row * sum(lengths) / len(lengths)))
-    examples = dataset.map(_unpack_rows, batched=True, remove_columns=dataset.column_names,
-                           desc="Unpacking rows")
+    examples = dataset.map(_unpack_rows, batched=True, remove_columns=dataset.column_names, desc="Unpacking rows")
     packed = pack_dataset(examples, row_length, PACKING_STRATEGY, {"desc": f"Packing rows of {row_length} tokens"})
-    logger.info("packing: %d examples (%d tokens) into %d rows of at most %d tokens, one row per step",
-                len(lengths), sum(lengths), len(packed), row_length)
+    logger.info(
+        "packing: %d examples (%d tokens) into %d rows of at most %d tokens, one row per step",
+        len(lengths),
+        sum(lengths),
+        len(packed),
+        row_length,
+    )
     return packed

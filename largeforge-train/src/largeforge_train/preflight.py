@@ -45,12 +45,14 @@ def check_chat_template(tokenizer: Any, chat_template: str | None = None) -> Non
         name = getattr(tokenizer, "name_or_path", "the tokenizer")
         raise PreflightError(
             f"{name} has no chat template and none was given: pass --chat-template (a Jinja file or "
-            "string), or use an instruct model's tokenizer")
+            "string), or use an instruct model's tokenizer"
+        )
 
 
 def _ids(tokenizer: Any, messages: list[dict[str, Any]], template: str | None, *, generation: bool) -> list[int]:
-    out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, chat_template=template,
-                                        add_generation_prompt=generation)
+    out = tokenizer.apply_chat_template(
+        messages, tokenize=True, return_dict=True, chat_template=template, add_generation_prompt=generation
+    )
     return list(out["input_ids"])
 
 
@@ -63,9 +65,16 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def preflight_sft(dataset: datasets.Dataset, tokenizer: Any, *, max_length: int, completion_only: bool = True,
-                  packing: bool = False, chat_template: str | None = None,
-                  sample_size: int = SAMPLE_SIZE) -> PreflightReport:
+def preflight_sft(
+    dataset: datasets.Dataset,
+    tokenizer: Any,
+    *,
+    max_length: int,
+    completion_only: bool = True,
+    packing: bool = False,
+    chat_template: str | None = None,
+    sample_size: int = SAMPLE_SIZE,
+) -> PreflightReport:
     """Check up to ``sample_size`` prompt/completion (or ``text``) rows as TRL will tokenize them.
 
     Raises :class:`PreflightError` naming the first offending example when the loss mask covers
@@ -109,29 +118,40 @@ def preflight_sft(dataset: datasets.Dataset, tokenizer: Any, *, max_length: int,
         raise PreflightError(
             f"the loss mask covers nothing: in the {report.checked} examples checked, no token of the reply is "
             "trained (the chat template renders nothing after the prompt). Fix the chat template, or use "
-            "--train-on-prompt to train on whole sequences")
+            "--train-on-prompt to train on whole sequences"
+        )
     if no_eos:
         index, tail = no_eos[0]
         raise PreflightError(
             f"examples do not end with the tokenizer's EOS token {tokenizer.eos_token!r} ({len(no_eos)} of "
             f"{report.checked} checked; example {index} ends with {tail!r}): the model would never learn to stop. "
-            "Set --eos-token to the chat template's end-of-turn token, or fix the template")
+            "Set --eos-token to the chat template's end-of-turn token, or fix the template"
+        )
     if report.checked and report.truncated == report.checked:
         raise PreflightError(
             f"every example is truncated: all {report.checked} examples checked are longer than "
-            f"max_seq_length={max_length} tokens, so no reply would be learned whole. Raise --max-length")
+            f"max_seq_length={max_length} tokens, so no reply would be learned whole. Raise --max-length"
+        )
     if empty:
         report.warnings.append(f"{len(empty)} of {report.checked} examples have nothing to train on; TRL drops them")
     if report.truncated:
-        report.warnings.append(f"{report.truncated} of {report.checked} examples are longer than "
-                               f"max_seq_length={max_length} and will be truncated")
+        report.warnings.append(
+            f"{report.truncated} of {report.checked} examples are longer than "
+            f"max_seq_length={max_length} and will be truncated"
+        )
     for warning in report.warnings:
         logger.warning("preflight: %s", warning)
     return report
 
 
-def preflight_dpo(dataset: datasets.Dataset, tokenizer: Any, *, max_length: int,
-                  chat_template: str | None = None, sample_size: int = SAMPLE_SIZE) -> PreflightReport:
+def preflight_dpo(
+    dataset: datasets.Dataset,
+    tokenizer: Any,
+    *,
+    max_length: int,
+    chat_template: str | None = None,
+    sample_size: int = SAMPLE_SIZE,
+) -> PreflightReport:
     """Check preference rows: chat template present, replies end with EOS, not all truncated."""
     report = PreflightReport()
     conversational = isinstance(dataset[0]["prompt"], list)
@@ -146,21 +166,30 @@ def preflight_dpo(dataset: datasets.Dataset, tokenizer: Any, *, max_length: int,
                 continue
             prompt_ids = _ids(tokenizer, row["prompt"], chat_template, generation=True)
             full = _ids(tokenizer, row["prompt"] + row[side], chat_template, generation=False)
-            reply = full[_common_prefix(prompt_ids, full):]
+            reply = full[_common_prefix(prompt_ids, full) :]
             if eos_id not in reply:
                 raise PreflightError(
                     f"example {index}: the {side} reply does not end with the tokenizer's EOS token "
-                    f"{tokenizer.eos_token!r}: set --eos-token to the chat template's end-of-turn token")
+                    f"{tokenizer.eos_token!r}: set --eos-token to the chat template's end-of-turn token"
+                )
             if len(full) > max_length and side == "chosen":
                 report.truncated += 1
     if report.checked and conversational and report.truncated == report.checked:
-        raise PreflightError(f"every example is truncated: all {report.checked} examples checked are longer "
-                             f"than max_length={max_length} tokens. Raise --max-length")
+        raise PreflightError(
+            f"every example is truncated: all {report.checked} examples checked are longer "
+            f"than max_length={max_length} tokens. Raise --max-length"
+        )
     return report
 
 
-def preflight_kto(dataset: datasets.Dataset, tokenizer: Any, *, max_length: int,
-                  chat_template: str | None = None, sample_size: int = SAMPLE_SIZE) -> PreflightReport:
+def preflight_kto(
+    dataset: datasets.Dataset,
+    tokenizer: Any,
+    *,
+    max_length: int,
+    chat_template: str | None = None,
+    sample_size: int = SAMPLE_SIZE,
+) -> PreflightReport:
     """Check unpaired (KTO) rows as TRL's ``KTOTrainer`` tokenizes them: a chat template, replies
     that end with EOS, and prompts that leave room for a reply (TRL drops a row whose prompt
     alone fills ``max_length``). Only one label in the whole set is a warning: no reward margin."""
@@ -177,26 +206,35 @@ def preflight_kto(dataset: datasets.Dataset, tokenizer: Any, *, max_length: int,
             continue
         prompt_ids = _ids(tokenizer, row["prompt"], chat_template, generation=True)
         full = _ids(tokenizer, row["prompt"] + row["completion"], chat_template, generation=False)
-        reply = full[_common_prefix(prompt_ids, full):]
+        reply = full[_common_prefix(prompt_ids, full) :]
         if eos_id not in reply:
             raise PreflightError(
                 f"example {index}: the reply does not end with the tokenizer's EOS token {tokenizer.eos_token!r}: "
-                "set --eos-token to the chat template's end-of-turn token")
+                "set --eos-token to the chat template's end-of-turn token"
+            )
         dropped += len(prompt_ids) >= max_length
         report.truncated += len(full) > max_length
     if report.checked and dropped == report.checked:
-        raise PreflightError(f"every prompt fills max_length={max_length}: all {report.checked} examples checked "
-                             "would be dropped. Raise --max-length")
+        raise PreflightError(
+            f"every prompt fills max_length={max_length}: all {report.checked} examples checked "
+            "would be dropped. Raise --max-length"
+        )
     labels = set(dataset["label"])
     if len(labels) < 2:
-        report.warnings.append(f"every row is labelled {labels.pop() if labels else None}: KTO learns from both "
-                               "desirable and undesirable replies, and no reward margin can be measured")
+        report.warnings.append(
+            f"every row is labelled {labels.pop() if labels else None}: KTO learns from both "
+            "desirable and undesirable replies, and no reward margin can be measured"
+        )
     if dropped:
-        report.warnings.append(f"{dropped} of {report.checked} examples have a prompt of max_length={max_length} "
-                               "tokens or more and will be dropped (raise --max-length to keep them)")
+        report.warnings.append(
+            f"{dropped} of {report.checked} examples have a prompt of max_length={max_length} "
+            "tokens or more and will be dropped (raise --max-length to keep them)"
+        )
     if report.truncated > dropped:
-        report.warnings.append(f"{report.truncated - dropped} of {report.checked} examples are longer than "
-                               f"max_length={max_length} and will be truncated")
+        report.warnings.append(
+            f"{report.truncated - dropped} of {report.checked} examples are longer than "
+            f"max_length={max_length} and will be truncated"
+        )
     for warning in report.warnings:
         logger.warning("preflight: %s", warning)
     return report

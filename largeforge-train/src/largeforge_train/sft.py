@@ -39,21 +39,31 @@ class SFTTrainer(BaseTrainer):
     config: SFTConfig
     trl_config_class = "trl.SFTConfig"
     trl_managed: ClassVar[dict[str, str]] = {
-        **BaseTrainer.trl_managed, "completion_only_loss": "train_on_prompt (its opposite)",
-        "padding_free": "packing", "packing_strategy": "packing", "eos_token": "eos_token / --eos-token"}
+        **BaseTrainer.trl_managed,
+        "completion_only_loss": "train_on_prompt (its opposite)",
+        "padding_free": "packing",
+        "packing_strategy": "packing",
+        "eos_token": "eos_token / --eos-token",
+    }
     #: Packed rows of about a batch of examples, one per step (False: TRL's ``batch`` rows of
     #: ``max_seq_length`` tokens per step, several times the examples and tokens of a batch).
     pack_rows_to_batch: bool = True
 
-    def __init__(self, model_name: str, config: SFTConfig, lora_config: LoRAConfig | None = None,
-                 **options: Any) -> None:
+    def __init__(
+        self, model_name: str, config: SFTConfig, lora_config: LoRAConfig | None = None, **options: Any
+    ) -> None:
         super().__init__(model_name, config, lora_config, **options)
 
     def preflight(self, train_dataset: datasets.Dataset) -> datasets.Dataset:
         """Prompt/completion rows, checked by :func:`preflight_sft`."""
         dataset = to_prompt_completion(train_dataset)
-        report = preflight_sft(dataset, self.tokenizer, max_length=self.config.max_seq_length,
-                               completion_only=not self.config.train_on_prompt, packing=self.config.packing)
+        report = preflight_sft(
+            dataset,
+            self.tokenizer,
+            max_length=self.config.max_seq_length,
+            completion_only=not self.config.train_on_prompt,
+            packing=self.config.packing,
+        )
         self.tokens_per_example = report.trained_tokens / report.checked if report.checked else None
         return dataset
 
@@ -86,10 +96,15 @@ class SFTTrainer(BaseTrainer):
         c = self.config
         if c.packing:
             self.packed_attention()
-        trainer = TRLSFTTrainer(model=self._model, args=self._get_training_args(eval_dataset is not None),
-                                train_dataset=train_dataset, eval_dataset=eval_dataset,
-                                processing_class=self.tokenizer, peft_config=self.peft_config(),
-                                callbacks=self.callbacks(eval_dataset is not None))
+        trainer = TRLSFTTrainer(
+            model=self._model,
+            args=self._get_training_args(eval_dataset is not None),
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=self.tokenizer,
+            peft_config=self.peft_config(),
+            callbacks=self.callbacks(eval_dataset is not None),
+        )
         if c.packing and self.pack_rows_to_batch:
             trainer.train_dataset = pack_to_batch(trainer.train_dataset, c.per_device_train_batch_size)
             if trainer.eval_dataset is not None:

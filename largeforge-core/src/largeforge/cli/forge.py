@@ -47,14 +47,18 @@ def register(app: typer.Typer) -> None:
         pipeline: Path = typer.Argument(..., help="Pipeline file (YAML/TOML/JSON)."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and what would run; do nothing."),
         print_config: bool = typer.Option(
-            False, "--print-config", help="Print every stage's resolved settings (YAML, TRL fields and LoRA "
-                                          "included); do nothing."),
+            False,
+            "--print-config",
+            help="Print every stage's resolved settings (YAML, TRL fields and LoRA included); do nothing.",
+        ),
         up: bool = typer.Option(False, "--up", help="Then serve every expert and the router until Ctrl+C."),
         ask: Optional[list[str]] = typer.Option(
-            None, "--ask", help="Then send this query through the router and print who answered (repeatable)."),
+            None, "--ask", help="Then send this query through the router and print who answered (repeatable)."
+        ),
         demo: bool = typer.Option(False, "--demo", help="Then ask the pipeline's demo_queries through the router."),
-        as_json: bool = typer.Option(False, "--json", help="Print the run's figures (the report's) as JSON on "
-                                                           "stdout; progress goes to stderr."),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print the run's figures (the report's) as JSON on stdout; progress goes to stderr."
+        ),
     ) -> None:
         """Run a forge pipeline: data → SFT → align (DPO, KTO, ORPO, …) → merge → quantize → eval → serve → route.
 
@@ -83,8 +87,14 @@ def register(app: typer.Typer) -> None:
             for col in ("expert", "stage", "plugin", "status", "key", "output"):
                 table.add_column(col)
             for stage in plan.stages:
-                table.add_row(stage.expert, stage.kind, stage.plugin, "done" if stage.done else "to run",
-                              stage.key, str(stage.artifact))
+                table.add_row(
+                    stage.expert,
+                    stage.kind,
+                    stage.plugin,
+                    "done" if stage.done else "to run",
+                    stage.key,
+                    str(stage.artifact),
+                )
             console.print(table)
             console.print("each stage's resolved settings: add --print-config", highlight=False)
             return
@@ -96,16 +106,21 @@ def register(app: typer.Typer) -> None:
         progress = ForgeProgress([s.kind for s in plan.stages if not s.done])
 
         def report(stage, status):  # type: ignore[no-untyped-def]
-            marks = {"skipped": "[dim]skipped (unchanged)[/dim]", "running": "[cyan]running…[/cyan]",
-                     "done": "[green]done[/green]"}
+            marks = {
+                "skipped": "[dim]skipped (unchanged)[/dim]",
+                "running": "[cyan]running…[/cyan]",
+                "done": "[green]done[/green]",
+            }
             extra = ""
             if status == "running":
                 progress.begin()
                 extra = f" ({progress.summary()})"
             elif status == "done":
                 extra = f" in {clock(progress.end(stage.kind))} ({progress.summary()})"
-            console.print(f"[{index[id(stage)]}/{total}] {stage.expert} · {stage.kind} ({stage.plugin}) "
-                          f"{marks[status]}{extra}", highlight=False)
+            console.print(
+                f"[{index[id(stage)]}/{total}] {stage.expert} · {stage.kind} ({stage.plugin}) {marks[status]}{extra}",
+                highlight=False,
+            )
 
         outcomes = run_plan(plan, on_stage=report)
         table = Table(title=f"forge: {plan.pipeline.spec.name}")
@@ -113,8 +128,14 @@ def register(app: typer.Typer) -> None:
             table.add_column(col)
         for outcome in outcomes:
             metrics = "  ".join(f"{k}={v}" for k, v in outcome.metrics.items()) or "-"
-            table.add_row(outcome.stage.expert, outcome.stage.kind, outcome.status, f"{outcome.seconds:.1f}",
-                          metrics, str(outcome.stage.artifact))
+            table.add_row(
+                outcome.stage.expert,
+                outcome.stage.kind,
+                outcome.status,
+                f"{outcome.seconds:.1f}",
+                metrics,
+                str(outcome.stage.artifact),
+            )
         console.print(table)
         path, figures = write_report(plan)
         if as_json:
@@ -139,8 +160,9 @@ def register(app: typer.Typer) -> None:
 
         plan = plan_pipeline(load_pipeline(pipeline))
         if not any(stage.done for stage in plan.stages):
-            raise LargeForgeError(f"{pipeline}: no stage has finished in {plan.pipeline.workdir}: "
-                                  f"run `largeforge forge {pipeline}` first")
+            raise LargeForgeError(
+                f"{pipeline}: no stage has finished in {plan.pipeline.workdir}: run `largeforge forge {pipeline}` first"
+            )
         path, _ = write_report(plan)
         typer.echo(str(path))
         if open_ and not webbrowser.open(path.as_uri()):
@@ -164,16 +186,18 @@ def _serve_and_ask(plan, queries: list[str], keep_running: bool) -> None:  # typ
         for service in services.experts:
             print_info(f"expert {service.name}: {service.url}/v1")
         assert services.router is not None
-        print_info(f"router: {services.router.url}/v1  (model 'auto' routes; logs in "
-                   f"{plan.pipeline.workdir / 'logs'})")
+        print_info(f"router: {services.router.url}/v1  (model 'auto' routes; logs in {plan.pipeline.workdir / 'logs'})")
         if queries:
             from rich.markup import escape
 
             console.print("\n[bold]Routed answers[/bold]")
             for query in queries:
                 answer = ask(services.router.url, query)
-                console.print(f"[bold]Q:[/bold] {escape(query)}\n  [cyan]→ {answer.expert}[/cyan] "
-                              f"(confidence {answer.confidence}): {escape(answer.text)}", highlight=False)
+                console.print(
+                    f"[bold]Q:[/bold] {escape(query)}\n  [cyan]→ {answer.expert}[/cyan] "
+                    f"(confidence {answer.confidence}): {escape(answer.text)}",
+                    highlight=False,
+                )
         if keep_running:
             print_info("serving; press Ctrl+C to stop")
             try:

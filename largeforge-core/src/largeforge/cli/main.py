@@ -32,8 +32,12 @@ def create_app(pm: PluginManager | None = None) -> typer.Typer:
     from largeforge.plugins import get_plugin_manager
 
     pm = pm or get_plugin_manager()
-    app = typer.Typer(help=HELP, no_args_is_help=True, pretty_exceptions_enable=False,
-                      context_settings={"help_option_names": ["-h", "--help"]})
+    app = typer.Typer(
+        help=HELP,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
 
     @app.callback()
     def root(
@@ -41,8 +45,10 @@ def create_app(pm: PluginManager | None = None) -> typer.Typer:
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug output."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Warnings and errors only."),
         config: Optional[Path] = typer.Option(
-            None, "--config",
-            help="Global config file (YAML/TOML/JSON): `data`, `train` and `quant` commands read their section."),
+            None,
+            "--config",
+            help="Global config file (YAML/TOML/JSON): `data`, `train` and `quant` commands read their section.",
+        ),
     ) -> None:
         from largeforge.errors import ConfigError
         from largeforge.utils.logging import configure_logging

@@ -8,16 +8,14 @@ import typer
 
 
 def build() -> typer.Typer:
-    app = typer.Typer(help="List and prepare models (embedded aliases, local cache).",
-                      no_args_is_help=True)
+    app = typer.Typer(help="List and prepare models (embedded aliases, local cache).", no_args_is_help=True)
 
     @app.command("list")
     def list_models(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
         """Models the registered sources know about, and whether they are ready."""
         from largeforge.plugins import registries
 
-        rows = [row for entry in registries().model_sources.entries()
-                for row in entry.value.available()]
+        rows = [row for entry in registries().model_sources.entries() for row in entry.value.available()]
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return

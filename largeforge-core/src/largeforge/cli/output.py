@@ -35,5 +35,11 @@ def print_info(text: str) -> None:
 
 def create_progress(**kwargs: Any) -> Progress:
     """A progress bar with count, bar and ETA (``with create_progress() as p: ...``)."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=err_console, **kwargs)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        **kwargs,
+    )

@@ -21,8 +21,9 @@ def register(app: typer.Typer, pm: PluginManager) -> None:
         for kind, registry in registries.all().items():
             for entry in registry.entries():
                 provided.setdefault(entry.provider, {}).setdefault(kind, []).append(entry.name)
-        infos = [dict(asdict(info), status="loaded", provides=provided.get(info.name, {}))
-                 for info in pm.plugin_infos()]
+        infos = [
+            dict(asdict(info), status="loaded", provides=provided.get(info.name, {})) for info in pm.plugin_infos()
+        ]
         failed_names = {f.name for f in pm.failures}
         for info in infos:
             if info["name"] in failed_names:
@@ -41,9 +42,11 @@ def register(app: typer.Typer, pm: PluginManager) -> None:
         for info in infos:
             provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in info["provides"].items())
             hooks = ", ".join(h.removeprefix("register_") for h in info["hooks"])
-            table.add_row(info["name"], info["distribution"] or "-", info["version"] or "-",
-                          hooks, provides or "-")
+            table.add_row(info["name"], info["distribution"] or "-", info["version"] or "-", hooks, provides or "-")
         console.print(table)
         for failure in failures:
-            console.print(f"[red]failed[/red] {failure['name']} ({failure['distribution'] or '?'}) "
-                          f"in {failure['stage']}: {failure['error']}", highlight=False)
+            console.print(
+                f"[red]failed[/red] {failure['name']} ({failure['distribution'] or '?'}) "
+                f"in {failure['stage']}: {failure['error']}",
+                highlight=False,
+            )

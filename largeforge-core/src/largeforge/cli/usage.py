@@ -43,8 +43,7 @@ def missing_command_message(command: str) -> str | None:
         return None
     dist = f"largeforge-{extra}"
     if _installed(dist):
-        return (f"'{command}' comes from {dist}, which is installed but did not load "
-                "(see 'largeforge plugins')")
+        return f"'{command}' comes from {dist}, which is installed but did not load (see 'largeforge plugins')"
     return f"'{command}' needs {dist}, which is not installed: pip install \"largeforge-core[{extra}]\""
 
 

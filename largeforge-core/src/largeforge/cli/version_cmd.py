@@ -8,11 +8,24 @@ import platform
 
 import typer
 
-DISTRIBUTIONS = ("largeforge-core", "largeforge-train", "largeforge-serve", "largeforge-router",
-                 "largeforge-quant")
-DEPENDENCIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "litestar",
-                "uvicorn", "msgspec", "pluggy", "typer", "sentence-transformers", "llmcompressor",
-                "vllm", "openai")
+DISTRIBUTIONS = ("largeforge-core", "largeforge-train", "largeforge-serve", "largeforge-router", "largeforge-quant")
+DEPENDENCIES = (
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "accelerate",
+    "datasets",
+    "litestar",
+    "uvicorn",
+    "msgspec",
+    "pluggy",
+    "typer",
+    "sentence-transformers",
+    "llmcompressor",
+    "vllm",
+    "openai",
+)
 
 
 def installed_version(distribution: str) -> str | None:

@@ -160,9 +160,7 @@ def _format_of(path: Path) -> str:
     try:
         return _SUFFIX_FORMATS[path.suffix.lower()]
     except KeyError:
-        raise ConfigError(
-            f"{path}: unknown config format {path.suffix!r} (use .yaml, .yml, .toml or .json)"
-        ) from None
+        raise ConfigError(f"{path}: unknown config format {path.suffix!r} (use .yaml, .yml, .toml or .json)") from None
 
 
 def _drop_none(value: Any) -> Any:
@@ -213,15 +211,14 @@ def format_validation_error(
         # A cross-field rule fails on a whole section: name it, do not print it.
         shown = "" if value is _MISSING or isinstance(value, (dict, list)) else f" = {_short(value)}"
         allowed = _allowed_range(cls, tokens)
-        line = (f"{field_path or 'config'}{shown} is invalid: {reason}"
-                + (f" (allowed: {allowed})" if allowed else ""))
+        line = f"{field_path or 'config'}{shown} is invalid: {reason}" + (f" (allowed: {allowed})" if allowed else "")
     return f"{source}: {line}" if source else line
 
 
 def _short(value: Any, limit: int = 80) -> str:
     """``repr(value)``, cut to ``limit`` characters."""
     text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 1]}…"
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def _render_path(tokens: list[str | int]) -> str:

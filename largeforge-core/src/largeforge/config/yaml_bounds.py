@@ -62,5 +62,7 @@ def check_yaml_expansion(text: str, source: str) -> None:
     except yaml.YAMLError:
         return
     if root is not None and _expanded_size(root) > MAX_YAML_VALUES:
-        raise ConfigError(f"{source}: YAML aliases expand to more than {MAX_YAML_VALUES:,} values "
-                          "(an alias bomb?); refusing to load it")
+        raise ConfigError(
+            f"{source}: YAML aliases expand to more than {MAX_YAML_VALUES:,} values "
+            "(an alias bomb?); refusing to load it"
+        )

@@ -112,8 +112,11 @@ class Conversation(msgspec.Struct):
         record: dict[str, Any]
         if self.task == "preference":
             assert self.chosen is not None and self.rejected is not None
-            record = {"prompt": turns, "chosen": [_record_message(self.chosen)],
-                      "rejected": [_record_message(self.rejected)]}
+            record = {
+                "prompt": turns,
+                "chosen": [_record_message(self.chosen)],
+                "rejected": [_record_message(self.rejected)],
+            }
         elif self.task == "kto":
             record = {"prompt": turns[:-1], "completion": turns[-1:], "label": self.label}
         else:
@@ -144,6 +147,7 @@ def as_messages(rows: list[dict[str, Any]], roles: dict[str, str]) -> list[dict[
     mixed = [c for c in roles if len({type(r[c]) for r in rows if c in r} - {type(None)}) > 1]
     if not mixed:
         return rows
-    return [{**row, **{c: [{"role": roles[c], "content": row[c]}] for c in mixed if isinstance(row.get(c), str)}}
-            for row in rows]
-
+    return [
+        {**row, **{c: [{"role": roles[c], "content": row[c]}] for c in mixed if isinstance(row.get(c), str)}}
+        for row in rows
+    ]

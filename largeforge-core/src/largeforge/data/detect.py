@@ -21,9 +21,7 @@ def _formats(formats: Registry[DataFormat] | None) -> Registry[DataFormat]:
     return registries().formats
 
 
-def detect_format(
-    rows: Sequence[Any], formats: Registry[DataFormat] | None = None, *, source: str = "data"
-) -> str:
+def detect_format(rows: Sequence[Any], formats: Registry[DataFormat] | None = None, *, source: str = "data") -> str:
     """The name of the format most rows match; ties go to the more specific signature.
 
     Raises :class:`DataError` explaining what the rows look like when no format matches.
@@ -46,17 +44,25 @@ def detect_format(
 def _no_format(row: Mapping[str, Any], registry: Registry[DataFormat], source: str) -> str:
     """Why no format fits ``row``: the closest layout and the fields it lacks, or every layout."""
     keys = ", ".join(sorted(row.keys())) or "no keys"
-    scored = [(len(e.value.signature & row.keys()), -len(e.value.signature - row.keys()), e.name, e.value)
-              for e in registry.entries() if e.value.signature]
+    scored = [
+        (len(e.value.signature & row.keys()), -len(e.value.signature - row.keys()), e.name, e.value)
+        for e in registry.entries()
+        if e.value.signature
+    ]
     overlap, _, name, closest = max(scored, default=(0, 0, "", None))
     if closest is not None and overlap:
         missing = sorted(closest.signature - row.keys())
-        return (f"{source}: rows look like {name} but have no {' or '.join(missing)} field (rows have keys "
-                f"[{keys}]); name the column that holds it with --columns {missing[0]}=<column>, or pass --format")
-    known = "; ".join(f"{e.name} ({', '.join(sorted(e.value.signature))})" for e in registry.entries()
-                      if e.value.signature)
-    return (f"{source}: unknown format: rows have keys [{keys}]; known formats: {known}; map your columns "
-            "with --columns (e.g. instruction=question,output=answer) or pass --format to choose one")
+        return (
+            f"{source}: rows look like {name} but have no {' or '.join(missing)} field (rows have keys "
+            f"[{keys}]); name the column that holds it with --columns {missing[0]}=<column>, or pass --format"
+        )
+    known = "; ".join(
+        f"{e.name} ({', '.join(sorted(e.value.signature))})" for e in registry.entries() if e.value.signature
+    )
+    return (
+        f"{source}: unknown format: rows have keys [{keys}]; known formats: {known}; map your columns "
+        "with --columns (e.g. instruction=question,output=answer) or pass --format to choose one"
+    )
 
 
 def detect_file_format(path: Any, formats: Registry[DataFormat] | None = None) -> str:
@@ -82,6 +88,6 @@ def get_format(name: str, path: Any = None, formats: Registry[DataFormat] | None
 
 def format_fields(formats: Registry[DataFormat] | None = None) -> set[str]:
     """Every column a registered format reads (what a column mapping may name)."""
-    return {f.encode_name for entry in _formats(formats).entries()
-            for f in msgspec.structs.fields(entry.value.row_type)}
-
+    return {
+        f.encode_name for entry in _formats(formats).entries() for f in msgspec.structs.fields(entry.value.row_type)
+    }

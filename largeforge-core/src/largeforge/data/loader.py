@@ -22,8 +22,12 @@ _SHOWN_ERRORS = 3
 
 
 def load_conversations(
-    path: str | Path | DataSource, format: str = "auto", *, skip_invalid: bool = False,
-    columns: ColumnMap | None = None, dataset_info: str | Path | None = None,
+    path: str | Path | DataSource,
+    format: str = "auto",
+    *,
+    skip_invalid: bool = False,
+    columns: ColumnMap | None = None,
+    dataset_info: str | Path | None = None,
 ) -> list[Conversation]:
     """Every row of ``path`` (any location :func:`~largeforge.data.source.open_source` opens: a
     file of any supported kind, a ``datasets`` folder, a hub id, a name in ``dataset_info``) as a
@@ -60,8 +64,10 @@ def conversations_to_dataset(conversations: list[Conversation]) -> datasets.Data
     try:
         import datasets
     except ImportError:
-        raise DataError("building a training dataset needs the `datasets` package, which largeforge-train "
-                        'brings: pip install "largeforge-core[train]" (or pip install datasets)') from None
+        raise DataError(
+            "building a training dataset needs the `datasets` package, which largeforge-train "
+            'brings: pip install "largeforge-core[train]" (or pip install datasets)'
+        ) from None
 
     tasks = {c.task for c in conversations}
     if len(tasks) > 1:
@@ -77,16 +83,23 @@ class DatasetFactory:
     """One entry point for every format (spec 2.5)."""
 
     @staticmethod
-    def load(path: str | Path | DataSource, format: str = "auto", *, skip_invalid: bool = False,
-             columns: ColumnMap | None = None, dataset_info: str | Path | None = None) -> datasets.Dataset:
+    def load(
+        path: str | Path | DataSource,
+        format: str = "auto",
+        *,
+        skip_invalid: bool = False,
+        columns: ColumnMap | None = None,
+        dataset_info: str | Path | None = None,
+    ) -> datasets.Dataset:
         """Load ``path`` (format detected when ``"auto"``) as a ``datasets.Dataset``.
 
         SFT rows become ``messages``; preference rows ``prompt``/``chosen``/``rejected``;
         labelled (KTO) rows ``prompt``/``completion``/``label``; rows with tool definitions
         carry them in a ``tools`` column (JSON text, as TRL reads it).
         """
-        return conversations_to_dataset(load_conversations(path, format, skip_invalid=skip_invalid,
-                                                           columns=columns, dataset_info=dataset_info))
+        return conversations_to_dataset(
+            load_conversations(path, format, skip_invalid=skip_invalid, columns=columns, dataset_info=dataset_info)
+        )
 
 
 class FormatLoader:
@@ -136,9 +149,18 @@ class DPOLoader(FormatLoader):
     @staticmethod
     def validate_pair(example: Conversation) -> bool:
         """True when chosen and rejected differ (identical pairs are rejected on load)."""
-        return bool(example.chosen and example.rejected
-                    and example.chosen.content.strip() != example.rejected.content.strip())
+        return bool(
+            example.chosen and example.rejected and example.chosen.content.strip() != example.rejected.content.strip()
+        )
 
 
-__all__ = ["AlpacaLoader", "DPOLoader", "DatasetFactory", "FormatLoader", "ShareGPTLoader",
-           "conversations_to_dataset", "load_conversations", "user_text"]
+__all__ = [
+    "AlpacaLoader",
+    "DPOLoader",
+    "DatasetFactory",
+    "FormatLoader",
+    "ShareGPTLoader",
+    "conversations_to_dataset",
+    "load_conversations",
+    "user_text",
+]

@@ -49,7 +49,7 @@ class Part:
 
     def of(self, data: Buffer) -> bytes:
         """A copy of the part with its brackets."""
-        return self.prefix + data[self.start:self.end] + self.suffix
+        return self.prefix + data[self.start : self.end] + self.suffix
 
     def in_place(self, data: Buffer) -> bytes | memoryview:
         """The part with its brackets, without copying it when ``data`` is a copy-on-write
@@ -110,8 +110,10 @@ def split(data: Buffer, parts: int, *, jsonl: bool) -> list[Part] | None:
         return None
     bounds = [(0, 0), *cuts, (size, size)]
     opened, closed = (b"", b"") if jsonl else (b"[", b"]")
-    return [Part(start, end, opened if i else b"", closed if i < len(cuts) else b"")
-            for i, ((_, start), (end, _)) in enumerate(pairwise(bounds))]
+    return [
+        Part(start, end, opened if i else b"", closed if i < len(cuts) else b"")
+        for i, ((_, start), (end, _)) in enumerate(pairwise(bounds))
+    ]
 
 
 def head(data: Buffer, size: int, *, jsonl: bool) -> bytes | None:

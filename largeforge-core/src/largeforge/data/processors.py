@@ -74,8 +74,12 @@ class ChatFormatter:
         """Whether a chat template (given, or the tokenizer's) is available."""
         return bool(self.chat_template or getattr(self.tokenizer, "chat_template", None))
 
-    def format_messages(self, messages: Sequence[dict[str, Any] | Message], add_generation_prompt: bool = False,
-                        tools: Sequence[dict[str, Any]] | None = None) -> str:
+    def format_messages(
+        self,
+        messages: Sequence[dict[str, Any] | Message],
+        add_generation_prompt: bool = False,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> str:
         """Apply the chat template (``tokenizer.apply_chat_template``) or the fallback:
         ``<|system|>\\n…\\n<|user|>\\n…\\n<|assistant|>\\n…``. ``tools`` (function definitions)
         go to a template that knows them, and into the system message as the server writes them
@@ -104,8 +108,10 @@ class ChatFormatter:
         messages: list[dict[str, str]] = []
         if get("system", None):
             messages.append({"role": "system", "content": str(get("system"))})
-        messages += [{"role": "user", "content": user_text(get("instruction", ""), get("input", "") or "")},
-                     {"role": "assistant", "content": get("output", "")}]
+        messages += [
+            {"role": "user", "content": user_text(get("instruction", ""), get("input", "") or "")},
+            {"role": "assistant", "content": get("output", "")},
+        ]
         return self.format_messages(messages)
 
     def format_sharegpt(self, example: Any) -> str:

@@ -82,8 +82,12 @@ SAMPLE_BYTES = 1 << 18
 
 
 _BOM_UTF8 = b"\xef\xbb\xbf"
-_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"), (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
-              (b"\xff\xfe", "UTF-16 (little-endian)"), (b"\xfe\xff", "UTF-16 (big-endian)"))
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian)"),
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian)"),
+    (b"\xff\xfe", "UTF-16 (little-endian)"),
+    (b"\xfe\xff", "UTF-16 (big-endian)"),
+)
 
 
 def _wide_encoding(head: bytes) -> str | None:
@@ -125,8 +129,10 @@ def read_data(path: str | Path) -> Buffer:
     wide = _wide_encoding(data[:64])
     if wide is not None:
         converted = path.with_name(f"{path.stem}.utf8{path.suffix}")
-        raise DataError(f"{path}: the file is {wide} encoded; LargeForge reads UTF-8. Convert it, "
-                        f"e.g. iconv -f {wide.split()[0]} -t UTF-8 {path} > {converted}")
+        raise DataError(
+            f"{path}: the file is {wide} encoded; LargeForge reads UTF-8. Convert it, "
+            f"e.g. iconv -f {wide.split()[0]} -t UTF-8 {path} > {converted}"
+        )
     if _NOT_SPACE.search(data) is None:  # no copy, unlike data.strip()
         raise DataError(f"{path}: file is empty")
     return data
@@ -202,8 +208,7 @@ def array_rows(path: Path, data: bytes) -> list[msgspec.Raw]:
     except RecursionError:
         raise DataError(f"{path}: row {deepest_row(data)}: {TOO_DEEP} to read") from None
     except msgspec.ValidationError:
-        raise DataError(f"{path}: expected a JSON array of rows or JSON Lines, got a single "
-                        "value") from None
+        raise DataError(f"{path}: expected a JSON array of rows or JSON Lines, got a single value") from None
     except msgspec.DecodeError as exc:
         raise _json_error(path, exc, data) from None
 
@@ -300,8 +305,9 @@ def jsonl_line_numbers(data: Buffer | memoryview) -> list[int]:
     return [number for number, line in enumerate(lines, start=1) if line.strip()]
 
 
-def decode_rows(path: str | Path, fmt: DataFormat, data: bytes | None = None, *,
-                whole: bool = True) -> Iterator[Decoded]:
+def decode_rows(
+    path: str | Path, fmt: DataFormat, data: bytes | None = None, *, whole: bool = True
+) -> Iterator[Decoded]:
     """``(index, line, raw, row, error)`` for every row, ``row`` decoded into ``fmt.row_type``
     (whose msgspec constraints do the per-field checks) or ``error`` saying why not.
 

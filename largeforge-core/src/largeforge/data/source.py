@@ -127,8 +127,11 @@ def source_config(source: DataSource) -> dict[str, Any]:
     """``source`` as plain values, to keep in a config (a pipeline stage's) and reopen with
     :func:`source_from_config`."""
     mapping = source.columns
-    columns = {"columns": dict(mapping.columns), "keys": dict(mapping.keys), "roles": dict(mapping.roles)} \
-        if mapping else None
+    columns = (
+        {"columns": dict(mapping.columns), "keys": dict(mapping.keys), "roles": dict(mapping.roles)}
+        if mapping
+        else None
+    )
     return {"location": source.location, "format": source.format, "name": source.name, "columns": columns}
 
 
@@ -137,4 +140,3 @@ def source_from_config(config: dict[str, Any]) -> DataSource:
     columns = ColumnMap(**config["columns"]) if config.get("columns") else None
     location = str(config["location"])
     return DataSource(location, reader_for(location), columns, config.get("format", "auto"), config.get("name"))
-

@@ -66,11 +66,19 @@ def dataset_stats(path: Any, format: str = "auto", tokenizer: Any = None) -> dic
         if tokenizer is not None:
             response_tokens.append(len(tokenizer.encode(response, add_special_tokens=False)))
     stats: dict[str, Any] = {
-        "path": str(path), "format": fmt.name, "rows": rows, "valid": rows - invalid,
-        "invalid": invalid, "tasks": dict(tasks), "roles": dict(roles),
-        "turns": _summary(turns), "prompt_chars": _summary(prompt_chars),
-        "response_chars": _summary(response_chars), "with_system_prompt": with_system,
-        "with_tool_calls": with_tools, "with_tool_definitions": with_tool_definitions,
+        "path": str(path),
+        "format": fmt.name,
+        "rows": rows,
+        "valid": rows - invalid,
+        "invalid": invalid,
+        "tasks": dict(tasks),
+        "roles": dict(roles),
+        "turns": _summary(turns),
+        "prompt_chars": _summary(prompt_chars),
+        "response_chars": _summary(response_chars),
+        "with_system_prompt": with_system,
+        "with_tool_calls": with_tools,
+        "with_tool_definitions": with_tool_definitions,
         "duplicates": sum(n - 1 for n in seen.values() if n > 1),
     }
     if tokenizer is not None:

@@ -95,8 +95,9 @@ class DataValidator:
     (slower; the report is the same). ``workers`` caps the processes a large file is split
     across (``None``: one per CPU, for files of at least 16 MiB per process)."""
 
-    def __init__(self, formats: Registry[DataFormat] | None = None, *, screen: bool = True,
-                 workers: int | None = None) -> None:
+    def __init__(
+        self, formats: Registry[DataFormat] | None = None, *, screen: bool = True, workers: int | None = None
+    ) -> None:
         self.formats = formats
         self.screen = screen
         self.workers = workers
@@ -121,8 +122,9 @@ class DataValidator:
             checked = self._check_in_parts(fmt, data, jsonl) or self._check(fmt, Path(source.location), data, jsonl)
         else:
             checked = self._check_batches(fmt, source)
-        report = ValidationReport(str(source), fmt.name, total=checked.total, errors=checked.errors,
-                                  warnings=checked.warnings)
+        report = ValidationReport(
+            str(source), fmt.name, total=checked.total, errors=checked.errors, warnings=checked.warnings
+        )
         report.invalid = len(report.errors)
         report.valid = report.total - report.invalid
         return report
@@ -141,7 +143,9 @@ class DataValidator:
         merged = _Checked(0, [], [])
         for piece, result in zip(pieces, results, strict=True):
             assert result is not None
-            lines_before = bytes(data[:piece.start]).count(b"\n") if jsonl and (result.errors or result.warnings) else 0
+            lines_before = (
+                bytes(data[: piece.start]).count(b"\n") if jsonl and (result.errors or result.warnings) else 0
+            )
             for issues, into in ((result.errors, merged.errors), (result.warnings, merged.warnings)):
                 for issue in issues:
                     issue.index += merged.total
@@ -180,8 +184,9 @@ class DataValidator:
             suspects = fmt.screen(items, placeholders=True) if whole else None
             order = range(len(items)) if suspects is None else sorted(suspects)
             for i in order:
-                self._check_row(checked, fmt, batch.start + i, batch.lines[i] if batch.lines else None, items[i],
-                                errors[i], True)
+                self._check_row(
+                    checked, fmt, batch.start + i, batch.lines[i] if batch.lines else None, items[i], errors[i], True
+                )
             checked.total = batch.start + len(items)
         return checked
 
@@ -193,13 +198,21 @@ class DataValidator:
         order = range(len(rows)) if suspects is None else sorted(suspects)
         lines = jsonl_line_numbers(data) if order and jsonl else None
         for index in order:
-            self._check_row(checked, fmt, index, lines[index] if lines else None, rows[index], None,
-                            look_for_placeholders)
+            self._check_row(
+                checked, fmt, index, lines[index] if lines else None, rows[index], None, look_for_placeholders
+            )
         return checked
 
     @staticmethod
-    def _check_row(checked: _Checked, fmt: DataFormat, index: int, line: int | None, row: Any,
-                   error: str | None, look_for_placeholders: bool) -> None:
+    def _check_row(
+        checked: _Checked,
+        fmt: DataFormat,
+        index: int,
+        line: int | None,
+        row: Any,
+        error: str | None,
+        look_for_placeholders: bool,
+    ) -> None:
         """The exact check of one row: an error, or warnings for a short reply or placeholders."""
         if error is None:
             try:
@@ -218,9 +231,7 @@ class DataValidator:
                 return
         checked.errors.append(RowIssue(index, error, line))
 
-    def validate_rows(
-        self, rows: Sequence[Any], format: str
-    ) -> tuple[list[Conversation], list[dict[str, Any]]]:
+    def validate_rows(self, rows: Sequence[Any], format: str) -> tuple[list[Conversation], list[dict[str, Any]]]:
         """Split in-memory rows into valid conversations and ``{"index", "row", "error"}``."""
         fmt = get_format(format, None, self.formats)
         valid: list[Conversation] = []
@@ -229,8 +240,7 @@ class DataValidator:
             try:
                 valid.append(fmt.to_conversation(msgspec.convert(row, fmt.row_type)))
             except msgspec.ValidationError as exc:
-                invalid.append({"index": index, "row": row,
-                                "error": describe_validation_error(exc)})
+                invalid.append({"index": index, "row": row, "error": describe_validation_error(exc)})
             except ValueError as exc:
                 invalid.append({"index": index, "row": row, "error": str(exc)})
         return valid, invalid

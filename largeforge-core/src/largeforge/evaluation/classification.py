@@ -23,5 +23,10 @@ def classification_report(pairs: Sequence[tuple[str, str]], labels: Iterable[str
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_label[name] = {"precision": precision, "recall": recall, "f1": f1, "support": actual}
     accuracy = sum(t == p for t, p in pairs) / len(pairs) if pairs else 0.0
-    return {"examples": len(pairs), "accuracy": accuracy, "labels": names, "per_label": per_label,
-            "confusion": confusion}
+    return {
+        "examples": len(pairs),
+        "accuracy": accuracy,
+        "labels": names,
+        "per_label": per_label,
+        "confusion": confusion,
+    }

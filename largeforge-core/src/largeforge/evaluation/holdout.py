@@ -34,9 +34,11 @@ def split_conversations(conversations: list[Conversation], val_size: float, seed
     """Hold out ``val_size`` of ``conversations`` chosen by a ``seed``-ed shuffle; order is kept."""
     indices = list(range(len(conversations)))
     random.Random(seed).shuffle(indices)
-    held = set(indices[:heldout_count(len(conversations), val_size)])
-    return Split(train=[c for i, c in enumerate(conversations) if i not in held],
-                 heldout=[c for i, c in enumerate(conversations) if i in held])
+    held = set(indices[: heldout_count(len(conversations), val_size)])
+    return Split(
+        train=[c for i, c in enumerate(conversations) if i not in held],
+        heldout=[c for i, c in enumerate(conversations) if i in held],
+    )
 
 
 def eval_examples(conversations: list[Conversation]) -> list[EvalExample]:

@@ -40,5 +40,7 @@ def rouge_l(prediction: str, reference: str) -> float:
 
 
 BUILTIN_METRICS: dict[str, Callable[[str, str], float]] = {
-    "exact_match": exact_match, "contains": contains, "rouge_l": rouge_l,
+    "exact_match": exact_match,
+    "contains": contains,
+    "rouge_l": rouge_l,
 }

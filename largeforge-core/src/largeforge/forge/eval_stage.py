@@ -43,8 +43,10 @@ def eval_settings(pipeline: Pipeline, index: int, expert: ExpertSpec) -> EvalCon
     if config.data is not None and not pipeline.resolve(config.data).is_file():
         from largeforge.forge.plan import PlanError
 
-        raise PlanError(f"{pipeline.where(*at, 'data')}: eval file {config.data!r} not found "
-                        f"(looked at {pipeline.resolve(config.data)})")
+        raise PlanError(
+            f"{pipeline.where(*at, 'data')}: eval file {config.data!r} not found "
+            f"(looked at {pipeline.resolve(config.data)})"
+        )
     return config
 
 
@@ -53,8 +55,13 @@ def holdout_options(config: EvalConfig | None, sft_options: dict[str, Any]) -> d
     and whether it picks its own ``eval_steps`` (when the pipeline sets none)."""
     if config is None or config.data is not None or config.val_size == 0:
         return {}
-    return {"holdout": {"val_size": config.val_size, "seed": config.seed,
-                        "auto_eval_steps": "eval_steps" not in sft_options}}
+    return {
+        "holdout": {
+            "val_size": config.val_size,
+            "seed": config.seed,
+            "auto_eval_steps": "eval_steps" not in sft_options,
+        }
+    }
 
 
 def split_stage_data(path: Any, fmt: str, holdout: dict[str, Any] | None) -> Split:
@@ -86,8 +93,9 @@ def auto_eval_steps(stage: Stage, train_rows: int) -> int | None:
         return None
     train = stage.config["train"]
     per_step = train["per_device_train_batch_size"] * train["gradient_accumulation_steps"]
-    total = train["max_steps"] if train["max_steps"] > 0 else math.ceil(train_rows / per_step) * train[
-        "num_train_epochs"]
+    total = (
+        train["max_steps"] if train["max_steps"] > 0 else math.ceil(train_rows / per_step) * train["num_train_epochs"]
+    )
     return max(1, math.ceil(total / 10))
 
 
@@ -103,9 +111,21 @@ def plan_eval(pipeline: Pipeline, expert: ExpertSpec, config: EvalConfig | None,
         models["quantized"] = str(quantized.artifact)
     sft = stages[0]
     inputs = [sft.inputs[0], *([pipeline.resolve(config.data)] if config.data else [])]
-    stage = Stage(expert.name, "eval", config.evaluator, sft.output.parent / "eval",
-                  {"eval": config.to_dict(), "format": sft.config["format"], "data": sft.config["data"],
-                   "holdout": sft.config.get("holdout"), "models": models}, inputs, upstream=stages[-1])
+    stage = Stage(
+        expert.name,
+        "eval",
+        config.evaluator,
+        sft.output.parent / "eval",
+        {
+            "eval": config.to_dict(),
+            "format": sft.config["format"],
+            "data": sft.config["data"],
+            "holdout": sft.config.get("holdout"),
+            "models": models,
+        },
+        inputs,
+        upstream=stages[-1],
+    )
     stage.key = stage_key(stage, pipeline.spec.base_model)
     return stage
 
@@ -123,12 +143,14 @@ def heldout_examples(stage: Stage, config: EvalConfig) -> tuple[list[EvalExample
         split = split_stage_data(stage_source(stage), stage.config["format"], stage.config.get("holdout"))
         conversations = split.heldout
         total = len(split.train) + len(split.heldout)
-        source = (f"{len(conversations)} held-out of {total} rows of {stage.inputs[0].name} "
-                  f"(val_size {config.val_size}, seed {config.seed})")
+        source = (
+            f"{len(conversations)} held-out of {total} rows of {stage.inputs[0].name} "
+            f"(val_size {config.val_size}, seed {config.seed})"
+        )
     examples = eval_examples(conversations)
     if len(examples) > config.max_rows:
         source += f"; the first {config.max_rows} scored"
-        examples = examples[:config.max_rows]
+        examples = examples[: config.max_rows]
     return examples, source
 
 
@@ -139,16 +161,22 @@ def run_eval(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
 
     config = EvalConfig.from_dict(stage.config["eval"])
     examples, source = heldout_examples(stage, config)
-    result: dict[str, Any] = {"expert": stage.expert, "source": source, "rows": len(examples),
-                              "metrics": config.metrics, "models": {}, "notes": []}
+    result: dict[str, Any] = {
+        "expert": stage.expert,
+        "source": source,
+        "rows": len(examples),
+        "metrics": config.metrics,
+        "models": {},
+        "notes": [],
+    }
     if not examples:
-        note = (f"expert {stage.expert}: no held-out rows ({source}): eval skipped; set eval.val_size "
-                f"or eval.data")
+        note = f"expert {stage.expert}: no held-out rows ({source}): eval skipped; set eval.val_size or eval.data"
         logger.warning(note)
         result["notes"].append(note)
     else:
-        result["models"], result["notes"] = score_models(stage.config["models"], examples, config,
-                                                         f"expert {stage.expert}")
+        result["models"], result["notes"] = score_models(
+            stage.config["models"], examples, config, f"expert {stage.expert}"
+        )
     save_json(result, stage.output / EVAL_FILE)
     return summary(result)
 

@@ -32,10 +32,14 @@ PROVIDERS = {
     "evaluators": ("largeforge-train", "train"),
     "metrics": ("largeforge-core", "all"),
 }
-BUILTIN = {"trainers": {"sft", "dpo", "kto", "orpo", "simpo", "cpo", "grpo"},
-           "quantizers": {"gptq", "awq", "gguf"},
-           "backends": {"transformers", "vllm", "llamacpp", "auto"}, "classifiers": {"keyword", "neural", "hybrid"},
-           "evaluators": {"transformers"}, "metrics": {"exact_match", "contains", "rouge_l"}}
+BUILTIN = {
+    "trainers": {"sft", "dpo", "kto", "orpo", "simpo", "cpo", "grpo"},
+    "quantizers": {"gptq", "awq", "gguf"},
+    "backends": {"transformers", "vllm", "llamacpp", "auto"},
+    "classifiers": {"keyword", "neural", "hybrid"},
+    "evaluators": {"transformers"},
+    "metrics": {"exact_match", "contains", "rouge_l"},
+}
 
 
 class PlanError(LargeForgeError):
@@ -129,7 +133,9 @@ def stage_source(stage: Stage) -> DataSource:
 def stage_key(stage: Stage, base_model: str) -> str:
     """Hash of everything the stage's output depends on."""
     payload = {
-        "kind": stage.kind, "plugin": stage.plugin, "config": stage.config,
+        "kind": stage.kind,
+        "plugin": stage.plugin,
+        "config": stage.config,
         "inputs": [file_digest(p) for p in stage.inputs],
         "upstream": stage.upstream.key if stage.upstream else base_model,
     }
@@ -149,15 +155,17 @@ def require_plugin(kind: str, name: str, where: str, what: str) -> Any:
         return registry.get(name)
     dist, extra = PROVIDERS[kind]
     if name in BUILTIN[kind]:
-        raise PlanError(f'{where}: {what} needs the {dist} distribution, which is not installed: '
-                        f'pip install "largeforge-core[{extra}]"')
+        raise PlanError(
+            f"{where}: {what} needs the {dist} distribution, which is not installed: "
+            f'pip install "largeforge-core[{extra}]"'
+        )
     known = ", ".join(registry.names()) or "none"
-    raise PlanError(f"{where}: {what}: no {registry.kind} plugin named {name!r} is installed "
-                    f"(registered: {known})")
+    raise PlanError(f"{where}: {what}: no {registry.kind} plugin named {name!r} is installed (registered: {known})")
 
 
-def _check_data(pipeline: Pipeline, relative: str, fmt: str, where: str,
-                columns: dict[str, str] | None = None) -> DataSource:
+def _check_data(
+    pipeline: Pipeline, relative: str, fmt: str, where: str, columns: dict[str, str] | None = None
+) -> DataSource:
     """The stage's data source, every row validated: a file or folder relative to the pipeline, a
     hub id, or a name in the pipeline's ``dataset_info``, its columns mapped by ``columns``."""
     from largeforge.data.validator import DataValidator
@@ -174,8 +182,10 @@ def _check_data(pipeline: Pipeline, relative: str, fmt: str, where: str,
         raise PlanError(f"{where}: {exc}") from None
     if not report.ok:
         first = "; ".join(str(e) for e in report.errors[:3])
-        raise PlanError(f"{where}: {Path(source.location).name}: {report.invalid} of {report.total} rows are invalid "
-                        f"({first}); run `largeforge data validate {source.location}`")
+        raise PlanError(
+            f"{where}: {Path(source.location).name}: {report.invalid} of {report.total} rows are invalid "
+            f"({first}); run `largeforge data validate {source.location}`"
+        )
     return source
 
 
@@ -189,8 +199,10 @@ def _chat_template(pipeline: Pipeline, expert: ExpertSpec) -> str | None:
         return path.read_text(encoding="utf-8")
     if "{" not in template:
         at = ("experts", pipeline.spec.experts.index(expert)) if expert.chat_template else ()
-        raise PlanError(f"{pipeline.where(*at, 'chat_template')}: chat_template {template!r}: no such file "
-                        f"(looked at {path}), and not a Jinja template")
+        raise PlanError(
+            f"{pipeline.where(*at, 'chat_template')}: chat_template {template!r}: no such file "
+            f"(looked at {path}), and not a Jinja template"
+        )
     return template
 
 
@@ -212,8 +224,9 @@ def stage_config_class(trainer: Any, kind: StageKind) -> type[TrainingConfig]:
     return config_cls  # type: ignore[no-any-return]
 
 
-def _trainer_config(trainer: Any, kind: StageKind, data: dict[str, Any], pipeline: Pipeline,
-                    *at: str | int) -> dict[str, Any]:
+def _trainer_config(
+    trainer: Any, kind: StageKind, data: dict[str, Any], pipeline: Pipeline, *at: str | int
+) -> dict[str, Any]:
     """Stage options validated by :func:`stage_config_class`, TRL pass-through fields included
     when the trainer checks them; an error names the line of the offending option."""
     config_cls = stage_config_class(trainer, kind)
@@ -253,8 +266,9 @@ def _check_trainer_data(pipeline: Pipeline, trainer: Any, relative: str, config:
     return path
 
 
-def _plan_alignment(pipeline: Pipeline, i: int, expert: ExpertSpec, out: Path, lora: dict[str, Any] | None,
-                    upstream: Stage) -> Stage | None:
+def _plan_alignment(
+    pipeline: Pipeline, i: int, expert: ExpertSpec, out: Path, lora: dict[str, Any] | None, upstream: Stage
+) -> Stage | None:
     """The expert's post-SFT stage (``align:``, or ``dpo:``), its options checked by the
     method's config class and its data by the method's kind."""
     if expert.alignment is None:
@@ -264,10 +278,15 @@ def _plan_alignment(pipeline: Pipeline, i: int, expert: ExpertSpec, out: Path, l
     method_at = "trainer" if key == "dpo" else "method"
     trainer = require_plugin("trainers", align.method, pipeline.where(*at, method_at), f"stage {key}")
     defaults = {**pipeline.spec.defaults.align, **(pipeline.spec.defaults.dpo if align.method == "dpo" else {})}
-    config = _trainer_config(trainer, "align", {"output_dir": str(out / align.method), **defaults,
-                                                **align.options}, pipeline, *at, "options")
-    stage_config: dict[str, Any] = {"train": config, "lora": lora, "format": align.format,
-                                    "chat_template": _chat_template(pipeline, expert)}
+    config = _trainer_config(
+        trainer, "align", {"output_dir": str(out / align.method), **defaults, **align.options}, pipeline, *at, "options"
+    )
+    stage_config: dict[str, Any] = {
+        "train": config,
+        "lora": lora,
+        "format": align.format,
+        "chat_template": _chat_template(pipeline, expert),
+    }
     if callable(getattr(trainer, "load_stage_data", None)):  # its own data layout (GRPO's prompts)
         data = _check_trainer_data(pipeline, trainer, align.data, config, pipeline.where(*at, "data"))
     else:
@@ -304,23 +323,40 @@ def plan_pipeline(pipeline: Pipeline) -> Plan:
         trainer = require_plugin("trainers", expert.trainer, pipeline.where(*at, "trainer"), "stage sft")
         _check_kind(pipeline, source, expert.format, expert.trainer, trainer, pipeline.where(*at, "data"))
         lora_opts = expert.lora if expert.lora is not None else spec.defaults.lora
-        lora = None if lora_opts is None else _config(LoRAConfig, {**(spec.defaults.lora or {}), **lora_opts},
-                                                      pipeline, *at, "lora")
-        sft_cfg = _trainer_config(trainer, "sft", {"output_dir": str(out / "sft"), **spec.defaults.sft,
-                                                   **expert.sft}, pipeline, *at, "sft")
+        lora = (
+            None
+            if lora_opts is None
+            else _config(LoRAConfig, {**(spec.defaults.lora or {}), **lora_opts}, pipeline, *at, "lora")
+        )
+        sft_cfg = _trainer_config(
+            trainer, "sft", {"output_dir": str(out / "sft"), **spec.defaults.sft, **expert.sft}, pipeline, *at, "sft"
+        )
         evaluation = eval_settings(pipeline, i, expert)
-        sft = Stage(expert.name, "sft", expert.trainer, out / "sft",
-                    {"train": sft_cfg, "lora": lora, "format": expert.format, "data": source_config(source),
-                     "chat_template": _chat_template(pipeline, expert),
-                     **holdout_options(evaluation, {**spec.defaults.sft, **expert.sft})}, [data])
+        sft = Stage(
+            expert.name,
+            "sft",
+            expert.trainer,
+            out / "sft",
+            {
+                "train": sft_cfg,
+                "lora": lora,
+                "format": expert.format,
+                "data": source_config(source),
+                "chat_template": _chat_template(pipeline, expert),
+                **holdout_options(evaluation, {**spec.defaults.sft, **expert.sft}),
+            },
+            [data],
+        )
         stages = [sft]
         alignment = _plan_alignment(pipeline, i, expert, out, lora, sft)
         if alignment is not None:
             stages.append(alignment)
         if lora is not None and expert.merge:
             if not callable(getattr(trainer, "merge_adapter", None)):
-                raise PlanError(f"{pipeline.where(*at, 'merge')}: trainer {expert.trainer!r} cannot merge "
-                                "LoRA adapters; set merge: false")
+                raise PlanError(
+                    f"{pipeline.where(*at, 'merge')}: trainer {expert.trainer!r} cannot merge "
+                    "LoRA adapters; set merge: false"
+                )
             stages.append(Stage(expert.name, "merge", expert.trainer, out / "merged", {}, upstream=stages[-1]))
         if expert.quantize is not None:
             where = pipeline.where(*at, "quantize")
@@ -330,9 +366,22 @@ def plan_pipeline(pipeline: Pipeline) -> Plan:
             options = {**spec.defaults.quantize, **expert.quantize.options}
             if expert.quantize.type is not None:
                 options["type"] = expert.quantize.type
-            stages.append(Stage(expert.name, "quantize", expert.quantize.method, out / "quantized",
-                                {"bits": expert.quantize.bits, "num_samples": expert.quantize.num_samples,
-                                 "options": options, "data": source_config(source)}, [data], upstream=stages[-1]))
+            stages.append(
+                Stage(
+                    expert.name,
+                    "quantize",
+                    expert.quantize.method,
+                    out / "quantized",
+                    {
+                        "bits": expert.quantize.bits,
+                        "num_samples": expert.quantize.num_samples,
+                        "options": options,
+                        "data": source_config(source),
+                    },
+                    [data],
+                    upstream=stages[-1],
+                )
+            )
         for stage in stages:
             stage.key = stage_key(stage, spec.base_model)
         experts.append(ExpertPlan(expert, stages, plan_eval(pipeline, expert, evaluation, stages)))
@@ -346,15 +395,18 @@ def _check_serving(plan: Plan) -> None:
     spec, pipeline = plan.pipeline.spec, plan.pipeline
     backend = "transformers" if spec.serve.backend == "auto" else spec.serve.backend
     require_plugin("backends", backend, pipeline.where("serve"), "serving")
-    require_plugin("classifiers", spec.router.classifier.classifier_type,
-                   pipeline.where("router", "classifier"), "the router")
+    require_plugin(
+        "classifiers", spec.router.classifier.classifier_type, pipeline.where("router", "classifier"), "the router"
+    )
     if spec.serve.backend == "llamacpp":
         _check_llamacpp(plan)
     if spec.serve.mode == "adapters":
         for i, expert in enumerate(plan.experts):
             if not expert.is_adapter:
-                raise PlanError(f"{pipeline.where('experts', i)}: serve.mode 'adapters' needs expert "
-                                f"{expert.spec.name!r} to keep its LoRA adapter (merge: false, no quantize)")
+                raise PlanError(
+                    f"{pipeline.where('experts', i)}: serve.mode 'adapters' needs expert "
+                    f"{expert.spec.name!r} to keep its LoRA adapter (merge: false, no quantize)"
+                )
 
 
 def _check_llamacpp(plan: Plan) -> None:
@@ -367,5 +419,7 @@ def _check_llamacpp(plan: Plan) -> None:
     for i, expert in enumerate(plan.experts):
         last = expert.stages[-1]
         if not (last.kind == "quantize" and last.plugin == "gguf"):
-            raise PlanError(f"{pipeline.where('experts', i)}: serve.backend 'llamacpp' serves GGUF files: give expert "
-                            f"{expert.spec.name!r} `quantize: {{method: gguf, type: q4_k_m}}` (with merge: true)")
+            raise PlanError(
+                f"{pipeline.where('experts', i)}: serve.backend 'llamacpp' serves GGUF files: give expert "
+                f"{expert.spec.name!r} `quantize: {{method: gguf, type: q4_k_m}}` (with merge: true)"
+            )

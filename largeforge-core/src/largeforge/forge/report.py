@@ -47,15 +47,22 @@ def loss_curves(output: Path) -> dict[str, list[list[float]]]:
             value = event.get(name)
             if isinstance(value, (int, float)) and isinstance(event.get("step"), int):
                 points[event["step"]] = float(value)
-    return {name: [[step, value] for step, value in sorted(points.items())] for name, points in curves.items()
-            if points}
+    return {
+        name: [[step, value] for step, value in sorted(points.items())] for name, points in curves.items() if points
+    }
 
 
 def _stage_row(stage: Stage) -> dict[str, Any]:
     record = stage.record()
-    return {"expert": stage.expert, "stage": stage.kind, "plugin": stage.plugin, "key": stage.key,
-            "status": "done" if record else "not run", "seconds": record.get("seconds") if record else None,
-            "metrics": record.get("metrics", {}) if record else {}}
+    return {
+        "expert": stage.expert,
+        "stage": stage.kind,
+        "plugin": stage.plugin,
+        "key": stage.key,
+        "status": "done" if record else "not run",
+        "seconds": record.get("seconds") if record else None,
+        "metrics": record.get("metrics", {}) if record else {},
+    }
 
 
 def _weights_bytes(directory: Path) -> int:
@@ -71,10 +78,16 @@ def _quantization(stage: Stage, evaluation: dict[str, Any] | None) -> dict[str, 
     models = (evaluation or {}).get("models", {})
     ppl_before = models.get("expert", {}).get("perplexity")
     ppl_after = models.get("quantized", {}).get("perplexity")
-    return {"method": stage.plugin, "bits": stage.config["bits"], "bytes_before": before, "bytes_after": after,
-            "size_ratio": round(after / before, 4) if before else None,
-            "perplexity_before": ppl_before, "perplexity_after": ppl_after,
-            "perplexity_ratio": round(ppl_after / ppl_before, 4) if ppl_before and ppl_after else None}
+    return {
+        "method": stage.plugin,
+        "bits": stage.config["bits"],
+        "bytes_before": before,
+        "bytes_after": after,
+        "size_ratio": round(after / before, 4) if before else None,
+        "perplexity_before": ppl_before,
+        "perplexity_after": ppl_after,
+        "perplexity_ratio": round(ppl_after / ppl_before, 4) if ppl_before and ppl_after else None,
+    }
 
 
 def collect(plan: Plan) -> dict[str, Any]:
@@ -83,8 +96,12 @@ def collect(plan: Plan) -> dict[str, Any]:
     experts: dict[str, Any] = {}
     notes: list[str] = []
     for expert in plan.experts:
-        entry: dict[str, Any] = {"description": expert.spec.description, "training": {}, "eval": None,
-                                 "quantization": None}
+        entry: dict[str, Any] = {
+            "description": expert.spec.description,
+            "training": {},
+            "eval": None,
+            "quantization": None,
+        }
         if expert.evaluation is not None and expert.evaluation.done:
             entry["eval"] = _read_json(expert.evaluation.output / EVAL_FILE)
             notes += (entry["eval"] or {}).get("notes", [])
@@ -98,9 +115,14 @@ def collect(plan: Plan) -> dict[str, Any]:
     if routing:
         notes += routing.get("notes", [])
     return {
-        "pipeline": spec.name, "base_model": spec.base_model, "workdir": str(plan.pipeline.workdir),
+        "pipeline": spec.name,
+        "base_model": spec.base_model,
+        "workdir": str(plan.pipeline.workdir),
         "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "stages": [_stage_row(s) for s in plan.stages], "experts": experts, "routing": routing, "notes": notes,
+        "stages": [_stage_row(s) for s in plan.stages],
+        "experts": experts,
+        "routing": routing,
+        "notes": notes,
     }
 
 

@@ -74,12 +74,29 @@ def _summary(figures: dict[str, Any]) -> str:
         base, mine = models.get("base", {}), models.get("expert", {})
         for metric in result.get("metrics", []):
             before, after = base.get("metrics", {}).get(metric), mine.get("metrics", {}).get(metric)
-            rows.append([_td(name), _td(metric), _td(result.get("rows")), _td(before),
-                         _td(after, cls=_delta_class(before, after, True))])
+            rows.append(
+                [
+                    _td(name),
+                    _td(metric),
+                    _td(result.get("rows")),
+                    _td(before),
+                    _td(after, cls=_delta_class(before, after, True)),
+                ]
+            )
         if mine:
-            rows.append([_td(name), _td("perplexity"), _td(result.get("rows")), _td(base.get("perplexity"), 2),
-                         _td(mine.get("perplexity"), 2,
-                             cls=_delta_class(base.get("perplexity"), mine.get("perplexity"), False))])
+            rows.append(
+                [
+                    _td(name),
+                    _td("perplexity"),
+                    _td(result.get("rows")),
+                    _td(base.get("perplexity"), 2),
+                    _td(
+                        mine.get("perplexity"),
+                        2,
+                        cls=_delta_class(base.get("perplexity"), mine.get("perplexity"), False),
+                    ),
+                ]
+            )
     if not rows:
         return '<p class="muted">No expert has been evaluated yet.</p>'
     return _table(["expert", "metric", "held-out rows", "base model", "expert"], rows, "summary")
@@ -99,11 +116,19 @@ def _expert_section(name: str, expert: dict[str, Any]) -> str:
     metrics = result.get("metrics", [])
     if models and metrics:
         series = {label: [m.get("metrics", {}).get(k) for k in metrics] for label, m in models.items()}
-        plots.append(svg.bar_chart(metrics, series, title=f"{name}: held-out metrics", plot_id=f"metrics-{name}",
-                                   y_max=1.0))
+        plots.append(
+            svg.bar_chart(metrics, series, title=f"{name}: held-out metrics", plot_id=f"metrics-{name}", y_max=1.0)
+        )
         ppl = {label: [m.get("perplexity")] for label, m in models.items()}
-        plots.append(svg.bar_chart(["perplexity"], ppl, title=f"{name}: held-out perplexity (lower is better)",
-                                   plot_id=f"ppl-{name}", width=360))
+        plots.append(
+            svg.bar_chart(
+                ["perplexity"],
+                ppl,
+                title=f"{name}: held-out perplexity (lower is better)",
+                plot_id=f"ppl-{name}",
+                width=360,
+            )
+        )
     if plots:
         parts.append('<div class="plots">' + "".join(plots) + "</div>")
     elif not result:
@@ -113,29 +138,77 @@ def _expert_section(name: str, expert: dict[str, Any]) -> str:
     if result:
         parts.append(f'<p class="muted">Evaluated on {escape(result.get("source", ""))}.</p>')
     if models:
-        rows = [[_td(label), _td(m.get("model")), _td(m.get("rows")), _td(m.get("skipped")), _td(m.get("loss")),
-                 _td(m.get("perplexity"), 2), *(_td(m.get("metrics", {}).get(k)) for k in metrics),
-                 _td(m.get("seconds"), 1)] for label, m in models.items()]
-        parts.append(_table(["model", "path", "scored", "skipped (too long)", "loss", "perplexity", *metrics,
-                             "seconds"], rows, "eval"))
+        rows = [
+            [
+                _td(label),
+                _td(m.get("model")),
+                _td(m.get("rows")),
+                _td(m.get("skipped")),
+                _td(m.get("loss")),
+                _td(m.get("perplexity"), 2),
+                *(_td(m.get("metrics", {}).get(k)) for k in metrics),
+                _td(m.get("seconds"), 1),
+            ]
+            for label, m in models.items()
+        ]
+        parts.append(
+            _table(
+                ["model", "path", "scored", "skipped (too long)", "loss", "perplexity", *metrics, "seconds"],
+                rows,
+                "eval",
+            )
+        )
     quant = expert.get("quantization")
     if quant:
         parts.append("<h3>Quantization</h3>")
-        parts.append('<div class="plots">' + svg.bar_chart(
-            ["weights (MiB)"], {"before": [quant["bytes_before"] / 2**20], "after": [quant["bytes_after"] / 2**20]},
-            title=f"{name}: size before and after {quant['method']}", plot_id=f"quant-size-{name}", width=360))
+        parts.append(
+            '<div class="plots">'
+            + svg.bar_chart(
+                ["weights (MiB)"],
+                {"before": [quant["bytes_before"] / 2**20], "after": [quant["bytes_after"] / 2**20]},
+                title=f"{name}: size before and after {quant['method']}",
+                plot_id=f"quant-size-{name}",
+                width=360,
+            )
+        )
         if quant.get("perplexity_after") is not None:
-            parts.append(svg.bar_chart(["perplexity"], {"expert": [quant["perplexity_before"]],
-                                                        "quantized": [quant["perplexity_after"]]},
-                                       title=f"{name}: held-out perplexity after {quant['method']}",
-                                       plot_id=f"quant-ppl-{name}", width=360))
+            parts.append(
+                svg.bar_chart(
+                    ["perplexity"],
+                    {"expert": [quant["perplexity_before"]], "quantized": [quant["perplexity_after"]]},
+                    title=f"{name}: held-out perplexity after {quant['method']}",
+                    plot_id=f"quant-ppl-{name}",
+                    width=360,
+                )
+            )
         parts.append("</div>")
-        parts.append(_table(["method", "bits", "MiB before", "MiB after", "size ratio", "perplexity before",
-                             "perplexity after", "perplexity ratio"],
-                            [[_td(quant["method"]), _td(quant["bits"]), _td(quant["bytes_before"] / 2**20, 1),
-                              _td(quant["bytes_after"] / 2**20, 1), _td(quant["size_ratio"]),
-                              _td(quant["perplexity_before"], 2), _td(quant["perplexity_after"], 2),
-                              _td(quant["perplexity_ratio"])]], "quant"))
+        parts.append(
+            _table(
+                [
+                    "method",
+                    "bits",
+                    "MiB before",
+                    "MiB after",
+                    "size ratio",
+                    "perplexity before",
+                    "perplexity after",
+                    "perplexity ratio",
+                ],
+                [
+                    [
+                        _td(quant["method"]),
+                        _td(quant["bits"]),
+                        _td(quant["bytes_before"] / 2**20, 1),
+                        _td(quant["bytes_after"] / 2**20, 1),
+                        _td(quant["size_ratio"]),
+                        _td(quant["perplexity_before"], 2),
+                        _td(quant["perplexity_after"], 2),
+                        _td(quant["perplexity_ratio"]),
+                    ]
+                ],
+                "quant",
+            )
+        )
     parts.append("</section>")
     return "".join(parts)
 
@@ -151,8 +224,11 @@ def _samples(figures: dict[str, Any]) -> str:
         count = max(len(m.get("samples", [])) for m in models.values())
         for i in range(count):
             first = next(m["samples"][i] for m in models.values() if i < len(m.get("samples", [])))
-            cells = [f"<td>{escape(name)}</td>", f"<td>{escape(first['prompt'])}</td>",
-                     f"<td>{escape(first['reference'])}</td>"]
+            cells = [
+                f"<td>{escape(name)}</td>",
+                f"<td>{escape(first['prompt'])}</td>",
+                f"<td>{escape(first['reference'])}</td>",
+            ]
             for label in labels:
                 samples = models[label].get("samples", [])
                 text = samples[i]["prediction"] if i < len(samples) else ""
@@ -161,10 +237,12 @@ def _samples(figures: dict[str, Any]) -> str:
     if not rows:
         return ""
     options = "".join(f'<option value="{escape(e)}">{escape(e)}</option>' for e in experts)
-    return ('<section id="samples"><h2>Sample generations (held-out prompts)</h2>'
-            f'<select id="sample-filter"><option value="">all experts</option>{options}</select>'
-            '<table class="samples"><thead><tr><th>expert</th><th>prompt</th><th>reference</th>'
-            '<th colspan="3">answers</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></section>")
+    return (
+        '<section id="samples"><h2>Sample generations (held-out prompts)</h2>'
+        f'<select id="sample-filter"><option value="">all experts</option>{options}</select>'
+        '<table class="samples"><thead><tr><th>expert</th><th>prompt</th><th>reference</th>'
+        '<th colspan="3">answers</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></section>"
+    )
 
 
 def _routing(routing: dict[str, Any] | None) -> str:
@@ -174,20 +252,37 @@ def _routing(routing: dict[str, Any] | None) -> str:
     for note in routing.get("notes", []):
         parts.append(f'<div class="note">{escape(note)}</div>')
     if routing.get("examples"):
-        parts.append(f'<p>Classifier <b>{escape(routing["classifier"])}</b> on {routing["examples"]} held-out '
-                     f'prompts: accuracy <b>{routing["accuracy"]:.1%}</b> (classifier alone '
-                     f'{routing["classifier_accuracy"]:.1%}), fallback rate {routing["fallback_rate"]:.1%}.</p>')
+        parts.append(
+            f"<p>Classifier <b>{escape(routing['classifier'])}</b> on {routing['examples']} held-out "
+            f"prompts: accuracy <b>{routing['accuracy']:.1%}</b> (classifier alone "
+            f"{routing['classifier_accuracy']:.1%}), fallback rate {routing['fallback_rate']:.1%}.</p>"
+        )
         labels = routing["labels"]
-        parts.append('<div class="plots">' + svg.heatmap(labels, routing["confusion"], title="confusion matrix",
-                                                           plot_id="confusion"))
+        parts.append(
+            '<div class="plots">'
+            + svg.heatmap(labels, routing["confusion"], title="confusion matrix", plot_id="confusion")
+        )
         per = routing["per_label"]
-        parts.append(svg.bar_chart(labels, {"precision": [per[n]["precision"] for n in labels],
-                                            "recall": [per[n]["recall"] for n in labels]},
-                                   title="per-expert precision and recall", plot_id="routing-pr", y_max=1.0))
+        parts.append(
+            svg.bar_chart(
+                labels,
+                {"precision": [per[n]["precision"] for n in labels], "recall": [per[n]["recall"] for n in labels]},
+                title="per-expert precision and recall",
+                plot_id="routing-pr",
+                y_max=1.0,
+            )
+        )
         parts.append("</div>")
-        parts.append(_table(["expert", "precision", "recall", "f1", "held-out prompts"],
-                            [[_td(n), _td(per[n]["precision"]), _td(per[n]["recall"]), _td(per[n]["f1"]),
-                              _td(per[n]["support"])] for n in labels], "routing"))
+        parts.append(
+            _table(
+                ["expert", "precision", "recall", "f1", "held-out prompts"],
+                [
+                    [_td(n), _td(per[n]["precision"]), _td(per[n]["recall"]), _td(per[n]["f1"]), _td(per[n]["support"])]
+                    for n in labels
+                ],
+                "routing",
+            )
+        )
     parts.append("</section>")
     return "".join(parts)
 
@@ -197,11 +292,16 @@ def _timings(stages: list[dict[str, Any]]) -> str:
     if not done:
         return ""
     items = [(f"{s['expert']} · {s['stage']}", float(s["seconds"])) for s in done]
-    rows = [[_td(s["expert"]), _td(s["stage"]), _td(s["plugin"]), _td(s["status"]), _td(s["seconds"], 1),
-             _td(s["key"])] for s in stages]
-    return ('<section id="timings"><h2>Stage timings</h2>'
-            + svg.hbar_chart(items, title="seconds per stage (when it last ran)", plot_id="timings")
-            + _table(["expert", "stage", "plugin", "status", "seconds", "key"], rows, "stages") + "</section>")
+    rows = [
+        [_td(s["expert"]), _td(s["stage"]), _td(s["plugin"]), _td(s["status"]), _td(s["seconds"], 1), _td(s["key"])]
+        for s in stages
+    ]
+    return (
+        '<section id="timings"><h2>Stage timings</h2>'
+        + svg.hbar_chart(items, title="seconds per stage (when it last ran)", plot_id="timings")
+        + _table(["expert", "stage", "plugin", "status", "seconds", "key"], rows, "stages")
+        + "</section>"
+    )
 
 
 def render(figures: dict[str, Any]) -> str:

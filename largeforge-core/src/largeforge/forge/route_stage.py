@@ -29,14 +29,33 @@ def plan_routing(plan: Plan) -> Stage | None:
     if len(plan.experts) < 2 or not evaluated:
         return None
     spec = plan.pipeline.spec
-    experts = [{"name": e.spec.name, "description": e.spec.description, "keywords": e.spec.keywords}
-               for e in plan.experts]
-    sources = [{"expert": e.spec.name, "format": e.evaluation.config["format"], "eval": e.evaluation.config["eval"],
-                "holdout": e.evaluation.config["holdout"]} for e in evaluated if e.evaluation is not None]
+    experts = [
+        {"name": e.spec.name, "description": e.spec.description, "keywords": e.spec.keywords} for e in plan.experts
+    ]
+    sources = [
+        {
+            "expert": e.spec.name,
+            "format": e.evaluation.config["format"],
+            "eval": e.evaluation.config["eval"],
+            "holdout": e.evaluation.config["holdout"],
+        }
+        for e in evaluated
+        if e.evaluation is not None
+    ]
     inputs = [p for e in evaluated if e.evaluation is not None for p in e.evaluation.inputs]
-    stage = Stage(ROUTER, "route", spec.router.classifier.classifier_type, plan.pipeline.workdir / "routing",
-                  {"classifier": spec.router.classifier.to_dict(), "experts": experts, "sources": sources,
-                   "training_rows": router_training_rows(plan)}, inputs)
+    stage = Stage(
+        ROUTER,
+        "route",
+        spec.router.classifier.classifier_type,
+        plan.pipeline.workdir / "routing",
+        {
+            "classifier": spec.router.classifier.to_dict(),
+            "experts": experts,
+            "sources": sources,
+            "training_rows": router_training_rows(plan),
+        },
+        inputs,
+    )
     stage.key = stage_key(stage, spec.base_model)
     return stage
 
@@ -87,11 +106,18 @@ def run_routing(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
         routed.append((label, config.fallback_expert if fallback else choice.expert))
         picked.append((label, choice.expert))
     report = classification_report(routed, names)
-    result.update(report, confidence_threshold=threshold,
-                  classifier_accuracy=classification_report(picked, names)["accuracy"],
-                  fallback_rate=fallbacks / len(pairs),
-                  prompts=[{"prompt": prompt, "expert": label, "routed": routed[i][1]}
-                           for i, (prompt, label) in enumerate(pairs)])
+    result.update(
+        report,
+        confidence_threshold=threshold,
+        classifier_accuracy=classification_report(picked, names)["accuracy"],
+        fallback_rate=fallbacks / len(pairs),
+        prompts=[
+            {"prompt": prompt, "expert": label, "routed": routed[i][1]} for i, (prompt, label) in enumerate(pairs)
+        ],
+    )
     save_json(result, stage.output / ROUTING_FILE)
-    return {"examples": report["examples"], "accuracy": round(report["accuracy"], 3),
-            "fallback_rate": round(result["fallback_rate"], 3)}
+    return {
+        "examples": report["examples"],
+        "accuracy": round(report["accuracy"], 3),
+        "fallback_rate": round(result["fallback_rate"], 3),
+    }

@@ -65,8 +65,13 @@ def run_stage(plan: Plan, stage: Stage) -> StageOutcome:
     start = time.perf_counter()
     metrics = RUNNERS[stage.kind](plan, stage, resume)
     seconds = round(time.perf_counter() - start, 1)
-    atomic_write(stage.marker, json.dumps({"key": stage.key, "kind": stage.kind, "plugin": stage.plugin,
-                                           "seconds": seconds, "metrics": metrics}, indent=2))
+    atomic_write(
+        stage.marker,
+        json.dumps(
+            {"key": stage.key, "kind": stage.kind, "plugin": stage.plugin, "seconds": seconds, "metrics": metrics},
+            indent=2,
+        ),
+    )
     (stage.output / PENDING).unlink(missing_ok=True)
     return StageOutcome(stage, "ran", seconds, metrics)
 
@@ -93,11 +98,23 @@ def _train(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
     if eval_steps is not None:
         config = config.merged(eval_steps=eval_steps)
     lora = LoRAConfig.from_dict(stage.config["lora"]) if stage.config["lora"] is not None else None
-    trainer = trainer_cls(_model_input(plan, stage), config, lora, resume=resume,
-                          chat_template=stage.config.get("chat_template"))
+    trainer = trainer_cls(
+        _model_input(plan, stage), config, lora, resume=resume, chat_template=stage.config.get("chat_template")
+    )
     result = trainer.train(dataset, heldout)
-    keep = ("train_loss", "train_runtime", "eval_loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
-            "rewards/accuracies", "kl", "reward", "reward_first", "reward_last")
+    keep = (
+        "train_loss",
+        "train_runtime",
+        "eval_loss",
+        "rewards/chosen",
+        "rewards/rejected",
+        "rewards/margins",
+        "rewards/accuracies",
+        "kl",
+        "reward",
+        "reward_first",
+        "reward_last",
+    )
     metrics = {k: round(float(v), 4) for k, v in result.metrics.items() if k in keep}
     return {"loss": round(float(result.loss), 4), "steps": result.global_step, "rows": len(dataset), **metrics}
 
@@ -111,8 +128,9 @@ def _merge(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
     return {}
 
 
-def calibration_texts(model_dir: str, data: Any, num_samples: int, seed: int = 0,
-                      holdout: dict[str, Any] | None = None) -> list[str]:
+def calibration_texts(
+    model_dir: str, data: Any, num_samples: int, seed: int = 0, holdout: dict[str, Any] | None = None
+) -> list[str]:
     """``num_samples`` rows of the expert's own data rendered with the model's chat template
     (never the eval stage's held-out rows, described by ``holdout``)."""
     from transformers import AutoTokenizer
@@ -137,12 +155,14 @@ def _quantize(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
     first = stage
     while first.upstream is not None:
         first = first.upstream
-    texts = calibration_texts(model_dir, stage_source(stage), stage.config["num_samples"],
-                              holdout=first.config.get("holdout"))
+    texts = calibration_texts(
+        model_dir, stage_source(stage), stage.config["num_samples"], holdout=first.config.get("holdout")
+    )
     # The quantizer writes its own directory: hand it a fresh one inside the stage output.
     target = stage.artifact
-    quantizer = registries().quantizers.get(stage.plugin)(model_dir, bits=stage.config["bits"],
-                                                          **stage.config["options"])
+    quantizer = registries().quantizers.get(stage.plugin)(
+        model_dir, bits=stage.config["bits"], **stage.config["options"]
+    )
     result = quantizer.quantize(texts, str(target))
     metrics: dict[str, Any] = {"calibration_rows": len(texts)}
     report = getattr(result, "to_dict", None)
@@ -167,7 +187,12 @@ def _route(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
 
 
 RUNNERS: dict[str, Callable[[Plan, Stage, bool], dict[str, Any]]] = {
-    "sft": _train, "align": _train, "merge": _merge, "quantize": _quantize, "eval": _evaluate, "route": _route,
+    "sft": _train,
+    "align": _train,
+    "merge": _merge,
+    "quantize": _quantize,
+    "eval": _evaluate,
+    "route": _route,
 }
 
 

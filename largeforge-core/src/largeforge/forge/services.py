@@ -84,8 +84,10 @@ def wait_healthy(service: Service, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
-            raise ServiceError(f"{service.name} exited with code {service.process.returncode}: "
-                               f"{service.log_tail()} (log: {service.log})")
+            raise ServiceError(
+                f"{service.name} exited with code {service.process.returncode}: "
+                f"{service.log_tail()} (log: {service.log})"
+            )
         try:
             with urllib.request.urlopen(f"{service.url}/health", timeout=2) as response:
                 if response.status == 200:
@@ -129,8 +131,15 @@ def router_config(plan: Plan, endpoints: dict[str, str]) -> Path:
         classifier["training_data"] = "router-train.jsonl"
     classifier["feedback_data"] = ROUTER_FEEDBACK
     config = {
-        "experts": [{"name": e.spec.name, "description": e.spec.description, "keywords": e.spec.keywords,
-                     "endpoints": [endpoints[e.spec.name]]} for e in plan.experts],
+        "experts": [
+            {
+                "name": e.spec.name,
+                "description": e.spec.description,
+                "keywords": e.spec.keywords,
+                "endpoints": [endpoints[e.spec.name]],
+            }
+            for e in plan.experts
+        ],
         "classifier": classifier,
         "server": {"host": spec.serve.host, "port": spec.router.port},
     }
@@ -153,8 +162,11 @@ def _gguf(args: list[str], output: Path, logs: Path) -> Path:
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"gguf-{output.stem}.log"
     with log.open("wb") as handle:
-        done = subprocess.run([*LARGEFORGE, "quant", "gguf", *args, "--output", str(output), "--eval-samples", "0",
-                               "--overwrite"], stdout=handle, stderr=subprocess.STDOUT)
+        done = subprocess.run(
+            [*LARGEFORGE, "quant", "gguf", *args, "--output", str(output), "--eval-samples", "0", "--overwrite"],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
     if done.returncode != 0 or not output.is_file():
         raise ServiceError(f"GGUF export for {output.name} failed: {log.read_text(errors='replace')[-400:]}")
     return output
@@ -166,13 +178,17 @@ def gguf_team(plan: Plan) -> tuple[str, list[str]]:
     spec = plan.pipeline.spec
     where = plan.pipeline.workdir / "gguf"
     logs = plan.pipeline.workdir / "logs"
-    base = _gguf(["--model", spec.base_model, "--type", spec.serve.gguf_type],
-                 where / f"base-{spec.serve.gguf_type}.gguf", logs)
+    base = _gguf(
+        ["--model", spec.base_model, "--type", spec.serve.gguf_type], where / f"base-{spec.serve.gguf_type}.gguf", logs
+    )
     adapters: list[str] = []
     for expert in plan.experts:
         key = expert.stages[-1].key if expert.stages else expert.spec.name
-        path = _gguf(["--adapter", str(expert.artifact), "--base", spec.base_model],
-                     where / f"{expert.spec.name}-{key[:12]}.gguf", logs)
+        path = _gguf(
+            ["--adapter", str(expert.artifact), "--base", spec.base_model],
+            where / f"{expert.spec.name}-{key[:12]}.gguf",
+            logs,
+        )
         adapters += ["--adapter", f"{expert.spec.name}={path}"]
     return str(base), adapters
 
@@ -192,17 +208,37 @@ def start_services(plan: Plan, *, timeout: float = 600) -> Services:
             adapters = [arg for e in plan.experts for arg in ("--adapter", f"{e.spec.name}={e.artifact}")]
             if serve.backend == "llamacpp":
                 base, adapters = gguf_team(plan)
-            services.experts.append(_start("experts", ["serve", "inference", "--model", base,
-                                                       "--port", str(serve.base_port), *common, *adapters],
-                                           url, logs))
+            services.experts.append(
+                _start(
+                    "experts",
+                    ["serve", "inference", "--model", base, "--port", str(serve.base_port), *common, *adapters],
+                    url,
+                    logs,
+                )
+            )
             endpoints = {e.spec.name: url for e in plan.experts}
         else:
             for i, expert in enumerate(plan.experts):
                 port = serve.base_port + i
                 url = f"http://{host}:{port}"
-                services.experts.append(_start(expert.spec.name, [
-                    "serve", "inference", "--model", served_model(expert.artifact), "--port", str(port),
-                    "--served-model-name", expert.spec.name, *common], url, logs))
+                services.experts.append(
+                    _start(
+                        expert.spec.name,
+                        [
+                            "serve",
+                            "inference",
+                            "--model",
+                            served_model(expert.artifact),
+                            "--port",
+                            str(port),
+                            "--served-model-name",
+                            expert.spec.name,
+                            *common,
+                        ],
+                        url,
+                        logs,
+                    )
+                )
                 endpoints[expert.spec.name] = url
         for service in services.experts:
             wait_healthy(service, timeout)
@@ -226,10 +262,12 @@ class Answer:
 
 def ask(router_url: str, query: str, *, max_tokens: int = 64, timeout: float = 300) -> Answer:
     """Send one chat query through the router (``model: auto``) and say who answered."""
-    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": query}],
-                       "max_tokens": max_tokens, "temperature": 0}).encode()
-    request = urllib.request.Request(f"{router_url}/v1/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
+    body = json.dumps(
+        {"model": "auto", "messages": [{"role": "user", "content": query}], "max_tokens": max_tokens, "temperature": 0}
+    ).encode()
+    request = urllib.request.Request(
+        f"{router_url}/v1/chat/completions", data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         payload = json.loads(response.read())
         expert = response.headers.get("x-largeforge-expert", "?")

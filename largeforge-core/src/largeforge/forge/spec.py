@@ -89,15 +89,21 @@ class ExpertSpec(BaseConfig):
 
     def check(self) -> None:
         if self.align is not None and self.dpo is not None:
-            raise ValueError("align and dpo are both set: give one post-SFT stage (dpo: {...} is "
-                             "align: {method: dpo, ...})")
+            raise ValueError(
+                "align and dpo are both set: give one post-SFT stage (dpo: {...} is align: {method: dpo, ...})"
+            )
 
     @property
     def alignment(self) -> tuple[AlignStage, str] | None:
         """The post-SFT stage whichever way it is spelled, and the key it was given under."""
         if self.dpo is not None:
-            return AlignStage(method=self.dpo.trainer, data=self.dpo.data, format=self.dpo.format,
-                              columns=self.dpo.columns, options=self.dpo.options), "dpo"
+            return AlignStage(
+                method=self.dpo.trainer,
+                data=self.dpo.data,
+                format=self.dpo.format,
+                columns=self.dpo.columns,
+                options=self.dpo.options,
+            ), "dpo"
         return (self.align, "align") if self.align is not None else None
 
 
@@ -160,8 +166,9 @@ class PipelineSpec(BaseConfig):
             raise ValueError(f"expert names must be unique: {', '.join(dupes)} repeated")
         fallback = self.router.classifier.fallback_expert
         if len(self.experts) > 1 and fallback not in names:
-            raise ValueError(f"router.classifier.fallback_expert {fallback!r} is not an expert "
-                             f"(experts: {', '.join(names)})")
+            raise ValueError(
+                f"router.classifier.fallback_expert {fallback!r} is not an expert (experts: {', '.join(names)})"
+            )
 
 
 class Pipeline:

@@ -58,8 +58,7 @@ SMOLLM2 = EmbeddedModel(
     gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
     description="SmolLM2-135M-Instruct (HuggingFaceTB), 135M parameters, chat template",
     # The GGUF metadata marks <|im_start|> as EOS; generation must stop at <|im_end|>.
-    special_tokens=(("eos_token", "<|im_end|>"), ("pad_token", "<|im_end|>"),
-                    ("bos_token", "<|im_start|>")),
+    special_tokens=(("eos_token", "<|im_end|>"), ("pad_token", "<|im_end|>"), ("bos_token", "<|im_start|>")),
     hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
 )
 EMBEDDED_MODELS = {SMOLLM2.alias: SMOLLM2}
@@ -170,8 +169,7 @@ class EmbeddedModelSource(ModelSource):
         gguf_dir = model.gguf_dir()
         if gguf_dir is None:
             raise ModelSourceError(
-                f"the embedded model {model.alias!r} is not installed: run "
-                f"`largeforge models pull {model.alias}`"
+                f"the embedded model {model.alias!r} is not installed: run `largeforge models pull {model.alias}`"
             )
         with _lock(target.parent / f".{target.name}.lock"):
             if not (target / _COMPLETE).exists():
@@ -186,9 +184,7 @@ class EmbeddedModelSource(ModelSource):
             result = subprocess.run(cmd, capture_output=True, text=True)
             if result.returncode != 0:
                 tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["?"]
-                raise ModelSourceError(
-                    f"cannot install {model.distribution}: {tail[0]} (run {' '.join(cmd[2:])})"
-                )
+                raise ModelSourceError(f"cannot install {model.distribution}: {tail[0]} (run {' '.join(cmd[2:])})")
             importlib.invalidate_caches()
         return self.resolve(ref)
 
@@ -198,7 +194,13 @@ class EmbeddedModelSource(ModelSource):
             cached = (self.cached_dir(model.alias) / _COMPLETE).exists()
             installed = model.gguf_dir() is not None
             status = "ready" if cached else ("installed" if installed else "not installed")
-            rows.append({"name": model.alias, "source": self.name, "status": status,
-                         "path": str(self.cached_dir(model.alias)),
-                         "description": model.description})
+            rows.append(
+                {
+                    "name": model.alias,
+                    "source": self.name,
+                    "status": status,
+                    "path": str(self.cached_dir(model.alias)),
+                    "description": model.description,
+                }
+            )
         return rows

@@ -33,9 +33,7 @@ class LocalDirectorySource(ModelSource):
         if not path.is_dir():
             raise ModelSourceError(f"model path {ref!r} is a file, expected a model directory")
         if not any((path / f).is_file() for f in _MODEL_FILES):
-            raise ModelSourceError(
-                f"{ref!r} is not a model directory (no config.json or adapter_config.json)"
-            )
+            raise ModelSourceError(f"{ref!r} is not a model directory (no config.json or adapter_config.json)")
         return path.resolve()
 
 
@@ -58,19 +56,19 @@ class HubSource(ModelSource):
         except ImportError:
             raise ModelSourceError(
                 f"resolving hub id {ref!r} needs huggingface_hub (installed with "
-                'largeforge-core[train] or [serve]); or pass a local model directory'
+                "largeforge-core[train] or [serve]); or pass a local model directory"
             ) from None
         try:
             return Path(snapshot_download(ref, local_files_only=True))
         except Exception:
             pass
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
-        hint = (f"download it where the hub is reachable (`hf download {ref}`) and copy the "
-                "Hugging Face cache here, or pass a local model directory")
+        hint = (
+            f"download it where the hub is reachable (`hf download {ref}`) and copy the "
+            "Hugging Face cache here, or pass a local model directory"
+        )
         if offline:
-            raise ModelSourceError(
-                f"{ref!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: {hint}"
-            )
+            raise ModelSourceError(f"{ref!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: {hint}")
         try:
             return Path(snapshot_download(ref))
         except Exception as exc:
@@ -86,6 +84,14 @@ class HubSource(ModelSource):
             info = scan_cache_dir()
         except Exception:
             return []
-        return [{"name": repo.repo_id, "source": self.name, "status": "cached",
-                 "path": str(repo.repo_path), "description": f"{repo.size_on_disk / 1e6:.0f} MB"}
-                for repo in info.repos if repo.repo_type == "model"]
+        return [
+            {
+                "name": repo.repo_id,
+                "source": self.name,
+                "status": "cached",
+                "path": str(repo.repo_path),
+                "description": f"{repo.size_on_disk / 1e6:.0f} MB",
+            }
+            for repo in info.repos
+            if repo.repo_type == "model"
+        ]

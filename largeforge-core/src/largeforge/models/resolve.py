@@ -26,8 +26,7 @@ def resolve_model(ref: str | Path) -> Path:
             return entry.value.resolve(ref)
     names = ", ".join(e.name for e in _sources())
     raise ModelSourceError(
-        f"cannot resolve model {ref!r}: not an embedded alias, an existing directory or a "
-        f"hub id (sources: {names})"
+        f"cannot resolve model {ref!r}: not an embedded alias, an existing directory or a hub id (sources: {names})"
     )
 
 

@@ -1,8 +1,8 @@
 """Structured logging on the standard library: JSON or coloured lines, request ids, timers.
 
-    from largeforge.utils.logging import get_logger
-    logger = get_logger(__name__)
-    logger.info("Training started", extra={"model": "llama-7b", "epochs": 3})
+from largeforge.utils.logging import get_logger
+logger = get_logger(__name__)
+logger.info("Training started", extra={"model": "llama-7b", "epochs": 3})
 """
 
 from __future__ import annotations
@@ -18,14 +18,17 @@ from collections.abc import Iterator
 from typing import Any
 
 ROOT = "largeforge"
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "largeforge_request_id", default=None
-)
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("largeforge_request_id", default=None)
 
 # Attributes every LogRecord has; anything else came in through ``extra=``.
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
-_COLOURS = {"DEBUG": "\033[36m", "INFO": "\033[32m", "WARNING": "\033[33m",
-            "ERROR": "\033[31m", "CRITICAL": "\033[1;31m"}
+_COLOURS = {
+    "DEBUG": "\033[36m",
+    "INFO": "\033[32m",
+    "WARNING": "\033[33m",
+    "ERROR": "\033[31m",
+    "CRITICAL": "\033[1;31m",
+}
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -122,7 +125,7 @@ def get_logger(name: str) -> logging.Logger:
     distribution's module ``largeforge_train.sft`` logs as ``largeforge.train.sft``)."""
     if name != ROOT and not name.startswith(f"{ROOT}."):
         if name.startswith(f"{ROOT}_"):
-            name = name[len(ROOT) + 1:]
+            name = name[len(ROOT) + 1 :]
         name = f"{ROOT}.{name}"
     return logging.getLogger(name)
 

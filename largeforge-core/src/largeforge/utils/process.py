@@ -64,8 +64,9 @@ class CommandProcess:
     #: What the process is, in error messages.
     name = "the command"
 
-    def __init__(self, args: Sequence[str], *, ready: re.Pattern[str], timeout: float = 600.0,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: Sequence[str], *, ready: re.Pattern[str], timeout: float = 600.0, env: dict[str, str] | None = None
+    ) -> None:
         self.args = list(args)
         self.ready = ready
         self.timeout = timeout
@@ -84,8 +85,14 @@ class CommandProcess:
     def start(self) -> str:
         """Launch, wait for the ready line and return the URL it names."""
         command = [sys.executable, "-m", "largeforge.cli.main", *self.args]
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env=self.env, preexec_fn=_parent_death_hook())
+        self.proc = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=self.env,
+            preexec_fn=_parent_death_hook(),
+        )
         _RUNNING.add(self)
         reader = threading.Thread(target=self._read, daemon=True)
         reader.start()

@@ -59,15 +59,23 @@ class HybridClassifier:
     ``details`` carries both halves' results and the keyword fit.
     """
 
-    def __init__(self, keyword_config: dict[str, list[str]], neural_model: str | None = None,
-                 keyword_weight: float = 0.3, neural_weight: float = 0.7, *,
-                 fallback_expert: str = "general", neural: NeuralClassifier | None = None) -> None:
+    def __init__(
+        self,
+        keyword_config: dict[str, list[str]],
+        neural_model: str | None = None,
+        keyword_weight: float = 0.3,
+        neural_weight: float = 0.7,
+        *,
+        fallback_expert: str = "general",
+        neural: NeuralClassifier | None = None,
+    ) -> None:
         self.keyword_weight = keyword_weight
         self.neural_weight = neural_weight
         self.fallback_expert = fallback_expert
         self._keyword = KeywordClassifier(keyword_config, fallback_expert=fallback_expert)
-        self._neural = neural or NeuralClassifier(neural_model, experts=list(keyword_config),
-                                                  fallback_expert=fallback_expert)
+        self._neural = neural or NeuralClassifier(
+            neural_model, experts=list(keyword_config), fallback_expert=fallback_expert
+        )
         self._lock = threading.Lock()
         self._fit: tuple[object, KeywordFit] | None = None
 
@@ -155,10 +163,16 @@ class HybridClassifier:
         disagree = matched and kw.expert != nn.expert
         details["disagreement"] = disagree
         if disagree:
-            logger.info("classifiers disagree", extra={"query": query[:200], "keyword_expert": kw.expert,
-                                                       "keyword_confidence": round(kw.confidence, 3),
-                                                       "neural_expert": nn.expert,
-                                                       "neural_confidence": round(nn.confidence, 3)})
+            logger.info(
+                "classifiers disagree",
+                extra={
+                    "query": query[:200],
+                    "keyword_expert": kw.expert,
+                    "keyword_confidence": round(kw.confidence, 3),
+                    "neural_expert": nn.expert,
+                    "neural_confidence": round(nn.confidence, 3),
+                },
+            )
         if not matched or nn.confidence >= CONFIDENT_NEURAL:
             return _with(nn, "neural", details)
         if kw.expert not in self._neural.labels:
@@ -171,10 +185,15 @@ class HybridClassifier:
 
 
 def _with(result: ClassificationResult, method: str, details: dict[str, object]) -> ClassificationResult:
-    return ClassificationResult(expert=result.expert, confidence=result.confidence, scores=dict(result.scores),
-                                method=method, details=details)
+    return ClassificationResult(
+        expert=result.expert, confidence=result.confidence, scores=dict(result.scores), method=method, details=details
+    )
 
 
 def _summary(result: ClassificationResult) -> dict[str, object]:
-    return {"expert": result.expert, "confidence": result.confidence, "scores": result.scores,
-            **({"matched": result.details["matched"]} if "matched" in result.details else {})}
+    return {
+        "expert": result.expert,
+        "confidence": result.confidence,
+        "scores": result.scores,
+        **({"matched": result.details["matched"]} if "matched" in result.details else {}),
+    }

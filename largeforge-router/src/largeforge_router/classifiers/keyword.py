@@ -61,9 +61,7 @@ class KeywordClassifier:
             patterns = dict(self._patterns)
         found: dict[str, list[str]] = {}
         for name, pattern in patterns.items():
-            hits = (
-                sorted({" ".join(m.lower().split()) for m in pattern.findall(query)}) if pattern else []
-            )
+            hits = sorted({" ".join(m.lower().split()) for m in pattern.findall(query)}) if pattern else []
             found[name] = hits
         return found
 
@@ -75,8 +73,11 @@ class KeywordClassifier:
         total = sum(weight.values())
         if total == 0:
             return ClassificationResult(
-                expert=self.fallback_expert, confidence=0.0, scores=dict.fromkeys(found, 0.0),
-                method=METHOD, details={"matched": {}},
+                expert=self.fallback_expert,
+                confidence=0.0,
+                scores=dict.fromkeys(found, 0.0),
+                method=METHOD,
+                details={"matched": {}},
             )
         scores = {name: w / total for name, w in weight.items()}
         ranked = sorted(weight.items(), key=lambda kv: kv[1], reverse=True)

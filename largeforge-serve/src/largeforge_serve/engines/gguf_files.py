@@ -48,8 +48,10 @@ def read_gguf(path: str | Path, *, what: str = "model") -> GGUFInfo:
     if not path.is_file():
         raise ConfigError(f"{what} {path}: no such file")
     if not is_gguf(path):
-        raise ConfigError(f"{what} {path} is not a GGUF file (the llamacpp backend serves GGUF; make one "
-                          f"with `largeforge quant gguf --model DIR --output FILE.gguf`)")
+        raise ConfigError(
+            f"{what} {path} is not a GGUF file (the llamacpp backend serves GGUF; make one "
+            f"with `largeforge quant gguf --model DIR --output FILE.gguf`)"
+        )
     from gguf import GGUFReader
 
     try:
@@ -61,27 +63,41 @@ def read_gguf(path: str | Path, *, what: str = "model") -> GGUFInfo:
     context = _field(reader, f"{architecture}.context_length")
     shapes = {t.name: tuple(int(d) for d in t.shape) for t in reader.tensors}
     alpha = _field(reader, "adapter.lora.alpha")
-    return GGUFInfo(path, kind, architecture, int(context) if context is not None else None, shapes,
-                    float(alpha) if alpha is not None else None)
+    return GGUFInfo(
+        path,
+        kind,
+        architecture,
+        int(context) if context is not None else None,
+        shapes,
+        float(alpha) if alpha is not None else None,
+    )
 
 
 def check_adapter(base: GGUFInfo, adapter: GGUFInfo, name: str) -> None:
     """Refuse an adapter that is not a LoRA adapter for ``base`` (architecture and every shape)."""
     if adapter.kind != "adapter":
-        raise ConfigError(f"--adapter {name}: {adapter.path} is a GGUF {adapter.kind}, not a LoRA adapter "
-                          f"(convert a PEFT adapter with `largeforge quant gguf --adapter DIR --base BASE`)")
+        raise ConfigError(
+            f"--adapter {name}: {adapter.path} is a GGUF {adapter.kind}, not a LoRA adapter "
+            f"(convert a PEFT adapter with `largeforge quant gguf --adapter DIR --base BASE`)"
+        )
     if adapter.architecture != base.architecture:
-        raise ConfigError(f"--adapter {name}: {adapter.path} is for a {adapter.architecture!r} model, "
-                          f"but {base.path} is {base.architecture!r}")
+        raise ConfigError(
+            f"--adapter {name}: {adapter.path} is for a {adapter.architecture!r} model, "
+            f"but {base.path} is {base.architecture!r}"
+        )
     for tensor, shape in adapter.shapes.items():
         target, _, part = tensor.rpartition(".lora_")
         base_shape = base.shapes.get(target)
         if base_shape is None:
-            raise ConfigError(f"--adapter {name}: {adapter.path} adapts {target}, which {base.path} does not have "
-                              f"(made for another base model)")
+            raise ConfigError(
+                f"--adapter {name}: {adapter.path} adapts {target}, which {base.path} does not have "
+                f"(made for another base model)"
+            )
         # lora_a: (in, r); lora_b: (r, out) in GGUF order; base weight: (in, out).
         expected = base_shape[0] if part == "a" else base_shape[-1]
         got = shape[0] if part == "a" else shape[-1]
         if got != expected:
-            raise ConfigError(f"--adapter {name}: {adapter.path} was made for another base model "
-                              f"({target}: adapter width {got}, model width {expected})")
+            raise ConfigError(
+                f"--adapter {name}: {adapter.path} was made for another base model "
+                f"({target}: adapter width {got}, model width {expected})"
+            )

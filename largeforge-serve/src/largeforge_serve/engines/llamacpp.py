@@ -28,9 +28,11 @@ from largeforge_serve.engines.upstream import UpstreamEngine
 if TYPE_CHECKING:
     from largeforge.config import InferenceConfig
 
-INSTALL_HINT = ("install it with `pip install 'largeforge-serve[llamacpp]'` and "
-                "`bash scripts/install_llamacpp.sh` (builds llama-server), put llama.cpp's llama-server on "
-                "PATH, or set LARGEFORGE_LLAMA_SERVER")
+INSTALL_HINT = (
+    "install it with `pip install 'largeforge-serve[llamacpp]'` and "
+    "`bash scripts/install_llamacpp.sh` (builds llama-server), put llama.cpp's llama-server on "
+    "PATH, or set LARGEFORGE_LLAMA_SERVER"
+)
 
 
 #: How llama-server refuses an image, audio or video part when the model has no projector for it.
@@ -63,11 +65,20 @@ class LlamaCppEngine(UpstreamEngine):
     #: the next request sent on it failed with "Server disconnected".
     close_after_stream: ClassVar[bool] = True
 
-    def __init__(self, model_path: str, config: InferenceConfig | None = None, *,
-                 adapters: Mapping[str, str] | None = None, max_batch_size: int = 8,
-                 max_queue: int = 64, threads: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
-        super().__init__(model_path, config, adapters=adapters, max_batch_size=max_batch_size,
-                         max_queue=max_queue, threads=threads)
+    def __init__(
+        self,
+        model_path: str,
+        config: InferenceConfig | None = None,
+        *,
+        adapters: Mapping[str, str] | None = None,
+        max_batch_size: int = 8,
+        max_queue: int = 64,
+        threads: int | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(
+            model_path, config, adapters=adapters, max_batch_size=max_batch_size, max_queue=max_queue, threads=threads
+        )
         self.extra_args = tuple(extra_args) or tuple(os.environ.get("LARGEFORGE_LLAMA_SERVER_ARGS", "").split())
         self.info: GGUFInfo | None = None
         #: Adapter name → llama-server's adapter id (the order of ``--lora``).
@@ -76,12 +87,15 @@ class LlamaCppEngine(UpstreamEngine):
     def check(self) -> None:
         """The binary exists, the model is GGUF, and every adapter is a LoRA for it."""
         if find_llama_server() is None:
-            raise ConfigError(f"the llamacpp backend needs llama.cpp's llama-server, which was not found: "
-                              f"{INSTALL_HINT}")
+            raise ConfigError(
+                f"the llamacpp backend needs llama.cpp's llama-server, which was not found: {INSTALL_HINT}"
+            )
         self.info = read_gguf(self.model_path, what="--model")
         if self.info.kind != "model":
-            raise ConfigError(f"--model {self.model_path} is a GGUF {self.info.kind}, not a model "
-                              f"(serve adapters with --adapter NAME=FILE.gguf on their base model)")
+            raise ConfigError(
+                f"--model {self.model_path} is a GGUF {self.info.kind}, not a model "
+                f"(serve adapters with --adapter NAME=FILE.gguf on their base model)"
+            )
         for name, path in self.adapters.items():
             check_adapter(self.info, read_gguf(path, what=f"--adapter {name}"), name)
 
@@ -97,12 +111,30 @@ class LlamaCppEngine(UpstreamEngine):
         slots = max(1, self.max_batch_size)
         threads = self.threads or max(1, (os.cpu_count() or 2) // 2)
         args = [
-            str(binary), "--model", str(self.model_path), "--host", host, "--port", str(port),
-            "--alias", self.served_model_name,
+            str(binary),
+            "--model",
+            str(self.model_path),
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--alias",
+            self.served_model_name,
             # One slot per concurrent request, each with the full context (llama.cpp divides -c).
-            "--parallel", str(slots), "--ctx-size", str(self.max_model_len * slots), "--no-kv-unified",
-            "--cont-batching", "--threads", str(threads), "--threads-batch", str(threads),
-            "--jinja", "--metrics", "--no-webui", *repack_args(),
+            "--parallel",
+            str(slots),
+            "--ctx-size",
+            str(self.max_model_len * slots),
+            "--no-kv-unified",
+            "--cont-batching",
+            "--threads",
+            str(threads),
+            "--threads-batch",
+            str(threads),
+            "--jinja",
+            "--metrics",
+            "--no-webui",
+            *repack_args(),
         ]
         for path in self.adapters.values():
             args += ["--lora", str(path)]
@@ -115,8 +147,14 @@ class LlamaCppEngine(UpstreamEngine):
 
     #: llama-server answers 500 to these request errors (malformed tools, schemas, grammars…, an
     #: image or audio part for a model without its multimodal projector).
-    REQUEST_ERRORS: ClassVar[tuple[bytes, ...]] = (b"Failed to parse", b"failed to parse", b"Invalid ",
-                                                  b"JSON schema", b"grammar", UNSUPPORTED_INPUT)
+    REQUEST_ERRORS: ClassVar[tuple[bytes, ...]] = (
+        b"Failed to parse",
+        b"failed to parse",
+        b"Invalid ",
+        b"JSON schema",
+        b"grammar",
+        UNSUPPORTED_INPUT,
+    )
 
     def refused_request(self, status: int, content: bytes) -> bool:
         return status == 500 and any(marker in content for marker in self.REQUEST_ERRORS)

@@ -89,12 +89,17 @@ class _Sequence:
         values, ids = torch.topk(logp, top) if top else (logp[:0], logp[:0].long())
         text = self.tokenizer.decode
         # -inf is not JSON: clamped as vLLM does
-        self.logprobs.append(TokenLogprobs(
-            text([token]), max(float(logp[token]), -9999.0),
-            [(text([int(i)]), max(float(v), -9999.0)) for v, i in zip(values, ids, strict=True)]))
+        self.logprobs.append(
+            TokenLogprobs(
+                text([token]),
+                max(float(logp[token]), -9999.0),
+                [(text([int(i)]), max(float(v), -9999.0)) for v, i in zip(values, ids, strict=True)],
+            )
+        )
 
-    def emit(self, text: str, finish: FinishReason | None = None, error: str | None = None,
-             fault: Fault | None = None) -> None:
+    def emit(
+        self, text: str, finish: FinishReason | None = None, error: str | None = None, fault: Fault | None = None
+    ) -> None:
         if not text and finish is None:
             return
         logprobs, self.logprobs = (self.logprobs or None), []
@@ -244,8 +249,9 @@ class BatchScheduler:
                 raise EngineOverloadedError("the server is shutting down", retry_after=5)
             if len(self._pending) >= self.max_queue:
                 raise EngineOverloadedError(
-                    f"the server is busy ({len(self._batch.rows)} running, {len(self._pending)} queued); "
-                    "retry later", retry_after=self.retry_after())
+                    f"the server is busy ({len(self._batch.rows)} running, {len(self._pending)} queued); retry later",
+                    retry_after=self.retry_after(),
+                )
             self._pending.append(task)
             self._cond.notify()
 
@@ -327,14 +333,22 @@ class BatchScheduler:
                 admitted.append(seq)
         return admitted
 
-    def _forward(self, rows: list[_Sequence], ids: torch.Tensor, mask: torch.Tensor,
-                 positions: torch.Tensor, cache: DynamicCache) -> torch.Tensor:
+    def _forward(
+        self, rows: list[_Sequence], ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: DynamicCache
+    ) -> torch.Tensor:
         kwargs: dict[str, Any] = {}
         if self.adapters:
             kwargs["adapter_names"] = [s.task.adapter or BASE_ADAPTER for s in rows]
         with torch.inference_mode():
-            out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                             past_key_values=cache, use_cache=True, logits_to_keep=1, **kwargs)
+            out = self.model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+                **kwargs,
+            )
         return out.logits[:, -1, :]
 
     def _prefill_isolated(self, rows: list[_Sequence]) -> None:
@@ -370,8 +384,8 @@ class BatchScheduler:
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         for i, seq in enumerate(rows):
             prompt = seq.task.prompt_ids
-            ids[i, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
-            mask[i, width - len(prompt):] = 1
+            ids[i, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+            mask[i, width - len(prompt) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=self.model.config)

@@ -113,8 +113,13 @@ class TransformersEngine(InferenceEngine):
         eos = self._eos_ids()
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(eos)
         self._scheduler = BatchScheduler(
-            self.model, self.tokenizer, eos_ids=eos, pad_id=pad, max_batch_size=self.max_batch_size,
-            max_queue=self.max_queue, adapters=bool(self.adapters),
+            self.model,
+            self.tokenizer,
+            eos_ids=eos,
+            pad_id=pad,
+            max_batch_size=self.max_batch_size,
+            max_queue=self.max_queue,
+            adapters=bool(self.adapters),
         )
         self._scheduler.start()
 
@@ -126,8 +131,9 @@ class TransformersEngine(InferenceEngine):
         peft_model: Any = None
         for name, adapter_path in self.adapters.items():
             if not (Path(adapter_path) / "adapter_config.json").is_file():
-                raise ConfigError(f"adapter {name!r}: {adapter_path} is not a PEFT adapter directory "
-                                  "(no adapter_config.json)")
+                raise ConfigError(
+                    f"adapter {name!r}: {adapter_path} is not a PEFT adapter directory (no adapter_config.json)"
+                )
             if peft_model is None:
                 peft_model = PeftModel.from_pretrained(model, adapter_path, adapter_name=name)
             else:
@@ -194,8 +200,9 @@ class TransformersEngine(InferenceEngine):
         messages = template_messages(messages, tools, knows_tools)
         if template:
             extra = {"tools": tools} if tools and knows_tools else {}
-            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
-                                                          **extra))
+            return str(
+                self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra)
+            )
         lines = [f"{m['role']}: {m.get('content') or ''}" for m in messages]
         return "\n".join([*lines, "assistant:"])
 
@@ -261,8 +268,9 @@ class TransformersEngine(InferenceEngine):
             if event.text:
                 yield event.text
 
-    def stream_events(self, prompt: str, params: SamplingParams, *, adapter: str | None = None,
-                      chat: bool = False) -> Iterator[StreamEvent]:
+    def stream_events(
+        self, prompt: str, params: SamplingParams, *, adapter: str | None = None, chat: bool = False
+    ) -> Iterator[StreamEvent]:
         """Blocking iterator over a request's events (text, then finish reason and usage)."""
         return blocking_events(lambda sink: self._enqueue(prompt, params, sink, adapter, chat, None)[0])
 
@@ -272,8 +280,9 @@ class TransformersEngine(InferenceEngine):
         if not self.is_loaded:
             raise RuntimeError("the engine is not loaded; call load() first")
 
-    def _enqueue(self, prompt: str, params: SamplingParams, sink: Any, adapter: str | None,
-                 chat: bool, request_id: str | None) -> tuple[Any, int]:
+    def _enqueue(
+        self, prompt: str, params: SamplingParams, sink: Any, adapter: str | None, chat: bool, request_id: str | None
+    ) -> tuple[Any, int]:
         self._require_loaded()
         self._check_adapter(adapter)
         self._check_bytes(prompt, chat)
@@ -290,11 +299,13 @@ class TransformersEngine(InferenceEngine):
         if at_least >= self._max_len:
             raise EngineRequestError(
                 f"the prompt has at least {at_least} tokens but the model's context is {self._max_len} tokens",
-                param="messages" if chat else "prompt", code="context_length_exceeded",
+                param="messages" if chat else "prompt",
+                code="context_length_exceeded",
             )
 
-    def _enqueue_ids(self, ids: list[int], params: SamplingParams, sink: Any, adapter: str | None,
-                     chat: bool, request_id: str | None) -> tuple[Any, int]:
+    def _enqueue_ids(
+        self, ids: list[int], params: SamplingParams, sink: Any, adapter: str | None, chat: bool, request_id: str | None
+    ) -> tuple[Any, int]:
         from largeforge_serve.engines.scheduler import GenerationTask
 
         assert self._scheduler is not None
@@ -303,13 +314,15 @@ class TransformersEngine(InferenceEngine):
         if len(ids) >= self._max_len:
             raise EngineRequestError(
                 f"the prompt has {len(ids)} tokens but the model's context is {self._max_len} tokens",
-                param="messages" if chat else "prompt", code="context_length_exceeded",
+                param="messages" if chat else "prompt",
+                code="context_length_exceeded",
             )
         if params.strict_max_tokens and len(ids) + params.max_tokens > self._max_len:
             raise EngineRequestError(
                 f"the model's context is {self._max_len} tokens; the prompt has {len(ids)} and max_tokens asks "
                 f"for {params.max_tokens} more: lower max_tokens to at most {self._max_len - len(ids)}",
-                param="max_tokens", code="context_length_exceeded",
+                param="max_tokens",
+                code="context_length_exceeded",
             )
         task = GenerationTask(ids, params, sink, max_len=self._max_len, adapter=adapter, request_id=request_id)
         self._scheduler.submit(task)

@@ -82,8 +82,9 @@ class Admission:
 
     def stats(self) -> EngineStats:
         active = min(self.in_flight, self.max_active)
-        return EngineStats(active=active, queued=self.in_flight - active, max_active=self.max_active,
-                           max_queued=self.max_queued)
+        return EngineStats(
+            active=active, queued=self.in_flight - active, max_active=self.max_active, max_queued=self.max_queued
+        )
 
 
 class UpstreamEngine(InferenceEngine):
@@ -107,9 +108,16 @@ class UpstreamEngine(InferenceEngine):
     #: gateway then asks for ``Connection: close`` on streams rather than reuse a dead connection.
     close_after_stream: ClassVar[bool] = False
 
-    def __init__(self, model_path: str, config: InferenceConfig | None = None, *,
-                 adapters: Mapping[str, str] | None = None, max_batch_size: int = 8,
-                 max_queue: int = 64, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str,
+        config: InferenceConfig | None = None,
+        *,
+        adapters: Mapping[str, str] | None = None,
+        max_batch_size: int = 8,
+        max_queue: int = 64,
+        threads: int | None = None,
+    ) -> None:
         super().__init__(model_path, config)
         self.adapters = dict(adapters or {})
         self.max_batch_size = max_batch_size
@@ -197,11 +205,15 @@ class UpstreamEngine(InferenceEngine):
         log.info("starting %s: %s", self.backend_name, " ".join(command))
         self.output.clear()
         # A session of its own: stopping the group reaches every worker the server forks.
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env={**os.environ, **self.environment()},
-                                     start_new_session=True)
-        self._reader = threading.Thread(target=self._read_output, name=f"{self.backend_name}-output",
-                                        daemon=True)
+        self.proc = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.environment()},
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read_output, name=f"{self.backend_name}-output", daemon=True)
         self._reader.start()
         try:
             self._wait_ready()
@@ -225,8 +237,9 @@ class UpstreamEngine(InferenceEngine):
             if code is not None:
                 if self._reader is not None:
                     self._reader.join(timeout=2)
-                raise UpstreamStartError(f"{self.backend_name} server exited with code {code} while "
-                                         f"starting:\n{self.last_output()}")
+                raise UpstreamStartError(
+                    f"{self.backend_name} server exited with code {code} while starting:\n{self.last_output()}"
+                )
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
@@ -234,8 +247,9 @@ class UpstreamEngine(InferenceEngine):
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
-                raise UpstreamStartError(f"{self.backend_name} server was not ready after "
-                                         f"{self.startup_timeout:.0f}s:\n{self.last_output()}")
+                raise UpstreamStartError(
+                    f"{self.backend_name} server was not ready after {self.startup_timeout:.0f}s:\n{self.last_output()}"
+                )
             time.sleep(0.2)
 
     def unload(self) -> None:
@@ -268,17 +282,22 @@ class UpstreamEngine(InferenceEngine):
     # -- the core engine contract (blocking; the HTTP path goes through the gateway) ---------
 
     def _post(self, path: str, body: dict[str, Any]) -> Any:
-        request = urllib.request.Request(self.upstream_url + path, data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.upstream_url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
         return urllib.request.urlopen(request, timeout=600)
 
     def _completion_body(self, prompt: str, config: GenerationConfig | None, stream: bool) -> dict[str, Any]:
         from largeforge.config import GenerationConfig
 
         config = config or GenerationConfig()
-        body: dict[str, Any] = {"prompt": prompt, "max_tokens": config.max_tokens,
-                                "temperature": config.temperature, "top_p": config.top_p,
-                                "stream": stream}
+        body: dict[str, Any] = {
+            "prompt": prompt,
+            "max_tokens": config.max_tokens,
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+            "stream": stream,
+        }
         if config.stop:
             body["stop"] = config.stop
         if config.seed is not None:

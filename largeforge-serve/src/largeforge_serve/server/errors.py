@@ -36,12 +36,21 @@ ERROR_TYPES = {
 class APIError(Exception):
     """An error response with OpenAI's body; ``headers`` e.g. ``Retry-After``."""
 
-    def __init__(self, status: int, message: str, *, type: str | None = None, param: str | None = None,
-                 code: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
-        self.body = ErrorBody(message=message, type=type or ERROR_TYPES.get(status, "server_error"),
-                              param=param, code=code)
+        self.body = ErrorBody(
+            message=message, type=type or ERROR_TYPES.get(status, "server_error"), param=param, code=code
+        )
         self.headers = headers or {}
 
     def response(self) -> Response[bytes]:
@@ -57,13 +66,16 @@ FAULT_HEADER = "X-LargeForge-Fault"
 def generation_error(message: str, fault: str | None) -> APIError:
     """The 500 for a request whose generation failed, saying whose fault it was."""
     code = "request_failed" if fault == "request" else "generation_failed"
-    return APIError(500, message, type="server_error", code=code,
-                    headers={FAULT_HEADER: fault} if fault else None)
+    return APIError(500, message, type="server_error", code=code, headers={FAULT_HEADER: fault} if fault else None)
 
 
 def error_response(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response[bytes]:
-    return Response(msgspec.json.encode(ErrorResponse(error=body)), status_code=status,
-                    media_type="application/json", headers=headers)
+    return Response(
+        msgspec.json.encode(ErrorResponse(error=body)),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 def parse_body(body: bytes, kind: type[T]) -> T:
@@ -81,16 +93,16 @@ def _api_error(_: Request[Any, Any, Any], exc: APIError) -> Response[bytes]:
 
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
-    code = {401: "invalid_api_key", 404: "not_found", 405: "method_not_allowed",
-            413: "request_too_large"}.get(status)
+    code = {401: "invalid_api_key", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(status)
     message = str(exc.detail)
     if status == 413:
         message = "the request body is too large"
     headers = dict(exc.headers or {})
     if status == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
-    return error_response(status, ErrorBody(message=message, type=ERROR_TYPES.get(status, "server_error"),
-                                            code=code), headers)
+    return error_response(
+        status, ErrorBody(message=message, type=ERROR_TYPES.get(status, "server_error"), code=code), headers
+    )
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

@@ -107,13 +107,18 @@ class Gateway:
         model = request.model or self.state.settings.model_name
         admission = self.engine.admission
         if not admission.try_enter():
-            raise APIError(503, f"the server is busy ({admission.in_flight} requests in flight); retry later",
-                           code="server_overloaded", headers={"Retry-After": str(admission.retry_after())})
+            raise APIError(
+                503,
+                f"the server is busy ({admission.in_flight} requests in flight); retry later",
+                code="server_overloaded",
+                headers={"Retry-After": str(admission.retry_after())},
+            )
         try:
             data = msgspec.json.encode(self.engine.upstream_body(payload, adapter))
             usage = bool(request.stream_options and request.stream_options.include_usage)
-            relay = asyncio.ensure_future(self._relay(path, data, send, EventRewriter(model, usage),
-                                                      stream=request.stream))
+            relay = asyncio.ensure_future(
+                self._relay(path, data, send, EventRewriter(model, usage), stream=request.stream)
+            )
             gone = asyncio.ensure_future(self._wait_disconnect(receive))
             done, _ = await asyncio.wait({relay, gone}, return_when=asyncio.FIRST_COMPLETED)
             if relay not in done:  # the client went away: closing the upstream request aborts it there
@@ -157,8 +162,11 @@ class Gateway:
         answered = False  # once the response has started, an error can only end it
         try:
             async with self.session.post(self.engine.upstream_url + path, data=data, headers=headers) as response:
-                out = [(k.encode(), v.encode("latin-1")) for k in _PASSED_HEADERS
-                       if (v := response.headers.get(k)) is not None]
+                out = [
+                    (k.encode(), v.encode("latin-1"))
+                    for k in _PASSED_HEADERS
+                    if (v := response.headers.get(k)) is not None
+                ]
                 streaming = response.headers.get("content-type", "").startswith("text/event-stream")
                 if not streaming:
                     content = await response.read()
@@ -167,15 +175,25 @@ class Gateway:
                         status = 400
                     content = self._conform(status, content, events.model, chat=path.endswith("/chat/completions"))
                     answered = True
-                    await send({"type": "http.response.start", "status": status,
-                                "headers": [*out, (b"content-length", str(len(content)).encode())]})
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": status,
+                            "headers": [*out, (b"content-length", str(len(content)).encode())],
+                        }
+                    )
                     await send({"type": "http.response.body", "body": content})
                     if response.status == 200:
                         self._count_usage(content)
                     return
                 answered = True
-                await send({"type": "http.response.start", "status": response.status,
-                            "headers": [*out, (b"x-accel-buffering", b"no")]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": response.status,
+                        "headers": [*out, (b"x-accel-buffering", b"no")],
+                    }
+                )
                 first = True
                 async for chunk in response.content.iter_any():
                     if first:
@@ -189,10 +207,18 @@ class Gateway:
                 log.warning("the %s engine dropped a response midway: %s", self.engine.backend_name, exc)
                 return
             if not self.engine.is_alive:
-                raise APIError(503, f"the {self.engine.backend_name} engine is not running",
-                               code="engine_unavailable", headers={"Retry-After": "5"}) from None
-            raise APIError(502, f"the {self.engine.backend_name} engine did not answer: {exc}",
-                           type="server_error", code="upstream_error") from None
+                raise APIError(
+                    503,
+                    f"the {self.engine.backend_name} engine is not running",
+                    code="engine_unavailable",
+                    headers={"Retry-After": "5"},
+                ) from None
+            raise APIError(
+                502,
+                f"the {self.engine.backend_name} engine did not answer: {exc}",
+                type="server_error",
+                code="upstream_error",
+            ) from None
 
     def _conform(self, status: int, content: bytes, model: str, *, chat: bool) -> bytes:
         """An unstreamed upstream answer in OpenAI's shapes (see :mod:`~largeforge_serve.server.conform`)."""

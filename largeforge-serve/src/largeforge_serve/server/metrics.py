@@ -28,25 +28,33 @@ class ServerMetrics:
 
     def __init__(self, engine_stats: Callable[[], EngineStats]) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("largeforge_requests", "HTTP requests by endpoint and status code",
-                                ["endpoint", "status"], registry=self.registry)
+        self.requests = Counter(
+            "largeforge_requests",
+            "HTTP requests by endpoint and status code",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "largeforge_request_latency_seconds", "Time from request to the end of the response",
-            ["endpoint"], registry=self.registry,
+            "largeforge_request_latency_seconds",
+            "Time from request to the end of the response",
+            ["endpoint"],
+            registry=self.registry,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
         )
-        self.tokens = Counter("largeforge_tokens_generated", "Completion tokens generated",
-                              registry=self.registry)
-        self.prompt_tokens = Counter("largeforge_prompt_tokens", "Prompt tokens processed",
-                                     registry=self.registry)
+        self.tokens = Counter("largeforge_tokens_generated", "Completion tokens generated", registry=self.registry)
+        self.prompt_tokens = Counter("largeforge_prompt_tokens", "Prompt tokens processed", registry=self.registry)
         self.first_token = Histogram(
-            "largeforge_time_to_first_token_seconds", "Time from request to the first streamed chunk",
-            ["endpoint"], registry=self.registry,
+            "largeforge_time_to_first_token_seconds",
+            "Time from request to the first streamed chunk",
+            ["endpoint"],
+            registry=self.registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.inter_token = Histogram(
-            "largeforge_inter_token_latency_seconds", "Time between two generated tokens of a request",
-            ["endpoint"], registry=self.registry,
+            "largeforge_inter_token_latency_seconds",
+            "Time between two generated tokens of a request",
+            ["endpoint"],
+            registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         queue = Gauge("largeforge_queue_depth", "Requests waiting for a batch slot", registry=self.registry)

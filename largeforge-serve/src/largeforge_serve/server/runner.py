@@ -35,17 +35,29 @@ class InferenceServer:
     gracefully); ``start_background()`` returns once the server answers, and ``stop()`` ends it.
     """
 
-    def __init__(self, engine: ServingEngine, settings: ServerSettings, *, host: str = "127.0.0.1",
-                 port: int = 8000, log_level: str = "warning") -> None:
+    def __init__(
+        self,
+        engine: ServingEngine,
+        settings: ServerSettings,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        log_level: str = "warning",
+    ) -> None:
         self.app: ObservedApp = create_app(engine, settings)
         self.settings = settings
         self.host = host
         self._sock = bind_socket(host, port)
         self.port = int(self._sock.getsockname()[1])
-        self._server = uvicorn.Server(uvicorn.Config(
-            self.app, log_level=log_level, access_log=False, lifespan="on",
-            timeout_graceful_shutdown=max(1, int(settings.drain_timeout)),
-        ))
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                log_level=log_level,
+                access_log=False,
+                lifespan="on",
+                timeout_graceful_shutdown=max(1, int(settings.drain_timeout)),
+            )
+        )
         self._thread: threading.Thread | None = None
 
     @property

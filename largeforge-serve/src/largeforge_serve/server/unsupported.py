@@ -41,5 +41,9 @@ def refuse_unsupported(req: s.ChatCompletionRequest | s.CompletionRequest) -> No
     ``unsupported_parameter``)."""
     names = _set(req)
     if names:
-        raise APIError(400, f"'{names[0]}' is not supported by this server (transformers engine); leave it "
-                       "unset", param=names[0], code="unsupported_parameter")
+        raise APIError(
+            400,
+            f"'{names[0]}' is not supported by this server (transformers engine); leave it unset",
+            param=names[0],
+            code="unsupported_parameter",
+        )

@@ -8,5 +8,11 @@ from largeforge.data.formats.sharegpt import ShareGPTFormat
 
 BUILTIN_FORMATS = (AlpacaFormat, ShareGPTFormat, PreferenceFormat, MessagesFormat, PromptCompletionFormat)
 
-__all__ = ["BUILTIN_FORMATS", "AlpacaFormat", "MessagesFormat", "PreferenceFormat", "PromptCompletionFormat",
-           "ShareGPTFormat"]
+__all__ = [
+    "BUILTIN_FORMATS",
+    "AlpacaFormat",
+    "MessagesFormat",
+    "PreferenceFormat",
+    "PromptCompletionFormat",
+    "ShareGPTFormat",
+]

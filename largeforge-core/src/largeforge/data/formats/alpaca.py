@@ -55,12 +55,24 @@ class AlpacaFormat(DataFormat):
 
     def screen(self, rows: Sequence[AlpacaRow], *, placeholders: bool = False) -> set[int]:
         short = SHORT_RESPONSE_CHARS  # one comprehension per question: they run once per row
-        suspects = {i for i, r in enumerate(rows) if r.history or len(r.instruction) <= short
-                    or len(r.output) <= short or r.instruction.isspace() or r.output.isspace()}
+        suspects = {
+            i
+            for i, r in enumerate(rows)
+            if r.history
+            or len(r.instruction) <= short
+            or len(r.output) <= short
+            or r.instruction.isspace()
+            or r.output.isspace()
+        }
         if placeholders:
-            suspects.update(i for i, r in enumerate(rows) if PLACEHOLDER_OPEN in r.instruction
-                            or PLACEHOLDER_OPEN in r.output or PLACEHOLDER_OPEN in r.input
-                            or (r.system and PLACEHOLDER_OPEN in r.system))
+            suspects.update(
+                i
+                for i, r in enumerate(rows)
+                if PLACEHOLDER_OPEN in r.instruction
+                or PLACEHOLDER_OPEN in r.output
+                or PLACEHOLDER_OPEN in r.input
+                or (r.system and PLACEHOLDER_OPEN in r.system)
+            )
         return suspects
 
     def to_conversation(self, row: AlpacaRow) -> Conversation:
@@ -70,8 +82,7 @@ class AlpacaFormat(DataFormat):
             messages.append(Message("system", row.system))
         for instruction, output in row.history or []:
             messages += [Message("user", instruction), Message("assistant", output)]
-        messages += [Message("user", user_text(row.instruction, row.input)),
-                     Message("assistant", row.output)]
+        messages += [Message("user", user_text(row.instruction, row.input)), Message("assistant", row.output)]
         return Conversation(messages, label=row.label, tools=tools_text(row.tools))
 
     def from_conversation(self, conversation: Conversation) -> dict[str, Any]:
@@ -81,8 +92,10 @@ class AlpacaFormat(DataFormat):
         row: dict[str, Any] = {}
         if turns and turns[0].role == "system":
             row["system"] = turns.pop(0).content
-        if len(turns) < 2 or len(turns) % 2 or any(
-            t.role != ("user" if i % 2 == 0 else "assistant") for i, t in enumerate(turns)
+        if (
+            len(turns) < 2
+            or len(turns) % 2
+            or any(t.role != ("user" if i % 2 == 0 else "assistant") for i, t in enumerate(turns))
         ):
             raise RowError("alpaca needs alternating user/assistant turns without tool calls")
         history = [[turns[i].content, turns[i + 1].content] for i in range(0, len(turns) - 2, 2)]

@@ -143,14 +143,23 @@ class PreferenceFormat(DataFormat):
         assert conversation.chosen is not None and conversation.rejected is not None
         prompt = conversation.messages
         row: dict[str, Any]
-        if len(prompt) == 1 and prompt[0].role == "user" and conversation.chosen.role == "assistant" \
-                and conversation.rejected.role == "assistant":
-            row = {"prompt": prompt[0].content, "chosen": conversation.chosen.content,
-                   "rejected": conversation.rejected.content}
+        if (
+            len(prompt) == 1
+            and prompt[0].role == "user"
+            and conversation.chosen.role == "assistant"
+            and conversation.rejected.role == "assistant"
+        ):
+            row = {
+                "prompt": prompt[0].content,
+                "chosen": conversation.chosen.content,
+                "rejected": conversation.rejected.content,
+            }
         else:
-            row = {"prompt": conversation.chat_messages(),
-                   "chosen": Conversation([conversation.chosen]).chat_messages(),
-                   "rejected": Conversation([conversation.rejected]).chat_messages()}
+            row = {
+                "prompt": conversation.chat_messages(),
+                "chosen": Conversation([conversation.chosen]).chat_messages(),
+                "rejected": Conversation([conversation.rejected]).chat_messages(),
+            }
         if conversation.tools:
             row["tools"] = conversation.tools
         return row

@@ -23,8 +23,7 @@ from largeforge.data.screen import (
 )
 from largeforge.data.tools import calls_of, loads_arguments
 
-_ROLES = {"system": "system", "user": "user", "assistant": "assistant", "tool": "tool",
-          "function": "tool"}
+_ROLES = {"system": "system", "user": "user", "assistant": "assistant", "tool": "tool", "function": "tool"}
 
 
 # gc=False: rows hold only strings and lists, so they cannot form reference cycles, and a
@@ -66,9 +65,7 @@ def openai_to_messages(items: list[OpenAIMessage], field: str = "messages") -> l
     for i, item in enumerate(items):
         role = _ROLES.get(item.role)
         if role is None:
-            raise RowError(
-                f"{field}[{i}]: unknown role {item.role!r} (allowed: {', '.join(_ROLES)})"
-            )
+            raise RowError(f"{field}[{i}]: unknown role {item.role!r} (allowed: {', '.join(_ROLES)})")
         content = content_text(item.content, f"{field}[{i}]")
         if role == "assistant" and item.tool_calls:
             preamble = content if content and content.strip() else None
@@ -121,11 +118,20 @@ class MessagesFormat(DataFormat):
 
     def screen(self, rows: Sequence[MessagesRow], *, placeholders: bool = False) -> set[int]:
         short, code = SHORT_RESPONSE_CHARS, _CODE  # plain comprehensions: they run once per message
-        suspects = {i for i, r in enumerate(rows) for m in r.messages if m.content is None or m.tool_calls
-                    or m.content.__class__ is not str or len(m.content) <= short or m.content.isspace()}
+        suspects = {
+            i
+            for i, r in enumerate(rows)
+            for m in r.messages
+            if m.content is None
+            or m.tool_calls
+            or m.content.__class__ is not str
+            or len(m.content) <= short
+            or m.content.isspace()
+        }
         if placeholders:
-            suspects.update(i for i, r in enumerate(rows)
-                            if any(m.content and PLACEHOLDER_OPEN in m.content for m in r.messages))
+            suspects.update(
+                i for i, r in enumerate(rows) if any(m.content and PLACEHOLDER_OPEN in m.content for m in r.messages)
+            )
         # Each row's roles as a string, one character per message; the turn rules then run once
         # per distinct string rather than once per row.
         signatures = ["".join([code[m.role] for m in r.messages]) for r in rows]

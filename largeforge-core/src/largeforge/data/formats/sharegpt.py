@@ -22,14 +22,18 @@ from largeforge.data.screen import (
 
 #: ShareGPT speaker → internal role. ``user``/``assistant``/``tool`` appear in some exports.
 ROLE_MAP = {
-    "human": "user", "user": "user",
-    "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant", "bing": "assistant",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bing": "assistant",
     "system": "system",
     "function_call": "tool_call",
-    "observation": "tool", "tool": "tool",
+    "observation": "tool",
+    "tool": "tool",
 }
-_BACK = {"user": "human", "assistant": "gpt", "system": "system",
-         "tool_call": "function_call", "tool": "observation"}
+_BACK = {"user": "human", "assistant": "gpt", "system": "system", "tool_call": "function_call", "tool": "observation"}
 _ASKS = ("user", "tool")  # turns the model answers
 _ANSWERS = ("assistant", "tool_call")  # turns the model produces
 
@@ -90,9 +94,7 @@ def check_alternation(roles: Sequence[str], *, end_with_answer: bool = True, fie
         want = _ASKS if i % 2 == 0 else _ANSWERS
         if role not in want:
             expected = " or ".join(_BACK[r] for r in want)
-            raise RowError(
-                f"{field}[{i + offset}]: expected {expected}, got {_BACK[role]} (turns must alternate)"
-            )
+            raise RowError(f"{field}[{i + offset}]: expected {expected}, got {_BACK[role]} (turns must alternate)")
     if end_with_answer and body[-1] not in _ANSWERS:
         raise RowError("conversation must end with a gpt (or function_call) turn")
 
@@ -115,8 +117,9 @@ def check_speaker_order(roles: list[str], *, system_field: bool) -> None:
 
 # Screening: "S" opens the signature of a row with a ``system`` field.
 _CODE = RoleCodes(ROLE_MAP)
-_valid_signature = signature_test(lambda s: check_speaker_order(roles_of(s.removeprefix("S")),
-                                                                system_field=s.startswith("S")))
+_valid_signature = signature_test(
+    lambda s: check_speaker_order(roles_of(s.removeprefix("S")), system_field=s.startswith("S"))
+)
 
 
 class ShareGPTFormat(DataFormat):
@@ -133,17 +136,27 @@ class ShareGPTFormat(DataFormat):
     def screen(self, rows: Sequence[ShareGPTRow], *, placeholders: bool = False) -> set[int]:
         short, code = SHORT_RESPONSE_CHARS, _CODE  # plain comprehensions: they run once per turn
         # role/content turns (value None) always get the exact check
-        suspects = {i for i, r in enumerate(rows) for t in r.conversations
-                    if t.value is None or len(t.value) <= short or t.value.isspace()}
-        suspects.update(i for i, r in enumerate(rows) if r.label is not None
-                        and (not r.conversations or code[r.conversations[-1].from_] != "a"))
+        suspects = {
+            i
+            for i, r in enumerate(rows)
+            for t in r.conversations
+            if t.value is None or len(t.value) <= short or t.value.isspace()
+        }
+        suspects.update(
+            i
+            for i, r in enumerate(rows)
+            if r.label is not None and (not r.conversations or code[r.conversations[-1].from_] != "a")
+        )
         if placeholders:
-            suspects.update(i for i, r in enumerate(rows) if (r.system and PLACEHOLDER_OPEN in r.system)
-                            or any(t.value and PLACEHOLDER_OPEN in t.value for t in r.conversations))
+            suspects.update(
+                i
+                for i, r in enumerate(rows)
+                if (r.system and PLACEHOLDER_OPEN in r.system)
+                or any(t.value and PLACEHOLDER_OPEN in t.value for t in r.conversations)
+            )
         # Each row's speakers as a string, one character per turn; the turn rules then run once
         # per distinct string rather than once per row.
-        signatures = [("S" if r.system else "") + "".join([code[t.from_] for t in r.conversations])
-                      for r in rows]
+        signatures = [("S" if r.system else "") + "".join([code[t.from_] for t in r.conversations]) for r in rows]
         return suspects | failing_signatures(signatures, _valid_signature)
 
     @staticmethod
@@ -168,8 +181,7 @@ class ShareGPTFormat(DataFormat):
         if any(m.preamble for m in conversation.messages):
             raise RowError("a function_call turn cannot hold the assistant's words beside the call")
         row: dict[str, Any] = {
-            "conversations": [{"from": _BACK[m.role], "value": m.content}
-                              for m in conversation.messages]
+            "conversations": [{"from": _BACK[m.role], "value": m.content} for m in conversation.messages]
         }
         if conversation.tools:
             row["tools"] = conversation.tools
