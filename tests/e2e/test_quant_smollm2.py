@@ -103,7 +103,7 @@ def test_vllm_serves_it_or_refuses_in_one_line(quantized: tuple[str, Path]) -> N
         import openai
 
         client = openai.OpenAI(base_url=server.url, api_key="-", max_retries=0, timeout=300)
-        reply = client.chat.completions.create(model=str(out), messages=QUESTION,  # type: ignore[arg-type]
+        reply = client.chat.completions.create(model=out.name, messages=QUESTION,  # type: ignore[arg-type]
                                                max_tokens=20, temperature=0)
     # vLLM's W4 kernel serves it; its greedy answer to this question is fragile at 4 bits (seen:
     # "… Paris." and "L'Abbay d'Iry, la France, …", as llama.cpp's q4 GGUFs answer in French too).
