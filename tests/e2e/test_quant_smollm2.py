@@ -122,7 +122,7 @@ def test_vllm_serves_it_or_refuses_in_one_line(quantized: tuple[str, Path]) -> N
 
         client = openai.OpenAI(base_url=server.url, api_key="-", max_retries=0, timeout=300)
         reply = client.chat.completions.create(
-            model=str(out),
+            model=out.name,
             messages=QUESTION,  # type: ignore[arg-type]
             max_tokens=20,
             temperature=0,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -31,17 +30,10 @@ from litestar.response.streaming import ASGIStreamingResponse
 
 from largeforge.config import ExpertConfig
 from largeforge.errors import ConfigError, LargeForgeError
-from largeforge.openai_contract import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    ModelCard,
-    ModelList,
-    RequestError,
-    encoder,
-    parse_request,
-)
+from largeforge.openai_contract import ChatCompletionRequest, CompletionRequest, RequestError, parse_request
 from largeforge.utils.logging import get_logger
 from largeforge_router.experts import UnknownExpertError
+from largeforge_router.model_routes import model_routes
 from largeforge_router.openapi import allowed, openapi_document, route_methods
 from largeforge_router.request_id import RequestIdMiddleware
 from largeforge_router.router import Forwarded, NoEndpointError, Router
@@ -286,29 +278,6 @@ def create_app(router: Router, *, api_keys: list[str] | None = None, admin_keys:
     async def completions(scope: Any, receive: Any, send: Any) -> None:
         await front_door(scope, receive, send, "/v1/completions")
 
-    started = int(time.time())
-
-    def model_cards() -> dict[str, ModelCard]:
-        names = ["auto", *(e.name for e in router.experts.list_experts() if e.enabled)]
-        return {n: ModelCard(id=n, created=started, owned_by="largeforge-router") for n in names}
-
-    @get("/v1/models")
-    async def models() -> Response[bytes]:
-        return Response(encoder.encode(ModelList(list(model_cards().values()))), media_type="application/json")
-
-    @get("/v1/models/{model_id:path}")
-    async def model(model_id: str) -> Response[bytes]:
-        cards = model_cards()
-        card = cards.get(model_id.removeprefix("/"))  # the path converter keeps the separating slash
-        if card is None:
-            raise APIError(
-                404,
-                f"The model `{model_id.removeprefix('/')}` does not exist. Available: {', '.join(cards)}",
-                code="model_not_found",
-                param="model",
-            )
-        return Response(encoder.encode(card), media_type="application/json")
-
     @post("/route", status_code=200)
     async def route(request: Request[Any, Any, Any]) -> dict[str, Any]:
         body = _decode(await request.body(), RouteRequest)
@@ -465,8 +434,7 @@ def create_app(router: Router, *, api_keys: list[str] | None = None, admin_keys:
         route_handlers=[
             chat_completions,
             completions,
-            models,
-            model,
+            *model_routes(router),
             route,
             generate,
             feedback,
