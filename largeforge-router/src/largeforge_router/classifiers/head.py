@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     #: the embeddings of every row for a fold whose training side is the boolean mask ``keep``
     FoldEmbeddings = Callable[[np.ndarray], np.ndarray]
@@ -77,6 +77,37 @@ class LinearHead:
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of every label for a batch of embeddings."""
         return softmax(self.scores(x) / self.temperature)
+
+
+#: The arrays a saved head is made of (with its labels and settings kept beside them as JSON).
+HEAD_ARRAYS = ("weight", "bias", "examples", "offsets")
+
+
+def head_arrays(head: LinearHead) -> dict[str, np.ndarray]:
+    """The arrays of ``head`` to save (see :func:`head_from_arrays`)."""
+    return {name: getattr(head, name) for name in HEAD_ARRAYS}
+
+
+def head_from_arrays(
+    arrays: Mapping[str, np.ndarray],
+    labels: Sequence[str],
+    *,
+    nearest_weight: float,
+    temperature: float,
+    c: float,
+    cv_accuracy: float | None = None,
+    validation: Validation | None = None,
+) -> LinearHead:
+    """A saved head back from its arrays (:func:`head_arrays`), labels and settings."""
+    return LinearHead(
+        labels=list(labels),
+        **{name: arrays[name] for name in HEAD_ARRAYS},
+        nearest_weight=float(nearest_weight),
+        temperature=float(temperature),
+        c=float(c),
+        cv_accuracy=cv_accuracy,
+        validation=validation,
+    )
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -24,7 +24,14 @@ from largeforge.errors import LargeForgeError
 from largeforge.utils.logging import get_logger
 from largeforge_router.classifiers import multilingual
 from largeforge_router.classifiers.embedder import DEFAULT_MODEL, embed, embed_one, get_embedder, resolve_model_dir
-from largeforge_router.classifiers.head import LinearHead, Validation, fit_head, softmax
+from largeforge_router.classifiers.head import (
+    LinearHead,
+    Validation,
+    fit_head,
+    head_arrays,
+    head_from_arrays,
+    softmax,
+)
 from largeforge_router.classifiers.second_opinion import SecondOpinion, log_softmax, unreadable
 
 if TYPE_CHECKING:
@@ -285,12 +292,7 @@ class NeuralClassifier:
         if head is None:
             raise LargeForgeError("nothing to save: the neural classifier is not trained")
         path = ensure_dir(path)
-        arrays: dict[str, Any] = {
-            "weight": head.weight,
-            "bias": head.bias,
-            "examples": head.examples,
-            "offsets": head.offsets,
-        }
+        arrays: dict[str, Any] = head_arrays(head)
         if head.validation is not None:
             arrays.update(
                 validation_rows=head.validation.rows,
@@ -343,15 +345,12 @@ class NeuralClassifier:
                     if "validation_rows" in arrays
                     else None
                 )
-                head = LinearHead(
-                    labels=list(meta["labels"]),
-                    weight=arrays["weight"],
-                    bias=arrays["bias"],
-                    examples=arrays["examples"],
-                    offsets=arrays["offsets"],
-                    nearest_weight=float(meta["nearest_weight"]),
-                    temperature=float(meta["temperature"]),
-                    c=float(meta["c"]),
+                head = head_from_arrays(
+                    arrays,
+                    meta["labels"],
+                    nearest_weight=meta["nearest_weight"],
+                    temperature=meta["temperature"],
+                    c=meta["c"],
                     cv_accuracy=meta.get("cv_accuracy"),
                     validation=validation,
                 )

@@ -24,7 +24,15 @@ import numpy as np
 
 from largeforge.utils.io import atomic_write
 from largeforge_router.classifiers import multilingual
-from largeforge_router.classifiers.head import LinearHead, Validation, fit_head, fit_temperature, softmax
+from largeforge_router.classifiers.head import (
+    LinearHead,
+    Validation,
+    fit_head,
+    fit_temperature,
+    head_arrays,
+    head_from_arrays,
+    softmax,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -131,12 +139,7 @@ class SecondOpinion:
     def save(self, path: Path) -> None:
         """Write the head and the combination's settings into the directory ``path``."""
         head = self.head
-        arrays: dict[str, Any] = {
-            "weight": head.weight,
-            "bias": head.bias,
-            "examples": head.examples,
-            "offsets": head.offsets,
-        }
+        arrays: dict[str, Any] = head_arrays(head)
         if self.validation is not None:
             arrays.update(validation_rows=self.validation[0], validation_log_probs=self.validation[1])
         with open(path / HEAD_FILE, "wb") as f:
@@ -165,15 +168,12 @@ class SecondOpinion:
             return None
         meta = json.loads((path / META_FILE).read_text())
         with np.load(path / HEAD_FILE) as arrays:
-            head = LinearHead(
-                labels=list(meta["labels"]),
-                weight=arrays["weight"],
-                bias=arrays["bias"],
-                examples=arrays["examples"],
-                offsets=arrays["offsets"],
-                nearest_weight=float(meta["nearest_weight"]),
-                temperature=float(meta["head_temperature"]),
-                c=float(meta["c"]),
+            head = head_from_arrays(
+                arrays,
+                meta["labels"],
+                nearest_weight=meta["nearest_weight"],
+                temperature=meta["head_temperature"],
+                c=meta["c"],
             )
             validation = (
                 (arrays["validation_rows"], arrays["validation_log_probs"]) if "validation_rows" in arrays else None
