@@ -29,50 +29,10 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 
+from data_validate import make_alpaca  # the same 200k Alpaca rows that benchmark validates
 from largeforge.data import DataValidator, parts
 
 RESULTS = Path(__file__).parent / "results" / "data_formats.json"
-WORDS = [
-    "model",
-    "data",
-    "expert",
-    "router",
-    "train",
-    "serve",
-    "token",
-    "batch",
-    "layer",
-    "adapter",
-    "query",
-    "answer",
-    "Paris",
-    "France",
-    "capital",
-    "energy",
-    "river",
-    "mountain",
-    "science",
-    "history",
-    "music",
-]
-
-
-def sentence(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n))
-
-
-def make_rows(n: int, rng: random.Random) -> list[dict[str, Any]]:
-    rows = []
-    for i in range(n):
-        row = {
-            "instruction": sentence(rng, 12),
-            "input": sentence(rng, 6) if i % 3 else "",
-            "output": sentence(rng, 40),
-        }
-        if i % 1000 == 999:
-            row["output"] = ""  # invalid: empty output
-        rows.append(row)
-    return rows
 
 
 def write_files(rows: list[dict[str, Any]], folder: Path) -> dict[str, Path]:
@@ -117,7 +77,7 @@ def main() -> None:
         }
     }
     with tempfile.TemporaryDirectory() as tmp:
-        files = write_files(make_rows(n, random.Random(0)), Path(tmp))
+        files = write_files(make_alpaca(n, random.Random(0)), Path(tmp))
         contenders = {
             "jsonl": (files["jsonl"], DataValidator()),
             "jsonl_one_process": (files["jsonl"], DataValidator(workers=1)),
