@@ -41,8 +41,10 @@ def write_config(tmp_path: Path, experts: dict[str, ExpertServer]) -> Path:
             {"name": "code", "description": "Programming help", "endpoints": [experts["code"].url]},
             {"name": "general", "description": "Everything else", "endpoints": [experts["general"].url]},
         ],
-        # the frozen encoder and no second opinion keep the test fast; the feedback path is the same
+        # the frozen encoder and no second opinion keep the test fast; the feedback path is the same.
+        # Without the bundled general questions, which would already keep MISROUTED with general.
         "classifier": {
+            "background": False,
             "classifier_type": "neural",
             "fallback_expert": "general",
             "confidence_threshold": 0.0,

