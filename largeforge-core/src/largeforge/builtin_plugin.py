@@ -3,30 +3,29 @@ through the same hooks third parties use."""
 
 from __future__ import annotations
 
+from largeforge.data.formats import BUILTIN_FORMATS
+from largeforge.data.readers import BUILTIN_READERS
+from largeforge.evaluation.metrics import BUILTIN_METRICS
 from largeforge.hookspecs import Register, hookimpl
+from largeforge.models.embedded import EmbeddedModelSource
+from largeforge.models.local import HubSource, LocalDirectorySource
+from largeforge.rewards import BUILTIN_REWARDS
 
 
 @hookimpl
 def register_formats(register: Register) -> None:
-    from largeforge.data.formats import BUILTIN_FORMATS
-
     for fmt in BUILTIN_FORMATS:
         register(fmt())
 
 
 @hookimpl
 def register_readers(register: Register) -> None:
-    from largeforge.data.readers import BUILTIN_READERS
-
     for reader in BUILTIN_READERS:
         register(reader())
 
 
 @hookimpl
 def register_model_sources(register: Register) -> None:
-    from largeforge.models.embedded import EmbeddedModelSource
-    from largeforge.models.local import HubSource, LocalDirectorySource
-
     register(EmbeddedModelSource())
     register(LocalDirectorySource())
     register(HubSource())
@@ -34,15 +33,11 @@ def register_model_sources(register: Register) -> None:
 
 @hookimpl
 def register_metrics(register: Register) -> None:
-    from largeforge.evaluation.metrics import BUILTIN_METRICS
-
     for name, metric in BUILTIN_METRICS.items():
         register(name, metric)
 
 
 @hookimpl
 def register_rewards(register: Register) -> None:
-    from largeforge.rewards import BUILTIN_REWARDS
-
     for name, reward in BUILTIN_REWARDS.items():
         register(name, reward)
