@@ -27,8 +27,6 @@ KNOWN: set[tuple[str, ...]] = {
         "largeforge.forge.services",
     ),
     ("largeforge_quant.base", "largeforge_quant.factory"),
-    ("largeforge_train.callbacks", "largeforge_train.checkpoints"),
-    ("largeforge_train.cli", "largeforge_train.cli_grpo", "largeforge_train.cli_preference"),
 }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from largeforge.contracts import EvalExample, ModelEvaluation
+from largeforge.models import resolve_model
 from largeforge.utils.logging import get_logger
 from largeforge_train.lora import adapter_base_model, is_adapter_dir, load_merged
 from largeforge_train.preflight import _common_prefix, _ids
@@ -39,8 +40,6 @@ class TransformersEvaluator:
         if self._model is None:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            from largeforge.models import resolve_model
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
             if is_adapter_dir(self.model_ref):

@@ -1,4 +1,4 @@
-"""Synthetic SFT and preference data from a teacher model (spec 2.9–2.10).
+"""Synthetic SFT and preference data from a teacher model.
 
 The teacher is any model :func:`largeforge.models.resolve_model` resolves — the embedded
 SmolLM2 by default. Generation is batched (left padding) with a progress bar; a batch that runs
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from largeforge.cli.output import create_progress
 from largeforge.errors import ConfigError
-from largeforge.models import DEFAULT_MODEL
+from largeforge.models import DEFAULT_MODEL, resolve_model
+from largeforge.utils.device import select_device
 from largeforge.utils.logging import get_logger
 
 logger = get_logger(__name__)
@@ -22,9 +24,6 @@ def _is_oom(exc: BaseException) -> bool:
 
 def _load_model(ref: str, device: str, quantization: str | None) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from largeforge.models import resolve_model
-    from largeforge.utils.device import select_device
 
     path = resolve_model(ref)
     kwargs: dict[str, Any] = {}
@@ -104,8 +103,6 @@ class SyntheticGenerator:
     ) -> list[str]:
         """Responses to ``prompts``, ``batch_size`` at a time; halves the batch on out-of-memory."""
         import torch
-
-        from largeforge.cli.output import create_progress
 
         self._ensure_loaded()
         temperature = self.temperature if temperature is None else temperature

@@ -1,4 +1,4 @@
-"""Training metrics (spec 3.6): perplexity, token accuracy, DPO rewards, a running tracker."""
+"""Training metrics: perplexity, token accuracy, DPO rewards, a running tracker."""
 
 from __future__ import annotations
 
