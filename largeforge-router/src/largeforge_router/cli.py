@@ -1,4 +1,8 @@
-"""``largeforge router serve | classify | train | eval``."""
+"""``largeforge router serve | classify | train | eval``.
+
+This module loads with every ``largeforge`` call (the commands are declared here), so each command
+imports what its body needs when it runs: the server stack, the classifiers (numpy, torch) and rich.
+"""
 
 from __future__ import annotations
 

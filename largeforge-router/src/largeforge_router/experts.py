@@ -1,4 +1,4 @@
-"""Experts (spec 5.4–5.5): their configs, health and a thread-safe manager.
+"""Experts: their configs, health and a thread-safe manager.
 
 An expert is one or more OpenAI-compatible endpoints (replicas), typically ``largeforge serve``
 processes. Health comes from two sources: ``GET {endpoint}/health`` probes and the outcome of
@@ -43,7 +43,7 @@ class ExpertStatus(str, enum.Enum):
 
 @dataclass
 class ExpertHealth:
-    """An expert's last known health (spec 5.4)."""
+    """An expert's last known health."""
 
     status: ExpertStatus = ExpertStatus.LOADING
     last_check: datetime | None = None

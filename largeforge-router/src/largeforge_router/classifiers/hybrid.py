@@ -1,4 +1,4 @@
-"""Hybrid classifier (spec 5.3, fitted from data): keywords add evidence where they fire.
+"""Hybrid classifier (fitted from data): keywords add evidence where they fire.
 
 The neural half's raw scores ``z`` get ``strength · keyword_share`` added for every expert
 whose keywords the query mentions; the result is calibrated by its own temperature. Both the

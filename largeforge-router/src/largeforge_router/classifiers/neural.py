@@ -1,4 +1,4 @@
-"""Neural classifier (spec 5.2): MiniLM sentence embeddings + a cross-validated, calibrated head.
+"""Neural classifier: MiniLM sentence embeddings + a cross-validated, calibrated head.
 
 By default the MiniLM's top layers are first fine-tuned on the labelled examples
 (:mod:`largeforge_router.classifiers.finetune`, cached by training data); ``fine_tune=False``
