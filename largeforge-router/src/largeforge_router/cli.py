@@ -33,7 +33,7 @@ def build() -> typer.Typer:
         """Start the router service (OpenAI-compatible front door at /v1)."""
         import socket
 
-        import uvicorn
+        import uvicorn  # heavy: imported where used
 
         from largeforge_router.app import create_app
         from largeforge_router.config import load_router_config

@@ -137,7 +137,7 @@ class BaseTrainer(abc.ABC):
 
     def load_tokenizer(self) -> Any:
         """The tokenizer, with the chosen chat template and EOS token applied."""
-        from transformers import AutoTokenizer
+        from transformers import AutoTokenizer  # heavy: imported where used
 
         source = self._model_dir()
         if is_adapter_dir(source) and not (source / "tokenizer_config.json").is_file():
@@ -160,7 +160,7 @@ class BaseTrainer(abc.ABC):
 
     def load_model(self) -> Any:
         """The model in the dtype the device supports; an adapter directory is merged into its base."""
-        from transformers import AutoModelForCausalLM
+        from transformers import AutoModelForCausalLM  # heavy: imported where used
 
         source = self._model_dir()
         with_adapter = is_adapter_dir(source)
@@ -311,7 +311,7 @@ class BaseTrainer(abc.ABC):
 
     def train(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None = None) -> TrainingResult:
         """Preflight, load, train (resuming when asked), save the final model; return the result."""
-        from transformers import PrinterCallback
+        from transformers import PrinterCallback  # heavy: imported where used
 
         start = time.perf_counter()
         self.rows = len(train_dataset)

@@ -211,7 +211,7 @@ def WandBCallback(**init_kwargs: Any) -> TrainerCallback | None:
     except ImportError:
         logger.warning("wandb is not installed (pip install 'largeforge-train[wandb]'); not logging to W&B")
         return None
-    from transformers.integrations import WandbCallback
+    from transformers.integrations import WandbCallback  # heavy: imported where used
 
     return WandbCallback(**init_kwargs)
 

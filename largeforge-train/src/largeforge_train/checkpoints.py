@@ -101,7 +101,7 @@ class CheckpointManager:
 
     def load_checkpoint(self, checkpoint_path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
         """(model, tokenizer, trainer state) of a checkpoint; LoRA checkpoints load onto their base."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: imported where used
 
         path = Path(checkpoint_path)
         model = load_merged(path) if is_adapter_dir(path) else AutoModelForCausalLM.from_pretrained(path)

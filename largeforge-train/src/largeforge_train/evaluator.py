@@ -38,8 +38,8 @@ class TransformersEvaluator:
 
     def _load(self) -> tuple[Any, Any]:
         if self._model is None:
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+            import torch  # heavy: imported where used
+            from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: imported where used
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
             if is_adapter_dir(self.model_ref):
@@ -82,7 +82,7 @@ class TransformersEvaluator:
         max_length: int | None = None,
     ) -> ModelEvaluation:
         """Loss and perplexity on the references, ``metrics`` averaged over greedy answers."""
-        import torch
+        import torch  # heavy: imported where used
 
         start = time.perf_counter()
         model, tokenizer = self._load()
@@ -140,7 +140,7 @@ class TransformersEvaluator:
 
     @staticmethod
     def _generate(model: Any, tokenizer: Any, prompt_ids: list[int], max_new_tokens: int) -> str:
-        import torch
+        import torch  # heavy: imported where used
 
         if max_new_tokens <= 0:
             return ""

@@ -97,7 +97,7 @@ def to_prompt_dataset(data: datasets.Dataset | list[dict[str, Any]], source: str
 
     Preference pairs, labelled rows and conversations that end with a reply are refused in one line
     naming the row and the method that takes them."""
-    import datasets as hf_datasets
+    import datasets as hf_datasets  # heavy: imported where used
 
     rows = data.to_list() if isinstance(data, hf_datasets.Dataset) else data
     prefix = f"{source}: " if source else ""

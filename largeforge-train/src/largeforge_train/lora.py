@@ -65,7 +65,7 @@ def resolve_target_modules(config: LoRAConfig, model_name: str) -> list[str] | s
 
 def get_peft_config(config: LoRAConfig, model_name: str = "") -> LoraConfig:
     """PEFT's ``LoraConfig`` for our :class:`LoRAConfig` (every field mapped)."""
-    from peft import LoraConfig
+    from peft import LoraConfig  # heavy: imported where used
 
     return LoraConfig(
         r=config.r,
@@ -79,7 +79,7 @@ def get_peft_config(config: LoRAConfig, model_name: str = "") -> LoraConfig:
 
 def setup_lora(model: Any, config: LoRAConfig) -> PeftModel:
     """Wrap ``model`` with a fresh LoRA adapter (``peft.get_peft_model``)."""
-    from peft import get_peft_model
+    from peft import get_peft_model  # heavy: imported where used
 
     name = getattr(model.config, "model_type", "") or ""
     peft_model = get_peft_model(model, get_peft_config(config, name))
@@ -134,8 +134,8 @@ def name_base_portably(adapter_path: str | Path) -> None:
 
 def load_merged(adapter_path: str | Path, base_model: str | None = None, torch_dtype: Any = None) -> Any:
     """Load ``base_model`` (default: the adapter's own) with the adapter merged into its weights."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
+    from peft import PeftModel  # heavy: imported where used
+    from transformers import AutoModelForCausalLM  # heavy: imported where used
 
     base_dir = resolve_model(base_model or adapter_base_model(adapter_path))
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch_dtype)
@@ -145,8 +145,8 @@ def load_merged(adapter_path: str | Path, base_model: str | None = None, torch_d
 def merge_lora(model_path: str | None, adapter_path: str, output_path: str, torch_dtype: str = "float32") -> Path:
     """Merge ``adapter_path`` into ``model_path`` (default: the adapter's base) and save an
     ordinary model directory (safetensors + tokenizer) at ``output_path``."""
-    import torch
-    from transformers import AutoTokenizer
+    import torch  # heavy: imported where used
+    from transformers import AutoTokenizer  # heavy: imported where used
 
     if not is_adapter_dir(adapter_path):
         raise ModelSourceError(f"{adapter_path}: not a LoRA adapter directory (no adapter_config.json)")
