@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import build_tiny_model
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -62,26 +64,6 @@ def smollm2_dir() -> Path:
     from largeforge.models import DEFAULT_MODEL, resolve_model
 
     return resolve_model(DEFAULT_MODEL)
-
-
-def build_tiny_model(target: Path, tokenizer_source: Path, *, layers: int = 2, hidden: int = 64) -> Path:
-    """A randomly initialised Llama scaled down from SmolLM2's config, with its tokenizer."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    config = AutoConfig.from_pretrained(tokenizer_source)
-    config.num_hidden_layers = layers
-    config.hidden_size = hidden
-    config.intermediate_size = hidden * 2
-    config.num_attention_heads = 4
-    config.num_key_value_heads = 2
-    config.head_dim = hidden // 4
-    config.max_position_embeddings = 2048
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config)
-    model.save_pretrained(target)
-    AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(target)
-    return target
 
 
 @pytest.fixture(scope="session")

@@ -128,7 +128,7 @@ def test_third_party_plugin_installs_and_registers_a_format(tmp_path):
 
 
 def test_doctor_finds_vllm_in_the_venv_largeforge_installs(capsys, monkeypatch, tmp_path):
-    """Issue 15, item 18: vLLM lives in its own venv (scripts/install_vllm.sh), not in this Python;
+    """vLLM lives in its own venv (scripts/install_vllm.sh), not in this Python;
     doctor reads its metadata there (nothing imported or started)."""
     from largeforge.cli.doctor import _vllm_check
 

@@ -1,4 +1,4 @@
-"""Issue 15, item 18: ``main()`` lets Ctrl+C through (it returned 130, so an in-process caller
+"""``main()`` lets Ctrl+C through (it returned 130, so an in-process caller
 such as pytest kept running and needed several Ctrl+C); the console script exits 130."""
 
 from __future__ import annotations

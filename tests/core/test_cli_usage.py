@@ -1,4 +1,4 @@
-"""Issue 15, defect 4: usage errors are one line and exit 2, whatever click typer bundles.
+"""Usage errors are one line and exit 2, whatever click typer bundles.
 
 typer 0.29 bundles its own click, whose exceptions ``click.ClickException`` does not catch;
 unknown commands and options printed a traceback. A command of a sibling distribution that is

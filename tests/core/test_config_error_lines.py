@@ -1,4 +1,4 @@
-"""Issue 15, item 17: a cross-field config error names the rule, not the whole config dict, and a
+"""A cross-field config error names the rule, not the whole config dict, and a
 huge bad value is cut short: the error stays one readable line."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 15, defects 2 and 3: deeply nested JSON and byte-order marks.
+"""Deeply nested JSON and byte-order marks.
 
 ``data validate`` / ``data convert`` on a row nested 10,000 levels deep give a one-line error
 naming the file and the row (or list it as an invalid row), never a ``RecursionError``; a UTF-8

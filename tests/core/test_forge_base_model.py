@@ -1,4 +1,4 @@
-"""Issue 15, item 17: ``forge --dry-run`` refuses a base_model that cannot be had, naming the
+"""``forge --dry-run`` refuses a base_model that cannot be had, naming the
 line (it planned every stage for a model that does not exist)."""
 
 from __future__ import annotations

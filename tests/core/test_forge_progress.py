@@ -1,4 +1,4 @@
-"""Issue 15, item 18: forge's per-stage lines carry the run's elapsed time and an overall ETA
+"""Forge's per-stage lines carry the run's elapsed time and an overall ETA
 estimated from the stages already finished in this run."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 15, defect 9: each distribution's wheel carries the licence file, ``py.typed``,
+"""Each distribution's wheel carries the licence file, ``py.typed``,
 classifiers, and (for the torch siblings) a transformers bound that takes float warmup steps."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def test_wheel_has_licence_typing_marker_and_classifiers(wheels: dict[str, Path]
         licence = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
         assert "Apache License" in wheel.read(licence).decode()
     assert f"{PACKAGES[dist]}/py.typed" in names
-    if dist == "quant":  # the default calibration set ships in the wheel (issue 15, defect 5)
+    if dist == "quant":  # the default calibration set ships in the wheel
         assert "largeforge_quant/data/calibration.jsonl" in names
     assert "License-Expression: Apache-2.0" in metadata and "License-File: LICENSE" in metadata
     assert "Classifier: Typing :: Typed" in metadata

@@ -1,4 +1,4 @@
-"""Issue 15, item 18: servers that tests start as child processes die with the test run —
+"""Servers that tests start as child processes die with the test run —
 whether it is stopped by Ctrl+C (SIGINT) or killed outright (SIGKILL) — instead of being left
 running, orphaned to PID 1."""
 

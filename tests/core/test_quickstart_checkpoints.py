@@ -1,4 +1,4 @@
-"""Issue 15, item 18: the quickstart checkpoints often enough that an interrupted forge stage
+"""The quickstart checkpoints often enough that an interrupted forge stage
 resumes within minutes (``save_steps: 1000`` meant no checkpoint at all: 46 minutes lost)."""
 
 from __future__ import annotations

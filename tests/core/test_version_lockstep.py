@@ -1,4 +1,4 @@
-"""Issue 15, defect 9: one version for the five distributions, ``largeforge.__version__`` and the
+"""One version for the five distributions, ``largeforge.__version__`` and the
 pins between them (siblings on ``largeforge-core==V``, core's extras on each sibling ``==V``)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 15, defect 11: a YAML alias bomb is refused in one line, quickly, not followed.
+"""A YAML alias bomb is refused in one line, quickly, not followed.
 
 A ~500-byte "billion laughs" pipeline made ``largeforge forge --dry-run`` run for minutes and
 reach gigabytes; every config file goes through the same loader.

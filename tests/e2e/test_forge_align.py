@@ -13,27 +13,10 @@ import pytest
 from largeforge.cli.main import main
 from largeforge.forge import PlanError, load_pipeline, plan_pipeline
 from largeforge_train.base import read_log
+from tests.helpers import FACTS, write_align_pipeline
 
 pytestmark = pytest.mark.e2e
 
-PIPELINE = """\
-name: aligned
-base_model: {model}
-workdir: runs
-defaults:
-  sft: {{max_steps: 1, per_device_train_batch_size: 2, gradient_accumulation_steps: 1,
-         max_seq_length: 128, logging_steps: 1, bf16: false}}
-  lora: {{r: 4, lora_alpha: 8, target_modules: all-linear}}
-experts:
-  - name: helper
-    data: sft.json
-    keywords: [help]
-    merge: false
-    eval: {{enabled: false}}
-    {stage}
-router:
-  classifier: {{classifier_type: keyword, fallback_expert: helper, keyword_weight: 1.0, neural_weight: 0.0}}
-"""
 KTO = """align:
       method: kto
       data: kto.jsonl
@@ -42,8 +25,7 @@ KTO = """align:
 
 
 def write(tmp_path: Path, model: Path, stage: str = KTO) -> Path:
-    qa = [(f"What is fact {i}?", f"Fact {i} is true.") for i in range(4)]
-    (tmp_path / "sft.json").write_text(json.dumps([{"instruction": q, "output": a} for q, a in qa]))
+    qa = FACTS
     rows = [
         {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": reply}], "label": label}
         for q, a in qa
@@ -52,9 +34,7 @@ def write(tmp_path: Path, model: Path, stage: str = KTO) -> Path:
     (tmp_path / "kto.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     pairs = [{"prompt": q, "chosen": a, "rejected": "No idea."} for q, a in qa]
     (tmp_path / "pairs.json").write_text(json.dumps(pairs))
-    path = tmp_path / "pipeline.yaml"
-    path.write_text(PIPELINE.format(model=model, stage=stage))
-    return path
+    return write_align_pipeline(tmp_path, model, stage)
 
 
 def test_plan_has_the_align_stage_with_its_method_config(tmp_path, tiny_model_dir):

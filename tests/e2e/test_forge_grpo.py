@@ -12,7 +12,7 @@ import pytest
 from largeforge.cli.main import main
 from largeforge.forge import PlanError, load_pipeline, plan_pipeline
 from largeforge_train.base import read_log
-from tests.e2e.test_forge_align import PIPELINE
+from tests.helpers import FACTS, write_align_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -25,12 +25,10 @@ GRPO = """align:
 
 
 def write(tmp_path: Path, model: Path, stage: str = GRPO) -> Path:
-    qa = [(f"What is fact {i}?", f"Fact {i} is true.") for i in range(4)]
-    (tmp_path / "sft.json").write_text(json.dumps([{"instruction": q, "output": a} for q, a in qa]))
-    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps({"prompt": q, "answer": "true"}) + "\n" for q, _ in qa))
-    path = tmp_path / "pipeline.yaml"
-    path.write_text(PIPELINE.format(model=model, stage=stage))
-    return path
+    (tmp_path / "prompts.jsonl").write_text(
+        "".join(json.dumps({"prompt": q, "answer": "true"}) + "\n" for q, _ in FACTS)
+    )
+    return write_align_pipeline(tmp_path, model, stage)
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,7 @@ import pytest
 
 from largeforge.cli.main import main
 from largeforge_serve.engines.llamacpp import llamacpp_available
-
-from .test_forge_pipeline import free_port
+from tests.helpers import free_port, write_alpha_beta
 
 pytestmark = [
     pytest.mark.e2e,
@@ -52,22 +51,7 @@ router:
 
 
 def test_gguf_experts_served_by_llamacpp_behind_the_router(tmp_path: Path, tiny_model_dir: Path, capsys) -> None:
-    rows = [{"instruction": f"Tell me fact {i} about alpha.", "output": f"Alpha fact {i}."} for i in range(6)]
-    (tmp_path / "alpha.json").write_text(json.dumps(rows))
-    (tmp_path / "beta.jsonl").write_text(
-        "\n".join(
-            json.dumps(
-                {
-                    "messages": [
-                        {"role": "user", "content": f"beta question {i}"},
-                        {"role": "assistant", "content": f"beta answer {i}"},
-                    ]
-                }
-            )
-            for i in range(6)
-        )
-        + "\n"
-    )
+    write_alpha_beta(tmp_path)
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text(PIPELINE.format(model=tiny_model_dir, port=min(free_port(), 64000), router_port=free_port()))
     assert (

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from pathlib import Path
 
 import pytest
 
 from largeforge.cli.main import main
+from tests.helpers import free_port, write_alpha_beta
 
 pytestmark = pytest.mark.e2e
 
@@ -44,12 +44,6 @@ router:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def stage_lines(out: str) -> dict[tuple[str, str], str]:
     """``(expert, stage) → status`` from the forge progress lines."""
     found = {}
@@ -60,22 +54,7 @@ def stage_lines(out: str) -> dict[tuple[str, str], str]:
 
 @pytest.fixture()
 def pipeline(tmp_path: Path, tiny_model_dir: Path) -> Path:
-    rows = [{"instruction": f"Tell me fact {i} about alpha.", "output": f"Alpha fact {i}."} for i in range(6)]
-    (tmp_path / "alpha.json").write_text(json.dumps(rows))
-    (tmp_path / "beta.jsonl").write_text(
-        "\n".join(
-            json.dumps(
-                {
-                    "messages": [
-                        {"role": "user", "content": f"beta question {i}"},
-                        {"role": "assistant", "content": f"beta answer {i}"},
-                    ]
-                }
-            )
-            for i in range(6)
-        )
-        + "\n"
-    )
+    write_alpha_beta(tmp_path)
     path = tmp_path / "pipeline.yaml"
     path.write_text(PIPELINE.format(model=tiny_model_dir, port=min(free_port(), 64000), router_port=free_port()))
     return path

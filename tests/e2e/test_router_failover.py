@@ -8,7 +8,6 @@ that port.
 
 from __future__ import annotations
 
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,13 +17,9 @@ import openai
 import pytest
 import yaml
 
+from tests.helpers import free_port
+
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serve(model: Path, name: str, port: int = 0):  # type: ignore[no-untyped-def]

@@ -18,13 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-def free_port() -> int:
-    """A port nobody listens on right now (bound to 0, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ExpertServer:
     """One replica of an expert; ``url`` is its base URL (``http://127.0.0.1:PORT``)."""
 

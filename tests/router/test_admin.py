@@ -1,4 +1,4 @@
-"""Issue 15, defect 6: the router's admin API is off without an admin key, and separate from
+"""The router's admin API is off without an admin key, and separate from
 client keys; ``/health`` shows no experts without a key once keys are set; the admin API takes
 JSON types as they are (``"enabled": 0`` is not false)."""
 

@@ -10,8 +10,9 @@ import pytest
 from largeforge.config import ExpertConfig
 from largeforge.errors import ConfigError
 from largeforge_router.experts import ExpertManager, ExpertStatus, UnknownExpertError
+from tests.helpers import free_port
 
-from .router_testing import ExpertServer, free_port
+from .router_testing import ExpertServer
 
 
 def test_register_get_list_unregister() -> None:

@@ -1,4 +1,4 @@
-"""Issue 15, defects 1 and 15: the circuit breaker counts only an endpoint's own faults.
+"""The circuit breaker counts only an endpoint's own faults.
 
 A client error (4xx), a failure the expert attributes to the request (``X-LargeForge-Fault:
 request``) and an expert's backpressure (429, or 503 with ``Retry-After``) never open a circuit;
@@ -18,8 +18,9 @@ from largeforge.config import ExpertConfig, RouterConfig
 from largeforge_router.app import create_app
 from largeforge_router.config import ServerSettings
 from largeforge_router.router import Router
+from tests.helpers import free_port
 
-from .router_testing import ExpertServer, free_port, serve_app
+from .router_testing import ExpertServer, serve_app
 
 BUSY = (
     503,

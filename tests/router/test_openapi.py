@@ -1,4 +1,4 @@
-"""Issue 15, items 10 and 17: the router serves its OpenAPI document; a 405 and ``OPTIONS`` name
+"""The router serves its OpenAPI document; a 405 and ``OPTIONS`` name
 every allowed method (``OPTIONS /experts`` omitted POST)."""
 
 from __future__ import annotations

@@ -14,8 +14,9 @@ from largeforge.config import ExpertConfig, RouterConfig
 from largeforge_router.app import create_app
 from largeforge_router.config import ServerSettings
 from largeforge_router.router import Router
+from tests.helpers import free_port
 
-from .router_testing import ExpertServer, free_port, serve_app
+from .router_testing import ExpertServer, serve_app
 
 KEYWORDS = {"code": ["python", "bug"], "math": ["integral", "derivative"], "general": []}
 

@@ -1,4 +1,4 @@
-"""Issue 15, defect 15 (read timeouts): an expert that is slow because it is loaded (its answer
+"""An expert that is slow because it is loaded (its answer
 takes longer than ``request_timeout``, its ``/health`` still answers) is skipped like a busy one —
 its circuit stays closed and it is not marked down — while a hung one (``/health`` silent too)
 and an unreachable one count as faults. Real slow stub experts and the router on loopback."""
@@ -13,8 +13,9 @@ from largeforge.config import ExpertConfig, RouterConfig
 from largeforge_router.app import create_app
 from largeforge_router.config import ServerSettings
 from largeforge_router.router import SLOW_RETRY_AFTER, Router
+from tests.helpers import free_port
 
-from .router_testing import ExpertServer, free_port, serve_app
+from .router_testing import ExpertServer, serve_app
 
 CHAT = {"model": "auto", "messages": [{"role": "user", "content": "python bug"}]}
 

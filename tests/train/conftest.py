@@ -7,14 +7,7 @@ from pathlib import Path
 
 import pytest
 
-QA = [
-    ("What is the capital of France?", "The capital of France is Paris."),
-    ("What is two plus two?", "Two plus two is four."),
-    ("Name a primary colour.", "Red is a primary colour."),
-    ("What do bees make?", "Bees make honey."),
-    ("What is ice made of?", "Ice is frozen water."),
-    ("How many legs does a spider have?", "A spider has eight legs."),
-]
+from tests.helpers import QA
 
 
 @pytest.fixture()

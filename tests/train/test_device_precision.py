@@ -16,7 +16,7 @@ import torch
 
 from largeforge.config import DPOConfig, SFTConfig
 from largeforge.utils import device
-from largeforge_train import base
+from largeforge_train import precision
 from largeforge_train.base import resolve_precision
 from largeforge_train.sft import SFTTrainer
 
@@ -28,7 +28,7 @@ CPU = {"cuda": False, "bf16": False}
 @pytest.fixture()
 def machine(monkeypatch: pytest.MonkeyPatch):
     """``machine(H100)`` makes torch answer as that machine; precision warnings start unseen."""
-    monkeypatch.setattr(base, "_WARNED", set())
+    monkeypatch.setattr(precision, "_WARNED", set())
 
     def use(facts: dict[str, bool]) -> None:
         monkeypatch.setattr(torch.cuda, "is_available", lambda: facts["cuda"])

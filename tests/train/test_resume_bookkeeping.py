@@ -1,4 +1,4 @@
-"""Issue 15, defect 16: the bookkeeping of ``--resume`` (the weights already resume exactly).
+"""The bookkeeping of ``--resume`` (the weights already resume exactly).
 
 A restart from scratch (no complete checkpoint) drops the killed run's log rows (the log read
 steps 1, 2, 1, 2, 3, ...); a resume drops the rows after its checkpoint, which are trained again;

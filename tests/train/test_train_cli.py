@@ -348,7 +348,7 @@ def test_an_earlier_run_is_not_silently_mixed_in(tiny_model_dir, sft_file, tmp_p
 
 
 def test_progress_without_a_terminal_is_plain_lines_with_an_eta(tiny_model_dir, sft_file, tmp_path, capsys):
-    """Issue 15, item 18: output that is not a terminal (a log file, CI) gets plain progress lines
+    """Output that is not a terminal (a log file, CI) gets plain progress lines
     (stage, step/total, loss, ETA) — the first one after step 1 with an ETA — not a rich bar's
     last frame."""
     out = tmp_path / "sft"

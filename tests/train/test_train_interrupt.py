@@ -1,4 +1,4 @@
-"""Issue 15, item 18: Ctrl+C during training exits 130 and says what was kept and how to resume
+"""Ctrl+C during training exits 130 and says what was kept and how to resume
 (it used to exit in silence). A real ``largeforge train sft`` child on the tiny model."""
 
 from __future__ import annotations

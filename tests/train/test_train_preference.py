@@ -11,8 +11,7 @@ import pytest
 
 from largeforge.cli.main import main
 from largeforge_train.base import read_log
-
-from .conftest import QA
+from tests.helpers import QA
 
 # fmt: off
 FAST = ["--batch-size", "4", "--gradient-accumulation", "1", "--max-length", "128", "--logging-steps", "1",

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from largeforge.cli.main import main
-from tests.conftest import build_tiny_model
-from tests.e2e.test_forge_pipeline import free_port
+from tests.helpers import build_tiny_model, free_port
 from tests.vllm.conftest import needs_vllm
 
 pytestmark = [needs_vllm, pytest.mark.e2e, pytest.mark.slow]

@@ -11,6 +11,7 @@ makes it fatal. ``LARGEFORGE_LOAD_PLUGINS=a,b`` loads only the named entry point
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import os
 import sys
@@ -24,12 +25,17 @@ import pluggy
 from largeforge import hookspecs
 from largeforge.errors import PluginError
 from largeforge.registry import Registry
+from largeforge.version import __version__
 
 if TYPE_CHECKING:
     from largeforge.contracts import DataFormat, DataReader, ModelSource
 
 ENTRY_POINT_GROUP = "largeforge"
 CORE_PLUGIN_NAME = "core"
+#: The core's own plugin, named by its import path (as datasette's ``DEFAULT_PLUGINS``): the manager
+#: never imports a feature module itself, so the formats, readers and rewards that use the registries
+#: can import this module without a circle.
+BUILTIN_PLUGIN = "largeforge.builtin_plugin"
 STRICT_ENV = "LARGEFORGE_STRICT_PLUGINS"
 ONLY_ENV = "LARGEFORGE_LOAD_PLUGINS"
 
@@ -167,10 +173,7 @@ def make_plugin_manager(*, load_entrypoints: bool = True, builtins: bool = True)
     """A new plugin manager. Tests use ``load_entrypoints=False`` and register their own."""
     pm = PluginManager()
     if builtins:
-        from largeforge import builtin_plugin
-        from largeforge.version import __version__
-
-        pm.register(builtin_plugin, name=CORE_PLUGIN_NAME)
+        pm.register(importlib.import_module(BUILTIN_PLUGIN), name=CORE_PLUGIN_NAME)
         pm.distributions[CORE_PLUGIN_NAME] = ("largeforge-core", __version__)
     if load_entrypoints:
         pm.load_entrypoints()

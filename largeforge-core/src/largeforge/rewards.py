@@ -26,6 +26,7 @@ from typing import Any
 
 from largeforge.errors import ConfigError
 from largeforge.evaluation.metrics import normalize
+from largeforge.plugins import registries
 
 #: Keyword arguments TRL itself passes to every reward function.
 TRL_KWARGS = frozenset(
@@ -161,8 +162,6 @@ def resolve_rewards(
 
     One-line :class:`ConfigError` for no reward, an unregistered name (listing the registered
     ones), weights that do not match the rewards, or a missing setting."""
-    from largeforge.plugins import registries
-
     registry = registries().rewards
     if not names:
         raise ConfigError(

@@ -1,4 +1,4 @@
-"""Load balancing across an expert's replicas (spec 5.6).
+"""Load balancing across an expert's replicas.
 
 Strategies: ``round_robin`` (rotate), ``least_connections`` (fewest requests in flight),
 ``weighted`` (smooth weighted round robin, as nginx does, by per-replica capacity) and

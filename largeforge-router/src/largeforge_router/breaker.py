@@ -1,4 +1,4 @@
-"""Circuit breaker (spec 5.7): stop sending traffic to a replica that keeps failing.
+"""Circuit breaker: stop sending traffic to a replica that keeps failing.
 
 CLOSED → OPEN after ``failure_threshold`` consecutive failures; OPEN → HALF_OPEN once
 ``reset_timeout`` seconds have passed (one trial request at a time is let through);

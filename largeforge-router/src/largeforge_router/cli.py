@@ -1,4 +1,8 @@
-"""``largeforge router serve | classify | train | eval``."""
+"""``largeforge router serve | classify | train | eval``.
+
+This module loads with every ``largeforge`` call (the commands are declared here), so each command
+imports what its body needs when it runs: the server stack, the classifiers (numpy, torch) and rich.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ def build() -> typer.Typer:
         """Start the router service (OpenAI-compatible front door at /v1)."""
         import socket
 
-        import uvicorn
+        import uvicorn  # heavy: imported where used
 
         from largeforge_router.app import create_app
         from largeforge_router.config import load_router_config

@@ -29,6 +29,7 @@ from msgspec import Meta
 
 from largeforge.config import BaseConfig, ExpertConfig, RouterConfig, load_config_file
 from largeforge.errors import ConfigError
+from largeforge.utils.io import load_jsonl
 
 Strategy = Literal["round_robin", "least_connections", "weighted", "latency_aware"]
 
@@ -125,8 +126,6 @@ def load_router_config(path: str | Path) -> RouterFileConfig:
 
 def read_labelled(path: str | Path) -> list[tuple[str, str]]:
     """Rows of a ``{"query", "expert"}`` JSONL as pairs; a bad row names its line."""
-    from largeforge.utils.io import load_jsonl
-
     pairs = []
     for number, row in enumerate(load_jsonl(path), start=1):
         if not (

@@ -1,4 +1,4 @@
-"""Experts (spec 5.4–5.5): their configs, health and a thread-safe manager.
+"""Experts: their configs, health and a thread-safe manager.
 
 An expert is one or more OpenAI-compatible endpoints (replicas), typically ``largeforge serve``
 processes. Health comes from two sources: ``GET {endpoint}/health`` probes and the outcome of
@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import yaml
 
 from largeforge.config import ExpertConfig, load_config_file
 from largeforge.errors import ConfigError, LargeForgeError
+from largeforge.utils.io import atomic_write
 
 __all__ = ["ExpertConfig", "ExpertHealth", "ExpertManager", "ExpertStatus", "UnknownExpertError"]
 
@@ -43,7 +45,7 @@ class ExpertStatus(str, enum.Enum):
 
 @dataclass
 class ExpertHealth:
-    """An expert's last known health (spec 5.4)."""
+    """An expert's last known health."""
 
     status: ExpertStatus = ExpertStatus.LOADING
     last_check: datetime | None = None
@@ -186,7 +188,7 @@ class ExpertManager:
 
     def check_health(self, name: str, timeout: float = 2.0) -> ExpertHealth:
         """Probe every replica of ``name`` now (blocking) and store the result."""
-        import httpx
+        import httpx  # heavy: imported where used
 
         config = self.get(name)
         with httpx.Client(timeout=timeout) as client:
@@ -216,15 +218,11 @@ class ExpertManager:
 
     def save_config(self, path: str | Path) -> Path:
         """Write every expert's config as ``experts:`` in a YAML/TOML/JSON file."""
-        from largeforge.utils.io import atomic_write
-
         path = Path(path)
         data = {"experts": [c.to_dict() for c in self.list_experts()]}
         if path.suffix.lower() == ".json":
             text = msgspec.json.format(msgspec.json.encode(data)).decode() + "\n"
         elif path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
             text = yaml.safe_dump(data, sort_keys=False)
         else:
             raise ConfigError(f"{path}: save experts as .yaml, .yml or .json")

@@ -14,7 +14,7 @@ from largeforge import hookimpl
 
 @hookimpl
 def register_classifiers(register: Any) -> None:
-    from largeforge_router.classifiers.factory import FACTORIES
+    from largeforge_router.classifiers.factory import FACTORIES  # classifiers bring numpy: when registries fill
 
     for name, factory in FACTORIES.items():
         register(name, factory)
@@ -22,6 +22,6 @@ def register_classifiers(register: Any) -> None:
 
 @hookimpl
 def register_commands(app: typer.Typer) -> None:
-    from largeforge_router.cli import build
+    from largeforge_router.cli import build  # the command modules load when the CLI is built, not on plugin load
 
     app.add_typer(build(), name="router")

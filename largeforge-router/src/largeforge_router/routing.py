@@ -16,7 +16,7 @@ UNAVAILABLE = "unavailable"
 
 @dataclass
 class RoutingDecision:
-    """Where a query goes (spec 5.8) and why."""
+    """Where a query goes and why."""
 
     expert: str
     confidence: float

@@ -1,4 +1,4 @@
-"""Trainer callbacks (spec 3.5): progress bar, JSONL log, save-best, early stopping, W&B."""
+"""Trainer callbacks: progress bar, JSONL log, save-best, early stopping, W&B."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from largeforge.cli.output import create_progress, err_console
+from largeforge.utils.interrupt import clear_hint, command_line, set_hint
 from largeforge.utils.logging import get_logger
 from largeforge_train.checkpoints import PREFIX, CheckpointManager
 
@@ -46,8 +48,6 @@ class ProgressCallback(TrainerCallback):
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
             return
-        from largeforge.cli.output import create_progress, err_console
-
         self._started, self._first_step = time.monotonic(), state.global_step
         self.plain = self.stream is not None or not err_console.is_terminal
         if self.plain:
@@ -87,8 +87,6 @@ class ProgressCallback(TrainerCallback):
             self._print(self.line(state.global_step, state.max_steps))
 
     def _print(self, text: str) -> None:
-        import sys
-
         stream = self.stream or sys.stderr
         print(text, file=stream, flush=True)
 
@@ -213,14 +211,12 @@ def WandBCallback(**init_kwargs: Any) -> TrainerCallback | None:
     except ImportError:
         logger.warning("wandb is not installed (pip install 'largeforge-train[wandb]'); not logging to W&B")
         return None
-    from transformers.integrations import WandbCallback
+    from transformers.integrations import WandbCallback  # heavy: imported where used
 
     return WandbCallback(**init_kwargs)
 
 
 def _resume_advice() -> str:
-    from largeforge.utils.interrupt import command_line
-
     if len(sys.argv) > 1 and "forge" in sys.argv[1:3]:
         return f"run `{command_line()}` again: the stage resumes from it"
     return f"resume with `{command_line('--resume')}`"
@@ -236,8 +232,6 @@ class CheckpointCallback(TrainerCallback):
         self.manager = manager
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        from largeforge.utils.interrupt import set_hint
-
         if state.is_world_process_zero and not state.global_step:
             every = f"every {args.save_steps} steps" if args.save_strategy != "no" else "checkpoints are off"
             set_hint("training", f"nothing kept yet in {args.output_dir} (no checkpoint so far; {every})")
@@ -250,11 +244,7 @@ class CheckpointCallback(TrainerCallback):
             last = state.log_history[-1] if state.log_history else {}
             self.manager.mark_complete(folder, {k: v for k, v in last.items() if isinstance(v, (int, float))})
             self.manager.cleanup_old_checkpoints()
-            from largeforge.utils.interrupt import set_hint
-
             set_hint("training", f"kept: {folder} (step {state.global_step} of {state.max_steps}); {_resume_advice()}")
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        from largeforge.utils.interrupt import clear_hint
-
         clear_hint("training")

@@ -1,4 +1,4 @@
-"""Checkpoints that survive a kill at any moment (spec 3.11).
+"""Checkpoints that survive a kill at any moment.
 
 The Trainer writes ``checkpoint-{step}`` folders (safetensors weights or adapter, optimizer,
 scheduler, RNG and ``trainer_state.json``). A folder counts only once it holds the ``COMPLETE``
@@ -19,6 +19,7 @@ from typing import Any
 
 from largeforge.utils.io import atomic_write
 from largeforge.utils.logging import get_logger
+from largeforge_train.lora import is_adapter_dir, load_merged
 
 logger = get_logger(__name__)
 PREFIX = "checkpoint"
@@ -100,9 +101,7 @@ class CheckpointManager:
 
     def load_checkpoint(self, checkpoint_path: str | Path) -> tuple[Any, Any, dict[str, Any]]:
         """(model, tokenizer, trainer state) of a checkpoint; LoRA checkpoints load onto their base."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from largeforge_train.lora import is_adapter_dir, load_merged
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: imported where used
 
         path = Path(checkpoint_path)
         model = load_merged(path) if is_adapter_dir(path) else AutoModelForCausalLM.from_pretrained(path)
@@ -110,9 +109,3 @@ class CheckpointManager:
         state_file = path / "trainer_state.json"
         state = json.loads(state_file.read_text()) if state_file.is_file() else {}
         return model, tokenizer, state
-
-    def callback(self) -> Any:
-        """A Trainer callback marking each checkpoint complete after the Trainer saved it, then rotating."""
-        from largeforge_train.callbacks import CheckpointCallback
-
-        return CheckpointCallback(self)

@@ -10,7 +10,7 @@ step costs about half of DPO's. TRL renders conversational pairs with the chat t
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from largeforge.config import CPOConfig, ORPOConfig, SimPOConfig
 from largeforge.data.kinds import check_data_kind
@@ -29,8 +29,7 @@ class _PairTrainer(BaseTrainer):
 
     data_kind = "preference"
     trl_config_class = "trl.experimental.cpo.CPOConfig"
-    #: TRL's trainer class, next to its config
-    trl_trainer_class: ClassVar[str] = "trl.experimental.cpo.CPOTrainer"
+    trl_trainer_class = "trl.experimental.cpo.CPOTrainer"
 
     def preflight(self, train_dataset: datasets.Dataset) -> datasets.Dataset:
         """Check the kind of data and the rendered pairs before the model loads."""
@@ -42,28 +41,6 @@ class _PairTrainer(BaseTrainer):
             chat_template=self.chat_template,
         )
         return train_dataset
-
-    def trl_options(self) -> dict[str, Any]:
-        """The method's fields of TRL's config."""
-        raise NotImplementedError
-
-    def _get_training_args(self, has_eval: bool = False) -> Any:
-        return self.training_args(has_eval, **self.trl_options())
-
-    def _create_trainer(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None) -> Any:
-        import importlib
-
-        module, _, name = self.trl_trainer_class.rpartition(".")
-        trainer_cls = getattr(importlib.import_module(module), name)
-        return trainer_cls(
-            model=self._model,
-            args=self._get_training_args(eval_dataset is not None),
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset,
-            processing_class=self.tokenizer,
-            peft_config=self.peft_config(),
-            callbacks=self.callbacks(eval_dataset is not None),
-        )
 
 
 class CPOTrainer(_PairTrainer):

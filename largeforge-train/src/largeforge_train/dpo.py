@@ -1,4 +1,4 @@
-"""Direct preference optimisation over TRL's ``DPOTrainer`` (spec 3.9–3.10).
+"""Direct preference optimisation over TRL's ``DPOTrainer``.
 
 Loss types sigmoid, hinge and ipo; ``beta``; an optional separate reference model (otherwise TRL
 uses the model itself with the LoRA adapter disabled, or a frozen copy for full fine-tuning).
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from largeforge.config import DPOConfig, LoRAConfig
+from largeforge.config import DPOConfig
 from largeforge.utils.logging import get_logger
-from largeforge_train.base import BaseTrainer
 from largeforge_train.preflight import preflight_dpo
+from largeforge_train.reference import ReferenceModelTrainer
 from largeforge_train.sft_data import check_preference_dataset
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 logger = get_logger(__name__)
 
 
-class DPOTrainer(BaseTrainer):
+class DPOTrainer(ReferenceModelTrainer):
     """Preference training on ``prompt``/``chosen``/``rejected`` rows.
 
     >>> trainer = DPOTrainer("./sft-output", DPOConfig(output_dir="dpo"), LoRAConfig(r=16))
@@ -38,34 +38,20 @@ class DPOTrainer(BaseTrainer):
     config: DPOConfig
     trl_config_class = "trl.DPOConfig"
 
-    def __init__(
-        self,
-        model_name: str,
-        config: DPOConfig,
-        lora_config: LoRAConfig | None = None,
-        ref_model: str | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(model_name, config, lora_config, **options)
-        self.ref_model_name = ref_model
-
     def preflight(self, train_dataset: datasets.Dataset) -> datasets.Dataset:
         """Check the columns and the rendered pairs before the model loads."""
         check_preference_dataset(train_dataset)
         preflight_dpo(train_dataset, self.tokenizer, max_length=self.config.max_length)
         return train_dataset
 
-    def _load_reference_model(self) -> Any:
-        """The separate reference model, when one was given."""
-        return load_reference_model(self.ref_model_name, self.dtype)
-
-    def _get_training_args(self, has_eval: bool = False) -> Any:
-        """TRL's ``DPOConfig`` from ours."""
+    def trl_options(self) -> dict[str, Any]:
+        """The fields of TRL's ``DPOConfig`` that follow from ours."""
         c = self.config
-        return self.training_args(has_eval, beta=c.beta, loss_type=[c.loss_type], max_length=c.max_length)
+        return {"beta": c.beta, "loss_type": [c.loss_type], "max_length": c.max_length}
 
-    def _create_trainer(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None) -> Any:
-        from trl import DPOTrainer as TRLDPOTrainer
+    def trl_trainer(self) -> Any:
+        """TRL's ``DPOTrainer``, cutting long prompts right after it tokenizes them."""
+        from trl import DPOTrainer as TRLDPOTrainer  # heavy: only when a trainer runs
 
         max_prompt_length = self.config.max_prompt_length
 
@@ -80,31 +66,7 @@ class DPOTrainer(BaseTrainer):
                     args.max_length = max_length
                 return truncate_prompts(dataset, max_prompt_length)
 
-        return PromptCuttingDPOTrainer(
-            model=self._model,
-            ref_model=self._load_reference_model(),
-            args=self._get_training_args(eval_dataset is not None),
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset,
-            processing_class=self.tokenizer,
-            peft_config=self.peft_config(),
-            callbacks=self.callbacks(eval_dataset is not None),
-        )
-
-
-def load_reference_model(name: str | None, dtype: Any) -> Any:
-    """A separate reference model (``None`` without one): a model reference, or an adapter
-    directory merged into its base."""
-    if name is None:
-        return None
-    from transformers import AutoModelForCausalLM
-
-    from largeforge.models import resolve_model
-    from largeforge_train.lora import is_adapter_dir, load_merged
-
-    if is_adapter_dir(name):
-        return load_merged(name, torch_dtype=dtype)
-    return AutoModelForCausalLM.from_pretrained(resolve_model(name), dtype=dtype)
+        return PromptCuttingDPOTrainer
 
 
 def truncate_prompts(dataset: datasets.Dataset, max_prompt_length: int) -> datasets.Dataset:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from largeforge.contracts import EvalExample, ModelEvaluation
+from largeforge.models import resolve_model
 from largeforge.utils.logging import get_logger
 from largeforge_train.lora import adapter_base_model, is_adapter_dir, load_merged
 from largeforge_train.preflight import _common_prefix, _ids
@@ -37,10 +38,8 @@ class TransformersEvaluator:
 
     def _load(self) -> tuple[Any, Any]:
         if self._model is None:
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            from largeforge.models import resolve_model
+            import torch  # heavy: imported where used
+            from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: imported where used
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
             if is_adapter_dir(self.model_ref):
@@ -83,7 +82,7 @@ class TransformersEvaluator:
         max_length: int | None = None,
     ) -> ModelEvaluation:
         """Loss and perplexity on the references, ``metrics`` averaged over greedy answers."""
-        import torch
+        import torch  # heavy: imported where used
 
         start = time.perf_counter()
         model, tokenizer = self._load()
@@ -141,7 +140,7 @@ class TransformersEvaluator:
 
     @staticmethod
     def _generate(model: Any, tokenizer: Any, prompt_ids: list[int], max_new_tokens: int) -> str:
-        import torch
+        import torch  # heavy: imported where used
 
         if max_new_tokens <= 0:
             return ""

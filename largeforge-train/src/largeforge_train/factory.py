@@ -1,17 +1,16 @@
-"""Pick a trainer by method name (spec 3.12), through the core's trainer registry."""
+"""Pick a trainer by method name, through the core's trainer registry."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from largeforge.config import LoRAConfig, TrainingConfig
+from largeforge.plugins import registries
 from largeforge_train.base import BaseTrainer
 
 
 def get_trainer(method: str) -> type[BaseTrainer]:
     """The trainer class registered as ``method`` (``sft``, ``dpo`` or a plugin's)."""
-    from largeforge.plugins import registries
-
     return registries().trainers.get(method)  # type: ignore[return-value]
 
 

@@ -1,4 +1,4 @@
-"""Synthetic SFT and preference data from a teacher model (spec 2.9–2.10).
+"""Synthetic SFT and preference data from a teacher model.
 
 The teacher is any model :func:`largeforge.models.resolve_model` resolves — the embedded
 SmolLM2 by default. Generation is batched (left padding) with a progress bar; a batch that runs
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from largeforge.cli.output import create_progress
 from largeforge.errors import ConfigError
-from largeforge.models import DEFAULT_MODEL
+from largeforge.models import DEFAULT_MODEL, resolve_model
+from largeforge.utils.device import select_device
 from largeforge.utils.logging import get_logger
 
 logger = get_logger(__name__)
@@ -21,15 +23,12 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 def _load_model(ref: str, device: str, quantization: str | None) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from largeforge.models import resolve_model
-    from largeforge.utils.device import select_device
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: imported where used
 
     path = resolve_model(ref)
     kwargs: dict[str, Any] = {}
     if quantization in ("4bit", "8bit"):
-        from transformers import BitsAndBytesConfig
+        from transformers import BitsAndBytesConfig  # heavy: imported where used
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=quantization == "4bit", load_in_8bit=quantization == "8bit"
@@ -76,7 +75,7 @@ class SyntheticGenerator:
         return prompt
 
     def _generate(self, texts: list[str], temperature: float) -> list[str]:
-        import torch
+        import torch  # heavy: imported where used
 
         inputs = self._tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         inputs = inputs.to(self._model.device)
@@ -103,9 +102,7 @@ class SyntheticGenerator:
         progress: bool = True,
     ) -> list[str]:
         """Responses to ``prompts``, ``batch_size`` at a time; halves the batch on out-of-memory."""
-        import torch
-
-        from largeforge.cli.output import create_progress
+        import torch  # heavy: imported where used
 
         self._ensure_loaded()
         temperature = self.temperature if temperature is None else temperature
@@ -173,7 +170,7 @@ class PreferenceGenerator(SyntheticGenerator):
 
     def score_response(self, prompt: str, response: str) -> float:
         """The judge's (or the teacher's) mean log-probability per token of ``response``."""
-        import torch
+        import torch  # heavy: imported where used
 
         if self._judge is None:
             self._ensure_loaded()

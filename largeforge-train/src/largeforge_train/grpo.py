@@ -39,6 +39,7 @@ class GRPOTrainer(BaseTrainer):
     config_class = GRPOConfig
     config: GRPOConfig
     trl_config_class = "trl.GRPOConfig"
+    trl_trainer_class = "trl.GRPOTrainer"
 
     def __init__(
         self,
@@ -101,40 +102,29 @@ class GRPOTrainer(BaseTrainer):
             )
         return dataset
 
-    def _get_training_args(self, has_eval: bool = False) -> Any:
-        """TRL's ``GRPOConfig`` from ours (any other field of it through ``trl_args``)."""
+    def trl_options(self) -> dict[str, Any]:
+        """The fields of TRL's ``GRPOConfig`` that follow from ours (any other through ``trl_args``)."""
         c = self.config
-        return self.training_args(
-            has_eval,
-            num_generations=c.num_generations,
-            max_completion_length=c.max_completion_length,
-            temperature=c.temperature,
-            top_p=c.top_p,
-            beta=c.beta,
-            epsilon=c.epsilon,
-            num_iterations=c.num_iterations,
-            loss_type=c.loss_type,
-            scale_rewards=c.scale_rewards,
-            log_completions=c.log_completions,
-            mask_truncated_completions=c.mask_truncated_completions,
-            reward_weights=c.reward_weights,
+        return {
+            "num_generations": c.num_generations,
+            "max_completion_length": c.max_completion_length,
+            "temperature": c.temperature,
+            "top_p": c.top_p,
+            "beta": c.beta,
+            "epsilon": c.epsilon,
+            "num_iterations": c.num_iterations,
+            "loss_type": c.loss_type,
+            "scale_rewards": c.scale_rewards,
+            "log_completions": c.log_completions,
+            "mask_truncated_completions": c.mask_truncated_completions,
+            "reward_weights": c.reward_weights,
             # Dataset columns reach the rewards only when TRL keeps them.
-            remove_unused_columns=False,
-        )
+            "remove_unused_columns": False,
+        }
 
-    def _create_trainer(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None) -> Any:
-        from trl import GRPOTrainer as TRLGRPOTrainer
-
-        return TRLGRPOTrainer(
-            model=self._model,
-            reward_funcs=[reward for _, reward in self.rewards],
-            args=self._get_training_args(eval_dataset is not None),
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset,
-            processing_class=self.tokenizer,
-            peft_config=self.peft_config(),
-            callbacks=self.callbacks(eval_dataset is not None),
-        )
+    def trainer_options(self) -> dict[str, Any]:
+        """The bound reward functions."""
+        return {"reward_funcs": [reward for _, reward in self.rewards]}
 
     def train(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None = None) -> TrainingResult:
         """As :meth:`BaseTrainer.train`; the result's metrics add the logged mean reward's trajectory."""

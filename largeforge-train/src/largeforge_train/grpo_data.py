@@ -12,6 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
+from largeforge.data.reader import raw_rows
 from largeforge.errors import DataError
 
 if TYPE_CHECKING:
@@ -22,10 +25,6 @@ _ROLES = ("system", "user", "assistant")
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
     """The rows of a JSON array or JSON Lines file as dicts (one-line errors naming file and row)."""
-    import msgspec
-
-    from largeforge.data.reader import raw_rows
-
     rows = []
     for index, line, raw in raw_rows(path):
         where = f"{path}: line {line}" if line is not None else f"{path}: row {index}"
@@ -98,7 +97,7 @@ def to_prompt_dataset(data: datasets.Dataset | list[dict[str, Any]], source: str
 
     Preference pairs, labelled rows and conversations that end with a reply are refused in one line
     naming the row and the method that takes them."""
-    import datasets as hf_datasets
+    import datasets as hf_datasets  # heavy: imported where used
 
     rows = data.to_list() if isinstance(data, hf_datasets.Dataset) else data
     prefix = f"{source}: " if source else ""

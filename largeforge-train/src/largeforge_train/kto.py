@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from largeforge.config import KTOConfig, LoRAConfig
+from largeforge.config import KTOConfig
 from largeforge.data.kinds import check_data_kind
-from largeforge_train.base import BaseTrainer
-from largeforge_train.dpo import load_reference_model
 from largeforge_train.preflight import preflight_kto
+from largeforge_train.reference import ReferenceModelTrainer
 
 if TYPE_CHECKING:
     import datasets
 
 
-class KTOTrainer(BaseTrainer):
+class KTOTrainer(ReferenceModelTrainer):
     """KTO on ``prompt``/``completion``/``label`` rows.
 
     >>> trainer = KTOTrainer("./sft-output", KTOConfig(output_dir="kto"), LoRAConfig(r=16))
@@ -32,18 +31,8 @@ class KTOTrainer(BaseTrainer):
     data_kind = "kto"
     config_class = KTOConfig
     trl_config_class = "trl.KTOConfig"
+    trl_trainer_class = "trl.KTOTrainer"
     config: KTOConfig
-
-    def __init__(
-        self,
-        model_name: str,
-        config: KTOConfig,
-        lora_config: LoRAConfig | None = None,
-        ref_model: str | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(model_name, config, lora_config, **options)
-        self.ref_model_name = ref_model
 
     def preflight(self, train_dataset: datasets.Dataset) -> datasets.Dataset:
         """Check the kind of data and the rendered rows before the model loads."""
@@ -53,28 +42,13 @@ class KTOTrainer(BaseTrainer):
         )
         return train_dataset
 
-    def _get_training_args(self, has_eval: bool = False) -> Any:
-        """TRL's ``KTOConfig`` from ours."""
+    def trl_options(self) -> dict[str, Any]:
+        """The fields of TRL's ``KTOConfig`` that follow from ours."""
         c = self.config
-        return self.training_args(
-            has_eval,
-            beta=c.beta,
-            loss_type=c.loss_type,
-            desirable_weight=c.desirable_weight,
-            undesirable_weight=c.undesirable_weight,
-            max_length=c.max_length,
-        )
-
-    def _create_trainer(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None) -> Any:
-        from trl import KTOTrainer as TRLKTOTrainer
-
-        return TRLKTOTrainer(
-            model=self._model,
-            ref_model=load_reference_model(self.ref_model_name, self.dtype),
-            args=self._get_training_args(eval_dataset is not None),
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset,
-            processing_class=self.tokenizer,
-            peft_config=self.peft_config(),
-            callbacks=self.callbacks(eval_dataset is not None),
-        )
+        return {
+            "beta": c.beta,
+            "loss_type": c.loss_type,
+            "desirable_weight": c.desirable_weight,
+            "undesirable_weight": c.undesirable_weight,
+            "max_length": c.max_length,
+        }

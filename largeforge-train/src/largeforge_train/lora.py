@@ -1,4 +1,4 @@
-"""LoRA utilities over PEFT (spec 3.2–3.4): target modules, recommended configs, setup, merge.
+"""LoRA utilities over PEFT: target modules, recommended configs, setup, merge.
 
 Adapters are written by PEFT's ``save_pretrained`` (``adapter_config.json`` +
 ``adapter_model.safetensors``), the layout vLLM's ``--lora-modules`` and ``PeftModel`` load.
@@ -6,11 +6,15 @@ Adapters are written by PEFT's ``save_pretrained`` (``adapter_config.json`` +
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from largeforge.config import LoRAConfig
 from largeforge.errors import ConfigError, ModelSourceError
+from largeforge.models import resolve_model
+from largeforge.models.embedded import portable_ref
+from largeforge.utils.io import atomic_write
 from largeforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -18,7 +22,7 @@ if TYPE_CHECKING:
 
 logger = get_logger(__name__)
 
-# Attention projections per architecture family (spec 3.2); matched on the model type or name.
+# Attention projections per architecture family; matched on the model type or name.
 _TARGETS: tuple[tuple[tuple[str, ...], list[str]], ...] = (
     (("llama", "smollm", "mistral", "mixtral", "qwen", "gemma", "phi3"), ["q_proj", "k_proj", "v_proj", "o_proj"]),
     (("gpt2", "gpt-2", "gpt_neo", "gpt-neo", "gptneo"), ["c_attn", "c_proj"]),
@@ -37,8 +41,6 @@ def get_target_modules(model_name: str) -> list[str]:
     key = model_name.lower()
     config_file = Path(model_name) / "config.json"
     if config_file.is_file():  # a local model directory: its config names the architecture
-        import json
-
         key = str(json.loads(config_file.read_text()).get("model_type", key)).lower()
     for names, targets in _TARGETS:
         if any(name in key for name in names):
@@ -63,7 +65,7 @@ def resolve_target_modules(config: LoRAConfig, model_name: str) -> list[str] | s
 
 def get_peft_config(config: LoRAConfig, model_name: str = "") -> LoraConfig:
     """PEFT's ``LoraConfig`` for our :class:`LoRAConfig` (every field mapped)."""
-    from peft import LoraConfig
+    from peft import LoraConfig  # heavy: imported where used
 
     return LoraConfig(
         r=config.r,
@@ -77,7 +79,7 @@ def get_peft_config(config: LoRAConfig, model_name: str = "") -> LoraConfig:
 
 def setup_lora(model: Any, config: LoRAConfig) -> PeftModel:
     """Wrap ``model`` with a fresh LoRA adapter (``peft.get_peft_model``)."""
-    from peft import get_peft_model
+    from peft import get_peft_model  # heavy: imported where used
 
     name = getattr(model.config, "model_type", "") or ""
     peft_model = get_peft_model(model, get_peft_config(config, name))
@@ -108,8 +110,6 @@ def is_adapter_dir(path: str | Path) -> bool:
 
 def adapter_base_model(adapter_path: str | Path) -> str:
     """The base model an adapter was trained on (``base_model_name_or_path``)."""
-    import json
-
     config = json.loads((Path(adapter_path) / "adapter_config.json").read_text())
     base = config.get("base_model_name_or_path")
     if not base:
@@ -122,10 +122,6 @@ def name_base_portably(adapter_path: str | Path) -> None:
     base loaded from (for the embedded model an absolute path into this machine's cache); an
     embedded model is named by its hub id instead, which LargeForge resolves offline to the same
     converted copy and PEFT/transformers elsewhere to the hub's model."""
-    import json
-
-    from largeforge.models.embedded import portable_ref
-
     path = Path(adapter_path) / "adapter_config.json"
     if not path.is_file():
         return
@@ -133,17 +129,13 @@ def name_base_portably(adapter_path: str | Path) -> None:
     base = config.get("base_model_name_or_path")
     if base and portable_ref(base) != base:
         config["base_model_name_or_path"] = portable_ref(base)
-        from largeforge.utils.io import atomic_write
-
         atomic_write(path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def load_merged(adapter_path: str | Path, base_model: str | None = None, torch_dtype: Any = None) -> Any:
     """Load ``base_model`` (default: the adapter's own) with the adapter merged into its weights."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    from largeforge.models import resolve_model
+    from peft import PeftModel  # heavy: imported where used
+    from transformers import AutoModelForCausalLM  # heavy: imported where used
 
     base_dir = resolve_model(base_model or adapter_base_model(adapter_path))
     model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch_dtype)
@@ -153,10 +145,8 @@ def load_merged(adapter_path: str | Path, base_model: str | None = None, torch_d
 def merge_lora(model_path: str | None, adapter_path: str, output_path: str, torch_dtype: str = "float32") -> Path:
     """Merge ``adapter_path`` into ``model_path`` (default: the adapter's base) and save an
     ordinary model directory (safetensors + tokenizer) at ``output_path``."""
-    import torch
-    from transformers import AutoTokenizer
-
-    from largeforge.models import resolve_model
+    import torch  # heavy: imported where used
+    from transformers import AutoTokenizer  # heavy: imported where used
 
     if not is_adapter_dir(adapter_path):
         raise ModelSourceError(f"{adapter_path}: not a LoRA adapter directory (no adapter_config.json)")

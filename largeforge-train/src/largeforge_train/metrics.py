@@ -1,4 +1,4 @@
-"""Training metrics (spec 3.6): perplexity, token accuracy, DPO rewards, a running tracker."""
+"""Training metrics: perplexity, token accuracy, DPO rewards, a running tracker."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def compute_metrics(eval_pred: Any) -> dict[str, float]:
 
 def compute_dpo_metrics(chosen_rewards: Any, rejected_rewards: Any) -> dict[str, float]:
     """Mean chosen and rejected rewards, their margin, and how often chosen wins."""
-    import torch
+    import torch  # heavy: imported where used
 
     chosen, rejected = torch.as_tensor(chosen_rewards).float(), torch.as_tensor(rejected_rewards).float()
     return {

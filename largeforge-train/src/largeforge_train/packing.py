@@ -50,7 +50,7 @@ _registered = False
 
 def _boundaries(query: torch.Tensor, attention_mask: Any, kwargs: dict[str, Any]) -> list[int] | None:
     """Example start offsets plus the total length, when ``query`` is a packed single row."""
-    import torch
+    import torch  # heavy: imported where used
 
     if query.shape[0] != 1 or attention_mask is not None:
         return None
@@ -79,8 +79,8 @@ def packed_sdpa_attention_forward(
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """transformers' ``sdpa`` attention, run once per example when the row is packed."""
-    import torch
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    import torch  # heavy: imported where used
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward  # heavy: imported where used
 
     bounds = None
     if getattr(module, "is_causal", True) and kwargs.get("is_causal") is not False and key.shape[2] == query.shape[2]:
@@ -111,7 +111,7 @@ def packed_sdpa_mask(
 ) -> torch.Tensor | None:
     """No mask for unpadded full causal attention (the attention finds the example boundaries);
     otherwise transformers' ``sdpa`` mask."""
-    from transformers.masking_utils import sdpa_mask
+    from transformers.masking_utils import sdpa_mask  # heavy: imported where used
 
     plain = (
         attention_mask is None
@@ -138,8 +138,8 @@ def register_packed_attention() -> str:
     """Register :data:`PACKED_SDPA` with transformers (once) and return its name."""
     global _registered
     if not _registered:
-        from transformers import AttentionInterface
-        from transformers.masking_utils import AttentionMaskInterface
+        from transformers import AttentionInterface  # heavy: imported where used
+        from transformers.masking_utils import AttentionMaskInterface  # heavy: imported where used
 
         AttentionInterface.register(PACKED_SDPA, packed_sdpa_attention_forward)
         AttentionMaskInterface.register(PACKED_SDPA, packed_sdpa_mask)
@@ -191,8 +191,8 @@ def pack_to_batch(dataset: datasets.Dataset, examples_per_row: int) -> datasets.
     """TRL's packed rows re-packed (best fit decreasing, TRL's ``pack_dataset``) into rows of about
     ``examples_per_row`` whole examples each: rows of the examples' mean length times
     ``examples_per_row``, or of the longest example when that is longer, so nothing is cut."""
-    import datasets as hf_datasets
-    from trl import pack_dataset
+    import datasets as hf_datasets  # heavy: imported where used
+    from trl import pack_dataset  # heavy: imported where used
 
     if not isinstance(dataset, hf_datasets.Dataset) or "seq_lengths" not in dataset.column_names:
         return dataset

@@ -3,7 +3,7 @@ gradient accumulation to small data, and say in one line what to change.
 
 The spec's defaults (batch 4, accumulation 4, LoRA on ``q_proj``/``v_proj``) suit thousands of rows.
 On a small set they make a handful of optimizer steps: 91 rows at batch 8 × accumulation 4 for 2
-epochs is 6 steps, and the model learns nothing (issue 17). The rule, applied by ``largeforge
+epochs is 6 steps, and the model learns nothing. The rule, applied by ``largeforge
 train`` when the accumulation is not set (flag or config file): keep the spec's accumulation when
 the run makes at least :data:`MIN_STEPS` optimizer steps with it, else take the largest
 accumulation that does (down to 1). Set ``gradient_accumulation_steps`` to opt out.

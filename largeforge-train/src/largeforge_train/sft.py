@@ -1,4 +1,4 @@
-"""Supervised fine-tuning over TRL's ``SFTTrainer`` (spec 3.7–3.8).
+"""Supervised fine-tuning over TRL's ``SFTTrainer``.
 
 Loss on completions only by default (``train_on_prompt`` trains whole sequences), packing through
 TRL, LoRA through PEFT. TRL's own collator pads and builds labels, so there is no collator here.
@@ -38,6 +38,7 @@ class SFTTrainer(BaseTrainer):
     config_class = SFTConfig
     config: SFTConfig
     trl_config_class = "trl.SFTConfig"
+    trl_trainer_class = "trl.SFTTrainer"
     trl_managed: ClassVar[dict[str, str]] = {
         **BaseTrainer.trl_managed,
         "completion_only_loss": "train_on_prompt (its opposite)",
@@ -71,40 +72,30 @@ class SFTTrainer(BaseTrainer):
         """Packed batches attend per example (see :func:`largeforge_train.packing.use_packed_attention`)."""
         return use_packed_attention(self._model)
 
-    def _get_training_args(self, has_eval: bool = False) -> Any:
-        """TRL's ``SFTConfig`` from ours."""
+    def trl_options(self) -> dict[str, Any]:
+        """The fields of TRL's ``SFTConfig`` that follow from ours."""
         c = self.config
-        common: dict[str, Any] = {}
+        options: dict[str, Any] = {}
         if c.packing and self.pack_rows_to_batch:
             # One packed row per step, holding about a batch of examples (see _create_trainer).
-            common.update(per_device_train_batch_size=1, per_device_eval_batch_size=1)
-        return self.training_args(
-            has_eval,
-            **common,
-            max_length=c.max_seq_length,
-            packing=c.packing,
-            packing_strategy=PACKING_STRATEGY,
-            padding_free=c.packing,
-            completion_only_loss=not c.train_on_prompt,
-            dataset_text_field=c.dataset_text_field,
-            eos_token=self.eos_token,
-        )
+            options.update(per_device_train_batch_size=1, per_device_eval_batch_size=1)
+        return {
+            **options,
+            "max_length": c.max_seq_length,
+            "packing": c.packing,
+            "packing_strategy": PACKING_STRATEGY,
+            "padding_free": c.packing,
+            "completion_only_loss": not c.train_on_prompt,
+            "dataset_text_field": c.dataset_text_field,
+            "eos_token": self.eos_token,
+        }
 
     def _create_trainer(self, train_dataset: datasets.Dataset, eval_dataset: datasets.Dataset | None) -> Any:
-        from trl import SFTTrainer as TRLSFTTrainer
-
+        """TRL's trainer; with packing, attention per example and rows of about a batch of examples."""
         c = self.config
         if c.packing:
             self.packed_attention()
-        trainer = TRLSFTTrainer(
-            model=self._model,
-            args=self._get_training_args(eval_dataset is not None),
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset,
-            processing_class=self.tokenizer,
-            peft_config=self.peft_config(),
-            callbacks=self.callbacks(eval_dataset is not None),
-        )
+        trainer = super()._create_trainer(train_dataset, eval_dataset)
         if c.packing and self.pack_rows_to_batch:
             trainer.train_dataset = pack_to_batch(trainer.train_dataset, c.per_device_train_batch_size)
             if trainer.eval_dataset is not None:

@@ -34,7 +34,7 @@ def to_prompt_completion(dataset: datasets.Dataset) -> datasets.Dataset:
     Datasets already in prompt/completion or plain ``text`` form pass through; preference
     datasets are refused with a hint (they are for ``train dpo``), and so are labelled (KTO) rows.
     """
-    import datasets as hf_datasets
+    import datasets as hf_datasets  # heavy: imported where used
 
     columns = set(dataset.column_names)
     if "label" in columns:

@@ -20,6 +20,8 @@ import typing
 from collections.abc import Iterable
 from typing import Any, Union, get_args, get_origin
 
+import yaml
+
 from largeforge.errors import ConfigError
 
 _NONE = type(None)
@@ -84,8 +86,6 @@ def convert(name: str, tp: Any, value: Any, where: str = "") -> Any:
 
 def _parse(text: str) -> Any:
     """A flag's string as YAML would read it (numbers, booleans, null, JSON lists and dicts)."""
-    import yaml
-
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:

@@ -1,4 +1,4 @@
-"""Training configs (spec 1.7): shared TrainingConfig, LoRAConfig, SFTConfig, DPOConfig; beyond the
+"""Training configs: shared TrainingConfig, LoRAConfig, SFTConfig, DPOConfig; beyond the
 spec, the preference methods users of TRL, LLaMA-Factory and axolotl expect (KTO, ORPO, CPO, SimPO)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ PositiveInt = Annotated[int, Meta(ge=1)]
 
 
 class ModelConfig(BaseConfig):
-    """Which model to load and how (spec 1.6)."""
+    """Which model to load and how."""
 
     name: Annotated[str, Meta(min_length=1)]
     revision: str = "main"
@@ -27,7 +27,7 @@ class ModelConfig(BaseConfig):
 
 
 class TrainingConfig(BaseConfig):
-    """Hyper-parameters shared by every trainer (spec 1.7).
+    """Hyper-parameters shared by every trainer.
 
     ``bf16`` defaults to true as in the spec; trainers fall back to fp32 with a warning on
     devices without native bf16 (most CPUs), where bf16 autocast is many times slower.
@@ -109,7 +109,7 @@ def split_trl_args(cls: type[TrainingConfig], data: Any, source: str | None = No
 
 
 class LoRAConfig(BaseConfig):
-    """LoRA adapter settings (spec 1.7). ``target_modules`` also takes ``"all-linear"``."""
+    """LoRA adapter settings. ``target_modules`` also takes ``"all-linear"``."""
 
     r: Annotated[int, Meta(ge=1, le=256)] = 8
     lora_alpha: PositiveInt = 16
@@ -120,7 +120,7 @@ class LoRAConfig(BaseConfig):
 
 
 class SFTConfig(TrainingConfig):
-    """Supervised fine-tuning (spec 1.7). Loss on completions only unless ``train_on_prompt``."""
+    """Supervised fine-tuning. Loss on completions only unless ``train_on_prompt``."""
 
     max_seq_length: Annotated[int, Meta(ge=128)] = 2048
     packing: bool = False
@@ -130,7 +130,7 @@ class SFTConfig(TrainingConfig):
 
 
 class DPOConfig(TrainingConfig):
-    """Direct preference optimisation (spec 1.7)."""
+    """Direct preference optimisation."""
 
     beta: Annotated[float, Meta(gt=0, le=1)] = 0.1
     max_length: Annotated[int, Meta(ge=128)] = 1024

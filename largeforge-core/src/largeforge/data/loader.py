@@ -1,4 +1,4 @@
-"""Load data files into conversations or a ``datasets.Dataset`` (spec 2.2–2.5)."""
+"""Load data files into conversations or a ``datasets.Dataset``."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def conversations_to_dataset(conversations: list[Conversation]) -> datasets.Data
 
 
 class DatasetFactory:
-    """One entry point for every format (spec 2.5)."""
+    """One entry point for every format."""
 
     @staticmethod
     def load(

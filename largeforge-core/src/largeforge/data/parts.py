@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, TypeVar
 
-from largeforge.data.reader import Buffer
 from largeforge.utils.logging import get_logger
 
 T = TypeVar("T")
+#: A data file's contents: bytes, or a memory map for large files (see :func:`largeforge.data.reader.read_data`).
+Buffer = bytes | mmap.mmap
 logger = get_logger(__name__)
 
 #: Files smaller than this per worker are not worth a process.

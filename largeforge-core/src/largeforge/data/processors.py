@@ -1,4 +1,4 @@
-"""Text cleaning (spec 2.6) and chat formatting (spec 2.7)."""
+"""Text cleaning and chat formatting."""
 
 from __future__ import annotations
 

@@ -24,8 +24,10 @@ from typing import Any
 import msgspec
 
 from largeforge.contracts import DataFormat, RowError
+from largeforge.data import parts
 from largeforge.data.conversation import Conversation
 from largeforge.data.inputs import stream_bytes
+from largeforge.data.parts import Buffer
 from largeforge.errors import DataError
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
@@ -74,8 +76,6 @@ def is_jsonl(path: Path, head: bytes) -> bool:
     return head.lstrip()[:1] == b"{"
 
 
-#: A data file's contents: bytes, or a read-only memory map for large files (see :func:`read_data`).
-Buffer = bytes | mmap.mmap
 _NOT_SPACE = re.compile(rb"\S")
 MAP_FROM_BYTES = 1 << 20
 SAMPLE_BYTES = 1 << 18
@@ -228,8 +228,6 @@ def sample_rows(path: str | Path, limit: int = 50) -> list[Any]:
     """Up to ``limit`` rows decoded as plain JSON, for format detection and previews.
 
     Only the head of a large file is decoded when it holds enough rows."""
-    from largeforge.data import parts  # parts imports this module
-
     data = read_data(path)
     jsonl = is_jsonl(Path(path), data[:64])
     start = parts.head(data, SAMPLE_BYTES, jsonl=jsonl) if len(data) > SAMPLE_BYTES else None

@@ -15,6 +15,7 @@ from largeforge.data.columns import ColumnMap
 from largeforge.data.dataset_info import load_dataset_info
 from largeforge.data.inputs import STDIN, head, is_stream
 from largeforge.errors import DataError
+from largeforge.plugins import registries
 
 if TYPE_CHECKING:
     from largeforge.contracts import DataReader
@@ -48,8 +49,6 @@ class DataSource:
 def _readers(readers: Registry[DataReader] | None) -> Registry[DataReader]:
     if readers is not None:
         return readers
-    from largeforge.plugins import registries  # the plugin manager builds the registries on first use
-
     return registries().readers
 
 

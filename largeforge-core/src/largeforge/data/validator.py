@@ -1,4 +1,4 @@
-"""Validate data files and row lists, reporting every invalid row (spec 2.8)."""
+"""Validate data files and row lists, reporting every invalid row."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class RowIssue:
 
 @dataclass
 class ValidationReport:
-    """Counts and every problem of one validation (spec 2.8)."""
+    """Counts and every problem of one validation."""
 
     path: str
     format: str

@@ -1,4 +1,4 @@
-"""Router classifiers: keyword, neural (MiniLM + trained head) and hybrid (spec 5.1–5.3)."""
+"""Router classifiers: keyword, neural (MiniLM + trained head) and hybrid."""
 
 from largeforge_router.classifiers.hybrid import HybridClassifier
 from largeforge_router.classifiers.keyword import KeywordClassifier

@@ -46,9 +46,9 @@ def get_embedder(model: str | None = None) -> Any:
     path = resolve_model_dir(model)
     with _lock:
         if path not in _models:
-            import torch
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
+            import torch  # heavy: imported where used
+            from sentence_transformers import SentenceTransformer  # heavy: imported where used
+            from transformers.utils import logging as hf_logging  # heavy: imported where used
 
             hf_logging.disable_progress_bar()  # no "Loading weights" bar in CLI output
             torch.set_num_threads(int(os.environ.get(THREADS_ENV, "1")))
@@ -72,7 +72,7 @@ def embed_one(text: str, model: str | None = None, *, encoder: Any = None) -> np
     batching machinery (length sorting, progress bar, list handling), which cost a few ms per
     single query here: this is the router's per-request path.
     """
-    import torch
+    import torch  # heavy: imported where used
 
     encoder = encoder if encoder is not None else get_embedder(model)
     with torch.inference_mode():

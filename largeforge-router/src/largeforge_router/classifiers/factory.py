@@ -13,6 +13,7 @@ from typing import Any
 
 from largeforge.config import ExpertConfig, RouterConfig
 from largeforge.contracts import Classifier
+from largeforge.plugins import registries
 from largeforge_router.classifiers.background import with_background
 from largeforge_router.classifiers.hybrid import HybridClassifier
 from largeforge_router.classifiers.keyword import KeywordClassifier
@@ -88,8 +89,6 @@ def build_classifier(
 ) -> Classifier:
     """The classifier named by ``classifier_type`` (default: the config's), looked up in the
     plugin registry so third-party classifiers work the same way."""
-    from largeforge.plugins import registries
-
     factory = registries().classifiers.get(classifier_type or config.classifier_type)
     classifier: Classifier = factory(config, experts, **options)
     return classifier

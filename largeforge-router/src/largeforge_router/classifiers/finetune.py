@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from largeforge.models.paths import largeforge_home
 from largeforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -73,8 +74,6 @@ def settings() -> dict[str, Any]:
 
 def cache_dir() -> Path:
     """Where tuned layers are kept: ``$LARGEFORGE_HOME/router/tuned``."""
-    from largeforge.models.paths import largeforge_home
-
     return largeforge_home() / "router" / "tuned"
 
 
@@ -91,7 +90,7 @@ class Tuner:
     """
 
     def __init__(self, base: Any, texts: Sequence[str], *, model_key: str, seed: int = 0) -> None:
-        import torch
+        import torch  # heavy: imported where used
 
         self.base, self.texts, self.model_key, self.seed = base, list(texts), model_key, seed
         self.bert = base[0].auto_model
@@ -111,8 +110,8 @@ class Tuner:
 
     def _forward(self, layers: Any, rows: Sequence[int]) -> torch.Tensor:
         """Normalised mean-pooled embeddings of ``rows`` through ``layers`` (the top layers)."""
-        import torch
-        from transformers.masking_utils import create_bidirectional_mask
+        import torch  # heavy: imported where used
+        from transformers.masking_utils import create_bidirectional_mask  # heavy: imported where used
 
         states = [self.hidden[i] for i in rows]
         width = max(s.shape[0] for s in states)
@@ -129,7 +128,7 @@ class Tuner:
 
     def embed(self, state: dict[str, torch.Tensor], rows: Sequence[int]) -> np.ndarray:
         """Embeddings of ``rows`` with the top layers set to ``state``."""
-        import torch
+        import torch  # heavy: imported where used
 
         layers = self._top(state)
         out = []
@@ -158,7 +157,7 @@ class Tuner:
 
     def tune(self, rows: Sequence[int], y: np.ndarray, n_labels: int) -> dict[str, torch.Tensor]:
         """Top-layer weights fine-tuned on ``rows`` (labels ``y``), from the cache when present."""
-        from safetensors.torch import load_file, save_file
+        from safetensors.torch import load_file, save_file  # heavy: imported where used
 
         rows, y = _sample(list(rows), np.asarray(y), self.seed)
         path = cache_dir() / f"{self.key(rows, y)}.safetensors"
@@ -180,7 +179,7 @@ class Tuner:
         return state
 
     def _train(self, rows: list[int], y: np.ndarray, n_labels: int) -> dict[str, torch.Tensor]:
-        import torch
+        import torch  # heavy: imported where used
 
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
@@ -222,7 +221,7 @@ def supervised_contrastive(embeddings: torch.Tensor, targets: torch.Tensor, temp
     """Supervised contrastive loss of normalised ``embeddings`` in one batch: for each row with
     another row of its label, the mean negative log-probability of picking those rows among
     all the others by cosine similarity / ``temperature``. Zero when no row has a partner."""
-    import torch
+    import torch  # heavy: imported where used
 
     eye = torch.eye(len(targets), dtype=torch.bool)
     similarity = (embeddings @ embeddings.T / temperature).masked_fill(eye, float("-inf"))

@@ -125,7 +125,7 @@ def log_loss(z: np.ndarray, targets: np.ndarray) -> float:
 
 def fit_temperature(z: np.ndarray, targets: np.ndarray) -> float:
     """The temperature minimising the log-loss of ``softmax(z / T)`` (temperature scaling)."""
-    from scipy.optimize import minimize_scalar
+    from scipy.optimize import minimize_scalar  # heavy: imported where used
 
     if len(targets) == 0:
         return DEFAULT_TEMPERATURE
@@ -146,7 +146,7 @@ def balanced_weights(y: np.ndarray, n_labels: int) -> np.ndarray:
 
 
 def _fit_linear(x: np.ndarray, y: np.ndarray, n_labels: int, c: float) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # heavy: imported where used
 
     model = LogisticRegression(C=c, max_iter=1000)
     model.fit(x, y, sample_weight=balanced_weights(y, n_labels))
@@ -200,7 +200,7 @@ def fit_head(
     fold the embeddings of an encoder that never saw its held-out queries, so the fold scores,
     and the temperature fitted on them, stay honest.
     """
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # heavy: imported where used
 
     # One BLAS/OpenMP thread: these fits are small, and on a shared CPU a thread pool made each
     # one 50-100x slower here (0.02 s → 1-3 s per fit at load average 15).
@@ -234,7 +234,7 @@ def _fit_head(
     nearest_grid: tuple[float, ...],
     prefer: tuple[float, float] | None,
 ) -> LinearHead:
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold  # heavy: imported where used
 
     n_labels = len(labels)
     query_rows = np.flatnonzero(queries)

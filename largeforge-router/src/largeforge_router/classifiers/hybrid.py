@@ -1,4 +1,4 @@
-"""Hybrid classifier (spec 5.3, fitted from data): keywords add evidence where they fire.
+"""Hybrid classifier (fitted from data): keywords add evidence where they fire.
 
 The neural half's raw scores ``z`` get ``strength · keyword_share`` added for every expert
 whose keywords the query mentions; the result is calibrated by its own temperature. Both the
@@ -21,6 +21,7 @@ from largeforge.utils.logging import get_logger
 from largeforge_router.classifiers.head import fit_temperature, log_loss, softmax
 from largeforge_router.classifiers.keyword import KeywordClassifier
 from largeforge_router.classifiers.neural import NeuralClassifier
+from largeforge_router.evaluation import fit_threshold
 
 logger = get_logger("largeforge.router.hybrid")  # under the largeforge logger tree
 
@@ -128,8 +129,6 @@ class HybridClassifier:
                 temperature = t
         probabilities = softmax(z / head.temperature)
         probabilities[unsure] = softmax(fitted / temperature)
-        from largeforge_router.evaluation import fit_threshold
-
         threshold = fit_threshold(head.labels, targets, probabilities, self.fallback_expert)
         return KeywordFit(chosen, temperature, "cross-validation", int(unsure.sum()), threshold)
 

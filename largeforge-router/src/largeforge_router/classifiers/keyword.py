@@ -1,4 +1,4 @@
-"""Keyword classifier (spec 5.1): case-insensitive words and phrases on word boundaries."""
+"""Keyword classifier: case-insensitive words and phrases on word boundaries."""
 
 from __future__ import annotations
 

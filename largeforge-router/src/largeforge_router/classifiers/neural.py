@@ -1,4 +1,4 @@
-"""Neural classifier (spec 5.2): MiniLM sentence embeddings + a cross-validated, calibrated head.
+"""Neural classifier: MiniLM sentence embeddings + a cross-validated, calibrated head.
 
 By default the MiniLM's top layers are first fine-tuned on the labelled examples
 (:mod:`largeforge_router.classifiers.finetune`, cached by training data); ``fine_tune=False``
@@ -21,6 +21,7 @@ import numpy as np
 
 from largeforge.contracts import ClassificationResult
 from largeforge.errors import LargeForgeError
+from largeforge.utils.io import atomic_write, ensure_dir
 from largeforge.utils.logging import get_logger
 from largeforge_router.classifiers import multilingual
 from largeforge_router.classifiers.embedder import DEFAULT_MODEL, embed, embed_one, get_embedder, resolve_model_dir
@@ -33,6 +34,7 @@ from largeforge_router.classifiers.head import (
     softmax,
 )
 from largeforge_router.classifiers.second_opinion import SecondOpinion, log_softmax, unreadable
+from largeforge_router.evaluation import fit_threshold
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -124,8 +126,6 @@ class NeuralClassifier:
             return None
         with self._lock:  # fitted once per head: the router asks on every request (~1 ms a fit)
             if self._threshold is None or self._threshold[0] is not head:
-                from largeforge_router.evaluation import fit_threshold
-
                 probabilities = softmax(self.validation_scores() / head.temperature)
                 fitted = fit_threshold(head.labels, head.validation.targets, probabilities, self.fallback_expert)
                 self._threshold = (head, fitted)
@@ -212,7 +212,7 @@ class NeuralClassifier:
     def _tune(self, texts: list[str], y: np.ndarray, n_labels: int) -> tuple[np.ndarray, Any, Any, Any]:
         """Fine-tune on every row: (embeddings, per-fold embeddings for the head's
         cross-validation, the tuned top layers, the tuned encoder)."""
-        from largeforge_router.classifiers.finetune import Tuner, tuned_encoder
+        from largeforge_router.classifiers.finetune import Tuner, tuned_encoder  # torch: where used
 
         base = get_embedder(self.embedding_model)
         tuner = Tuner(base, texts, model_key=_model_key(self.embedding_model), seed=self.seed)
@@ -286,8 +286,6 @@ class NeuralClassifier:
 
     def save(self, path: str | Path) -> Path:
         """Write the head, its expert labels and its cross-validation to the directory ``path``."""
-        from largeforge.utils.io import atomic_write, ensure_dir
-
         head = self._head
         if head is None:
             raise LargeForgeError("nothing to save: the neural classifier is not trained")
@@ -302,7 +300,7 @@ class NeuralClassifier:
         with open(path / HEAD_FILE, "wb") as f:
             np.savez(f, **arrays)
         if self._tuned is not None:
-            from safetensors.torch import save_file
+            from safetensors.torch import save_file  # heavy: imported where used
 
             save_file(self._tuned, str(path / ENCODER_FILE))
         elif (path / ENCODER_FILE).exists():
@@ -357,9 +355,9 @@ class NeuralClassifier:
             embedding_model = meta.get("embedding_model", self.embedding_model)
             tuned, encoder = None, None
             if meta.get("fine_tuned"):
-                from safetensors.torch import load_file
+                from safetensors.torch import load_file  # heavy: imported where used
 
-                from largeforge_router.classifiers.finetune import tuned_encoder
+                from largeforge_router.classifiers.finetune import tuned_encoder  # torch: where used
 
                 tuned = load_file(str(path / ENCODER_FILE))
                 encoder = tuned_encoder(get_embedder(embedding_model), tuned)
