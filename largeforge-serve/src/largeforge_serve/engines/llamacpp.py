@@ -61,8 +61,9 @@ def llamacpp_available() -> bool:
 
 
 def convertible(model: str) -> bool:
-    """Whether ``model`` is something llama.cpp's converter takes: not a local directory whose
-    weights are already quantized for another engine (GPTQ/AWQ compressed tensors)."""
+    """Whether ``model`` is something llama.cpp's converter takes: an alias or hub id, or a local
+    directory with a ``config.json`` (a bare LoRA adapter has none) whose weights are not already
+    quantized for another engine (GPTQ/AWQ compressed tensors)."""
     path = Path(model).expanduser()
     if not path.exists():
         return True  # an alias or hub id: resolved (and checked) when it is converted
