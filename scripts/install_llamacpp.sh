@@ -30,6 +30,7 @@ step() {
     if [ "$DRY_RUN" = 1 ]; then echo "  would run: $*"; else "$@"; fi
 }
 
+[ "$DRY_RUN" = 1 ] || mkdir -p "$DEST"
 SDIST="$DEST/src/llama_cpp_python-$VERSION.tar.gz"
 SRC="$DEST/src/llama_cpp_python-$VERSION"
 TREE="$SRC/vendor/llama.cpp"
@@ -61,8 +62,12 @@ if [ "$built" = 0 ]; then
         [ -f "$BUILD/CMakeCache.txt" ] || "${CONFIGURE[@]}" >"$DEST/cmake-configure.log"
         # Progress: one line per percent Make reports (the compiler's lines go to the log).
         # shellcheck disable=SC2086  # one word per target
-        cmake --build "$BUILD" --target $TOOLS -j "$JOBS" 2>&1 | tee "$DEST/cmake-build.log" |
-            awk '/^\[ *[0-9]+%\]/ { p = $1 $2; if (p != last) { print "  llama.cpp build " p; fflush(); last = p } }'
+        if ! cmake --build "$BUILD" --target $TOOLS -j "$JOBS" 2>&1 | tee "$DEST/cmake-build.log" |
+            awk 'match($0, /^\[ *[0-9]+%\]/) { p = substr($0, RSTART, RLENGTH); if (p != last) { print "  llama.cpp build " p; fflush(); last = p } }'; then
+            tail -30 "$DEST/cmake-build.log"
+            say "the build failed (log: $DEST/cmake-build.log)"
+            exit 1
+        fi
     fi
     step mkdir -p "$DEST/bin" "$DEST/lib"
     for tool in $TOOLS; do step cp "$BUILD/bin/$tool" "$DEST/bin/$tool"; done
