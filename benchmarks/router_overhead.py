@@ -249,7 +249,10 @@ def main() -> None:
         with ConstantExpert() as url:
             result["overhead"]["constant_expert"] = overhead(url, args.requests, Path(tmp))
         with ServerProcess(
-            ["--model", str(model), "--served-model-name", "code", "--threads", str(args.expert_threads)]
+            [
+                *("--model", str(model), "--backend", "transformers", "--served-model-name", "code"),
+                *("--threads", str(args.expert_threads)),
+            ]
         ) as expert:
             result["overhead"]["serve_tiny_model"] = overhead(expert.url.removesuffix("/v1"), args.requests, Path(tmp))
             result["overhead"]["serve_tiny_model"]["expert_threads"] = args.expert_threads

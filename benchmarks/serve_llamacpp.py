@@ -1,20 +1,27 @@
-"""LargeForge's llamacpp backend vs llama.cpp's own Python server vs the transformers engine.
+"""LargeForge's default serving on a CPU vs llama.cpp's own ``llama-server`` vs the transformers engine.
 
-All three serve SmolLM2-135M-Instruct on one CPU thread each, started side by side, and are
-measured round by round in turn (so each round's ratios share the machine's load):
+Every contender is started exactly as its users would start it, with its own defaults, and all
+of them serve SmolLM2-135M-Instruct side by side; they are measured round by round in turn, so
+each round's ratios share the machine's load:
 
-* one client: time to first token and decode tokens/s of a streamed chat completion,
-* 8 concurrent streaming clients: aggregate tokens/s (all tokens ÷ wall time) and the slowest
-  client's time to first token.
+* ``llama_server``: ``llama-server -m FILE`` (llama.cpp's own C++ server, its defaults: all
+  physical cores, automatic slots); FILE is ``--gguf``, by default the f16 GGUF LargeForge's
+  ``auto`` converts the model to (the same precision, the same file);
+* ``largeforge_gguf``: ``largeforge serve inference --model FILE`` (defaults);
+* ``largeforge_auto``: ``largeforge serve inference --model MODEL`` (defaults: a Hugging Face
+  model or alias, converted once to GGUF and served by llama-server behind the gateway);
+* ``largeforge_transformers``: the same with ``--backend transformers`` (the engine LargeForge
+  served with before llama.cpp became the CPU default);
+* ``llama_cpp_python`` (``--with-llama-cpp-python``): ``python -m llama_cpp.server --model FILE``.
 
-Contenders: ``largeforge serve inference --backend llamacpp`` (the gateway + llama-server) and
-``python -m llama_cpp.server`` (llama-cpp-python's OpenAI server, ``--interrupt_requests False`` so
-a new request does not cut a running stream) on the same GGUF file, and ``largeforge serve
-inference`` with the transformers engine on the same model in fp32. Tokens are counted as the
-content chunks of the stream (one token each on all three). Writes
-``benchmarks/results/serve_llamacpp.json``.
+Measured: one client (time to first token, decode tokens/s of a streamed chat completion) and
+``--clients`` concurrent streaming clients (aggregate tokens/s = all tokens ÷ wall time, and the
+slowest client's first token). Tokens are the content chunks of the stream (one token each).
+Before timing, each contender's greedy answers to the README's example prompts are compared
+with the transformers engine's, and the GGUF's perplexity with the original model's (the same
+held-out chat texts, prompts as context). Writes ``benchmarks/results/serve_llamacpp.json``.
 
-    python benchmarks/serve_llamacpp.py [--gguf FILE] [--rounds 3] [--max-tokens 96]
+    python benchmarks/serve_llamacpp.py [--rounds 3] [--max-tokens 128] [--gguf FILE]
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -35,32 +44,46 @@ import httpx
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RESULTS = Path(__file__).parent / "results" / "serve_llamacpp.json"
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
+#: The README's example prompts: its first question and the quickstart's demo queries.
+EXAMPLES = [
+    "What is the capital of France?",
+    "Who are you?",
+    "What should I call you?",
+    "How do I find the invalid rows in my training data?",
+    "Which command starts the OpenAI-compatible server?",
+]
+BASELINE = "llama_server"
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
 class Server:
-    """A server process and its base URL; ``wait`` polls ``ready`` until it answers 200."""
+    """A server process on a free loopback port; ``wait`` polls ``/v1/models`` until it answers 200."""
 
-    def __init__(self, name: str, command: list[str], port: int, ready: str = "/v1/models") -> None:
-        self.name, self.port, self.ready = name, port, ready
-        self.url = f"http://127.0.0.1:{port}"
+    def __init__(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
+        self.name, self.port = name, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.command = [*command, "--port", str(self.port)]
         self.log = open(f"/tmp/lf-bench-{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.command,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
 
-    def wait(self, timeout: float = 900) -> None:
+    def wait(self, timeout: float = 1800) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: see {self.log.name}")
             try:
-                if httpx.get(self.url + self.ready, timeout=2).status_code == 200:
+                if httpx.get(self.url + "/v1/models", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -68,8 +91,6 @@ class Server:
         raise TimeoutError(self.name)
 
     def stop(self) -> None:
-        import signal
-
         try:
             os.killpg(self.proc.pid, signal.SIGINT)
             self.proc.wait(timeout=30)
@@ -77,18 +98,31 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def stream_once(url: str, model: str, max_tokens: int) -> dict[str, float]:
-    """One streamed chat completion: time to first token, tokens, decode tokens/s."""
-    body = {
-        "model": model,
-        "messages": [{"role": "user", "content": PROMPT}],
+def chat_body(content: str, max_tokens: int, stream: bool) -> dict[str, Any]:
+    # Every contender answers any `model` name here (llama-server ignores it; LargeForge's
+    # gateways are started with --served-model-name m).
+    return {
+        "model": "m",
+        "messages": [{"role": "user", "content": content}],
         "max_tokens": max_tokens,
         "temperature": 0,
-        "stream": True,
+        "stream": stream,
     }
+
+
+def answer(url: str, content: str, max_tokens: int = 48) -> str:
+    """The greedy, non-streamed answer to one user message."""
+    response = httpx.post(url + "/v1/chat/completions", json=chat_body(content, max_tokens, False), timeout=600)
+    response.raise_for_status()
+    return str(response.json()["choices"][0]["message"]["content"]).strip()
+
+
+def stream_once(url: str, max_tokens: int) -> dict[str, float]:
+    """One streamed chat completion: time to first token, tokens, decode tokens/s."""
     start = time.perf_counter()
     first = last = 0.0
     tokens = 0
+    body = chat_body(PROMPT, max_tokens, True)
     with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=600) as response:
         response.raise_for_status()
         for line in response.iter_lines():
@@ -105,12 +139,10 @@ def stream_once(url: str, model: str, max_tokens: int) -> dict[str, float]:
     return {"ttft": first - start, "tokens": tokens, "decode_tps": decode, "seconds": last - start}
 
 
-def concurrent(url: str, model: str, clients: int, max_tokens: int) -> dict[str, float]:
+def concurrent(url: str, clients: int, max_tokens: int) -> dict[str, float]:
     results: list[dict[str, float]] = []
     start = time.perf_counter()
-    threads = [
-        threading.Thread(target=lambda: results.append(stream_once(url, model, max_tokens))) for _ in range(clients)
-    ]
+    threads = [threading.Thread(target=lambda: results.append(stream_once(url, max_tokens))) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -120,127 +152,118 @@ def concurrent(url: str, model: str, clients: int, max_tokens: int) -> dict[str,
     return {"aggregate_tps": tokens / wall, "tokens": tokens, "wall": wall, "max_ttft": max(r["ttft"] for r in results)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--gguf",
-        type=Path,
-        default=None,
-        help="GGUF file (default: the embedded SmolLM2 exported to q4_k_m by quant gguf)",
-    )
-    parser.add_argument("--model", default="smollm2-135m-instruct", help="Model for the transformers engine.")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--max-tokens", type=int, default=96)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--skip-transformers", action="store_true")
-    parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args()
+def default_gguf(model: str) -> Path:
+    """The f16 GGUF ``serve inference --model MODEL`` converts to and serves (converted here if new)."""
+    from largeforge_serve.engines.gguf_cache import model_as_gguf
 
-    gguf = args.gguf
-    if gguf is None:
-        from largeforge_quant.gguf import GGUFQuantizer
+    return model_as_gguf(model, "f16")
 
-        gguf = Path("/tmp/lf-bench-smollm2-q4_k_m.gguf")
-        if not gguf.is_file():
-            GGUFQuantizer(args.model, type="q4_k_m", eval_samples=0).quantize([], gguf, overwrite=True)
-    largeforge = [
-        sys.executable,
-        "-m",
-        "largeforge.cli.main",
-        "serve",
-        "inference",
-        "--host",
-        "127.0.0.1",
-        "--threads",
-        str(args.threads),
-        "--max-concurrency",
-        str(args.clients),
-    ]
+
+def perplexities(model: str, gguf: Path, samples: int) -> dict[str, Any]:
+    """Perplexity of the original model (transformers, fp32) and of ``gguf`` (llama.cpp) on the
+    completions of the first ``samples`` chat conversations LargeForge ships for calibration."""
+    from transformers import AutoTokenizer
+
+    from largeforge.models import resolve_model
+    from largeforge_quant.calibration import load_samples
+    from largeforge_quant.gguf import BUILTIN_CALIBRATION, gguf_perplexity
+    from largeforge_quant.report import model_perplexity
+
+    directory = resolve_model(model)
+    texts = load_samples(str(BUILTIN_CALIBRATION), AutoTokenizer.from_pretrained(directory))[:samples]
+    original = model_perplexity(directory, texts)
+    converted = gguf_perplexity(gguf, texts)
+    return {
+        "samples": len(texts),
+        "transformers": round(original, 4),
+        "gguf": round(converted, 4),
+        "ratio": round(converted / original, 4),
+    }
+
+
+def contenders(args: argparse.Namespace, gguf: Path) -> dict[str, Server]:
+    from largeforge.utils.llamacpp import bindings_library_dir, find_binary
+
+    llama_server = os.environ.get("LARGEFORGE_LLAMA_SERVER") or find_binary("llama-server")
+    if llama_server is None:
+        sys.exit("llama-server not found: bash scripts/install_llamacpp.sh")
+    largeforge = [sys.executable, "-m", "largeforge.cli.main", "serve", "inference", "--served-model-name", "m"]
     servers = {
-        "largeforge_llamacpp": Server(
-            "largeforge_llamacpp",
-            [
-                *largeforge,
-                "--backend",
-                "llamacpp",
-                "--model",
-                str(gguf),
-                "--served-model-name",
-                "m",
-                "--max-model-len",
-                "2048",
-                "--port",
-                str(port := free_port()),
-            ],
-            port,
-        ),
-        "llama_cpp_server": Server(
-            "llama_cpp_server",
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(gguf),
-                "--model_alias",
-                "m",
-                "--n_threads",
-                str(args.threads),
-                "--n_threads_batch",
-                str(args.threads),
-                "--n_ctx",
-                "2048",
-                "--interrupt_requests",
-                "False",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port2 := free_port()),
-            ],
-            port2,
-        ),
+        BASELINE: Server(BASELINE, [str(llama_server), "-m", str(gguf), "--host", "127.0.0.1"]),
+        "largeforge_gguf": Server("largeforge_gguf", [*largeforge, "--model", str(gguf)]),
+        "largeforge_auto": Server("largeforge_auto", [*largeforge, "--model", args.model]),
     }
     if not args.skip_transformers:
         servers["largeforge_transformers"] = Server(
-            "largeforge_transformers",
-            [
-                *largeforge,
-                "--backend",
-                "transformers",
-                "--model",
-                args.model,
-                "--served-model-name",
-                "m",
-                "--port",
-                str(port3 := free_port()),
-            ],
-            port3,
+            "largeforge_transformers", [*largeforge, "--model", args.model, "--backend", "transformers"]
         )
+    if args.with_llama_cpp_python:
+        library = bindings_library_dir()
+        servers["llama_cpp_python"] = Server(
+            "llama_cpp_python",
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--interrupt_requests", "False"],
+            env={"LLAMA_CPP_LIB_PATH": str(library)} if library else None,
+        )
+    return servers
+
+
+def compare_answers(servers: dict[str, Server]) -> dict[str, Any]:
+    """Each contender's greedy answers to :data:`EXAMPLES`, and which equal the transformers engine's."""
+    answers = {name: [answer(server.url, q) for q in EXAMPLES] for name, server in servers.items()}
+    reference = answers.get("largeforge_transformers")
+    same = {
+        name: [a == r for a, r in zip(given, reference, strict=True)] if reference else None
+        for name, given in answers.items()
+    }
+    return {"prompts": EXAMPLES, "answers": answers, "equal_to_transformers": same}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="Hugging Face model directory or alias.")
+    parser.add_argument("--gguf", type=Path, default=None, help="GGUF file (default: the f16 file auto serves).")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--skip-transformers", action="store_true")
+    parser.add_argument("--with-llama-cpp-python", action="store_true", help="Add llama-cpp-python's server.")
+    parser.add_argument("--perplexity-samples", type=int, default=24, help="0 skips the perplexity check.")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    gguf = args.gguf or default_gguf(args.model)
+    quality = perplexities(args.model, gguf, args.perplexity_samples) if args.perplexity_samples else None
+    if quality:
+        print(f"perplexity: transformers {quality['transformers']}, GGUF {quality['gguf']}", flush=True)
+    servers = contenders(args, gguf)
     results: dict[str, Any] = {
         "benchmark": "serve_llamacpp",
+        "model": args.model,
         "gguf": str(gguf),
-        "threads": args.threads,
+        "commands": {name: server.command for name, server in servers.items()},
+        "cpus": os.cpu_count(),
         "clients": args.clients,
         "max_tokens": args.max_tokens,
+        "perplexity": quality,
         "load_average_start": os.getloadavg(),
         "rounds": [],
     }
     try:
         for server in servers.values():
             server.wait()
-        for server in servers.values():  # warm-up: first requests compile/allocate
-            stream_once(server.url, "m", 8)
+        results["answers"] = compare_answers(servers)  # also the warm-up
+        for name, same in results["answers"]["equal_to_transformers"].items():
+            print(f"answers of {name} equal to transformers': {same}", flush=True)
         for round_no in range(args.rounds):
             row: dict[str, Any] = {"load_average": os.getloadavg()}
             for name, server in servers.items():
-                one = stream_once(server.url, "m", args.max_tokens)
-                many = concurrent(server.url, "m", args.clients, args.max_tokens)
+                one = stream_once(server.url, args.max_tokens)
+                many = concurrent(server.url, args.clients, args.max_tokens)
                 row[name] = {"one": one, "many": many}
                 print(
                     f"round {round_no + 1} {name}: 1 client {one['decode_tps']:.1f} tok/s decode, "
                     f"ttft {one['ttft']:.3f}s; {args.clients} clients {many['aggregate_tps']:.1f} tok/s, "
-                    f"max ttft {many['max_ttft']:.2f}s",
+                    f"slowest first token {many['max_ttft']:.2f}s",
                     flush=True,
                 )
             results["rounds"].append(row)
@@ -248,33 +271,27 @@ def main() -> None:
         for server in servers.values():
             server.stop()
 
-    def ratio(metric: str, part: str, a: str, b: str) -> dict[str, Any]:
-        per_round = [r[a][part][metric] / r[b][part][metric] for r in results["rounds"] if r[b][part][metric]]
-        return {"rounds": [round(x, 3) for x in per_round], "median": round(statistics.median(per_round), 3)}
+    def ratio(metric: str, part: str, name: str) -> dict[str, Any]:
+        rounds = results["rounds"]
+        per_round = [r[name][part][metric] / r[BASELINE][part][metric] for r in rounds if r[BASELINE][part][metric]]
+        return {
+            "rounds": [round(x, 3) for x in per_round],
+            "median": round(statistics.median(per_round), 3) if per_round else None,
+        }
 
-    summary = {
-        "llamacpp_vs_llama_cpp_server_one_client_decode": ratio(
-            "decode_tps", "one", "largeforge_llamacpp", "llama_cpp_server"
-        ),
-        "llamacpp_vs_llama_cpp_server_8_clients_aggregate": ratio(
-            "aggregate_tps", "many", "largeforge_llamacpp", "llama_cpp_server"
-        ),
+    results["summary"] = {
+        f"{name}_over_{BASELINE}": {
+            "one_client_decode": ratio("decode_tps", "one", name),
+            f"{args.clients}_clients_aggregate": ratio("aggregate_tps", "many", name),
+            f"{args.clients}_clients_slowest_first_token": ratio("max_ttft", "many", name),
+        }
+        for name in servers
+        if name != BASELINE
     }
-    if "largeforge_transformers" in servers:
-        summary["llamacpp_vs_transformers_one_client_decode"] = ratio(
-            "decode_tps", "one", "largeforge_llamacpp", "largeforge_transformers"
-        )
-        summary["llamacpp_vs_transformers_8_clients_aggregate"] = ratio(
-            "aggregate_tps", "many", "largeforge_llamacpp", "largeforge_transformers"
-        )
-        summary["ttft_llamacpp_over_transformers"] = ratio(
-            "ttft", "one", "largeforge_llamacpp", "largeforge_transformers"
-        )
-    results["summary"] = summary
     results["load_average_end"] = os.getloadavg()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(results["summary"], indent=2))
 
 
 if __name__ == "__main__":

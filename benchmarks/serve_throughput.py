@@ -111,7 +111,7 @@ def main() -> None:
     model_dir = resolve_model(DEFAULT_MODEL)
     engine = TransformersEngine(str(model_dir), max_batch_size=args.clients, threads=args.threads)
     engine.load()
-    server_args = ["--model", DEFAULT_MODEL, "--max-concurrency", str(args.clients)]
+    server_args = ["--model", DEFAULT_MODEL, "--backend", "transformers", "--max-concurrency", str(args.clients)]
     if args.threads:
         server_args += ["--threads", str(args.threads)]
     one, many = "http_1", f"http_{args.clients}"

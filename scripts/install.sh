@@ -8,13 +8,17 @@ $PIP install --quiet torch==2.13.0
 $PIP install --quiet -e largeforge-core -e largeforge-train -e largeforge-serve -e largeforge-router \
     -e largeforge-quant -r tests/requirements.txt
 largeforge models pull smollm2-135m-instruct
-# llama.cpp for --backend llamacpp and quant gguf: bindings, llama-server and converters, built
-# once (~25 min on 2 cores) and kept under ~/.cache/largeforge/llama.cpp (seconds when done).
+# llama.cpp, the CPU serving engine `serve inference` picks by default (and quant gguf's tools):
+# one build (~10 min on 2 cores, progress printed) for llama-server, the tools and the Python
+# bindings, kept under ~/.cache/largeforge/llama.cpp (seconds when done).
 bash scripts/install_llamacpp.sh
 # Headless Chromium renders the forge report in tests (tests/e2e/test_forge_report.py); skipped if present.
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium
+    LOG="${TMPDIR:-/tmp}/largeforge-apt.log"
+    echo "installing chromium (apt; log: $LOG)"
+    { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >"$LOG" 2>&1 ||
+        { tail -20 "$LOG"; exit 1; }
 fi
 # vLLM (CPU build) in its own virtual environment, for --backend vllm and its tests (quick when done).
 bash scripts/install_vllm.sh

@@ -68,7 +68,9 @@ def test_gguf_experts_served_by_llamacpp_behind_the_router(tmp_path: Path, tiny_
     assert "llamacpp backend" in log
 
 
-def test_llamacpp_needs_gguf_experts(tmp_path: Path, tiny_model_dir: Path, capsys) -> None:
+def test_llamacpp_per_expert_needs_merged_experts(tmp_path: Path, tiny_model_dir: Path, capsys) -> None:
+    """Per-expert llamacpp serves one model per expert: a merged expert is converted to GGUF when
+    its server starts, a bare LoRA adapter cannot be served alone."""
     (tmp_path / "alpha.json").write_text(json.dumps([{"instruction": "a", "output": "b"}] * 4))
     (tmp_path / "beta.jsonl").write_text(
         json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}) + "\n"
@@ -76,6 +78,11 @@ def test_llamacpp_needs_gguf_experts(tmp_path: Path, tiny_model_dir: Path, capsy
     text = PIPELINE.format(model=tiny_model_dir, port=9100, router_port=9200)
     pipeline = tmp_path / "pipeline.yaml"
     pipeline.write_text(text.replace("    quantize: {method: gguf, type: q8_0}\n  - name: beta", "  - name: beta"))
+    assert main(["forge", str(pipeline), "--dry-run"]) == 0  # alpha merged, no GGUF stage: converted at start
+    assert "served by: llamacpp" in capsys.readouterr().out
+    pipeline.write_text(
+        text.replace("    quantize: {method: gguf, type: q8_0}\n  - name: beta", "    merge: false\n  - name: beta")
+    )
     assert main(["forge", str(pipeline), "--dry-run"]) != 0
     err = capsys.readouterr().err
-    assert "serve.backend 'llamacpp' serves GGUF files" in err and "quantize: {method: gguf" in err
+    assert "serve.backend 'llamacpp' serves one model per expert" in err and "merge: true" in err

@@ -48,7 +48,7 @@ def _serve(args: list[str]) -> Iterator[Door]:
 @pytest.fixture(scope="module")
 def transformers_door(tiny_model_dir: Path) -> Iterator[Door]:
     """``serve inference --model DIR``: no ``--served-model-name``, so the default name serves."""
-    for door in _serve(["--model", str(tiny_model_dir)]):
+    for door in _serve(["--model", str(tiny_model_dir), "--backend", "transformers"]):
         door.name = "transformers"
         yield door
 

@@ -78,7 +78,10 @@ def test_poison_mixed_with_normal_requests_server_and_router(tiny_model_dir: Pat
     from largeforge_serve.launch import ServerProcess
 
     with ServerProcess(
-        ["--model", str(tiny_model_dir), "--served-model-name", "general", "--max-concurrency", "4", "--threads", "1"],
+        [
+            *("--model", str(tiny_model_dir), "--backend", "transformers", "--served-model-name", "general"),
+            *("--max-concurrency", "4", "--threads", "1"),
+        ],
         timeout=300,
     ) as server:
         base = server.url.removesuffix("/v1")

@@ -26,7 +26,11 @@ def serve(model: Path, name: str, port: int = 0):  # type: ignore[no-untyped-def
     from largeforge_serve.launch import ServerProcess
 
     proc = ServerProcess(
-        ["--model", str(model), "--served-model-name", name, "--port", str(port), "--max-concurrency", "2"], timeout=300
+        [
+            *("--model", str(model), "--backend", "transformers", "--served-model-name", name),
+            *("--port", str(port), "--max-concurrency", "2"),
+        ],
+        timeout=300,
     )
     return proc
 

@@ -70,6 +70,8 @@ def test_schemathesis_finds_nothing_on_server_and_router(tiny_model_dir: Path, t
         [
             "--model",
             str(tiny_model_dir),
+            "--backend",
+            "transformers",
             "--served-model-name",
             "general",
             "--threads",

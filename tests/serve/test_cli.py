@@ -16,6 +16,8 @@ def test_serve_inference_prints_url_answers_and_stops_on_ctrl_c(tiny_model_dir: 
         [
             "--model",
             str(tiny_model_dir),
+            "--backend",
+            "transformers",
             "--served-model-name",
             "tiny",
             "--api-key",

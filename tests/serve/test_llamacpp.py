@@ -206,5 +206,5 @@ def test_bad_inputs_fail_in_one_line_before_starting(
     from largeforge.config import InferenceConfig
     from largeforge_serve.engines import select_backend_name
 
-    with pytest.raises(ConfigError, match=r"largeforge-serve\[llamacpp\]"):
+    with pytest.raises(ConfigError, match=r"scripts/install_llamacpp\.sh"):
         select_backend_name(InferenceConfig(model_path=str(gguf_team["base"]), backend="llamacpp"))

@@ -175,6 +175,14 @@ class InferenceEngine(abc.ABC):
         self.model_path = model_path
         self.config = config or InferenceConfig(model_path=model_path)
 
+    @classmethod
+    def auto_rank(cls, model: str, *, adapters: bool = False) -> int | None:
+        """How well this backend suits ``model`` (a path, alias or hub id; ``adapters``: LoRA
+        adapters served on it) on this machine when the user asks for ``auto``: None when it is
+        no candidate, else a rank; :func:`largeforge.backends.auto_backend` takes the highest.
+        The transformers engine, the fallback that serves anything, ranks 0."""
+        return None
+
     @abc.abstractmethod
     def load(self) -> None:
         """Load the model into memory."""

@@ -49,7 +49,13 @@ def register(group: typer.Typer) -> None:
             "127.0.0.1", help="Address to listen on (loopback by default; 0.0.0.0 listens on every interface)."
         ),
         backend: str = typer.Option(
-            "auto", help="auto, transformers, llamacpp (GGUF) or vllm; auto picks llamacpp for a .gguf file."
+            "auto",
+            help="auto, transformers, llamacpp or vllm. auto: llamacpp for a .gguf file, and on a CPU machine "
+            "with llama.cpp installed for any model (converted once to GGUF); vllm on a GPU machine with vLLM; "
+            "else transformers.",
+        ),
+        gguf_type: str = typer.Option(
+            None, "--gguf-type", help="llamacpp: the GGUF type a model that is not GGUF is converted to (default f16)."
         ),
         max_model_len: int = typer.Option(None, "--max-model-len", help="Max context length in tokens."),
         gpu_memory: float = typer.Option(None, "--gpu-memory", help="GPU memory utilization (vLLM)."),
@@ -75,7 +81,13 @@ def register(group: typer.Typer) -> None:
         ),
         max_concurrency: int = typer.Option(8, "--max-concurrency", min=1, help="Requests generated at once."),
         max_queue: int = typer.Option(64, "--max-queue", min=0, help="Requests waiting beyond that (then 503)."),
-        threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: torch's)."),
+        threads: int = typer.Option(
+            None,
+            "--threads",
+            min=1,
+            help="CPU threads of the engine (default: llama.cpp's and torch's own, one per physical core; "
+            "fewer help on a host that is busy with other work).",
+        ),
         max_body_size: int = typer.Option(1_000_000, "--max-body-size", min=1024, help="Max request body bytes."),
         cors_origin: list[str] = typer.Option(["*"], "--cors-origin", help="Allowed CORS origin (repeatable)."),
         drain_timeout: float = typer.Option(10.0, "--drain-timeout", help="Seconds in-flight requests get on stop."),
@@ -99,6 +111,7 @@ def register(group: typer.Typer) -> None:
             tensor_parallel_size=tensor_parallel,
             pipeline_parallel_size=pipeline_parallel,
             quantization=quantization,
+            gguf_type=gguf_type,
         )
         if cfg.backend in ("auto", "transformers") and not Path(str(cfg.model_path)).is_file():
             from largeforge.models import check_model

@@ -96,6 +96,10 @@ def register(app: typer.Typer) -> None:
                     str(stage.artifact),
                 )
             console.print(table)
+            serve = plan.pipeline.spec.serve
+            console.print(
+                f"served by: {plan.serve_backend} (serve.backend {serve.backend}, {serve.mode})", highlight=False
+            )
             console.print("each stage's resolved settings: add --print-config", highlight=False)
             return
         total = len(plan.stages)

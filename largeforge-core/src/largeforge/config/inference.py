@@ -39,6 +39,9 @@ class InferenceConfig(BaseConfig):
     tensor_parallel_size: Annotated[int, Meta(ge=1)] = 1
     pipeline_parallel_size: Annotated[int, Meta(ge=1)] = 1
     quantization: Literal["awq", "gptq"] | None = None
+    #: llamacpp: the GGUF type a model that is not a GGUF file is converted to, once (cached by
+    #: content). f16 keeps the model's answers; q8_0 halves the memory (SmolLM2's first token can flip).
+    gguf_type: str = "f16"
 
 
 #: The threshold ``auto`` starts from and never exceeds (the spec's fixed default).

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from largeforge.backends import auto_backend
 from largeforge.config import LoRAConfig, SFTConfig, TrainingConfig
 from largeforge.data.columns import ColumnMap
 from largeforge.data.detect import format_fields, get_format
@@ -104,6 +105,9 @@ class Plan:
     experts: list[ExpertPlan]
     #: The routing evaluation (see :mod:`largeforge.forge.route_stage`), run last.
     routing: Stage | None = None
+    #: The backend that serves the team: ``serve.backend`` with ``auto`` resolved for the base
+    #: model as ``serve inference`` resolves it (per-expert mode: each server resolves its own).
+    serve_backend: str = "auto"
 
     @property
     def stages(self) -> list[Stage]:
@@ -393,33 +397,23 @@ def plan_pipeline(pipeline: Pipeline) -> Plan:
 
 def _check_serving(plan: Plan) -> None:
     spec, pipeline = plan.pipeline.spec, plan.pipeline
-    backend = "transformers" if spec.serve.backend == "auto" else spec.serve.backend
-    require_plugin("backends", backend, pipeline.where("serve"), "serving")
+    backend = spec.serve.backend
+    require_plugin("backends", "transformers" if backend == "auto" else backend, pipeline.where("serve"), "serving")
     require_plugin(
         "classifiers", spec.router.classifier.classifier_type, pipeline.where("router", "classifier"), "the router"
     )
-    if spec.serve.backend == "llamacpp":
-        _check_llamacpp(plan)
-    if spec.serve.mode == "adapters":
-        for i, expert in enumerate(plan.experts):
-            if not expert.is_adapter:
-                raise PlanError(
-                    f"{pipeline.where('experts', i)}: serve.mode 'adapters' needs expert "
-                    f"{expert.spec.name!r} to keep its LoRA adapter (merge: false, no quantize)"
-                )
-
-
-def _check_llamacpp(plan: Plan) -> None:
-    """llama.cpp serves GGUF: each expert's last stage must make one (per-expert), or the team is
-    exported at serve time (adapters: the base with ``quant gguf``, each adapter converted)."""
-    spec, pipeline = plan.pipeline.spec, plan.pipeline
-    require_plugin("quantizers", "gguf", pipeline.where("serve", "backend"), "serving with llamacpp (GGUF export)")
-    if spec.serve.mode == "adapters":
-        return
+    adapters = spec.serve.mode == "adapters"
+    plan.serve_backend = auto_backend(spec.base_model, adapters=adapters) if backend == "auto" else backend
     for i, expert in enumerate(plan.experts):
-        last = expert.stages[-1]
-        if not (last.kind == "quantize" and last.plugin == "gguf"):
+        if adapters and not expert.is_adapter:
             raise PlanError(
-                f"{pipeline.where('experts', i)}: serve.backend 'llamacpp' serves GGUF files: give expert "
-                f"{expert.spec.name!r} `quantize: {{method: gguf, type: q4_k_m}}` (with merge: true)"
+                f"{pipeline.where('experts', i)}: serve.mode 'adapters' needs expert "
+                f"{expert.spec.name!r} to keep its LoRA adapter (merge: false, no quantize)"
             )
+        if backend == "llamacpp" and not adapters and expert.is_adapter:
+            raise PlanError(
+                f"{pipeline.where('experts', i)}: serve.backend 'llamacpp' serves one model per expert: give "
+                f"expert {expert.spec.name!r} `merge: true` (or serve.mode 'adapters')"
+            )
+    if plan.serve_backend == "llamacpp":  # the team is converted to GGUF when it starts
+        require_plugin("quantizers", "gguf", pipeline.where("serve", "backend"), "serving with llamacpp (GGUF)")

@@ -155,63 +155,34 @@ def served_model(artifact: Path) -> str:
     return str(gguf if gguf.is_file() else artifact)
 
 
-def _gguf(args: list[str], output: Path, logs: Path) -> Path:
-    """Run ``largeforge quant gguf ARGS --output OUTPUT`` once (kept across runs), via the quant plugin."""
-    if output.is_file():
-        return output
-    logs.mkdir(parents=True, exist_ok=True)
-    log = logs / f"gguf-{output.stem}.log"
-    with log.open("wb") as handle:
-        done = subprocess.run(
-            [*LARGEFORGE, "quant", "gguf", *args, "--output", str(output), "--eval-samples", "0", "--overwrite"],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    if done.returncode != 0 or not output.is_file():
-        raise ServiceError(f"GGUF export for {output.name} failed: {log.read_text(errors='replace')[-400:]}")
-    return output
-
-
-def gguf_team(plan: Plan) -> tuple[str, list[str]]:
-    """The llamacpp adapters team: the base model and each expert's LoRA adapter as GGUF files
-    (exported once into ``<workdir>/gguf/``), as ``serve inference`` arguments."""
-    spec = plan.pipeline.spec
-    where = plan.pipeline.workdir / "gguf"
-    logs = plan.pipeline.workdir / "logs"
-    base = _gguf(
-        ["--model", spec.base_model, "--type", spec.serve.gguf_type], where / f"base-{spec.serve.gguf_type}.gguf", logs
-    )
-    adapters: list[str] = []
-    for expert in plan.experts:
-        key = expert.stages[-1].key if expert.stages else expert.spec.name
-        path = _gguf(
-            ["--adapter", str(expert.artifact), "--base", spec.base_model],
-            where / f"{expert.spec.name}-{key[:12]}.gguf",
-            logs,
-        )
-        adapters += ["--adapter", f"{expert.spec.name}={path}"]
-    return str(base), adapters
-
-
 def start_services(plan: Plan, *, timeout: float = 600) -> Services:
     """Start one server per expert (or one with every adapter), then the router in front."""
     spec = plan.pipeline.spec
     serve, host = spec.serve, spec.serve.host
     logs = plan.pipeline.workdir / "logs"
     services = Services()
-    common = ["--host", host, "--backend", serve.backend, "--max-concurrency", str(serve.max_concurrency)]
+    # llamacpp converts a model or adapter that is not GGUF once (serve.gguf_type), cached by content.
+    common = ["--host", host, "--max-concurrency", str(serve.max_concurrency), "--gguf-type", serve.gguf_type]
     endpoints: dict[str, str] = {}
     try:
         if serve.mode == "adapters":
             url = f"http://{host}:{serve.base_port}"
-            base = spec.base_model
             adapters = [arg for e in plan.experts for arg in ("--adapter", f"{e.spec.name}={e.artifact}")]
-            if serve.backend == "llamacpp":
-                base, adapters = gguf_team(plan)
             services.experts.append(
                 _start(
                     "experts",
-                    ["serve", "inference", "--model", base, "--port", str(serve.base_port), *common, *adapters],
+                    [
+                        "serve",
+                        "inference",
+                        "--model",
+                        spec.base_model,
+                        "--port",
+                        str(serve.base_port),
+                        "--backend",
+                        plan.serve_backend,
+                        *common,
+                        *adapters,
+                    ],
                     url,
                     logs,
                 )
@@ -233,6 +204,8 @@ def start_services(plan: Plan, *, timeout: float = 600) -> Services:
                             str(port),
                             "--served-model-name",
                             expert.spec.name,
+                            "--backend",
+                            serve.backend,  # auto: each server for its own model
                             *common,
                         ],
                         url,

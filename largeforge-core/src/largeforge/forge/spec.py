@@ -129,8 +129,9 @@ class ServeSpec(BaseConfig):
     base_port: Annotated[int, Meta(ge=1024, le=65000)] = 8101
     backend: Literal["auto", "transformers", "vllm", "llamacpp"] = "auto"
     max_concurrency: Annotated[int, Meta(ge=1, le=256)] = 4
-    #: llamacpp + adapters: the GGUF type the base model is exported to (the adapters stay f16).
-    gguf_type: str = "q8_0"
+    #: llamacpp: the GGUF type a served model that is not GGUF is converted to (adapters stay f16).
+    #: f16 keeps the model's answers; q8_0 halves its memory (SmolLM2's first token can flip).
+    gguf_type: str = "f16"
 
 
 class RouterSpec(BaseConfig):

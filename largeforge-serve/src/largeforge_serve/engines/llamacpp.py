@@ -2,36 +2,44 @@
 
 On a CPU llama.cpp is the engine to beat: quantized GGUF weights, hand-written SIMD kernels and
 continuous batching across parallel slots. LargeForge runs its ``llama-server`` (built by
-``scripts/install_llamacpp.sh`` from the llama.cpp tree vendored in llama-cpp-python, or any
-``llama-server`` on ``PATH``) as a child process and forwards the OpenAI API to it, so tools,
-``response_format`` (grammars), ``logprobs`` and penalties work as llama.cpp implements them.
+``scripts/install_llamacpp.sh``, or any ``llama-server`` on ``PATH``) as a child process and
+forwards the OpenAI API to it, so tools, ``response_format`` (grammars), ``logprobs`` and
+penalties work as llama.cpp implements them.
 
 LoRA adapters (GGUF, from ``largeforge quant gguf --adapter``) are loaded once with the base
 model, at scale 0; a request whose ``model`` names an adapter applies that one at scale 1
 (llama.cpp's per-request ``lora`` field), so a team of adapter experts shares one base in memory.
+
+A model that is not a GGUF file (a Hugging Face directory, an alias) and PEFT adapter directories
+are converted once to GGUF (:mod:`largeforge_serve.engines.gguf_cache`); ``auto`` picks this
+backend for them on a machine without a GPU where llama.cpp is installed.
+
+Threads: unless ``--threads`` says otherwise, llama-server keeps its own default, one thread per
+physical core, as ``llama-server -m FILE`` runs.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from largeforge.backends import CONVERTED, NATIVE
 from largeforge.errors import ConfigError
-from largeforge.models.paths import llama_cpp_home
-from largeforge.utils.llamacpp import repack_args
-from largeforge_serve.engines.gguf_files import GGUFInfo, check_adapter, read_gguf
+from largeforge.utils.device import get_device_count
+from largeforge.utils.llamacpp import find_binary, repack_args
+from largeforge_serve.engines.gguf_cache import adapter_as_gguf, conversion_ready, model_as_gguf
+from largeforge_serve.engines.gguf_files import GGUFInfo, check_adapter, is_gguf, read_gguf
 from largeforge_serve.engines.upstream import UpstreamEngine
 
 if TYPE_CHECKING:
     from largeforge.config import InferenceConfig
 
 INSTALL_HINT = (
-    "install it with `pip install 'largeforge-serve[llamacpp]'` and "
-    "`bash scripts/install_llamacpp.sh` (builds llama-server), put llama.cpp's llama-server on "
-    "PATH, or set LARGEFORGE_LLAMA_SERVER"
+    "install it with `bash scripts/install_llamacpp.sh` (one llama.cpp build: llama-server, its tools "
+    "and the Python bindings), put llama.cpp's llama-server on PATH, or set LARGEFORGE_LLAMA_SERVER"
 )
 
 
@@ -44,11 +52,7 @@ def find_llama_server() -> Path | None:
     env = os.environ.get("LARGEFORGE_LLAMA_SERVER")
     if env:
         return Path(env) if Path(env).is_file() else None
-    for candidate in (llama_cpp_home() / "bin" / "llama-server", llama_cpp_home() / "build" / "bin" / "llama-server"):
-        if candidate.is_file():
-            return candidate
-    found = shutil.which("llama-server")
-    return Path(found) if found else None
+    return find_binary("llama-server")
 
 
 def llamacpp_available() -> bool:
@@ -56,8 +60,25 @@ def llamacpp_available() -> bool:
     return find_llama_server() is not None
 
 
+def convertible(model: str) -> bool:
+    """Whether ``model`` is something llama.cpp's converter takes: an alias or hub id, or a local
+    directory with a ``config.json`` (a bare LoRA adapter has none) whose weights are not already
+    quantized for another engine (GPTQ/AWQ compressed tensors)."""
+    path = Path(model).expanduser()
+    if not path.exists():
+        return True  # an alias or hub id: resolved (and checked) when it is converted
+    config = path / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return "quantization_config" not in json.loads(config.read_text())
+    except (OSError, ValueError):
+        return False
+
+
 class LlamaCppEngine(UpstreamEngine):
-    """A GGUF model (and GGUF LoRA adapters) served by ``llama-server`` on loopback."""
+    """A GGUF model (and GGUF LoRA adapters) served by ``llama-server`` on loopback; a model or
+    adapter that is not GGUF is converted once first."""
 
     backend_name: ClassVar[str] = "llamacpp"
     startup_timeout: ClassVar[float] = 300.0
@@ -84,12 +105,36 @@ class LlamaCppEngine(UpstreamEngine):
         #: Adapter name → llama-server's adapter id (the order of ``--lora``).
         self.adapter_ids = {name: i for i, name in enumerate(self.adapters)}
 
+    @classmethod
+    def auto_rank(cls, model: str, *, adapters: bool = False) -> int | None:
+        """A GGUF file: first choice wherever llama-server is. Another model: on a machine without
+        a GPU, where llama.cpp's converter is installed too (converted once, then served)."""
+        if find_llama_server() is None:
+            return None
+        if is_gguf(Path(model).expanduser()):
+            return NATIVE
+        if conversion_ready() and convertible(model) and get_device_count() == 0:
+            return CONVERTED
+        return None
+
+    def convert(self) -> None:
+        """Convert the model and adapters that are not GGUF (once; cached by content)."""
+        gguf_type = self.config.gguf_type
+        base: str | None = None  # a GGUF --model: the base its adapter_config.json names
+        if not Path(self.model_path).expanduser().is_file():  # a file is checked as GGUF below
+            base = str(self.model_path)
+            self.model_path = str(model_as_gguf(base, gguf_type))
+        for name, path in self.adapters.items():
+            if Path(path).expanduser().is_dir():
+                self.adapters[name] = str(adapter_as_gguf(name, path, base, gguf_type))
+
     def check(self) -> None:
-        """The binary exists, the model is GGUF, and every adapter is a LoRA for it."""
+        """The binary exists, the model is GGUF (converted if need be), and every adapter is a LoRA for it."""
         if find_llama_server() is None:
             raise ConfigError(
                 f"the llamacpp backend needs llama.cpp's llama-server, which was not found: {INSTALL_HINT}"
             )
+        self.convert()
         self.info = read_gguf(self.model_path, what="--model")
         if self.info.kind != "model":
             raise ConfigError(
@@ -109,7 +154,6 @@ class LlamaCppEngine(UpstreamEngine):
         binary = find_llama_server()
         assert binary is not None  # check() ran
         slots = max(1, self.max_batch_size)
-        threads = self.threads or max(1, (os.cpu_count() or 2) // 2)
         args = [
             str(binary),
             "--model",
@@ -127,10 +171,8 @@ class LlamaCppEngine(UpstreamEngine):
             str(self.max_model_len * slots),
             "--no-kv-unified",
             "--cont-batching",
-            "--threads",
-            str(threads),
-            "--threads-batch",
-            str(threads),
+            # Without --threads, llama-server's default: one thread per physical core.
+            *(["--threads", str(self.threads), "--threads-batch", str(self.threads)] if self.threads else []),
             "--jinja",
             "--metrics",
             "--no-webui",

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from largeforge.backends import FALLBACK
 from largeforge.contracts import InferenceEngine
 from largeforge.data.tools import template_knows_tools, template_messages
 from largeforge.errors import ConfigError
@@ -20,6 +21,7 @@ from largeforge_serve.engines.base import (
     SamplingParams,
     StreamEvent,
 )
+from largeforge_serve.engines.gguf_files import is_gguf
 from largeforge_serve.engines.streams import AsyncEventStream, blocking_events
 
 if TYPE_CHECKING:
@@ -40,6 +42,11 @@ class TransformersEngine(InferenceEngine):
     """
 
     backend_name = "transformers"
+
+    @classmethod
+    def auto_rank(cls, model: str, *, adapters: bool = False) -> int | None:
+        """The fallback of ``auto``: any model but a GGUF file."""
+        return None if is_gguf(Path(model).expanduser()) else FALLBACK
 
     def __init__(
         self,

@@ -24,7 +24,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from largeforge.backends import GPU
 from largeforge.errors import ConfigError
+from largeforge.utils.device import get_device_count
 from largeforge_serve.engines.upstream import UpstreamEngine
 from largeforge_serve.engines.vllm_env import (
     INSTALL_HINT,
@@ -33,6 +35,7 @@ from largeforge_serve.engines.vllm_env import (
     find_vllm_python,
     library_has,
     this_cpu_features,
+    vllm_available,
     vllm_package_dir,
 )
 from largeforge_serve.engines.vllm_lora import lora_rank, read_json, vllm_rank, write_zero_adapter
@@ -59,6 +62,11 @@ class VLLMServerEngine(UpstreamEngine):
     #: Start-up is minutes on a CPU (weights, KV-cache profiling, torch.compile); pipeline parallel longer.
     startup_timeout: ClassVar[float] = 1500.0
     ready_path: ClassVar[str] = "/health"
+
+    @classmethod
+    def auto_rank(cls, model: str, *, adapters: bool = False) -> int | None:
+        """``auto`` picks vLLM on a machine with a GPU (on a CPU it runs only when asked for)."""
+        return GPU if vllm_available() and get_device_count() > 0 else None
 
     def __init__(
         self,
