@@ -54,7 +54,7 @@ def verdict(
     ``max_regression``) and the rows the base answered and the expert no longer does (``lost``)."""
     comparison = compare(base, expert, bootstrap)
     figures = comparison.get(metric)
-    regression = -figures["delta"] if figures else None
+    regression = 0.0 - figures["delta"] if figures else None  # 0.0 - 0.0 is 0.0, not -0.0
     by_row = {r["row"]: r for r in base.get("per_row") or []}
     lost = []
     for row in expert.get("per_row") or []:
