@@ -26,7 +26,7 @@ defaults:
   sft: {{max_steps: 2, per_device_train_batch_size: 2, gradient_accumulation_steps: 1,
          max_seq_length: 128, logging_steps: 1, save_steps: 100, bf16: false}}
   lora: {{r: 4, lora_alpha: 8, target_modules: all-linear}}
-  eval: {{max_new_tokens: 4}}
+  eval: {{max_new_tokens: 4, general_rows: 6, general_max_new_tokens: 4}}
 experts:
   - name: alpha
     data: alpha.json
@@ -103,6 +103,28 @@ def test_eval_stage_measures_base_and_expert_on_heldout_rows(forged):
         for line in (path.parent / "runs" / "experts" / "alpha" / "sft" / "train_log.jsonl").read_text().splitlines()
     ]
     assert any("eval_loss" in event for event in log)
+    # Every figure of every model has its bootstrap interval, and the expert's change a paired one.
+    for name in ("alpha", "beta"):
+        result = figures["experts"][name]["eval"]
+        for measured in [*result["models"].values(), *result["general"]["models"].values()]:
+            assert set(measured["intervals"]) == {"loss", "perplexity", *measured["metrics"]}
+            for figure, (low, high) in measured["intervals"].items():
+                value = measured[figure] if figure in ("loss", "perplexity") else measured["metrics"][figure]
+                slack = 1e-3 * (1 + abs(value))  # the figure is rounded, its per-row parts less so
+                assert low - slack <= value <= high + slack, (figure, value, low, high)
+            assert "per_row" not in measured  # eval.json keeps them; the report does not
+        assert set(result["comparison"]) >= {"rows", "loss", "contains"}
+        assert result["comparison"]["contains"]["interval"] is not None
+    # Two held-out rows are too few to tell: one line saying so and what helps.
+    assert any("expert alpha: 2 eval rows" in n and "eval.val_size" in n for n in figures["notes"])
+    # Retention: base and expert on the first rows of the shipped general set.
+    general = alpha["general"]
+    assert general["rows"] == 6 and general["source"].startswith("6 of ")
+    assert general["metric"] == "contains" and general["passed"] in (True, False)
+    eval_json = json.loads((path.parent / "runs" / "experts" / "alpha" / "eval" / "eval.json").read_text())
+    assert len(eval_json["models"]["expert"]["per_row"]) == 2
+    # The base model's general answers were scored once for the pipeline, not once per expert.
+    assert len(list((path.parent / "runs" / "general-base").glob("*.json"))) == 1
     curves = figures["experts"]["alpha"]["training"]["sft"]
     assert [step for step, _ in curves["loss"]] == [1, 2] and curves["eval_loss"]
     # report_to: tensorboard wrote event files where TRL users look for them.
@@ -279,3 +301,39 @@ def test_quantize_calibration_leaves_out_heldout_rows(tmp_path, tiny_model_dir):
     assert len(texts) == 7 and len(heldout) == 3
     assert not any(c.messages[0].content in text for c in heldout for text in texts)
     assert len(calibration_texts(str(tiny_model_dir), data, 100)) == 10
+
+
+def test_eval_command_takes_a_file_per_expert_and_measures_retention(forged, capsys, tiny_model_dir):
+    """``largeforge eval alpha=A beta=B``: each expert on its own file beside the base model, with
+    intervals and paired changes; ``--general-rows`` adds every model's retention verdict."""
+    path, _ = forged
+    root, experts = path.parent, path.parent / "runs" / "experts"
+    args = [
+        "eval",
+        f"alpha={root / 'alpha.json'}",
+        f"beta={root / 'beta.jsonl'}",
+        "--model",
+        f"alpha={experts / 'alpha' / 'sft'}",
+        "--model",
+        f"beta={experts / 'beta' / 'sft'}",
+        "--base",
+        str(tiny_model_dir),
+        "--max-new-tokens",
+        "4",
+        "--general-rows",
+        "3",
+        "--json",
+    ]
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    first, second = result["evals"]
+    assert first["rows"] == 8 and set(first["models"]) == {"base", "alpha"}
+    assert second["rows"] == 4 and set(second["models"]) == {"base", "beta"}
+    assert set(first["comparisons"]) == {"alpha"} and first["comparisons"]["alpha"]["rows"] == 8
+    assert first["models"]["alpha"]["intervals"]["contains"] is not None
+    general = result["general"]
+    assert general["rows"] == 3 and set(general["verdicts"]) == {"alpha", "beta"}
+    assert all(v["metric"] == "contains" and "regression" in v for v in general["verdicts"].values())
+    # An unknown label is one line naming the labels there are.
+    assert main(["eval", f"gamma={root / 'alpha.json'}", "--model", f"alpha={experts / 'alpha' / 'sft'}"]) == 2
+    assert "no --model labelled 'gamma'" in capsys.readouterr().err

@@ -298,6 +298,9 @@ class ModelEvaluation:
     ``loss`` is the mean token cross-entropy of the reference replies given their prompts and
     ``perplexity`` its ``exp``; ``metrics`` are the task metrics averaged over the generated
     answers; ``skipped`` counts rows whose prompt and reply do not fit ``max_length`` tokens.
+    ``per_row`` holds one ``{"row", "tokens", "loss", "scores"}`` per scored row (``row``: the
+    example's index, ``loss``: the mean over the reply's ``tokens``): the bootstrap intervals and
+    the paired comparisons of two models are computed from it.
     """
 
     model: str
@@ -309,6 +312,7 @@ class ModelEvaluation:
     metrics: dict[str, float] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    per_row: list[dict[str, Any]] = field(default_factory=list)
 
 
 @runtime_checkable

@@ -21,11 +21,30 @@ def _labelled(models: list[str]) -> dict[str, str]:
     return out
 
 
+def _pairings(data: list[str], models: dict[str, str]) -> list[tuple[Path, dict[str, str]]]:
+    """Each eval file with the models it scores: ``LABEL=FILE`` scores the model labelled LABEL
+    (and ``base``), a plain ``FILE`` every model."""
+    plans = []
+    for item in data:
+        label, sep, path = item.partition("=")
+        if not sep or Path(item).exists():
+            plans.append((Path(item), dict(models)))
+            continue
+        if label not in models:
+            raise typer.BadParameter(f"{item}: no --model labelled {label!r} (labels: {', '.join(models)})")
+        plans.append((Path(path), {k: v for k, v in models.items() if k in (label, "base")}))
+    return plans
+
+
 def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
         ctx: typer.Context,
-        data: Path = typer.Argument(..., help="Eval data file (any supported format)."),
+        data: list[str] = typer.Argument(
+            ...,
+            help="Eval data file (any supported format); LABEL=FILE scores only the model labelled LABEL "
+            "(and --base) on it, so each expert gets its own file. Repeatable.",
+        ),
         model: list[str] = typer.Option(
             ...,
             "--model",
@@ -39,7 +58,7 @@ def register(app: typer.Typer) -> None:
             help="Score only the held-out rows the forge's split leaves out of DATA "
             "(fraction below 1, or a count), instead of every row.",
         ),
-        seed: int = typer.Option(0, "--seed", help="Seed of the held-out split."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the held-out split and of the bootstrap."),
         metric: Optional[list[str]] = typer.Option(
             None, "--metric", help="Metric name (repeatable; see `largeforge plugins`)."
         ),
@@ -50,16 +69,26 @@ def register(app: typer.Typer) -> None:
             None, "--max-length", help="Context a row must fit (default: the model's)."
         ),
         evaluator: str = typer.Option("transformers", "--evaluator", help="Registered evaluator."),
+        general_rows: int = typer.Option(
+            0,
+            "--general-rows",
+            help="Retention: also score --base and every model on this many rows of the general set.",
+        ),
+        general_data: Optional[Path] = typer.Option(
+            None, "--general-data", help="Your own general set instead of LargeForge's."
+        ),
+        max_regression: float = typer.Option(
+            0.1, "--max-regression", help="Largest drop of `contains` on the general set that passes."
+        ),
+        strict: bool = typer.Option(False, "--strict", help="Exit 1 with one line when retention is lost."),
         as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     ) -> None:
         """Score models on DATA: loss and perplexity of the reference replies, task metrics (exact
-        match, contains, ROUGE-L, plugins') on greedy answers. Rows that do not fit a model's context
-        are skipped with one line saying so."""
+        match, contains, ROUGE-L, plugins') on greedy answers, each with a 95% bootstrap interval,
+        and every model's paired change over --base. Rows that do not fit a model's context are
+        skipped with one line saying so."""
         from largeforge.config.evaluation import EvalConfig
-        from largeforge.data import load_conversations
         from largeforge.errors import LargeForgeError
-        from largeforge.evaluation import eval_examples, split_conversations
-        from largeforge.evaluation.scoring import score_models
         from largeforge.plugins import registries
 
         given = _from_config(
@@ -90,30 +119,106 @@ def register(app: typer.Typer) -> None:
                 "max_rows": max_rows,
                 "max_length": max_length,
                 "evaluator": evaluator,
+                "general_rows": general_rows,
+                "max_regression": max_regression,
             },
             source="command-line options",
         )
         for kind, names in (("evaluators", [evaluator]), ("metrics", config.metrics)):
             for name in names:
                 getattr(registries(), kind).get(name)  # an unknown name fails in one line listing the known
-        conversations = load_conversations(data, fmt)
-        if val_size is not None:
-            conversations = split_conversations(conversations, config.val_size, seed).heldout
-        examples = eval_examples(conversations)[:max_rows]
-        if not examples:
-            raise LargeForgeError(
-                f"{data}: no rows to evaluate (held-out {len(conversations)} rows with --val-size {val_size})"
-            )
+        if general_rows and not base:
+            raise LargeForgeError("--general-rows compares every model with the base model: give --base")
         models = {**({"base": base} if base else {}), **_labelled(model)}
-        results, notes = score_models(models, examples, config, str(data))
+        evals = [_score_file(path, chosen, config, fmt, val_size) for path, chosen in _pairings(data, models)]
+        general = _general(models, config, general_data) if general_rows else None
         if as_json:
             import json
 
-            typer.echo(
-                json.dumps({"data": str(data), "rows": len(examples), "models": results, "notes": notes}, indent=2)
-            )
-            return
-        _print_table(results, config.metrics, len(examples))
+            payload: dict[str, Any] = evals[0] if len(evals) == 1 else {"evals": evals}
+            if general is not None:
+                payload = {**payload, "general": general}
+            typer.echo(json.dumps(payload, indent=2))
+        else:
+            for result in evals:
+                _print_table(result, config.metrics)
+            if general is not None:
+                _print_table(general, list(dict.fromkeys([*config.metrics, "contains"])))
+        if general is not None:
+            _gate(general, strict)
+
+
+def _gate(general: dict[str, Any], strict: bool) -> None:
+    """One warning line per model that lost general ability; with ``strict``, a failure instead."""
+    from largeforge.errors import LargeForgeError
+    from largeforge.evaluation.retention import retention_line
+
+    lines = [
+        retention_line(label, {**general, **judged})
+        for label, judged in general["verdicts"].items()
+        if not judged["passed"]
+    ]
+    if lines and strict:
+        raise LargeForgeError(lines[0] + (f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""))
+    for line in lines:
+        typer.echo(f"warning: {line}", err=True)
+
+
+def _score_file(path: Path, models: dict[str, str], config: Any, fmt: str, val_size: float | None) -> dict[str, Any]:
+    """Every model of ``models`` on the rows of ``path`` (its held-out split with ``val_size``)."""
+    from largeforge.data import load_conversations
+    from largeforge.errors import LargeForgeError
+    from largeforge.evaluation import eval_examples, split_conversations
+    from largeforge.evaluation.scoring import bootstrap_of, compare, score_models
+
+    conversations = load_conversations(path, fmt)
+    if val_size is not None:
+        conversations = split_conversations(conversations, config.val_size, config.seed).heldout
+    examples = eval_examples(conversations)[: config.max_rows]
+    if not examples:
+        raise LargeForgeError(
+            f"{path}: no rows to evaluate (held-out {len(conversations)} rows with --val-size {val_size})"
+        )
+    results, notes = score_models(models, examples, config, str(path))
+    comparisons = {
+        label: compare(results["base"], measured, bootstrap_of(config))
+        for label, measured in results.items()
+        if label != "base" and "base" in results
+    }
+    return {"data": str(path), "rows": len(examples), "models": results, "comparisons": comparisons, "notes": notes}
+
+
+def _general(models: dict[str, str], config: Any, path: Path | None) -> dict[str, Any]:
+    """Base and every model on the general set, with each model's retention verdict."""
+    from largeforge.evaluation.retention import general_examples, verdict
+    from largeforge.evaluation.scoring import bootstrap_of, score_models
+    from largeforge.forge.retention_stage import general_config
+
+    examples, source = general_examples(path, config.general_rows)
+    settings = general_config(config)
+    results, notes = score_models(models, examples, settings, "general set")
+    verdicts = {
+        label: verdict(
+            results["base"],
+            measured,
+            examples,
+            max_regression=config.max_regression,
+            bootstrap=bootstrap_of(config),
+        )
+        for label, measured in results.items()
+        if label != "base"
+    }
+    comparisons = {label: v["comparison"] for label, v in verdicts.items()}
+    return {
+        "data": source,
+        "source": source,
+        "rows": len(examples),
+        "confidence": config.confidence,
+        "models": results,
+        "comparisons": comparisons,
+        "verdicts": verdicts,
+        "notes": notes,
+    }
 
 
 #: ``eval`` section keys of the global ``--config`` file → the option they set
@@ -148,26 +253,35 @@ def _from_config(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _print_table(results: dict[str, dict[str, Any]], metrics: list[str], rows: int) -> None:
+def _print_table(result: dict[str, Any], metrics: list[str]) -> None:
     from rich.table import Table
 
     from largeforge.cli.output import console
 
-    table = Table(title=f"eval: {rows} rows")
+    table = Table(title=f"eval: {result['data']}: {result['rows']} rows (95% bootstrap intervals)")
     for column in ("model", "scored", "skipped", "loss", "perplexity", *metrics):
         table.add_column(column)
-    for label, result in results.items():
-        values = [result["metrics"].get(m) for m in metrics]
+    for label, measured in result["models"].items():
+        spans = measured.get("intervals", {})
         table.add_row(
             label,
-            str(result["rows"]),
-            str(result["skipped"]),
-            _fmt(result["loss"]),
-            _fmt(result["perplexity"]),
-            *(_fmt(v) for v in values),
+            str(measured["rows"]),
+            str(measured["skipped"]),
+            _fmt(measured["loss"], spans.get("loss")),
+            _fmt(measured["perplexity"], spans.get("perplexity")),
+            *(_fmt(measured["metrics"].get(m), spans.get(m)) for m in metrics),
+        )
+    for label, change in result.get("comparisons", {}).items():
+        cells = [_fmt(change.get(m, {}).get("delta"), change.get(m, {}).get("interval"), "+") for m in metrics]
+        loss = change.get("loss", {})
+        table.add_row(
+            f"{label} - base", str(change["rows"]), "", _fmt(loss.get("delta"), loss.get("interval"), "+"), "", *cells
         )
     console.print(table)
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def _fmt(value: float | None, interval: list[float] | None = None, sign: str = "") -> str:
+    if value is None:
+        return "-"
+    text = f"{value:{sign}.4f}"
+    return f"{text} [{interval[0]:{sign}.3f}, {interval[1]:{sign}.3f}]" if interval and None not in interval else text

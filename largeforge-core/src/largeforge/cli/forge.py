@@ -126,7 +126,13 @@ def register(app: typer.Typer) -> None:
                 highlight=False,
             )
 
-        outcomes = run_plan(plan, on_stage=report)
+        from largeforge.evaluation.retention import RetentionError
+
+        try:
+            outcomes = run_plan(plan, on_stage=report)
+        except RetentionError:
+            write_report(plan)  # the report shows what was lost before the one-line failure
+            raise
         table = Table(title=f"forge: {plan.pipeline.spec.name}")
         for col in ("expert", "stage", "status", "time (s)", "metrics", "artifact"):
             table.add_column(col)

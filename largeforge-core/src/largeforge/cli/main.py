@@ -26,8 +26,8 @@ OpenAI-compatible API and route queries to the right expert. Commands come from 
 
 def create_app(pm: PluginManager | None = None) -> typer.Typer:
     """Build the Typer app: core commands plus whatever the plugins register."""
+    from largeforge.cli import augment_cmd, doctor, eval_cmd, models, plugins_cmd, version_cmd
     from largeforge.cli import data as data_cmd
-    from largeforge.cli import doctor, eval_cmd, models, plugins_cmd, version_cmd
     from largeforge.cli import forge as forge_cmd
     from largeforge.plugins import get_plugin_manager
 
@@ -63,6 +63,7 @@ def create_app(pm: PluginManager | None = None) -> typer.Typer:
     plugins_cmd.register(app, pm)
     forge_cmd.register(app)
     eval_cmd.register(app)
+    augment_cmd.register(app)
     app.add_typer(data_cmd.build(), name="data")
     app.add_typer(models.build(), name="models")
     try:

@@ -20,6 +20,15 @@ class EvalConfig(BaseConfig):
     seeded and the held-out rows are excluded from training. ``data`` names an eval file instead
     (then every training row is trained on). ``max_length`` caps the context a row must fit in
     (default: the model's own context length).
+
+    Every figure gets a seeded bootstrap interval (``bootstrap`` resamples at ``confidence``);
+    fewer than ``min_rows`` scored rows are reported as too few to tell base from expert.
+
+    Retention: the base model and the expert also answer ``general_rows`` rows of a general
+    held-out set (the one shipped with LargeForge, or ``general_data``), with
+    ``general_max_new_tokens``; an expert whose ``contains`` there falls more than
+    ``max_regression`` below the base model's is flagged: a warning, or a failed stage when
+    ``strict``. ``general_rows: 0`` turns retention off.
     """
 
     enabled: bool = True
@@ -35,3 +44,16 @@ class EvalConfig(BaseConfig):
     evaluator: str = "transformers"
     #: Also measure the base model (the "before" of before/after).
     compare_base: bool = True
+    #: Bootstrap resamples behind every interval, and the intervals' confidence.
+    bootstrap: Annotated[int, Meta(ge=100, le=100000)] = 1000
+    confidence: Annotated[float, Meta(gt=0.5, lt=1)] = 0.95
+    #: Fewer scored rows than this: the forge says they are too few to tell base from expert.
+    min_rows: Annotated[int, Meta(ge=1)] = 20
+    #: Retention: rows of the general set scored per model (0: none), and its answer length.
+    general_rows: Annotated[int, Meta(ge=0)] = 30
+    general_data: str | None = None
+    general_max_new_tokens: Annotated[int, Meta(ge=1, le=4096)] = 24
+    #: Largest drop of ``contains`` on the general set (base minus expert) that passes.
+    max_regression: Annotated[float, Meta(ge=0, le=1)] = 0.1
+    #: Fail the eval stage (one line) instead of warning when retention is lost.
+    strict: bool = False

@@ -6,7 +6,11 @@ SFT stage trains on the rest and evaluates on them while it trains (the eval los
 stage calls the evaluator registered under ``eval.evaluator`` and the metrics registered under
 ``eval.metrics``, writes ``eval.json`` beside its completion record, and is keyed and skipped like
 every other stage. Problems that leave something unmeasured (no held-out rows, rows longer than a
-model's context) are one line in the log and a note in the report; the run goes on.
+model's context, too few rows to tell base from expert) are one line in the log and a note in the
+report; the run goes on. Every figure carries a bootstrap interval, and the expert's change over
+the base model a paired one. Retention on a general set (:mod:`largeforge.forge.retention_stage`)
+warns, or fails the stage with one line when ``eval.strict``, when the expert lost more than
+``eval.max_regression``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,17 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from largeforge.config.evaluation import EvalConfig
-from largeforge.forge.plan import Plan, Stage, _config, require_plugin, stage_key, stage_source
+from largeforge.forge.plan import (
+    Plan,
+    PlanError,
+    Stage,
+    _config,
+    file_digest,
+    require_plugin,
+    stage_key,
+    stage_source,
+)
+from largeforge.forge.retention_stage import general_input, measure_retention
 from largeforge.forge.spec import ExpertSpec, Pipeline
 from largeforge.utils.logging import get_logger
 
@@ -40,13 +54,12 @@ def eval_settings(pipeline: Pipeline, index: int, expert: ExpertSpec) -> EvalCon
     require_plugin("evaluators", config.evaluator, pipeline.where(*at), "stage eval")
     for name in config.metrics:
         require_plugin("metrics", name, pipeline.where(*at, "metrics"), "stage eval")
-    if config.data is not None and not pipeline.resolve(config.data).is_file():
-        from largeforge.forge.plan import PlanError
-
-        raise PlanError(
-            f"{pipeline.where(*at, 'data')}: eval file {config.data!r} not found "
-            f"(looked at {pipeline.resolve(config.data)})"
-        )
+    for option in ("data", "general_data"):
+        value = getattr(config, option)
+        if value is not None and not pipeline.resolve(value).is_file():
+            raise PlanError(
+                f"{pipeline.where(*at, option)}: eval file {value!r} not found (looked at {pipeline.resolve(value)})"
+            )
     return config
 
 
@@ -110,7 +123,9 @@ def plan_eval(pipeline: Pipeline, expert: ExpertSpec, config: EvalConfig | None,
     if quantized is not None:
         models["quantized"] = str(quantized.artifact)
     sft = stages[0]
-    inputs = [sft.inputs[0], *([pipeline.resolve(config.data)] if config.data else [])]
+    general = general_input(pipeline, config)
+    # The general set goes last: the retention half reads it as the stage's last input.
+    inputs = [sft.inputs[0], *([pipeline.resolve(config.data)] if config.data else []), *([general] if general else [])]
     stage = Stage(
         expert.name,
         "eval",
@@ -122,6 +137,7 @@ def plan_eval(pipeline: Pipeline, expert: ExpertSpec, config: EvalConfig | None,
             "data": sft.config["data"],
             "holdout": sft.config.get("holdout"),
             "models": models,
+            "general_digest": file_digest(general) if general else None,
         },
         inputs,
         upstream=stages[-1],
@@ -154,19 +170,36 @@ def heldout_examples(stage: Stage, config: EvalConfig) -> tuple[list[EvalExample
     return examples, source
 
 
+def too_few_note(expert: str, rows: int, config: EvalConfig) -> str | None:
+    """One line when ``rows`` scored rows are too few to tell base from expert, saying what helps."""
+    if rows == 0 or rows >= config.min_rows:
+        return None
+    fix = "a larger eval file" if config.data else "an eval file (eval.data) or a larger eval.val_size"
+    return (
+        f"expert {expert}: {rows} eval rows, one row is {100 / rows:.0f} points of every metric: too few "
+        f"to tell the expert from the base model; use {fix} ({config.min_rows}+ rows)"
+    )
+
+
 def run_eval(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
-    """Score every model of the stage on the expert's held-out examples; write ``eval.json``."""
-    from largeforge.evaluation.scoring import score_models
+    """Score every model of the stage on the expert's held-out examples and the general set;
+    write ``eval.json``. Fails with one line when retention is lost and ``eval.strict`` is set."""
+    from largeforge.evaluation.retention import RetentionError, retention_line
+    from largeforge.evaluation.scoring import bootstrap_of, compare, score_models
     from largeforge.utils.io import save_json
 
     config = EvalConfig.from_dict(stage.config["eval"])
     examples, source = heldout_examples(stage, config)
     result: dict[str, Any] = {
         "expert": stage.expert,
+        "key": stage.key,
         "source": source,
         "rows": len(examples),
         "metrics": config.metrics,
+        "confidence": config.confidence,
         "models": {},
+        "comparison": None,
+        "general": None,
         "notes": [],
     }
     if not examples:
@@ -177,7 +210,25 @@ def run_eval(plan: Plan, stage: Stage, resume: bool) -> dict[str, Any]:
         result["models"], result["notes"] = score_models(
             stage.config["models"], examples, config, f"expert {stage.expert}"
         )
+        if "base" in result["models"]:
+            result["comparison"] = compare(result["models"]["base"], result["models"]["expert"], bootstrap_of(config))
+        few = too_few_note(stage.expert, result["models"]["expert"]["rows"], config)
+        if few:
+            logger.warning(few)
+            result["notes"].append(few)
+    general = measure_retention(plan, stage, config)
+    failed = None
+    if general is not None:
+        result["general"] = general
+        result["notes"] += general.pop("notes")
+        if not general["passed"]:
+            failed = retention_line(stage.expert, general)
+            result["notes"].append(failed)
+            if not config.strict:
+                logger.warning(failed)
     save_json(result, stage.output / EVAL_FILE)
+    if failed and config.strict:
+        raise RetentionError(f"{failed} (eval.strict)")
     return summary(result)
 
 
@@ -190,4 +241,8 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
             figures[f"{label}.ppl"] = round(measured["perplexity"], 2)
         for name, value in measured["metrics"].items():
             figures[f"{label}.{name}"] = round(value, 3)
+    general = result.get("general")
+    if general and general.get("regression") is not None:
+        figures[f"general.{general['metric']}.drop"] = round(general["regression"], 3)
+        figures["retention"] = "kept" if general["passed"] else "LOST"
     return figures

@@ -1,7 +1,8 @@
 """The figures of a forge run, gathered from what its stages left on disk.
 
 :func:`collect` reads each stage's completion record (time, metrics), the trainers'
-``train_log.jsonl`` (loss curves), the eval stages' ``eval.json``, the weight files before and
+``train_log.jsonl`` (loss curves), the eval stages' ``eval.json`` (figures with their intervals,
+retention on the general set), the weight files before and
 after quantization and the routing stage's ``routing.json``; :func:`write_report` renders them into ``report.html`` and
 ``report.json`` in the pipeline's workdir. Nothing is recomputed, so ``largeforge forge report``
 rebuilds the same report without running anything.
@@ -90,6 +91,22 @@ def _quantization(stage: Stage, evaluation: dict[str, Any] | None) -> dict[str, 
     }
 
 
+def _without_rows(models: dict[str, Any]) -> dict[str, Any]:
+    return {label: {k: v for k, v in m.items() if k != "per_row"} for label, m in models.items()}
+
+
+def _evaluation(stage: Stage) -> dict[str, Any] | None:
+    """An eval stage's ``eval.json`` without its per-row figures: when the stage is done, or when
+    it wrote the file for its current key and then failed (the strict retention gate)."""
+    result = _read_json(stage.output / EVAL_FILE)
+    if not isinstance(result, dict) or not (stage.done or result.get("key") == stage.key):
+        return None
+    result["models"] = _without_rows(result.get("models", {}))
+    if result.get("general"):
+        result["general"]["models"] = _without_rows(result["general"].get("models", {}))
+    return result
+
+
 def collect(plan: Plan) -> dict[str, Any]:
     """Every figure of the run as plain JSON data (what ``--json`` prints and the page shows)."""
     spec = plan.pipeline.spec
@@ -102,8 +119,8 @@ def collect(plan: Plan) -> dict[str, Any]:
             "eval": None,
             "quantization": None,
         }
-        if expert.evaluation is not None and expert.evaluation.done:
-            entry["eval"] = _read_json(expert.evaluation.output / EVAL_FILE)
+        if expert.evaluation is not None:
+            entry["eval"] = _evaluation(expert.evaluation)
             notes += (entry["eval"] or {}).get("notes", [])
         for stage in expert.stages:
             if stage.kind in TRAINING_KINDS and stage.done:  # keyed sft, dpo, kto, ...

@@ -11,6 +11,8 @@ from html import escape
 from typing import Any
 
 from largeforge.forge import svg
+from largeforge.forge.report_cells import table, td
+from largeforge.forge.report_summary import retention_table, summary_table
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:0;background:#f8fafc;color:#111827}
@@ -38,68 +40,6 @@ SCRIPT = """
   document.body.setAttribute("data-report-ready", "1");
 })();
 """
-
-
-def _num(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return escape(str(value))
-
-
-def _table(headers: list[str], rows: list[list[str]], cls: str = "") -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(rows_cell for rows_cell in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _td(value: Any, digits: int = 4, cls: str = "") -> str:
-    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-    classes = " ".join(c for c in ("num" if numeric else "", cls) if c)
-    return f'<td class="{classes}">{_num(value, digits)}</td>' if classes else f"<td>{_num(value, digits)}</td>"
-
-
-def _delta_class(before: float | None, after: float | None, higher_is_better: bool) -> str:
-    if before is None or after is None or before == after:
-        return ""
-    return "better" if (after > before) == higher_is_better else "worse"
-
-
-def _summary(figures: dict[str, Any]) -> str:
-    rows = []
-    for name, expert in figures["experts"].items():
-        result = expert.get("eval") or {}
-        models = result.get("models", {})
-        base, mine = models.get("base", {}), models.get("expert", {})
-        for metric in result.get("metrics", []):
-            before, after = base.get("metrics", {}).get(metric), mine.get("metrics", {}).get(metric)
-            rows.append(
-                [
-                    _td(name),
-                    _td(metric),
-                    _td(result.get("rows")),
-                    _td(before),
-                    _td(after, cls=_delta_class(before, after, True)),
-                ]
-            )
-        if mine:
-            rows.append(
-                [
-                    _td(name),
-                    _td("perplexity"),
-                    _td(result.get("rows")),
-                    _td(base.get("perplexity"), 2),
-                    _td(
-                        mine.get("perplexity"),
-                        2,
-                        cls=_delta_class(base.get("perplexity"), mine.get("perplexity"), False),
-                    ),
-                ]
-            )
-    if not rows:
-        return '<p class="muted">No expert has been evaluated yet.</p>'
-    return _table(["expert", "metric", "held-out rows", "base model", "expert"], rows, "summary")
 
 
 def _expert_section(name: str, expert: dict[str, Any]) -> str:
@@ -136,23 +76,27 @@ def _expert_section(name: str, expert: dict[str, Any]) -> str:
     for note in result.get("notes", []):
         parts.append(f'<div class="note">{escape(note)}</div>')
     if result:
-        parts.append(f'<p class="muted">Evaluated on {escape(result.get("source", ""))}.</p>')
+        level = round(100 * result.get("confidence", 0.95))
+        parts.append(
+            f'<p class="muted">Evaluated on {escape(result.get("source", ""))}; '
+            f"[low, high]: {level}% bootstrap intervals.</p>"
+        )
     if models:
         rows = [
             [
-                _td(label),
-                _td(m.get("model")),
-                _td(m.get("rows")),
-                _td(m.get("skipped")),
-                _td(m.get("loss")),
-                _td(m.get("perplexity"), 2),
-                *(_td(m.get("metrics", {}).get(k)) for k in metrics),
-                _td(m.get("seconds"), 1),
+                td(label),
+                td(m.get("model")),
+                td(m.get("rows")),
+                td(m.get("skipped")),
+                td(m.get("loss"), interval=m.get("intervals", {}).get("loss")),
+                td(m.get("perplexity"), 2, interval=m.get("intervals", {}).get("perplexity")),
+                *(td(m.get("metrics", {}).get(k), interval=m.get("intervals", {}).get(k)) for k in metrics),
+                td(m.get("seconds"), 1),
             ]
             for label, m in models.items()
         ]
         parts.append(
-            _table(
+            table(
                 ["model", "path", "scored", "skipped (too long)", "loss", "perplexity", *metrics, "seconds"],
                 rows,
                 "eval",
@@ -183,7 +127,7 @@ def _expert_section(name: str, expert: dict[str, Any]) -> str:
             )
         parts.append("</div>")
         parts.append(
-            _table(
+            table(
                 [
                     "method",
                     "bits",
@@ -196,14 +140,14 @@ def _expert_section(name: str, expert: dict[str, Any]) -> str:
                 ],
                 [
                     [
-                        _td(quant["method"]),
-                        _td(quant["bits"]),
-                        _td(quant["bytes_before"] / 2**20, 1),
-                        _td(quant["bytes_after"] / 2**20, 1),
-                        _td(quant["size_ratio"]),
-                        _td(quant["perplexity_before"], 2),
-                        _td(quant["perplexity_after"], 2),
-                        _td(quant["perplexity_ratio"]),
+                        td(quant["method"]),
+                        td(quant["bits"]),
+                        td(quant["bytes_before"] / 2**20, 1),
+                        td(quant["bytes_after"] / 2**20, 1),
+                        td(quant["size_ratio"]),
+                        td(quant["perplexity_before"], 2),
+                        td(quant["perplexity_after"], 2),
+                        td(quant["perplexity_ratio"]),
                     ]
                 ],
                 "quant",
@@ -274,10 +218,10 @@ def _routing(routing: dict[str, Any] | None) -> str:
         )
         parts.append("</div>")
         parts.append(
-            _table(
+            table(
                 ["expert", "precision", "recall", "f1", "held-out prompts"],
                 [
-                    [_td(n), _td(per[n]["precision"]), _td(per[n]["recall"]), _td(per[n]["f1"]), _td(per[n]["support"])]
+                    [td(n), td(per[n]["precision"]), td(per[n]["recall"]), td(per[n]["f1"]), td(per[n]["support"])]
                     for n in labels
                 ],
                 "routing",
@@ -293,13 +237,13 @@ def _timings(stages: list[dict[str, Any]]) -> str:
         return ""
     items = [(f"{s['expert']} · {s['stage']}", float(s["seconds"])) for s in done]
     rows = [
-        [_td(s["expert"]), _td(s["stage"]), _td(s["plugin"]), _td(s["status"]), _td(s["seconds"], 1), _td(s["key"])]
+        [td(s["expert"]), td(s["stage"]), td(s["plugin"]), td(s["status"]), td(s["seconds"], 1), td(s["key"])]
         for s in stages
     ]
     return (
         '<section id="timings"><h2>Stage timings</h2>'
         + svg.hbar_chart(items, title="seconds per stage (when it last ran)", plot_id="timings")
-        + _table(["expert", "stage", "plugin", "status", "seconds", "key"], rows, "stages")
+        + table(["expert", "stage", "plugin", "status", "seconds", "key"], rows, "stages")
         + "</section>"
     )
 
@@ -315,7 +259,8 @@ def render(figures: dict[str, Any]) -> str:
         f"<header><h1>LargeForge report: {escape(figures['pipeline'])}</h1>"
         f"<p>base model {escape(figures['base_model'])} · generated {escape(figures['generated'])} · "
         f"{escape(figures['workdir'])}</p></header><main>"
-        f'<section id="summary"><h2>Base model vs expert on held-out data</h2>{notes}{_summary(figures)}</section>'
+        f'<section id="summary"><h2>Base model vs expert on held-out data</h2>{notes}{summary_table(figures)}</section>'
+        f"{retention_table(figures)}"
         f"{experts}{_routing(figures.get('routing'))}{_samples(figures)}{_timings(figures['stages'])}"
         f"</main><script>{SCRIPT}</script></body></html>"
     )
