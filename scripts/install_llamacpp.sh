@@ -36,11 +36,13 @@ SRC="$DEST/src/llama_cpp_python-$VERSION"
 TREE="$SRC/vendor/llama.cpp"
 BUILD="$DEST/build-shared"
 
-# 0. The sources (llama-cpp-python's sdist carries the whole llama.cpp tree).
+# 0. The sources (llama-cpp-python's sdist carries the whole llama.cpp tree). Only this package is taken
+#    as source: `--no-binary :all:` would also build its build requirements (cmake itself) from source
+#    when pip's cache is empty.
 if [ ! -f "$SDIST" ]; then
     say "downloading llama-cpp-python $VERSION's source distribution"
     step mkdir -p "$DEST/src"
-    step "$PY" -m pip download --quiet --no-deps --no-binary :all: -d "$DEST/src" "llama-cpp-python==$VERSION"
+    step "$PY" -m pip download --quiet --no-deps --no-binary llama-cpp-python -d "$DEST/src" "llama-cpp-python==$VERSION"
 fi
 if [ ! -d "$SRC" ]; then step tar xzf "$SDIST" -C "$DEST/src"; fi
 
