@@ -98,11 +98,11 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def chat_body(content: str, max_tokens: int, stream: bool) -> dict[str, Any]:
+def chat_body(content: str, max_tokens: int, stream: bool, model: str = "m") -> dict[str, Any]:
     # Every contender answers any `model` name here (llama-server ignores it; LargeForge's
-    # gateways are started with --served-model-name m).
+    # gateways are started with --served-model-name m); a team's server names its experts.
     return {
-        "model": "m",
+        "model": model,
         "messages": [{"role": "user", "content": content}],
         "max_tokens": max_tokens,
         "temperature": 0,
@@ -110,19 +110,20 @@ def chat_body(content: str, max_tokens: int, stream: bool) -> dict[str, Any]:
     }
 
 
-def answer(url: str, content: str, max_tokens: int = 48) -> str:
+def answer(url: str, content: str, max_tokens: int = 48, model: str = "m") -> str:
     """The greedy, non-streamed answer to one user message."""
-    response = httpx.post(url + "/v1/chat/completions", json=chat_body(content, max_tokens, False), timeout=600)
+    body = chat_body(content, max_tokens, False, model)
+    response = httpx.post(url + "/v1/chat/completions", json=body, timeout=600)
     response.raise_for_status()
     return str(response.json()["choices"][0]["message"]["content"]).strip()
 
 
-def stream_once(url: str, max_tokens: int) -> dict[str, float]:
+def stream_once(url: str, max_tokens: int, model: str = "m") -> dict[str, float]:
     """One streamed chat completion: time to first token, tokens, decode tokens/s."""
     start = time.perf_counter()
     first = last = 0.0
     tokens = 0
-    body = chat_body(PROMPT, max_tokens, True)
+    body = chat_body(PROMPT, max_tokens, True, model)
     with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=600) as response:
         response.raise_for_status()
         for line in response.iter_lines():
@@ -139,10 +140,15 @@ def stream_once(url: str, max_tokens: int) -> dict[str, float]:
     return {"ttft": first - start, "tokens": tokens, "decode_tps": decode, "seconds": last - start}
 
 
-def concurrent(url: str, clients: int, max_tokens: int) -> dict[str, float]:
+def concurrent(url: str, clients: int, max_tokens: int, models: list[str] | None = None) -> dict[str, float]:
+    """``clients`` streamed completions at once (their ``models`` in turn): aggregate tokens/s, slowest first token."""
+    names = models or ["m"]
     results: list[dict[str, float]] = []
     start = time.perf_counter()
-    threads = [threading.Thread(target=lambda: results.append(stream_once(url, max_tokens))) for _ in range(clients)]
+    threads = [
+        threading.Thread(target=lambda m=names[i % len(names)]: results.append(stream_once(url, max_tokens, m)))
+        for i in range(clients)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
