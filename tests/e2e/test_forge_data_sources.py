@@ -26,7 +26,7 @@ workdir: runs
 dataset_info: data/dataset_info.json
 chat_template: template.jinja
 defaults:
-  sft: {{max_steps: 2, per_device_train_batch_size: 2, gradient_accumulation_steps: 1, max_seq_length: 128,
+  sft: {{max_steps: 2, per_device_train_batch_size: 1, gradient_accumulation_steps: 1, max_seq_length: 128,
          logging_steps: 1, bf16: false}}
   align: {{max_steps: 2, per_device_train_batch_size: 2, gradient_accumulation_steps: 1, max_length: 128,
           logging_steps: 1, bf16: false}}
@@ -109,21 +109,29 @@ def test_every_sample_in_every_file_kind_plans_with_its_rows(tmp_path, shared_da
         assert stage.config["chat_template"] == TEMPLATE
 
 
-def test_a_pipeline_trains_on_every_sample_from_parquet_csv_saved_folders_and_registries(
+def test_a_pipeline_trains_every_sample_from_every_file_kind_and_registries(
     tmp_path, shared_data, tiny_model_dir, capsys
 ):
+    """Every sample in every file kind trains in one pipeline, on exactly its rows: the SFT samples
+    as experts' SFT data, the preference and KTO samples as align stages after them."""
     if not available("save_to_disk") or not available("parquet"):
         pytest.skip("needs pyarrow and datasets")
     written = sources(tmp_path, shared_data)
-    experts = [
-        EXPERT.format(
-            name="general",
-            data=written["alpaca_en_demo", "parquet"],
-            extra=align("dpo", written["dpo_en_demo", "save_to_disk"]),
-        ),
-        EXPERT.format(
-            name="persona", data=written["identity", "csv"], extra=align("kto", written["kto_en_demo", "parquet"])
-        ),
+    after = {"alpaca_en_demo": "dpo_en_demo", "identity": "kto_en_demo"}  # which align data follows which SFT
+    experts, expected = [], {}
+    for (sample, kind), path in written.items():
+        if SAMPLES[sample][1] != "sft":
+            continue
+        name = f"{sample.split('_')[0]}-{kind}".replace("_", "-")
+        expected[name, "sft"] = len(sample_rows(shared_data, sample))
+        extra = "    sft: {max_seq_length: 1024}\n" if sample == "glaive_toolcall_en_demo" else ""
+        aligned = after.get(sample)
+        if aligned and (aligned, kind) in written:
+            method = SAMPLES[aligned][1]
+            extra += align(method, written[aligned, kind])
+            expected[name, method] = len(sample_rows(shared_data, aligned))
+        experts.append(EXPERT.format(name=name, data=path, extra=extra))
+    experts += [
         EXPERT.format(name="qa", data="qa", extra=""),  # a registry entry with renamed columns
         EXPERT.format(name="tools", data="glaive_toolcall_en_demo", extra="    sft: {max_seq_length: 1024}\n"),
         EXPERT.format(
@@ -132,19 +140,12 @@ def test_a_pipeline_trains_on_every_sample_from_parquet_csv_saved_folders_and_re
             extra="    columns: {instruction: question, input: context, output: answer}\n",
         ),
     ]
+    expected |= {("qa", "sft"): 30, ("chat", "sft"): 30, ("tools", "sft"): 300}
     pipeline = tmp_path / "pipeline.yaml"
-    pipeline.write_text(HEAD.format(model=tiny_model_dir, fallback="general") + "".join(experts))
+    pipeline.write_text(HEAD.format(model=tiny_model_dir, fallback="qa") + "".join(experts))
     assert main(["forge", str(pipeline)]) == 0, capsys.readouterr().err
     runs = tmp_path / "runs" / "experts"
-    expected = {
-        ("general", "sft"): 999,
-        ("general", "dpo"): 300,
-        ("persona", "sft"): 91,
-        ("persona", "kto"): 300,
-        ("qa", "sft"): 30,
-        ("chat", "sft"): 30,
-        ("tools", "sft"): 300,
-    }
+    assert len(expected) == len(written) + 3  # every sample in every kind, and the three registry/column experts
     for (expert, stage), rows in expected.items():
         record = json.loads((runs / expert / stage / "forge-stage.json").read_text())
         assert (record["metrics"]["rows"], record["metrics"]["steps"]) == (rows, 2), (expert, stage)
