@@ -14,7 +14,7 @@ import httpx
 import pytest
 import torch
 
-from largeforge_serve.engines import scheduler
+from largeforge_serve.engines import generation_task, scheduler
 from largeforge_serve.engines.base import SamplingParams
 from largeforge_serve.engines.sampling import Sampler
 
@@ -107,7 +107,7 @@ def test_a_row_that_fails_to_sample_fails_only_its_request(
     tiny_engine: Any, monkeypatch: pytest.MonkeyPatch, fail_at: int
 ) -> None:
     monkeypatch.setattr(_FailingSampler, "fail_at", fail_at)
-    monkeypatch.setattr(scheduler, "Sampler", _FailingSampler)
+    monkeypatch.setattr(generation_task, "Sampler", _FailingSampler)
     normal = SamplingParams(temperature=0, max_tokens=8)
     poisoned = SamplingParams(temperature=0.7, max_tokens=8, seed=666)
     outcomes: dict[int, Any] = {}
@@ -131,7 +131,7 @@ def test_a_row_that_fails_to_sample_fails_only_its_request(
 
 def test_a_request_fault_is_a_500_that_names_the_request(tiny_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The server tells a router the failure is this request's alone (no circuit, no retry)."""
-    monkeypatch.setattr(scheduler, "Sampler", _FailingSampler)
+    monkeypatch.setattr(generation_task, "Sampler", _FailingSampler)
     body = {
         "model": "tiny",
         "messages": [{"role": "user", "content": "hi"}],

@@ -18,8 +18,6 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -30,107 +28,13 @@ from largeforge_serve.engines.base import (
     EngineOverloadedError,
     EngineStats,
     Fault,
-    FinishReason,
-    SamplingParams,
     StreamEvent,
-    TokenLogprobs,
 )
-from largeforge_serve.engines.detok import IncrementalDetokenizer, StopMatcher
-from largeforge_serve.engines.sampling import Sampler
+from largeforge_serve.engines.generation_task import GenerationTask, RunningRequest
 
 log = get_logger(__name__)
 
 BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in mixed-adapter batches
-
-
-@dataclass
-class GenerationTask:
-    """One queued request: its prompt ids, settings and where its events go.
-
-    ``sink`` is called from the worker thread; it must not block.
-    """
-
-    prompt_ids: list[int]
-    params: SamplingParams
-    sink: Callable[[StreamEvent], None]
-    max_len: int
-    adapter: str | None = None
-    request_id: str | None = None
-    cancelled: bool = field(default=False, init=False)
-
-    def cancel(self) -> None:
-        """Ask the worker to drop this request at its next step (frees the slot)."""
-        self.cancelled = True
-
-
-class _Sequence:
-    """A running request: sampler, detokenizer, stop matcher and its position in the batch."""
-
-    def __init__(self, task: GenerationTask, tokenizer: Any, eos_ids: frozenset[int]) -> None:
-        self.task = task
-        self.sampler = Sampler(task.params)
-        self.detok = IncrementalDetokenizer(tokenizer)
-        self.stops = StopMatcher(task.params.stop)
-        self.eos_ids = eos_ids
-        self.seen = list(task.prompt_ids)  # for the repetition penalty
-        self.generated = 0
-        self.position = len(task.prompt_ids)  # position id of the next input token
-        self.next_token = -1
-        self.started = time.monotonic()
-        self.tokenizer = tokenizer
-        self.logprobs: list[TokenLogprobs] = []  # computed, not yet sent with an event
-
-    def record_logprobs(self, logits: torch.Tensor, token: int) -> None:
-        """Note ``token``'s log probability and the top alternatives (raw logits, as vLLM)."""
-        top = self.task.params.logprobs
-        if top is None or token in self.eos_ids:
-            return
-        logp = torch.log_softmax(logits.float(), dim=-1)
-        values, ids = torch.topk(logp, top) if top else (logp[:0], logp[:0].long())
-        text = self.tokenizer.decode
-        # -inf is not JSON: clamped as vLLM does
-        self.logprobs.append(
-            TokenLogprobs(
-                text([token]),
-                max(float(logp[token]), -9999.0),
-                [(text([int(i)]), max(float(v), -9999.0)) for v, i in zip(values, ids, strict=True)],
-            )
-        )
-
-    def emit(
-        self, text: str, finish: FinishReason | None = None, error: str | None = None, fault: Fault | None = None
-    ) -> None:
-        if not text and finish is None:
-            return
-        logprobs, self.logprobs = (self.logprobs or None), []
-        event = StreamEvent(text, len(self.task.prompt_ids), self.generated, finish, error, fault, logprobs)
-        try:
-            self.task.sink(event)
-        except Exception:  # a dead consumer must not stop the batch
-            log.debug("event sink failed", exc_info=True)
-
-    def fail(self, error: str, fault: Fault) -> None:
-        """End this request with an error event."""
-        self.emit("", "error", error, fault)
-
-    def accept(self, token: int) -> bool:
-        """Take the sampled token; emit its text; return True when the request is finished."""
-        params = self.task.params
-        if token in self.eos_ids:
-            self.emit(self.stops.flush(), "stop")
-            return True
-        self.generated += 1
-        self.seen.append(token)
-        self.next_token = token
-        text, stopped = self.stops.feed(self.detok.add(token))
-        if stopped:
-            self.emit(text, "stop")
-            return True
-        if self.generated >= params.max_tokens or self.position + 1 >= self.task.max_len:
-            self.emit(text + self.stops.flush(), "length")
-            return True
-        self.emit(text)
-        return False
 
 
 def check_cache_supported(config: Any) -> None:
@@ -157,11 +61,11 @@ class _Batch:
     """The running rows, their shared KV cache and the attention mask over it (left padding)."""
 
     def __init__(self) -> None:
-        self.rows: list[_Sequence] = []
+        self.rows: list[RunningRequest] = []
         self.cache: DynamicCache | None = None
         self.mask: torch.Tensor | None = None
 
-    def merge(self, rows: list[_Sequence], cache: DynamicCache, mask: torch.Tensor) -> None:
+    def merge(self, rows: list[RunningRequest], cache: DynamicCache, mask: torch.Tensor) -> None:
         """Append freshly prefilled rows, left-padding whichever cache is shorter."""
         if self.cache is None or self.mask is None:
             self.rows, self.cache, self.mask = rows, cache, mask
@@ -311,19 +215,19 @@ class BatchScheduler:
             with self._cond:
                 self._cond.notify_all()  # wakes stop() waiting for the batch to drain
         for task in self._pending:
-            _Sequence(task, self.tokenizer, self.eos_ids).emit("", "cancelled")
+            RunningRequest(task, self.tokenizer, self.eos_ids).emit("", "cancelled")
         self._pending.clear()
         for seq in self._batch.rows:
             seq.emit("", "cancelled")
         self._batch = _Batch()
 
-    def _admit(self) -> list[_Sequence]:
+    def _admit(self) -> list[RunningRequest]:
         """Pop waiting tasks into free slots (called with the lock held)."""
-        admitted: list[_Sequence] = []
+        admitted: list[RunningRequest] = []
         while self._pending and len(self._batch.rows) + len(admitted) < self.max_batch_size:
             task = self._pending.popleft()
             try:
-                seq = _Sequence(task, self.tokenizer, self.eos_ids)
+                seq = RunningRequest(task, self.tokenizer, self.eos_ids)
             except Exception as exc:  # e.g. a seed torch rejects: fail this request only
                 task.sink(StreamEvent("", len(task.prompt_ids), 0, "error", f"cannot start: {exc}", "request"))
                 continue
@@ -334,7 +238,12 @@ class BatchScheduler:
         return admitted
 
     def _forward(
-        self, rows: list[_Sequence], ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: DynamicCache
+        self,
+        rows: list[RunningRequest],
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        cache: DynamicCache,
     ) -> torch.Tensor:
         kwargs: dict[str, Any] = {}
         if self.adapters:
@@ -351,7 +260,7 @@ class BatchScheduler:
             )
         return out.logits[:, -1, :]
 
-    def _prefill_isolated(self, rows: list[_Sequence]) -> None:
+    def _prefill_isolated(self, rows: list[RunningRequest]) -> None:
         """Prefill ``rows`` together; if that fails before they join the batch, one by one, and
         fail only those that fail alone. The running batch is untouched until the merge, so it
         keeps decoding either way."""
@@ -361,7 +270,7 @@ class BatchScheduler:
         except Exception as exc:
             if any(row in self._batch.rows for row in rows):
                 raise  # failed after the merge: the batch itself may be inconsistent
-            failed: list[tuple[_Sequence, Exception]] = [(rows[0], exc)] if len(rows) == 1 else []
+            failed: list[tuple[RunningRequest, Exception]] = [(rows[0], exc)] if len(rows) == 1 else []
         if len(rows) > 1:
             log.warning("batched prefill of %d requests failed; retrying them one by one", len(rows))
             for row in rows:
@@ -378,7 +287,7 @@ class BatchScheduler:
             log.error("prefill failed for request %s: %s", row.task.request_id, error)
             row.fail(f"generation failed: {error}", fault)
 
-    def _prefill(self, rows: list[_Sequence]) -> None:
+    def _prefill(self, rows: list[RunningRequest]) -> None:
         width = max(len(s.task.prompt_ids) for s in rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -410,7 +319,7 @@ class BatchScheduler:
             seq.position += 1
         self._sample(batch.rows, logits, offset=0)
 
-    def _sample(self, rows: list[_Sequence], logits: torch.Tensor, offset: int) -> None:
+    def _sample(self, rows: list[RunningRequest], logits: torch.Tensor, offset: int) -> None:
         """Sample a token per row (``rows`` start at batch index ``offset``); drop finished rows."""
         finished = set()
         for i, seq in enumerate(rows):

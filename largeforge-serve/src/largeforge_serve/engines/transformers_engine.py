@@ -313,7 +313,7 @@ class TransformersEngine(InferenceEngine):
     def _enqueue_ids(
         self, ids: list[int], params: SamplingParams, sink: Any, adapter: str | None, chat: bool, request_id: str | None
     ) -> tuple[Any, int]:
-        from largeforge_serve.engines.scheduler import GenerationTask
+        from largeforge_serve.engines.generation_task import GenerationTask
 
         assert self._scheduler is not None
         if not ids:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
@@ -22,33 +20,44 @@ from litestar.response import Stream
 from litestar.types import Receive, Scope, Send
 
 from largeforge import openai_contract as s
-from largeforge.config import GenerationConfig
-from largeforge.utils.logging import get_logger, request_context, request_id_var
+from largeforge.utils.logging import get_logger, request_context
 from largeforge_serve import tool_calls
 from largeforge_serve.engines.base import (
-    EngineOverloadedError,
-    EngineRequestError,
     EventStream,
-    SamplingParams,
     ServingEngine,
     StreamEvent,
     TokenLogprobs,
 )
 from largeforge_serve.engines.upstream import UpstreamEngine
 from largeforge_serve.server import models
-from largeforge_serve.server.errors import APIError, exception_handlers, generation_error, parse_body
+from largeforge_serve.server.errors import APIError, exception_handlers, parse_body
 from largeforge_serve.server.gateway import Gateway
-from largeforge_serve.server.metrics import CONTENT_TYPE, ServerMetrics, TokenClock
+from largeforge_serve.server.metrics import CONTENT_TYPE, ServerMetrics
 from largeforge_serve.server.openapi import openapi_document
 from largeforge_serve.server.schemas import HealthResponse
 from largeforge_serve.server.state import ServerSettings, ServingState, serving_state
+from largeforge_serve.server.streaming import (
+    SSE_HEADERS,
+    cancel_on_disconnect,
+    collect,
+    sse,
+    sse_events,
+    submit,
+    usage_of,
+)
+from largeforge_serve.server.translate import (
+    chat_logprobs,
+    chat_message,
+    chat_messages,
+    completion_logprobs,
+    sampling_params,
+)
 from largeforge_serve.server.unsupported import refuse_unsupported
 
 __all__ = ["ObservedApp", "ServerSettings", "ServingState", "create_app"]
 
 log = get_logger(__name__)
 
-_DEFAULTS = GenerationConfig()
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -59,192 +68,6 @@ def _version() -> str:
         return version("largeforge-serve")
     except PackageNotFoundError:
         return "0"
-
-
-def _sampling(req: s.SamplingFields, max_tokens: int | None, logprobs: int | None = None) -> SamplingParams:
-    stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
-    top_k = _DEFAULTS.top_k if req.top_k is None else max(req.top_k, 0)
-    return SamplingParams(
-        max_tokens=max_tokens or _DEFAULTS.max_tokens,
-        temperature=_DEFAULTS.temperature if req.temperature is None else req.temperature,
-        top_p=_DEFAULTS.top_p if req.top_p is None else req.top_p,
-        top_k=top_k,
-        repetition_penalty=req.repetition_penalty or _DEFAULTS.repetition_penalty,
-        stop=tuple(x for x in stop if x),
-        seed=req.seed,
-        logprobs=logprobs,
-        strict_max_tokens=max_tokens is not None,
-    )
-
-
-def _messages(req: s.ChatCompletionRequest) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for i, m in enumerate(req.messages):
-        if isinstance(m.content, list):
-            texts = [p.text for p in m.content if isinstance(p, s.TextPart)]
-            if len(texts) < len(m.content):
-                raise APIError(
-                    400,
-                    "only text content parts are supported",
-                    param=f"messages[{i}].content",
-                    code="unsupported_parameter",
-                )
-            content = "".join(texts)
-        else:
-            content = m.content or ""
-        message: dict[str, Any] = {"role": "system" if m.role == "developer" else m.role, "content": content}
-        if m.tool_calls:
-            message["tool_calls"] = [msgspec.to_builtins(c) for c in m.tool_calls]
-        if m.tool_call_id:
-            message["tool_call_id"] = m.tool_call_id
-        out.append(message)
-    return out
-
-
-def _chat_logprobs(tokens: list[TokenLogprobs]) -> s.ChatLogprobs:
-    return s.ChatLogprobs(
-        [
-            s.TokenLogprob(
-                t.token, t.logprob, list(t.token.encode()), [s.TopLogprob(x, lp, list(x.encode())) for x, lp in t.top]
-            )
-            for t in tokens
-        ]
-    )
-
-
-def _completion_logprobs(tokens: list[TokenLogprobs]) -> s.CompletionLogprobs:
-    offsets, at = [], 0
-    for t in tokens:
-        offsets.append(at)
-        at += len(t.token)
-    return s.CompletionLogprobs(
-        [t.token for t in tokens], [t.logprob for t in tokens], [dict(t.top) for t in tokens], offsets
-    )
-
-
-def _chat_message(text: str, parse_tools: bool) -> tuple[s.AssistantMessage, bool]:
-    """The assistant message for a finished reply, and whether it called tools."""
-    content, calls = tool_calls.parse(text) if parse_tools else (text, [])
-    if not calls:
-        return s.AssistantMessage(text), False
-    return s.AssistantMessage(
-        content,
-        tool_calls=[s.ToolCall(id=c.id, function=s.FunctionCall(name=c.name, arguments=c.arguments)) for c in calls],
-    ), True
-
-
-async def _submit(
-    state: ServingState, prompt: str, params: SamplingParams, adapter: str | None, chat: bool
-) -> EventStream:
-    """Queue a prompt; an engine with ``asubmit`` encodes it off the event loop."""
-    asubmit = getattr(state.engine, "asubmit", None)
-    try:
-        if asubmit is not None:
-            stream: EventStream = await asubmit(
-                prompt, params, adapter=adapter, chat=chat, request_id=request_id_var.get()
-            )
-            return stream
-        return state.engine.submit(prompt, params, adapter=adapter, chat=chat, request_id=request_id_var.get())
-    except EngineOverloadedError as exc:
-        raise APIError(503, str(exc), code="server_overloaded", headers={"Retry-After": str(exc.retry_after)}) from None
-    except EngineRequestError as exc:
-        raise APIError(400, str(exc), param=exc.param, code=exc.code) from None
-
-
-def _check_event(event: StreamEvent) -> None:
-    if event.error:
-        raise generation_error(event.error, event.fault)
-    if event.finish_reason == "cancelled":
-        raise APIError(503, "the server is shutting down", code="server_shutting_down", headers={"Retry-After": "5"})
-
-
-async def _collect(
-    state: ServingState, stream: EventStream, clock: TokenClock
-) -> tuple[str, StreamEvent, list[TokenLogprobs]]:
-    """The whole text of a request, its last event and its tokens' logprobs (if asked for)."""
-    parts: list[str] = []
-    logprobs: list[TokenLogprobs] = []
-    last: StreamEvent | None = None
-    try:
-        async for event in stream:
-            _check_event(event)
-            clock.tick(event.completion_tokens)
-            parts.append(event.text)
-            logprobs += event.logprobs or []
-            last = event
-    finally:
-        stream.cancel()
-    assert last is not None
-    state.metrics.count_tokens(last.prompt_tokens, last.completion_tokens)
-    return "".join(parts), last, logprobs
-
-
-@contextlib.asynccontextmanager
-async def _cancel_on_disconnect(request: Request[Any, Any, Any], streams: Sequence[EventStream]) -> AsyncIterator[None]:
-    """While a non-streamed answer is generated, cancel ``streams`` if the client goes away (the
-    body has been read, so the next ASGI message is the disconnect): their slots are freed."""
-
-    async def watch() -> None:
-        while True:
-            message = await request.receive()
-            if message["type"] == "http.disconnect":
-                log.info("client disconnected; cancelling its request")
-                for stream in streams:
-                    stream.cancel()
-                return
-
-    task = asyncio.create_task(watch())
-    try:
-        yield
-    finally:
-        task.cancel()
-
-
-def _usage(event: StreamEvent) -> s.Usage:
-    return s.Usage(event.prompt_tokens, event.completion_tokens, event.prompt_tokens + event.completion_tokens)
-
-
-def _sse(payload: Any) -> bytes:
-    return b"data: " + s.encoder.encode(payload) + b"\n\n"
-
-
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-async def _sse_events(
-    state: ServingState,
-    stream: EventStream,
-    chunks: Any,
-    usage_chunk: Any,
-    clock: TokenClock,
-    first: bytes | None = None,
-) -> AsyncIterator[bytes]:
-    """SSE body: ``first``, the chunks of every event, usage, ``[DONE]``.
-
-    ``chunks(event)`` builds an event's chunks (none while text is held back);
-    ``usage_chunk(usage)`` the usage chunk (None: not asked for). A client that disconnects
-    cancels this generator; ``finally`` then frees the request's batch slot.
-    """
-    last: StreamEvent | None = None
-    try:
-        if first is not None:
-            yield first
-        async for event in stream:
-            last = event
-            if event.error or event.finish_reason == "cancelled":
-                body = s.ErrorResponse(s.ErrorBody(event.error or "the server is shutting down", "server_error"))
-                yield _sse(body)
-                break
-            clock.tick(event.completion_tokens)
-            for payload in chunks(event):
-                yield _sse(payload)
-        if usage_chunk is not None and last is not None:
-            yield _sse(usage_chunk(_usage(last)))
-        yield b"data: [DONE]\n\n"
-    finally:
-        stream.cancel()
-        if last is not None:
-            state.metrics.count_tokens(last.prompt_tokens, last.completion_tokens)
 
 
 def _new_id(prefix: str) -> str:
@@ -260,10 +83,10 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     refuse_unsupported(req)
     adapter = state.resolve_model(req.model)
     max_param = "max_completion_tokens" if req.max_completion_tokens else "max_tokens"
-    params = _sampling(
+    params = sampling_params(
         req, req.max_completion_tokens or req.max_tokens, (req.top_logprobs or 0) if req.logprobs else None
     )
-    messages = _messages(req)
+    messages = chat_messages(req)
     tools = [msgspec.to_builtins(t) for t in req.tools] if req.tools else None
     parse_tools = bool(tools) and req.tool_choice != "none"
     try:
@@ -271,7 +94,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     except Exception as exc:  # a template may reject a conversation (roles must alternate, …)
         raise APIError(400, f"the model's chat template rejected the messages: {exc}", param="messages") from None
     try:
-        stream = await _submit(state, prompt, params, adapter, chat=True)
+        stream = await submit(state, prompt, params, adapter, chat=True)
     except APIError as exc:
         if exc.body.param == "max_tokens":
             exc.body.param = max_param
@@ -279,31 +102,31 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     model = req.model or state.settings.model_name
     rid, created = _new_id("chatcmpl"), int(time.time())
     if not req.stream:
-        async with _cancel_on_disconnect(request, [stream]):
-            text, last, logprobs = await _collect(state, stream, clock)
-        message, called = _chat_message(text, parse_tools)
+        async with cancel_on_disconnect(request, [stream]):
+            text, last, logprobs = await collect(state, stream, clock)
+        message, called = chat_message(text, parse_tools)
         choice = s.ChatChoice(
             0,
             message,
             "tool_calls" if called else last.finish_reason,
-            _chat_logprobs(logprobs) if req.logprobs else None,
+            chat_logprobs(logprobs) if req.logprobs else None,
         )
-        body = s.ChatCompletionResponse(rid, created, model, [choice], _usage(last))
+        body = s.ChatCompletionResponse(rid, created, model, [choice], usage_of(last))
         return Response(s.encoder.encode(body), media_type="application/json")
 
     def chunk(
         delta: s.Delta, finish: str | None = None, logprobs: list[TokenLogprobs] | None = None
     ) -> s.ChatCompletionChunk:
-        lp = _chat_logprobs(logprobs) if req.logprobs and logprobs else None
+        lp = chat_logprobs(logprobs) if req.logprobs and logprobs else None
         return s.ChatCompletionChunk(rid, created, model, [s.ChunkChoice(0, delta, finish, lp)])
 
-    first = _sse(chunk(s.Delta(role="assistant", content="")))
+    first = sse(chunk(s.Delta(role="assistant", content="")))
     return Stream(
-        _sse_events(
+        sse_events(
             state, stream, _ChatChunks(chunk, parse_tools), _usage_chunk(req, rid, created, model), clock, first
         ),
         media_type="text/event-stream",
-        headers=_SSE_HEADERS,
+        headers=SSE_HEADERS,
     )
 
 
@@ -359,25 +182,25 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
     req: s.CompletionRequest = parse_body(await request.body(), s.CompletionRequest)
     refuse_unsupported(req)
     adapter = state.resolve_model(req.model)
-    params = _sampling(req, req.max_tokens, req.logprobs)
+    params = sampling_params(req, req.max_tokens, req.logprobs)
     prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
     model = req.model or state.settings.model_name
     rid, created = _new_id("cmpl"), int(time.time())
     if req.stream:
         if len(prompts) > 1:
             raise APIError(400, "streaming supports a single prompt", param="prompt")
-        stream = await _submit(state, prompts[0], params, adapter, chat=False)
+        stream = await submit(state, prompts[0], params, adapter, chat=False)
 
         def chunks(event: StreamEvent) -> list[s.CompletionResponse]:
             if not (event.text or event.finished):
                 return []
-            lp = _completion_logprobs(event.logprobs or []) if req.logprobs is not None else None
+            lp = completion_logprobs(event.logprobs or []) if req.logprobs is not None else None
             return [
                 s.CompletionResponse(rid, created, model, [s.CompletionChoice(0, event.text, event.finish_reason, lp)])
             ]
 
         return Stream(
-            _sse_events(
+            sse_events(
                 state,
                 stream,
                 chunks,
@@ -385,27 +208,27 @@ async def completions(request: Request[Any, Any, Any]) -> Response[Any]:
                 state.metrics.clock(request.url.path, started),
             ),
             media_type="text/event-stream",
-            headers=_SSE_HEADERS,
+            headers=SSE_HEADERS,
         )
 
     streams: list[EventStream] = []
     try:
         for prompt in prompts:
-            streams.append(await _submit(state, prompt, params, adapter, chat=False))
+            streams.append(await submit(state, prompt, params, adapter, chat=False))
     except APIError:
         for queued in streams:
             queued.cancel()
         raise
     try:
-        async with _cancel_on_disconnect(request, streams):
+        async with cancel_on_disconnect(request, streams):
             results = await asyncio.gather(
-                *(_collect(state, stream, state.metrics.clock(request.url.path, started)) for stream in streams)
+                *(collect(state, stream, state.metrics.clock(request.url.path, started)) for stream in streams)
             )
     finally:
         for stream in streams:
             stream.cancel()
     choices = [
-        s.CompletionChoice(i, text, last.finish_reason, _completion_logprobs(lps) if req.logprobs is not None else None)
+        s.CompletionChoice(i, text, last.finish_reason, completion_logprobs(lps) if req.logprobs is not None else None)
         for i, (text, last, lps) in enumerate(results)
     ]
     prompt_tokens = sum(last.prompt_tokens for _, last, _ in results)
