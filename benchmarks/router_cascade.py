@@ -5,7 +5,7 @@ For each set the ``neural`` classifier is trained on ``train.jsonl`` as ``router
 (fine-tuned MiniLM head + the multilingual-e5 second opinion). Then for every query of
 ``eval.jsonl`` both heads' calibrated log-probabilities are computed once, and each setting is
 scored offline from them: accuracy of the pick, expected calibration error and the number of
-queries answered wrong with confidence ≥ 0.9 (trigger sweep, weight 0.5, the fitted combined
+queries answered wrong with confidence ≥ 0.9 (trigger sweep, the shipped weight, the fitted combined
 temperature), and accuracy per weight with the second opinion always asked. The held-out folds'
 accuracy and log-loss per weight are printed too (what the training data alone would say).
 Settings are chosen on the three older sets; ``router_confusable`` is measured, not tuned on.
@@ -28,7 +28,7 @@ from largeforge_router.calibration import calibration_report
 from largeforge_router.classifiers.embedder import embed_one
 from largeforge_router.classifiers.factory import build_classifier
 from largeforge_router.classifiers.head import fit_temperature, log_loss, softmax
-from largeforge_router.classifiers.second_opinion import log_softmax, out_of_fold_log_probs
+from largeforge_router.classifiers.second_opinion import combine, log_softmax, out_of_fold_log_probs
 from largeforge_router.config import load_router_config, read_labelled
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,10 +57,10 @@ def measure(folder: Path) -> dict[str, Any]:
     other = np.array([second.log_probs(q) for q, _ in test])
     unreadable = np.array([classifier._unreadable(q) for q, _ in test])
 
+    combined = softmax(combine(fast, other) / second.temperature)  # the shipped weight, asked or not
     triggers = {}
     for trigger in TRIGGERS:
         asked = unreadable | (np.exp(fast).max(1) < trigger)
-        combined = softmax((0.5 * fast + 0.5 * other) / second.temperature)
         p = np.where(asked[:, None], combined, np.exp(fast))
         report = calibration_report(p.max(1).tolist(), (p.argmax(1) == truth).tolist())
         triggers[str(trigger)] = {

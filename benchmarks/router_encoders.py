@@ -77,9 +77,9 @@ def encoders(extra: list[str]) -> dict[str, Callable[[], Encoder]]:
     return found
 
 
-def labelled(folder: Path) -> tuple[list[str], list[str], list[str], list[str], str | None]:
-    """Training queries (with the background bank for the fallback expert), their labels, the
-    evaluation queries and labels, and the fallback expert."""
+def labelled(folder: Path) -> tuple[list[str], np.ndarray, list[str], np.ndarray, int]:
+    """Training queries (with the background bank for the fallback expert), their label indices,
+    the evaluation queries, theirs (-1 for an expert not in training) and the number of labels."""
     from largeforge_router.classifiers.background import background_queries
     from largeforge_router.config import load_router_config, read_labelled
 
@@ -90,14 +90,17 @@ def labelled(folder: Path) -> tuple[list[str], list[str], list[str], list[str], 
     if fallback in set(labels):
         texts += list(background_queries())
         labels += [fallback] * len(background_queries())
-    return texts, labels, [q for q, _ in test], [e for _, e in test], fallback
+    index = {label: i for i, label in enumerate(sorted(set(labels)))}
+    truth = np.array([index.get(expert, -1) for _, expert in test])
+    return texts, np.array([index[label] for label in labels]), [q for q, _ in test], truth, len(index)
 
 
 def head_log_probs(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_labels: int) -> np.ndarray:
     from sklearn.linear_model import LogisticRegression
 
-    counts = np.bincount(y_train, minlength=n_labels)
-    weights = len(y_train) / (np.count_nonzero(counts) * counts[y_train])
+    from largeforge_router.classifiers.head import balanced_weights
+
+    weights = balanced_weights(y_train, n_labels)
     model = LogisticRegression(C=10.0, max_iter=2000).fit(x_train, y_train, sample_weight=weights)
     out = np.full((len(x_test), n_labels), -1e9)
     out[:, model.classes_] = model.predict_log_proba(x_test)
@@ -121,14 +124,12 @@ def main() -> None:
         encode(["warm up"])
         load_seconds = time.perf_counter() - start
         walls, cpus, accuracy = [], [], {}
-        for set_name, (texts, labels, queries, truth, _) in data.items():
-            names = sorted(set(labels))
-            index = {label: i for i, label in enumerate(names)}
+        for set_name, (texts, y_train, queries, truth, n_labels) in data.items():
             x_train = encode(texts)
             x_test = np.stack([_timed(encode, query, walls, cpus) for query in queries])
-            lp = head_log_probs(x_train, np.array([index[label] for label in labels]), x_test, len(names))
+            lp = head_log_probs(x_train, y_train, x_test, n_labels)
             log_probs.setdefault(set_name, {})[name] = lp
-            accuracy[set_name] = round(float((lp.argmax(1) == np.array([index.get(t, -1) for t in truth])).mean()), 3)
+            accuracy[set_name] = round(float((lp.argmax(1) == truth).mean()), 3)
         results["encoders"][name] = {
             "accuracy": accuracy,
             "one_query_ms": {
@@ -142,11 +143,9 @@ def main() -> None:
     pairs = {}
     for first, second in itertools.combinations(results["encoders"], 2):
         pairs[f"{first}+{second}"] = {}
-        for set_name, (_, labels, _, truth, _) in data.items():
-            names = sorted(set(labels))
-            target = np.array([names.index(t) if t in names else -1 for t in truth])
+        for set_name, (_, _, _, truth, _) in data.items():
             combined = log_probs[set_name][first] + log_probs[set_name][second]
-            pairs[f"{first}+{second}"][set_name] = round(float((combined.argmax(1) == target).mean()), 3)
+            pairs[f"{first}+{second}"][set_name] = round(float((combined.argmax(1) == truth).mean()), 3)
     results["pairs"] = pairs
     print(json.dumps(pairs), flush=True)
     results["load_average_end"] = os.getloadavg()

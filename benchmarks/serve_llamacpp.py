@@ -36,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,15 @@ def concurrent(url: str, clients: int, max_tokens: int, models: list[str] | None
     return {"aggregate_tps": tokens / wall, "tokens": tokens, "wall": wall, "max_ttft": max(r["ttft"] for r in results)}
 
 
+def round_ratios(pairs: Iterable[tuple[float, float]]) -> dict[str, Any]:
+    """Ours ÷ theirs in each round (rounds where theirs is 0 left out) and the median of them."""
+    per_round = [ours / theirs for ours, theirs in pairs if theirs]
+    return {
+        "rounds": [round(x, 3) for x in per_round],
+        "median": round(statistics.median(per_round), 3) if per_round else None,
+    }
+
+
 def default_gguf(model: str) -> Path:
     """The f16 GGUF ``serve inference --model MODEL`` converts to and serves (converted here if new)."""
     from largeforge_serve.engines.gguf_cache import model_as_gguf
@@ -278,12 +288,7 @@ def main() -> None:
             server.stop()
 
     def ratio(metric: str, part: str, name: str) -> dict[str, Any]:
-        rounds = results["rounds"]
-        per_round = [r[name][part][metric] / r[BASELINE][part][metric] for r in rounds if r[BASELINE][part][metric]]
-        return {
-            "rounds": [round(x, 3) for x in per_round],
-            "median": round(statistics.median(per_round), 3) if per_round else None,
-        }
+        return round_ratios((r[name][part][metric], r[BASELINE][part][metric]) for r in results["rounds"])
 
     results["summary"] = {
         f"{name}_over_{BASELINE}": {

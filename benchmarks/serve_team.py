@@ -24,12 +24,13 @@ import json
 import os
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from serve_llamacpp import Server, answer, concurrent, stream_once
+from serve_llamacpp import Server, answer, concurrent, round_ratios, stream_once
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RESULTS = Path(__file__).parent / "results" / "serve_team.json"
@@ -117,8 +118,8 @@ def main() -> None:
             for name, server in servers.items():
                 one = {expert: stream_once(server.url, args.max_tokens, expert) for expert in experts}
                 many = concurrent(server.url, args.clients, args.max_tokens, experts)
-                row[name] = {"one": one, "many": many}
                 decode = statistics.mean(r["decode_tps"] for r in one.values())
+                row[name] = {"one": one, "one_decode_tps": decode, "many": many}
                 print(
                     f"round {round_no + 1} {name}: 1 client {decode:.1f} tok/s decode (mean over experts); "
                     f"{args.clients} clients {many['aggregate_tps']:.1f} tok/s, slowest first token "
@@ -130,38 +131,22 @@ def main() -> None:
         for server in servers.values():
             server.stop()
 
-    def ratios(values: list[tuple[float, float]]) -> dict[str, Any]:
-        per_round = [ours / theirs for ours, theirs in values if theirs]
-        return {"rounds": [round(x, 3) for x in per_round], "median": round(statistics.median(per_round), 3)}
-
     rounds = results["rounds"]
-    default, base_name = "largeforge_default", BASELINE
+    default = "largeforge_default"
+
+    def ratio(value: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
+        """The default engine's ``value`` over the transformers engine's, round by round."""
+        return round_ratios((value(r[default]), value(r[BASELINE])) for r in rounds)
+
     results["summary"] = {
         "default_over_transformers": {
-            "one_client_decode": ratios(
-                [
-                    (
-                        statistics.mean(r[default]["one"][e]["decode_tps"] for e in experts),
-                        statistics.mean(r[base_name]["one"][e]["decode_tps"] for e in experts),
-                    )
-                    for r in rounds
-                ]
-            ),
-            f"{args.clients}_clients_aggregate": ratios(
-                [(r[default]["many"]["aggregate_tps"], r[base_name]["many"]["aggregate_tps"]) for r in rounds]
-            ),
-            f"{args.clients}_clients_slowest_first_token": ratios(
-                [(r[default]["many"]["max_ttft"], r[base_name]["many"]["max_ttft"]) for r in rounds]
-            ),
+            "one_client_decode": ratio(lambda contender: contender["one_decode_tps"]),
+            f"{args.clients}_clients_aggregate": ratio(lambda contender: contender["many"]["aggregate_tps"]),
+            f"{args.clients}_clients_slowest_first_token": ratio(lambda contender: contender["many"]["max_ttft"]),
         },
         "tokens_per_second_median": {
             name: {
-                "one_client_decode": round(
-                    statistics.median(
-                        statistics.mean(r[name]["one"][e]["decode_tps"] for e in experts) for r in rounds
-                    ),
-                    1,
-                ),
+                "one_client_decode": round(statistics.median(r[name]["one_decode_tps"] for r in rounds), 1),
                 f"{args.clients}_clients_aggregate": round(
                     statistics.median(r[name]["many"]["aggregate_tps"] for r in rounds), 1
                 ),
