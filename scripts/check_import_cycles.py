@@ -24,7 +24,6 @@ KNOWN: set[tuple[str, ...]] = {
         "largeforge.forge.plan",
         "largeforge.forge.route_stage",
         "largeforge.forge.router_data",
-        "largeforge.forge.services",
     ),
     ("largeforge_quant.base", "largeforge_quant.factory"),
 }

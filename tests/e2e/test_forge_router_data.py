@@ -11,8 +11,9 @@ import yaml
 
 from largeforge.forge import load_pipeline, plan_pipeline
 from largeforge.forge.route_stage import ROUTING_FILE, heldout_prompts, run_routing
-from largeforge.forge.router_data import PROMPTS_PER_EXPERT, training_prompts
-from largeforge.forge.services import ROUTER_FEEDBACK, router_config, router_training_rows
+from largeforge.forge.router_data import PROMPTS_PER_EXPERT, ROUTER_FEEDBACK, router_training_rows, training_prompts
+from largeforge.forge.services import router_request
+from largeforge_router.forge_service import write_config
 
 pytest.importorskip("sentence_transformers")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "router"
@@ -101,5 +102,6 @@ def test_corrections_the_forge_router_stored_relabel_its_training_rows(tmp_path:
     labels = {r["query"].casefold(): r["expert"] for r in after}
     assert labels[moved["query"].casefold()] == target and labels[new] == "general"
     assert len(after) == len(before) + 1  # the relabelled query replaced its row
-    config = yaml.safe_load(router_config(plan, {e.spec.name: "http://127.0.0.1:9" for e in plan.experts}).read_text())
+    endpoints = {e.spec.name: ["http://127.0.0.1:9"] for e in plan.experts}
+    config = yaml.safe_load(write_config(router_request(plan, endpoints)).read_text())
     assert config["classifier"]["feedback_data"] == ROUTER_FEEDBACK  # where the running router stores them

@@ -103,5 +103,16 @@ def register_rewards(register: Register) -> None:
 
 
 @hookspec
+def register_forge_services(register: Register) -> None:
+    """Register what ``largeforge forge --up`` runs: ``register(service)`` with a
+    :class:`largeforge.forge.launchers.ForgeService`: a ``name``, a ``role`` (``"experts"``: the
+    team's expert servers; ``"router"``: the router in front of them) and ``launch(request)``,
+    which returns the :class:`~largeforge.forge.launchers.ServiceSpec` processes to run. The forge
+    starts them, logs them into ``<workdir>/logs`` and waits for their ``/health``; the plugin only
+    says what to run. With several launchers for a role, ``serve.launcher`` / ``router.launcher``
+    in the pipeline picks one."""
+
+
+@hookspec
 def register_commands(app: typer.Typer) -> None:
     """Add commands or command groups to the ``largeforge`` Typer application."""

@@ -29,6 +29,7 @@ from largeforge.version import __version__
 
 if TYPE_CHECKING:
     from largeforge.contracts import DataFormat, DataReader, ModelSource
+    from largeforge.forge.launchers import ForgeService
 
 ENTRY_POINT_GROUP = "largeforge"
 CORE_PLUGIN_NAME = "core"
@@ -51,6 +52,7 @@ REGISTER_HOOKS = {
     "register_metrics": "metrics",
     "register_evaluators": "evaluators",
     "register_rewards": "rewards",
+    "register_forge_services": "forge_services",
 }
 
 
@@ -89,6 +91,7 @@ class Registries:
         self.metrics: Registry[Callable[[str, str], float]] = Registry("metric")
         self.evaluators: Registry[Callable[..., Any]] = Registry("evaluator")
         self.rewards: Registry[Callable[..., Any]] = Registry("reward")
+        self.forge_services: Registry[ForgeService] = Registry("forge service")
 
     def all(self) -> dict[str, Registry[Any]]:
         return {attr: getattr(self, attr) for attr in REGISTER_HOOKS.values()}

@@ -1,4 +1,5 @@
-"""Entry point of the router plugin: registers its classifiers and the ``largeforge router`` commands.
+"""Entry point of the router plugin: its classifiers, the ``largeforge router`` commands and the
+forge's router.
 
 Kept light: nothing heavy (torch, sentence-transformers, litestar) is imported here.
 """
@@ -18,6 +19,13 @@ def register_classifiers(register: Any) -> None:
 
     for name, factory in FACTORIES.items():
         register(name, factory)
+
+
+@hookimpl
+def register_forge_services(register: Any) -> None:
+    from largeforge_router.forge_service import SERVICE  # `forge --up` runs `router serve` in front
+
+    register(SERVICE)
 
 
 @hookimpl

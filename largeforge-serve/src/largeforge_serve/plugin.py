@@ -1,4 +1,5 @@
-"""Entry point of the serve plugin: the inference backends and ``largeforge serve``."""
+"""Entry point of the serve plugin: the inference backends, ``largeforge serve`` and the forge's
+expert servers."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ def register_backends(register: Any) -> None:
         from largeforge_serve.engines.vllm_server import VLLMServerEngine
 
         register("vllm", VLLMServerEngine)
+
+
+@hookimpl
+def register_forge_services(register: Any) -> None:
+    from largeforge_serve.forge_service import SERVICE  # `forge --up` runs `serve inference` per expert
+
+    register(SERVICE)
 
 
 @hookimpl

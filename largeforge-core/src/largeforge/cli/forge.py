@@ -102,6 +102,11 @@ def register(app: typer.Typer) -> None:
             )
             console.print("each stage's resolved settings: add --print-config", highlight=False)
             return
+        queries = list(ask or []) + (plan.pipeline.spec.demo_queries if demo else [])
+        if up or queries:
+            from largeforge.forge.services import launchers
+
+            launchers(plan)  # a missing serve or router plugin fails now, not after the training
         total = len(plan.stages)
         index = {id(s): i for i, s in enumerate(plan.stages, start=1)}
 
@@ -152,7 +157,6 @@ def register(app: typer.Typer) -> None:
             _print_json(figures)
             return
         console.print(f"report: {path}", highlight=False, soft_wrap=True)
-        queries = list(ask or []) + (plan.pipeline.spec.demo_queries if demo else [])
         if up or queries:
             _serve_and_ask(plan, queries, keep_running=up)
 

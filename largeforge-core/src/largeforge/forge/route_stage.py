@@ -2,7 +2,7 @@
 held-out prompts, labelled with the expert they belong to.
 
 The classifier is the one the router will run (``router.classifier`` through the core registry of
-classifiers), trained on the same rows (:func:`largeforge.forge.services.router_training_rows`);
+classifiers), trained on the same rows (:func:`largeforge.forge.router_data.router_training_rows`);
 each prompt is routed as the router service decides (a pick below ``confidence_threshold`` or
 outside the experts goes to ``fallback_expert``). Writes ``routing.json``: accuracy, the
 classifier's own accuracy, the fallback rate, per-expert precision/recall and the confusion matrix.
@@ -23,7 +23,7 @@ ROUTER = "router"
 def plan_routing(plan: Plan) -> Stage | None:
     """The routing stage, after every expert's eval stage; ``None`` with a single expert or
     when no expert is evaluated."""
-    from largeforge.forge.services import router_training_rows
+    from largeforge.forge.router_data import router_training_rows
 
     evaluated = [e for e in plan.experts if e.evaluation is not None]
     if len(plan.experts) < 2 or not evaluated:

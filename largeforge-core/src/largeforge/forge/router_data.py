@@ -12,11 +12,16 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
+from largeforge.utils.io import load_jsonl
+from largeforge.utils.text import query_key
+
 if TYPE_CHECKING:
-    from largeforge.forge.plan import ExpertPlan
+    from largeforge.forge.plan import ExpertPlan, Plan
 
 PROMPTS_PER_EXPERT = 200
 SEED = 0
+#: Where the forge's router stores corrections (``POST /v1/router/feedback``), in the workdir.
+ROUTER_FEEDBACK = "router-feedback.jsonl"
 
 
 def training_prompts(expert: ExpertPlan, limit: int = PROMPTS_PER_EXPERT) -> list[str]:
@@ -42,3 +47,21 @@ def training_prompts(expert: ExpertPlan, limit: int = PROMPTS_PER_EXPERT) -> lis
 def router_rows(plan_experts: list[ExpertPlan]) -> list[dict[str, str]]:
     """``{"query", "expert"}`` rows: every expert's training prompts."""
     return [{"query": q, "expert": e.spec.name} for e in plan_experts for q in training_prompts(e)]
+
+
+def router_training_rows(plan: Plan) -> list[dict[str, str]]:
+    """The labelled queries (``{"query", "expert"}``) the router's classifier trains on: each
+    expert's ``queries``, the prompts of its own training data (:func:`router_rows`) and the rows
+    of ``router.training_data``, relabelled by the corrections the running router stored
+    (``POST /v1/router/feedback`` into the workdir's :data:`ROUTER_FEEDBACK`). The routing
+    evaluation trains the same classifier on the same rows."""
+    rows = [{"query": q, "expert": e.spec.name} for e in plan.experts for q in e.spec.queries]
+    rows += router_rows(plan.experts)
+    if plan.pipeline.spec.router.training_data:
+        rows += load_jsonl(plan.pipeline.resolve(plan.pipeline.spec.router.training_data))
+    feedback = plan.pipeline.workdir / ROUTER_FEEDBACK
+    if feedback.is_file():  # corrections sent to the running router relabel the queries they name
+        corrections = {query_key(row["query"]): row for row in load_jsonl(feedback)}
+        rows = [row for row in rows if query_key(row["query"]) not in corrections]
+        rows += [{"query": row["query"], "expert": row["expert"]} for row in corrections.values()]
+    return rows

@@ -1,29 +1,41 @@
-"""``largeforge forge --up``: start the expert servers and the router, and ask them questions.
+"""``largeforge forge --up``: start the team's expert servers and its router, and ask them questions.
 
-Every service is a real ``largeforge serve inference`` / ``largeforge router serve`` process
-on loopback (or the configured host), logging into ``<workdir>/logs/``.
+What runs is said by the plugins registered through ``register_forge_services``
+(:mod:`largeforge.forge.launchers`): the launcher of role ``experts`` (largeforge-serve's runs
+``serve inference``) and the one of role ``router`` (largeforge-router's writes the router's config
+and runs ``router serve``); the core names no sibling's command. This module owns the processes:
+each logs into ``<workdir>/logs/<name>.log``, is ready when ``GET <url>/health`` answers 200, and
+all stop together. The launcher of a role is the one ``serve.launcher`` / ``router.launcher``
+names, else the only one installed; none installed is a one-line error saying what to install.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from largeforge.errors import LargeForgeError
-from largeforge.forge.plan import Plan
-from largeforge.utils.io import atomic_write, load_jsonl, save_jsonl
-from largeforge.utils.text import query_key
+from largeforge.forge.launchers import (
+    EXPERTS,
+    ROUTER,
+    ExpertsLaunch,
+    ForgeService,
+    Role,
+    RouterLaunch,
+    ServedExpert,
+    ServiceSpec,
+)
+from largeforge.forge.plan import PROVIDERS, Plan, PlanError
+from largeforge.forge.router_data import ROUTER_FEEDBACK, router_training_rows
 
-LARGEFORGE = [sys.executable, "-m", "largeforge.cli.main"]
-#: Where the forge's router stores corrections (``POST /v1/router/feedback``), in the workdir.
-ROUTER_FEEDBACK = "router-feedback.jsonl"
+#: The distribution that provides each role's built-in launcher (the one of the backends and of
+#: the classifiers), for "install X" messages.
+ROLE_PROVIDERS = {EXPERTS: PROVIDERS["backends"], ROUTER: PROVIDERS["classifiers"]}
 
 
 class ServiceError(LargeForgeError):
@@ -71,12 +83,12 @@ class Services:
         self.stop()
 
 
-def _start(name: str, args: list[str], url: str, logs: Path) -> Service:
+def _start(spec: ServiceSpec, logs: Path) -> Service:
     logs.mkdir(parents=True, exist_ok=True)
-    log = logs / f"{name}.log"
-    handle = log.open("wb")
-    process = subprocess.Popen([*LARGEFORGE, *args], stdout=handle, stderr=subprocess.STDOUT)
-    return Service(name, url, process, log)
+    log = logs / f"{spec.name}.log"
+    with log.open("wb") as handle:  # the child keeps its own copy of the file
+        process = subprocess.Popen(spec.argv, stdout=handle, stderr=subprocess.STDOUT)
+    return Service(spec.name, spec.url, process, log)
 
 
 def wait_healthy(service: Service, timeout: float) -> None:
@@ -98,126 +110,93 @@ def wait_healthy(service: Service, timeout: float) -> None:
     raise ServiceError(f"{service.name} did not become healthy within {timeout:.0f}s (log: {service.log})")
 
 
-def router_training_rows(plan: Plan) -> list[dict[str, str]]:
-    """The labelled queries (``{"query", "expert"}``) the router's classifier trains on: each
-    expert's ``queries``, the prompts of its own training data (:mod:`largeforge.forge.router_data`)
-    and the rows of ``router.training_data``, relabelled by the corrections the running router
-    stored (``POST /v1/router/feedback`` into the workdir's ``router-feedback.jsonl``). The routing
-    evaluation trains the same classifier on the same rows."""
-    from largeforge.forge.router_data import router_rows
+def launcher(plan: Plan, role: Role) -> ForgeService:
+    """The launcher registered for ``role``: the one the pipeline names (``serve.launcher`` for
+    the experts, ``router.launcher``), else the only one installed. Raises :class:`PlanError`."""
+    from largeforge.plugins import registries
 
-    rows = [{"query": q, "expert": e.spec.name} for e in plan.experts for q in e.spec.queries]
-    rows += router_rows(plan.experts)
-    if plan.pipeline.spec.router.training_data:
-        rows += load_jsonl(plan.pipeline.resolve(plan.pipeline.spec.router.training_data))
-    feedback = plan.pipeline.workdir / ROUTER_FEEDBACK
-    if feedback.is_file():  # corrections sent to the running router relabel the queries they name
-        corrections = {query_key(row["query"]): row for row in load_jsonl(feedback)}
-        rows = [row for row in rows if query_key(row["query"]) not in corrections]
-        rows += [{"query": row["query"], "expert": row["expert"]} for row in corrections.values()]
-    return rows
+    section = "serve" if role == EXPERTS else "router"
+    choice = plan.pipeline.spec.serve.launcher if role == EXPERTS else plan.pipeline.spec.router.launcher
+    where = plan.pipeline.where(section, "launcher") if choice else plan.pipeline.where(section)
+    found = {e.name: e.value for e in registries().forge_services.entries() if e.value.role == role}
+    names = ", ".join(found) or "none"
+    if choice is not None:
+        if choice not in found:
+            raise PlanError(f"{where}: no plugin named {choice!r} starts the {role} (registered: {names})")
+        return found[choice]
+    if len(found) == 1:
+        return next(iter(found.values()))
+    if not found:
+        dist, extra = ROLE_PROVIDERS[role]
+        raise PlanError(
+            f"{where}: starting the {role} needs the {dist} distribution (or another plugin that "
+            f'starts them), which is not installed: pip install "largeforge-core[{extra}]"'
+        )
+    raise PlanError(f"{where}: several plugins start the {role} ({names}): pick one with {section}.launcher")
 
 
-def router_config(plan: Plan, endpoints: dict[str, str]) -> Path:
-    """Write the router's YAML (experts, endpoints, classifier, training queries) into the workdir."""
-    import yaml
+def launchers(plan: Plan) -> tuple[ForgeService, ForgeService]:
+    """The launchers of the experts and of the router (see :func:`launcher`)."""
+    return launcher(plan, EXPERTS), launcher(plan, ROUTER)
 
+
+def served_experts(plan: Plan) -> list[ServedExpert]:
+    """The team as the launchers see it: each expert's name, served model and router knowledge."""
+    return [
+        ServedExpert(e.spec.name, e.artifact, e.is_adapter, e.spec.description, tuple(e.spec.keywords))
+        for e in plan.experts
+    ]
+
+
+def experts_request(plan: Plan) -> ExpertsLaunch:
+    """What the ``experts`` launcher is asked to serve."""
     spec = plan.pipeline.spec
-    workdir = plan.pipeline.workdir
-    rows = router_training_rows(plan)
-    classifier: dict[str, Any] = spec.router.classifier.to_dict()
-    if rows:
-        save_jsonl(rows, workdir / "router-train.jsonl")
-        classifier["training_data"] = "router-train.jsonl"
-    classifier["feedback_data"] = ROUTER_FEEDBACK
-    config = {
-        "experts": [
-            {
-                "name": e.spec.name,
-                "description": e.spec.description,
-                "keywords": e.spec.keywords,
-                "endpoints": [endpoints[e.spec.name]],
-            }
-            for e in plan.experts
-        ],
-        "classifier": classifier,
-        "server": {"host": spec.serve.host, "port": spec.router.port},
-    }
-    path = workdir / "router.yaml"
-    atomic_write(path, yaml.safe_dump(config, sort_keys=False))
-    return path
+    return ExpertsLaunch(served_experts(plan), spec.base_model, spec.serve, plan.serve_backend)
 
 
-def served_model(artifact: Path) -> str:
-    """What ``serve inference --model`` gets for a stage's output: its GGUF file when the last
-    stage was ``quantize: {method: gguf}`` (the llamacpp backend serves it), else the directory."""
-    gguf = artifact / "model.gguf"
-    return str(gguf if gguf.is_file() else artifact)
+def router_request(plan: Plan, endpoints: dict[str, list[str]]) -> RouterLaunch:
+    """What the ``router`` launcher is asked to put in front of ``endpoints``."""
+    spec = plan.pipeline.spec
+    return RouterLaunch(
+        experts=served_experts(plan),
+        endpoints=endpoints,
+        classifier=spec.router.classifier,
+        training_rows=router_training_rows(plan),
+        host=spec.serve.host,
+        port=spec.router.port,
+        folder=plan.pipeline.workdir,
+        feedback=ROUTER_FEEDBACK,
+    )
+
+
+def endpoints_of(plan: Plan, specs: list[ServiceSpec], launcher_name: str) -> dict[str, list[str]]:
+    """Expert name → the URLs of the services that answer for it; every expert needs one."""
+    endpoints: dict[str, list[str]] = {}
+    for spec in specs:
+        for name in spec.experts:
+            endpoints.setdefault(name, []).append(spec.url)
+    missing = [e.spec.name for e in plan.experts if e.spec.name not in endpoints]
+    if missing:
+        raise ServiceError(f"the experts launcher {launcher_name!r} serves no endpoint for {', '.join(missing)}")
+    return endpoints
 
 
 def start_services(plan: Plan, *, timeout: float = 600) -> Services:
-    """Start one server per expert (or one with every adapter), then the router in front."""
-    spec = plan.pipeline.spec
-    serve, host = spec.serve, spec.serve.host
+    """Start the expert servers, then the router in front, each as its launcher says."""
+    experts, router = launchers(plan)
     logs = plan.pipeline.workdir / "logs"
     services = Services()
-    # llamacpp converts a model or adapter that is not GGUF once (serve.gguf_type), cached by content.
-    common = ["--host", host, "--max-concurrency", str(serve.max_concurrency), "--gguf-type", serve.gguf_type]
-    endpoints: dict[str, str] = {}
     try:
-        if serve.mode == "adapters":
-            url = f"http://{host}:{serve.base_port}"
-            adapters = [arg for e in plan.experts for arg in ("--adapter", f"{e.spec.name}={e.artifact}")]
-            services.experts.append(
-                _start(
-                    "experts",
-                    [
-                        "serve",
-                        "inference",
-                        "--model",
-                        spec.base_model,
-                        "--port",
-                        str(serve.base_port),
-                        "--backend",
-                        plan.serve_backend,
-                        *common,
-                        *adapters,
-                    ],
-                    url,
-                    logs,
-                )
-            )
-            endpoints = {e.spec.name: url for e in plan.experts}
-        else:
-            for i, expert in enumerate(plan.experts):
-                port = serve.base_port + i
-                url = f"http://{host}:{port}"
-                services.experts.append(
-                    _start(
-                        expert.spec.name,
-                        [
-                            "serve",
-                            "inference",
-                            "--model",
-                            served_model(expert.artifact),
-                            "--port",
-                            str(port),
-                            "--served-model-name",
-                            expert.spec.name,
-                            "--backend",
-                            serve.backend,  # auto: each server for its own model
-                            *common,
-                        ],
-                        url,
-                        logs,
-                    )
-                )
-                endpoints[expert.spec.name] = url
+        specs = experts.launch(experts_request(plan))
+        endpoints = endpoints_of(plan, specs, experts.name)
+        for spec in specs:  # each joins the team as it starts, so stop() ends it if a later one fails
+            services.experts.append(_start(spec, logs))
         for service in services.experts:
             wait_healthy(service, timeout)
-        config = router_config(plan, endpoints)
-        router_url = f"http://{host}:{spec.router.port}"
-        services.router = _start("router", ["router", "serve", "--config", str(config)], router_url, logs)
+        routers = router.launch(router_request(plan, endpoints))
+        if len(routers) != 1:
+            raise ServiceError(f"the router launcher {router.name!r} gave {len(routers)} services, not one")
+        services.router = _start(routers[0], logs)
         wait_healthy(services.router, timeout)
     except BaseException:
         services.stop()

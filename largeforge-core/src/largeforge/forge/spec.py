@@ -132,6 +132,9 @@ class ServeSpec(BaseConfig):
     #: llamacpp: the GGUF type a served model that is not GGUF is converted to (adapters stay f16).
     #: f16 keeps the model's answers; q8_0 halves its memory (SmolLM2's first token can flip).
     gguf_type: str = "f16"
+    #: The plugin that starts the expert servers (a registered ``experts`` forge service); needed
+    #: only when several are installed (largeforge-serve registers ``serve``).
+    launcher: str | None = None
 
 
 class RouterSpec(BaseConfig):
@@ -141,6 +144,9 @@ class RouterSpec(BaseConfig):
     classifier: RouterConfig = msgspec.field(default_factory=RouterConfig)
     #: Extra labelled queries (JSONL of {"query", "expert"}) besides each expert's ``queries``.
     training_data: str | None = None
+    #: The plugin that starts the router (a registered ``router`` forge service); needed only when
+    #: several are installed (largeforge-router registers ``router``).
+    launcher: str | None = None
 
 
 class PipelineSpec(BaseConfig):
