@@ -17,8 +17,8 @@ from largeforge import hookimpl
 from largeforge.cli.main import main
 from largeforge.forge import PlanError, load_pipeline, plan_pipeline
 from largeforge.forge.launchers import EXPERTS, ROUTER, ExpertsLaunch, ForgeService, RouterLaunch, ServiceSpec
-from largeforge.forge.plan import Plan
 from largeforge.forge.services import ServiceError, ask, start_services
+from largeforge.forge.stages import Plan
 from tests.helpers import free_port
 
 STUB = Path(__file__).with_name("stub_service.py")

@@ -14,7 +14,7 @@ import pytest
 from largeforge.cli.main import main
 from largeforge.data import load_conversations
 from largeforge.forge import load_pipeline, plan_pipeline
-from largeforge.forge.plan import stage_source
+from largeforge.forge.stages import stage_source
 from tests.data_sources import SAMPLES, available, kinds_of, sample_rows, write_as
 
 pytestmark = pytest.mark.e2e

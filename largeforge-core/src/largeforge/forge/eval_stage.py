@@ -19,18 +19,10 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from largeforge.config.evaluation import EvalConfig
-from largeforge.forge.plan import (
-    Plan,
-    PlanError,
-    Stage,
-    _config,
-    file_digest,
-    require_plugin,
-    stage_key,
-    stage_source,
-)
+from largeforge.forge.checks import PlanError, check_options, require_plugin
 from largeforge.forge.retention_stage import general_input, measure_retention
 from largeforge.forge.spec import ExpertSpec, Pipeline
+from largeforge.forge.stages import Plan, Stage, file_digest, stage_key, stage_source
 from largeforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -48,7 +40,7 @@ def eval_settings(pipeline: Pipeline, index: int, expert: ExpertSpec) -> EvalCon
     disabled; bad options, metrics or evaluators fail here, before anything trains."""
     at = ("experts", index, "eval")
     options = {**pipeline.spec.defaults.eval, **expert.eval}
-    config = EvalConfig.from_dict(_config(EvalConfig, options, pipeline, *at))
+    config = EvalConfig.from_dict(check_options(EvalConfig, options, pipeline, *at))
     if not config.enabled:
         return None
     require_plugin("evaluators", config.evaluator, pipeline.where(*at), "stage eval")

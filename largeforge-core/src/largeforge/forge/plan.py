@@ -1,170 +1,24 @@
-"""Turn a pipeline into stages, each keyed by a hash of its config and inputs, and check
-everything a stage needs (data, configs, plugins) before any of them runs."""
+"""Turn a pipeline into stages (:mod:`largeforge.forge.stages`), each keyed by a hash of its config
+and inputs, and check everything a stage needs (data, configs, plugins: :mod:`largeforge.forge.checks`)
+before any of them runs."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from largeforge.backends import auto_backend
 from largeforge.config import LoRAConfig, SFTConfig, TrainingConfig
 from largeforge.data.columns import ColumnMap
 from largeforge.data.detect import format_fields, get_format
-from largeforge.data.source import DataSource, open_source, source_config, source_from_config
-from largeforge.errors import ConfigError, DataError, LargeForgeError
+from largeforge.data.source import DataSource, open_source, source_config
+from largeforge.errors import ConfigError, DataError
+from largeforge.forge.checks import PlanError, check_options, require_plugin
+from largeforge.forge.eval_stage import eval_settings, holdout_options, plan_eval
+from largeforge.forge.route_stage import plan_routing
 from largeforge.forge.spec import ExpertSpec, Pipeline, field_tokens
-
-StageKind = Literal["sft", "align", "merge", "quantize", "eval", "route"]
-#: Stages that train (an SFT or alignment trainer's output: an adapter under LoRA).
-TRAINING_KINDS = ("sft", "align")
-MARKER = "forge-stage.json"
-PENDING = "forge-stage.pending.json"
-
-#: Which distribution provides the built-in plugin of each kind, for "install X" messages.
-PROVIDERS = {
-    "trainers": ("largeforge-train", "train"),
-    "quantizers": ("largeforge-quant", "quant"),
-    "backends": ("largeforge-serve", "serve"),
-    "classifiers": ("largeforge-router", "router"),
-    "evaluators": ("largeforge-train", "train"),
-    "metrics": ("largeforge-core", "all"),
-}
-BUILTIN = {
-    "trainers": {"sft", "dpo", "kto", "orpo", "simpo", "cpo", "grpo"},
-    "quantizers": {"gptq", "awq", "gguf"},
-    "backends": {"transformers", "vllm", "llamacpp", "auto"},
-    "classifiers": {"keyword", "neural", "hybrid"},
-    "evaluators": {"transformers"},
-    "metrics": {"exact_match", "contains", "rouge_l"},
-}
-
-
-class PlanError(LargeForgeError):
-    """A pipeline cannot run as written (missing data, plugin or bad option)."""
-
-
-@dataclass
-class Stage:
-    """One unit of work whose output is skipped when its key has not changed."""
-
-    expert: str
-    kind: StageKind
-    plugin: str
-    output: Path
-    config: dict[str, Any]
-    inputs: list[Path] = field(default_factory=list)
-    upstream: Stage | None = None
-    key: str = ""
-
-    @property
-    def artifact(self) -> Path:
-        """The model this stage produced (quantizers write into ``model/``)."""
-        return self.output / "model" if self.kind == "quantize" else self.output
-
-    @property
-    def marker(self) -> Path:
-        return self.output / MARKER
-
-    def record(self) -> dict[str, Any] | None:
-        """The completion record, when this stage finished with the same key."""
-        try:
-            data = json.loads(self.marker.read_text())
-        except (OSError, ValueError):
-            return None
-        return data if data.get("key") == self.key else None
-
-    @property
-    def done(self) -> bool:
-        return self.record() is not None
-
-
-@dataclass
-class ExpertPlan:
-    spec: ExpertSpec
-    stages: list[Stage]
-    #: The eval stage (see :mod:`largeforge.forge.eval_stage`), run after ``stages``.
-    evaluation: Stage | None = None
-
-    @property
-    def artifact(self) -> Path:
-        """What gets served: the last stage's model."""
-        return self.stages[-1].artifact
-
-    @property
-    def is_adapter(self) -> bool:
-        return self.stages[-1].kind in TRAINING_KINDS and self.stages[0].config.get("lora") is not None
-
-
-@dataclass
-class Plan:
-    pipeline: Pipeline
-    experts: list[ExpertPlan]
-    #: The routing evaluation (see :mod:`largeforge.forge.route_stage`), run last.
-    routing: Stage | None = None
-    #: The backend that serves the team: ``serve.backend`` with ``auto`` resolved for the base
-    #: model as ``serve inference`` resolves it (per-expert mode: each server resolves its own).
-    serve_backend: str = "auto"
-
-    @property
-    def stages(self) -> list[Stage]:
-        """Every stage in run order: each expert's model stages and eval, then the routing eval."""
-        stages = [s for e in self.experts for s in (*e.stages, *([e.evaluation] if e.evaluation else []))]
-        return stages + ([self.routing] if self.routing else [])
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes; of a folder (a ``datasets`` folder), of its files' names and bytes."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def stage_source(stage: Stage) -> DataSource:
-    """The data a stage reads: its location, layout and column mapping as the pipeline gave them."""
-    return source_from_config(stage.config["data"])
-
-
-def stage_key(stage: Stage, base_model: str) -> str:
-    """Hash of everything the stage's output depends on."""
-    payload = {
-        "kind": stage.kind,
-        "plugin": stage.plugin,
-        "config": stage.config,
-        "inputs": [file_digest(p) for p in stage.inputs],
-        "upstream": stage.upstream.key if stage.upstream else base_model,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _registry(kind: str) -> Any:
-    from largeforge.plugins import registries
-
-    return getattr(registries(), kind)
-
-
-def require_plugin(kind: str, name: str, where: str, what: str) -> Any:
-    """The registered plugin ``name``, or a :class:`PlanError` naming the missing distribution."""
-    registry = _registry(kind)
-    if name in registry:
-        return registry.get(name)
-    dist, extra = PROVIDERS[kind]
-    if name in BUILTIN[kind]:
-        raise PlanError(
-            f"{where}: {what} needs the {dist} distribution, which is not installed: "
-            f'pip install "largeforge-core[{extra}]"'
-        )
-    known = ", ".join(registry.names()) or "none"
-    raise PlanError(f"{where}: {what}: no {registry.kind} plugin named {name!r} is installed (registered: {known})")
+from largeforge.forge.stages import ExpertPlan, Plan, Stage, StageKind, stage_key
 
 
 def _check_data(
@@ -210,15 +64,6 @@ def _chat_template(pipeline: Pipeline, expert: ExpertSpec) -> str | None:
     return template
 
 
-def _config(cls: type, data: dict[str, Any], pipeline: Pipeline, *at: str | int) -> dict[str, Any]:
-    """Validate stage options into ``cls``; an error names the line of the offending option."""
-    try:
-        return cls.from_dict(data).to_dict()  # type: ignore[attr-defined,no-any-return]
-    except ConfigError as exc:
-        field = re.split(r"[ :=]", str(exc), maxsplit=1)[0]
-        raise PlanError(f"{pipeline.where(*at, *field_tokens(field))}: {exc}") from None
-
-
 def stage_config_class(trainer: Any, kind: StageKind) -> type[TrainingConfig]:
     """The config class of a training stage: its trainer's own (``SFTConfig`` for ``sft``,
     ``KTOConfig`` for ``kto``, a plugin's); ``SFTConfig`` for an SFT stage whose trainer has none."""
@@ -234,7 +79,7 @@ def _trainer_config(
     """Stage options validated by :func:`stage_config_class`, TRL pass-through fields included
     when the trainer checks them; an error names the line of the offending option."""
     config_cls = stage_config_class(trainer, kind)
-    config = _config(config_cls, data, pipeline, *at)
+    config = check_options(config_cls, data, pipeline, *at)
     check_trl = getattr(trainer, "check_trl_args", None)
     if config.get("trl_args") and callable(check_trl):
         try:
@@ -312,9 +157,6 @@ def _check_base_model(pipeline: Pipeline) -> None:
 
 def plan_pipeline(pipeline: Pipeline) -> Plan:
     """Every stage of every expert, validated and keyed. Raises :class:`PlanError` first."""
-    from largeforge.forge.eval_stage import eval_settings, holdout_options, plan_eval
-    from largeforge.forge.route_stage import plan_routing
-
     spec = pipeline.spec
     workdir = pipeline.workdir
     _check_base_model(pipeline)
@@ -330,7 +172,7 @@ def plan_pipeline(pipeline: Pipeline) -> Plan:
         lora = (
             None
             if lora_opts is None
-            else _config(LoRAConfig, {**(spec.defaults.lora or {}), **lora_opts}, pipeline, *at, "lora")
+            else check_options(LoRAConfig, {**(spec.defaults.lora or {}), **lora_opts}, pipeline, *at, "lora")
         )
         sft_cfg = _trainer_config(
             trainer, "sft", {"output_dir": str(out / "sft"), **spec.defaults.sft, **expert.sft}, pipeline, *at, "sft"

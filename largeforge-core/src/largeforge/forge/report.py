@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from largeforge.forge.eval_stage import EVAL_FILE
-from largeforge.forge.plan import TRAINING_KINDS, Plan, Stage
 from largeforge.forge.route_stage import ROUTING_FILE
+from largeforge.forge.stages import TRAINING_KINDS, Plan, Stage
 
 REPORT_HTML = "report.html"
 REPORT_JSON = "report.json"

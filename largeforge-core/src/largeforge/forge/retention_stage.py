@@ -19,8 +19,8 @@ from largeforge.evaluation.scoring import bootstrap_of, score_models
 from largeforge.utils.io import save_json
 
 if TYPE_CHECKING:
-    from largeforge.forge.plan import Plan, Stage
     from largeforge.forge.spec import Pipeline
+    from largeforge.forge.stages import Plan, Stage
 
 #: The eval settings the base model's general answers depend on (not an expert's own data).
 SCORING_SETTINGS = (

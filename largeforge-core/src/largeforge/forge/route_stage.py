@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from largeforge.forge.plan import Plan, Stage, stage_key
+from largeforge.forge.eval_stage import heldout_examples
+from largeforge.forge.router_data import router_training_rows
+from largeforge.forge.stages import Plan, Stage, stage_key
 from largeforge.utils.logging import get_logger
 
 logger = get_logger(__name__)
@@ -23,8 +25,6 @@ ROUTER = "router"
 def plan_routing(plan: Plan) -> Stage | None:
     """The routing stage, after every expert's eval stage; ``None`` with a single expert or
     when no expert is evaluated."""
-    from largeforge.forge.router_data import router_training_rows
-
     evaluated = [e for e in plan.experts if e.evaluation is not None]
     if len(plan.experts) < 2 or not evaluated:
         return None
@@ -63,7 +63,6 @@ def plan_routing(plan: Plan) -> Stage | None:
 def heldout_prompts(plan: Plan) -> list[tuple[str, str]]:
     """``(prompt, expert)`` for every held-out row of every evaluated expert: the last user turn."""
     from largeforge.config.evaluation import EvalConfig
-    from largeforge.forge.eval_stage import heldout_examples
 
     pairs = []
     for expert in plan.experts:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
+from largeforge.forge.eval_stage import split_stage_data
+from largeforge.forge.stages import stage_source
 from largeforge.utils.io import load_jsonl
 from largeforge.utils.text import query_key
 
 if TYPE_CHECKING:
-    from largeforge.forge.plan import ExpertPlan, Plan
+    from largeforge.forge.stages import ExpertPlan, Plan
 
 PROMPTS_PER_EXPERT = 200
 SEED = 0
@@ -27,9 +29,6 @@ ROUTER_FEEDBACK = "router-feedback.jsonl"
 def training_prompts(expert: ExpertPlan, limit: int = PROMPTS_PER_EXPERT) -> list[str]:
     """Distinct last user turns of the expert's training rows (held-out rows excluded), at most
     ``limit`` of them (a seeded sample, file order kept)."""
-    from largeforge.forge.eval_stage import split_stage_data
-    from largeforge.forge.plan import stage_source
-
     sft = expert.stages[0]
     split = split_stage_data(stage_source(sft), sft.config["format"], sft.config.get("holdout"))
     prompts: dict[str, None] = {}

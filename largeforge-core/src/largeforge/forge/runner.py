@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from largeforge.forge.plan import MARKER, PENDING, Plan, Stage, stage_source
+from largeforge.forge.stages import MARKER, PENDING, Plan, Stage, stage_source
 from largeforge.utils.io import atomic_write
 from largeforge.utils.logging import get_logger
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from largeforge.errors import LargeForgeError
+from largeforge.forge.checks import PROVIDERS, PlanError
 from largeforge.forge.launchers import (
     EXPERTS,
     ROUTER,
@@ -30,8 +31,9 @@ from largeforge.forge.launchers import (
     ServedExpert,
     ServiceSpec,
 )
-from largeforge.forge.plan import PROVIDERS, Plan, PlanError
 from largeforge.forge.router_data import ROUTER_FEEDBACK, router_training_rows
+from largeforge.forge.stages import Plan
+from largeforge.plugins import registries
 
 #: The distribution that provides each role's built-in launcher (the one of the backends and of
 #: the classifiers), for "install X" messages.
@@ -113,8 +115,6 @@ def wait_healthy(service: Service, timeout: float) -> None:
 def launcher(plan: Plan, role: Role) -> ForgeService:
     """The launcher registered for ``role``: the one the pipeline names (``serve.launcher`` for
     the experts, ``router.launcher``), else the only one installed. Raises :class:`PlanError`."""
-    from largeforge.plugins import registries
-
     section = "serve" if role == EXPERTS else "router"
     choice = plan.pipeline.spec.serve.launcher if role == EXPERTS else plan.pipeline.spec.router.launcher
     where = plan.pipeline.where(section, "launcher") if choice else plan.pipeline.where(section)
