@@ -113,7 +113,7 @@ def part_gptq(ctx: Context) -> dict[str, Any]:
     """``largeforge quant gptq`` W4 through llm-compressor on CUDA: perplexity ratio, an answer."""
     from transformers import AutoTokenizer
 
-    from largeforge_quant.factory import load_quantized
+    from largeforge_quant.loading import load_quantized
 
     out = ctx.runs / "gptq"
     shutil.rmtree(out, ignore_errors=True)

@@ -10,14 +10,9 @@ The output is a compressed-tensors checkpoint that transformers and vLLM load on
 from largeforge_quant.awq import AWQQuantizer
 from largeforge_quant.calibration import get_calibration_data, prepare_calibration_dataset
 from largeforge_quant.config import QuantizationConfig
-from largeforge_quant.factory import (
-    AWQ_AVAILABLE,
-    GPTQ_AVAILABLE,
-    get_quantization_config,
-    load_quantized,
-    quantize,
-)
+from largeforge_quant.factory import AWQ_AVAILABLE, GPTQ_AVAILABLE, quantize
 from largeforge_quant.gptq import GPTQQuantizer
+from largeforge_quant.loading import get_quantization_config, load_quantized
 
 __version__ = "0.1.0"
 

@@ -16,10 +16,10 @@ from largeforge.errors import DataError, LargeForgeError
 from largeforge.utils.io import save_json
 from largeforge.utils.logging import get_logger, timed
 from largeforge_quant.config import QuantizationConfig
+from largeforge_quant.loading import QUANT_CONFIG_FILE, load_quantized
 
 logger = get_logger(__name__)
 
-QUANT_CONFIG_FILE = "quant_config.json"
 Progress = Callable[[str], None]
 
 
@@ -199,6 +199,4 @@ class LLMCompressorQuantizer:
     @staticmethod
     def load_quantized(path: str | Path) -> Any:
         """Load a quantized model with transformers (compressed-tensors, CPU or GPU)."""
-        from largeforge_quant.factory import load_quantized
-
         return load_quantized(path)

@@ -116,7 +116,7 @@ def model_perplexity(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from largeforge_quant.factory import load_quantized
+    from largeforge_quant.loading import load_quantized
 
     if quantized:
         model = load_quantized(model_dir)
