@@ -129,8 +129,8 @@ def launcher(plan: Plan, role: Role) -> ForgeService:
     if not found:
         dist, extra = ROLE_PROVIDERS[role]
         raise PlanError(
-            f"{where}: starting the {role} needs the {dist} distribution (or another plugin that "
-            f'starts them), which is not installed: pip install "largeforge-core[{extra}]"'
+            f"{where}: starting the {role} needs the {dist} distribution (or another plugin with a "
+            f'{role!r} forge service), which is not installed: pip install "largeforge-core[{extra}]"'
         )
     raise PlanError(f"{where}: several plugins start the {role} ({names}): pick one with {section}.launcher")
 
