@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Optional
 
@@ -28,22 +29,18 @@ def _config(ctx: typer.Context, method: str, config_file: Optional[Path], flags:
     return QuantizationConfig.from_dict(data, source=str(config_file) if config_file else None).merged(**flags)
 
 
-def _run(
-    ctx: typer.Context,
-    method: str,
-    model: str,
-    output: Path,
-    config_file: Optional[Path],
-    eval_samples: int,
-    overwrite: bool,
-    flags: dict[str, Any],
-) -> None:
+def _run(ctx: typer.Context, method: str, **options: Any) -> None:
+    """Quantize with ``method`` (a :data:`CALIBRATED` command's options), then print the report."""
     from largeforge.cli.output import console, err_console, print_success
     from largeforge.utils.logging import get_logger
     from largeforge_quant.report import REPORT_FILE, render_table
     from largeforge_quant.run import run_quantization
 
-    config = _config(ctx, method, config_file, flags)
+    model, output = options.pop("model"), options.pop("output")
+    eval_samples, overwrite = options.pop("eval_samples"), options.pop("overwrite")
+    config_file = options.pop("config")
+    options["num_samples"] = options.pop("samples")
+    config = _config(ctx, method, config_file, options)
     log = get_logger("largeforge_quant")
     with err_console.status(f"{config.label}: starting") as status:
 
@@ -58,7 +55,7 @@ def _run(
     print_success(f"quantized model in {output} (report: {output / REPORT_FILE})")
 
 
-# Options shared by both commands (spec 7.4), declared once.
+# Options shared by the commands (spec 7.4), declared once.
 MODEL = typer.Option(..., "--model", "-m", help="Model to quantize: alias, local directory or hub id.")
 OUTPUT = typer.Option(..., "--output", "-o", help="Output directory (must not exist, unless --overwrite).")
 BITS = typer.Option(None, "--bits", help="Weight bit width (default 4).")
@@ -78,92 +75,79 @@ CONFIG = typer.Option(None, "--config", help="QuantizationConfig file (YAML/TOML
 EVAL = typer.Option(40, "--eval-samples", help="Held-out rows for perplexity before/after (0 to skip).")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output directory.")
 
+#: A parameter of a calibrated command: its type and its ``typer.Option``.
+Param = tuple[Any, Any]
+#: The options every calibrated method takes before its own ...
+LEADING: dict[str, Param] = {
+    "model": (str, MODEL),
+    "output": (Path, OUTPUT),
+    "bits": (Optional[int], BITS),
+    "calibration": (Optional[str], CALIBRATION),
+    "samples": (Optional[int], SAMPLES),
+    "group_size": (Optional[int], GROUP),
+    "seq_length": (Optional[int], SEQ),
+    "symmetric": (Optional[bool], SYM),
+}
+#: ... and after them.
+TRAILING: dict[str, Param] = {
+    "config": (Optional[Path], CONFIG),
+    "eval_samples": (int, EVAL),
+    "overwrite": (bool, OVERWRITE),
+}
+#: The calibrated methods (llm-compressor): each command's help line and its own options.
+CALIBRATED: dict[str, tuple[str, dict[str, Param]]] = {
+    "gptq": (
+        "GPTQ: error-correcting quantization with calibration Hessians.",
+        {
+            "damp_percent": (
+                Optional[float],
+                typer.Option(None, "--damp-percent", help="Hessian dampening fraction (default 0.01)."),
+            ),
+            "act_order": (
+                Optional[str],
+                typer.Option(None, "--act-order", help="static (default), group, weight or none."),
+            ),
+        },
+    ),
+    "awq": (
+        "AWQ: activation-aware scaling, then 4-bit weights.",
+        {
+            "duo_scaling": (
+                Optional[bool],
+                typer.Option(
+                    None, "--duo-scaling/--no-duo-scaling", help="Search scales with activations and weights."
+                ),
+            ),
+            "n_grid": (Optional[int], typer.Option(None, "--n-grid", help="Scale search grid points (default 20).")),
+        },
+    ),
+}
+
+
+def _calibrated_command(method: str, help: str, own: dict[str, Param]) -> Any:
+    """The ``quant <method>`` command: the shared options around the method's own."""
+
+    def command(ctx: typer.Context, **options: Any) -> None:
+        _run(ctx, method, **options)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [inspect.Parameter("ctx", keyword, annotation=typer.Context)]
+    params += [
+        inspect.Parameter(name, keyword, annotation=kind, default=option)
+        for name, (kind, option) in {**LEADING, **own, **TRAILING}.items()
+    ]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__doc__ = help
+    return command
+
 
 def build() -> typer.Typer:
     """The ``quant`` command group."""
     group = typer.Typer(
         help="Quantize models: 4-bit AWQ/GPTQ (llm-compressor, GPUs) or GGUF (llama.cpp, CPUs).", no_args_is_help=True
     )
-
-    @group.command("gptq")
-    def gptq(
-        ctx: typer.Context,
-        model: str = MODEL,
-        output: Path = OUTPUT,
-        bits: Optional[int] = BITS,
-        calibration: Optional[str] = CALIBRATION,
-        samples: Optional[int] = SAMPLES,
-        group_size: Optional[int] = GROUP,
-        seq_length: Optional[int] = SEQ,
-        symmetric: Optional[bool] = SYM,
-        damp_percent: Optional[float] = typer.Option(
-            None, "--damp-percent", help="Hessian dampening fraction (default 0.01)."
-        ),
-        act_order: Optional[str] = typer.Option(None, "--act-order", help="static (default), group, weight or none."),
-        config: Optional[Path] = CONFIG,
-        eval_samples: int = EVAL,
-        overwrite: bool = OVERWRITE,
-    ) -> None:
-        """GPTQ: error-correcting quantization with calibration Hessians."""
-        _run(
-            ctx,
-            "gptq",
-            model,
-            output,
-            config,
-            eval_samples,
-            overwrite,
-            dict(
-                bits=bits,
-                calibration=calibration,
-                num_samples=samples,
-                group_size=group_size,
-                seq_length=seq_length,
-                symmetric=symmetric,
-                damp_percent=damp_percent,
-                act_order=act_order,
-            ),
-        )
-
-    @group.command("awq")
-    def awq(
-        ctx: typer.Context,
-        model: str = MODEL,
-        output: Path = OUTPUT,
-        bits: Optional[int] = BITS,
-        calibration: Optional[str] = CALIBRATION,
-        samples: Optional[int] = SAMPLES,
-        group_size: Optional[int] = GROUP,
-        seq_length: Optional[int] = SEQ,
-        symmetric: Optional[bool] = SYM,
-        duo_scaling: Optional[bool] = typer.Option(
-            None, "--duo-scaling/--no-duo-scaling", help="Search scales with activations and weights."
-        ),
-        n_grid: Optional[int] = typer.Option(None, "--n-grid", help="Scale search grid points (default 20)."),
-        config: Optional[Path] = CONFIG,
-        eval_samples: int = EVAL,
-        overwrite: bool = OVERWRITE,
-    ) -> None:
-        """AWQ: activation-aware scaling, then 4-bit weights."""
-        _run(
-            ctx,
-            "awq",
-            model,
-            output,
-            config,
-            eval_samples,
-            overwrite,
-            dict(
-                bits=bits,
-                calibration=calibration,
-                num_samples=samples,
-                group_size=group_size,
-                seq_length=seq_length,
-                symmetric=symmetric,
-                duo_scaling=duo_scaling,
-                n_grid=n_grid,
-            ),
-        )
+    for method, (help, own) in CALIBRATED.items():
+        group.command(method)(_calibrated_command(method, help, own))
 
     @group.command("gguf")
     def gguf(
