@@ -8,14 +8,15 @@ events per request that can be cancelled. Engines that serve HTTP implement
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from largeforge.contracts import InferenceEngine
 from largeforge.errors import LargeForgeError
 
 if TYPE_CHECKING:
-    from largeforge.config import GenerationConfig
+    from largeforge.config import GenerationConfig, InferenceConfig
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 #: Whose fault an error is: this request's alone (the engine is fine, other requests are not
@@ -175,3 +176,25 @@ class ServingEngine(Protocol):
     def stats(self) -> EngineStats:
         """Current load."""
         ...
+
+
+class ServeEngineBase(InferenceEngine):
+    """Base of the engines ``serve inference`` builds: the model and what the command gives every
+    backend, LoRA ``adapters`` by name (name → path), ``max_batch_size`` requests running at once,
+    ``max_queue`` more waiting, and ``threads`` for the engine's compute (None: its default)."""
+
+    def __init__(
+        self,
+        model_path: str,
+        config: InferenceConfig | None = None,
+        *,
+        adapters: Mapping[str, str] | None = None,
+        max_batch_size: int = 8,
+        max_queue: int = 64,
+        threads: int | None = None,
+    ) -> None:
+        super().__init__(model_path, config)
+        self.adapters = dict(adapters or {})
+        self.max_batch_size = max_batch_size
+        self.max_queue = max_queue
+        self.threads = threads

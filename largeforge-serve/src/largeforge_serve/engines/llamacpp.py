@@ -85,22 +85,10 @@ class LlamaCppEngine(UpstreamEngine):
     #: llama-server 0.3.36 drops the connection after a streamed answer (keep-alive announced):
     #: the next request sent on it failed with "Server disconnected".
     close_after_stream: ClassVar[bool] = True
+    extra_args_env: ClassVar[str | None] = "LARGEFORGE_LLAMA_SERVER_ARGS"
 
-    def __init__(
-        self,
-        model_path: str,
-        config: InferenceConfig | None = None,
-        *,
-        adapters: Mapping[str, str] | None = None,
-        max_batch_size: int = 8,
-        max_queue: int = 64,
-        threads: int | None = None,
-        extra_args: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(
-            model_path, config, adapters=adapters, max_batch_size=max_batch_size, max_queue=max_queue, threads=threads
-        )
-        self.extra_args = tuple(extra_args) or tuple(os.environ.get("LARGEFORGE_LLAMA_SERVER_ARGS", "").split())
+    def __init__(self, model_path: str, config: InferenceConfig | None = None, **options: Any) -> None:
+        super().__init__(model_path, config, **options)
         self.info: GGUFInfo | None = None
         #: Adapter name → llama-server's adapter id (the order of ``--lora``).
         self.adapter_ids = {name: i for i, name in enumerate(self.adapters)}

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from largeforge.backends import FALLBACK
-from largeforge.contracts import InferenceEngine
 from largeforge.data.tools import template_knows_tools, template_messages
 from largeforge.errors import ConfigError
 from largeforge.utils.logging import get_logger, timed
@@ -19,6 +18,7 @@ from largeforge_serve.engines.base import (
     EngineRequestError,
     EngineStats,
     SamplingParams,
+    ServeEngineBase,
     StreamEvent,
 )
 from largeforge_serve.engines.gguf_files import is_gguf
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
-class TransformersEngine(InferenceEngine):
+class TransformersEngine(ServeEngineBase):
     """Serve a local or embedded model with transformers on CPU or GPU.
 
     ``adapters`` maps a name to a PEFT LoRA adapter directory; all adapters share one copy of
@@ -48,21 +48,8 @@ class TransformersEngine(InferenceEngine):
         """The fallback of ``auto``: any model but a GGUF file."""
         return None if is_gguf(Path(model).expanduser()) else FALLBACK
 
-    def __init__(
-        self,
-        model_path: str,
-        config: InferenceConfig | None = None,
-        *,
-        adapters: Mapping[str, str] | None = None,
-        max_batch_size: int = 8,
-        max_queue: int = 64,
-        threads: int | None = None,
-    ) -> None:
-        super().__init__(model_path, config)
-        self.threads = threads
-        self.adapters = dict(adapters or {})
-        self.max_batch_size = max_batch_size
-        self.max_queue = max_queue
+    def __init__(self, model_path: str, config: InferenceConfig | None = None, **options: Any) -> None:
+        super().__init__(model_path, config, **options)
         self.model: Any = None
         self.tokenizer: Any = None
         self.device = "cpu"

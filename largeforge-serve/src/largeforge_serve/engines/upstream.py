@@ -27,10 +27,9 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from largeforge.contracts import InferenceEngine
 from largeforge.errors import LargeForgeError
 from largeforge.utils.logging import get_logger
-from largeforge_serve.engines.base import EngineStats
+from largeforge_serve.engines.base import EngineStats, ServeEngineBase
 
 if TYPE_CHECKING:
     from largeforge.config import GenerationConfig, InferenceConfig
@@ -87,7 +86,7 @@ class Admission:
         )
 
 
-class UpstreamEngine(InferenceEngine):
+class UpstreamEngine(ServeEngineBase):
     """Base of the backends whose own OpenAI server runs as a child process on loopback.
 
     ``load`` starts the server and waits until ``ready_path`` answers 200; ``unload`` stops its
@@ -107,22 +106,22 @@ class UpstreamEngine(InferenceEngine):
     #: Whether the server closes a connection after a streamed answer without saying so: the
     #: gateway then asks for ``Connection: close`` on streams rather than reuse a dead connection.
     close_after_stream: ClassVar[bool] = False
+    #: The environment variable whose words are the server's extra arguments when none are passed.
+    extra_args_env: ClassVar[str | None] = None
 
     def __init__(
         self,
         model_path: str,
         config: InferenceConfig | None = None,
         *,
-        adapters: Mapping[str, str] | None = None,
-        max_batch_size: int = 8,
-        max_queue: int = 64,
-        threads: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        **options: Any,
     ) -> None:
-        super().__init__(model_path, config)
-        self.adapters = dict(adapters or {})
-        self.max_batch_size = max_batch_size
-        self.threads = threads
-        self.admission = Admission(max_batch_size, max_queue)
+        super().__init__(model_path, config, **options)
+        from_env = os.environ.get(self.extra_args_env, "") if self.extra_args_env else ""
+        #: More arguments for the server, appended as given (``extra_args_env``'s when none are passed).
+        self.extra_args = tuple(extra_args) or tuple(from_env.split())
+        self.admission = Admission(self.max_batch_size, self.max_queue)
         self.host = "127.0.0.1"
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None

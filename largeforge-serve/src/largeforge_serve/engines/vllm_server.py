@@ -62,28 +62,15 @@ class VLLMServerEngine(UpstreamEngine):
     #: Start-up is minutes on a CPU (weights, KV-cache profiling, torch.compile); pipeline parallel longer.
     startup_timeout: ClassVar[float] = 1500.0
     ready_path: ClassVar[str] = "/health"
+    extra_args_env: ClassVar[str | None] = "LARGEFORGE_VLLM_ARGS"
 
     @classmethod
     def auto_rank(cls, model: str, *, adapters: bool = False) -> int | None:
         """``auto`` picks vLLM on a machine with a GPU (on a CPU it runs only when asked for)."""
         return GPU if vllm_available() and get_device_count() > 0 else None
 
-    def __init__(
-        self,
-        model_path: str,
-        config: InferenceConfig | None = None,
-        *,
-        adapters: Mapping[str, str] | None = None,
-        max_batch_size: int = 8,
-        max_queue: int = 64,
-        threads: int | None = None,
-        extra_args: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(
-            model_path, config, adapters=adapters, max_batch_size=max_batch_size, max_queue=max_queue, threads=threads
-        )
-        #: More vLLM arguments, appended as given (``LARGEFORGE_VLLM_ARGS`` when none are passed).
-        self.extra_args = tuple(extra_args) or tuple(os.environ.get("LARGEFORGE_VLLM_ARGS", "").split())
+    def __init__(self, model_path: str, config: InferenceConfig | None = None, **options: Any) -> None:
+        super().__init__(model_path, config, **options)
         self.model_dir: Path | None = None
         self.model_config: dict[str, Any] = {}
         self.adapter_ranks: dict[str, int] = {}
