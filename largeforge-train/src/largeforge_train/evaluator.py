@@ -19,7 +19,7 @@ from largeforge.contracts import EvalExample, ModelEvaluation
 from largeforge.models import resolve_model
 from largeforge.utils.logging import get_logger
 from largeforge_train.lora import adapter_base_model, is_adapter_dir, load_merged
-from largeforge_train.preflight import _common_prefix, _ids
+from largeforge_train.preflight import _common_prefix, _tokenized
 
 logger = get_logger(__name__)
 #: Scored rows kept with their answers in the result (the report's sample generations).
@@ -95,13 +95,8 @@ class TransformersEvaluator:
         samples: list[dict[str, Any]] = []
         fitting: list[tuple[int, list[int], int, float]] = []  # row, prompt ids, reply tokens, loss
         for index, example in enumerate(examples):
-            prompt_ids = _ids(tokenizer, example.prompt, None, generation=True)
-            full_ids = _ids(
-                tokenizer,
-                [*example.prompt, {"role": "assistant", "content": example.reference}],
-                None,
-                generation=False,
-            )
+            reply = [{"role": "assistant", "content": example.reference}]
+            prompt_ids, full_ids = _tokenized(tokenizer, example.prompt, reply, None)
             begin = _common_prefix(prompt_ids, full_ids)
             if len(full_ids) > context or begin >= len(full_ids):
                 skipped += 1

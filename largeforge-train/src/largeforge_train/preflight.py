@@ -8,6 +8,7 @@ off by ``max_seq_length``. It needs only the tokenizer, so it runs before the mo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from largeforge.utils.logging import get_logger
 from largeforge_train.errors import PreflightError
 
 if TYPE_CHECKING:
-    import datasets
+    from datasets import Dataset
 
 logger = get_logger(__name__)
 SAMPLE_SIZE = 16
@@ -65,8 +66,45 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
+def _conversational(dataset: Dataset, tokenizer: Any, chat_template: str | None) -> bool:
+    """Whether the rows' prompts are conversations, which need a chat template (checked)."""
+    conversational = isinstance(dataset[0]["prompt"], list)
+    if conversational:
+        check_chat_template(tokenizer, chat_template)
+    return conversational
+
+
+def _tokenized(
+    tokenizer: Any, prompt: list[dict[str, Any]], reply: list[dict[str, Any]], template: str | None
+) -> tuple[list[int], list[int]]:
+    """The ids of the prompt (generation prompt added) and of the prompt with its reply."""
+    prompt_ids = _ids(tokenizer, prompt, template, generation=True)
+    return prompt_ids, _ids(tokenizer, prompt + reply, template, generation=False)
+
+
+def _sampled_replies(
+    dataset: Dataset, tokenizer: Any, chat_template: str | None, sample_size: int, sides: tuple[str, ...]
+) -> Iterator[tuple[str, list[int], list[int]]]:
+    """(column, prompt ids, conversation ids) of the reply in each of the ``sides`` columns of the
+    sampled rows, each checked to end with the tokenizer's EOS token; none for plain-text rows
+    (TRL appends EOS itself)."""
+    if not _conversational(dataset, tokenizer, chat_template):
+        return
+    for index in range(min(sample_size, len(dataset))):
+        row = dataset[index]
+        for side in sides:
+            prompt_ids, full = _tokenized(tokenizer, row["prompt"], row[side], chat_template)
+            if tokenizer.eos_token_id not in full[_common_prefix(prompt_ids, full) :]:
+                which = f"the {side} reply" if len(sides) > 1 else "the reply"
+                raise PreflightError(
+                    f"example {index}: {which} does not end with the tokenizer's EOS token "
+                    f"{tokenizer.eos_token!r}: set --eos-token to the chat template's end-of-turn token"
+                )
+            yield side, prompt_ids, full
+
+
 def preflight_sft(
-    dataset: datasets.Dataset,
+    dataset: Dataset,
     tokenizer: Any,
     *,
     max_length: int,
@@ -85,16 +123,13 @@ def preflight_sft(
     del packing  # same limits packed or not (see above)
     report = PreflightReport()
     eos_id = tokenizer.eos_token_id
-    conversational = "prompt" in dataset.column_names and isinstance(dataset[0]["prompt"], list)
-    if conversational:
-        check_chat_template(tokenizer, chat_template)
+    conversational = "prompt" in dataset.column_names and _conversational(dataset, tokenizer, chat_template)
     empty: list[int] = []
     no_eos: list[tuple[int, str]] = []
     for index in range(min(sample_size, len(dataset))):
         row = dataset[index]
         if conversational:
-            prompt_ids = _ids(tokenizer, row["prompt"], chat_template, generation=True)
-            full = _ids(tokenizer, row["prompt"] + row["completion"], chat_template, generation=False)
+            prompt_ids, full = _tokenized(tokenizer, row["prompt"], row["completion"], chat_template)
             start = _common_prefix(prompt_ids, full) if completion_only else 0
         elif "prompt" in dataset.column_names:  # plain prompt/completion text: TRL appends EOS
             prompt_ids = tokenizer(row["prompt"])["input_ids"]
@@ -145,7 +180,7 @@ def preflight_sft(
 
 
 def preflight_dpo(
-    dataset: datasets.Dataset,
+    dataset: Dataset,
     tokenizer: Any,
     *,
     max_length: int,
@@ -153,28 +188,10 @@ def preflight_dpo(
     sample_size: int = SAMPLE_SIZE,
 ) -> PreflightReport:
     """Check preference rows: chat template present, replies end with EOS, not all truncated."""
-    report = PreflightReport()
-    conversational = isinstance(dataset[0]["prompt"], list)
-    if conversational:
-        check_chat_template(tokenizer, chat_template)
-    eos_id = tokenizer.eos_token_id
-    for index in range(min(sample_size, len(dataset))):
-        row = dataset[index]
-        report.checked += 1
-        for side in ("chosen", "rejected"):
-            if not conversational:
-                continue
-            prompt_ids = _ids(tokenizer, row["prompt"], chat_template, generation=True)
-            full = _ids(tokenizer, row["prompt"] + row[side], chat_template, generation=False)
-            reply = full[_common_prefix(prompt_ids, full) :]
-            if eos_id not in reply:
-                raise PreflightError(
-                    f"example {index}: the {side} reply does not end with the tokenizer's EOS token "
-                    f"{tokenizer.eos_token!r}: set --eos-token to the chat template's end-of-turn token"
-                )
-            if len(full) > max_length and side == "chosen":
-                report.truncated += 1
-    if report.checked and conversational and report.truncated == report.checked:
+    report = PreflightReport(checked=min(sample_size, len(dataset)))
+    replies = _sampled_replies(dataset, tokenizer, chat_template, sample_size, ("chosen", "rejected"))
+    report.truncated = sum(len(full) > max_length for side, _, full in replies if side == "chosen")
+    if report.checked and report.truncated == report.checked:
         raise PreflightError(
             f"every example is truncated: all {report.checked} examples checked are longer "
             f"than max_length={max_length} tokens. Raise --max-length"
@@ -183,7 +200,7 @@ def preflight_dpo(
 
 
 def preflight_kto(
-    dataset: datasets.Dataset,
+    dataset: Dataset,
     tokenizer: Any,
     *,
     max_length: int,
@@ -193,25 +210,9 @@ def preflight_kto(
     """Check unpaired (KTO) rows as TRL's ``KTOTrainer`` tokenizes them: a chat template, replies
     that end with EOS, and prompts that leave room for a reply (TRL drops a row whose prompt
     alone fills ``max_length``). Only one label in the whole set is a warning: no reward margin."""
-    report = PreflightReport()
-    conversational = isinstance(dataset[0]["prompt"], list)
-    if conversational:
-        check_chat_template(tokenizer, chat_template)
-    eos_id = tokenizer.eos_token_id
+    report = PreflightReport(checked=min(sample_size, len(dataset)))
     dropped = 0
-    for index in range(min(sample_size, len(dataset))):
-        row = dataset[index]
-        report.checked += 1
-        if not conversational:  # plain text: TRL appends EOS itself
-            continue
-        prompt_ids = _ids(tokenizer, row["prompt"], chat_template, generation=True)
-        full = _ids(tokenizer, row["prompt"] + row["completion"], chat_template, generation=False)
-        reply = full[_common_prefix(prompt_ids, full) :]
-        if eos_id not in reply:
-            raise PreflightError(
-                f"example {index}: the reply does not end with the tokenizer's EOS token {tokenizer.eos_token!r}: "
-                "set --eos-token to the chat template's end-of-turn token"
-            )
+    for _, prompt_ids, full in _sampled_replies(dataset, tokenizer, chat_template, sample_size, ("completion",)):
         dropped += len(prompt_ids) >= max_length
         report.truncated += len(full) > max_length
     if report.checked and dropped == report.checked:

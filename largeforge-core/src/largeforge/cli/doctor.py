@@ -9,21 +9,12 @@ from typing import Any
 
 import typer
 
-from largeforge.cli.version_cmd import installed_version
+from largeforge.cli.version_cmd import DEPENDENCIES, installed_version
 
 REQUIRED = ("msgspec", "pluggy", "typer", "rich", "pyyaml")
-RECOMMENDED = (
-    "torch",
-    "transformers",
-    "trl",
-    "peft",
-    "accelerate",
-    "datasets",
-    "litestar",
-    "uvicorn",
-    "sentence-transformers",
-    "llmcompressor",
-)
+#: The rest of what ``version`` lists, but vLLM (it may live in an environment of its own and has
+#: a check below) and openai (the clients' library).
+RECOMMENDED = tuple(d for d in DEPENDENCIES if d not in (*REQUIRED, "vllm", "openai"))
 OPTIONAL = ("wandb",)
 
 
