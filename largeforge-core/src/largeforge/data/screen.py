@@ -61,3 +61,17 @@ def failing_signatures(signatures: Sequence[str], valid: Callable[[str], bool]) 
     """Indices of the rows whose signature ``valid`` rejects."""
     bad = {s for s in set(signatures) if not valid(s)}
     return {i for i, s in enumerate(signatures) if s in bad} if bad else set()
+
+
+class TurnOrder:
+    """A format's turn rules, screened: ``code`` spells a row's speakers one character each (its
+    signature, see :class:`RoleCodes`), and :meth:`failing` finds the rows whose signature ``rule``
+    (given a signature, raising :class:`RowError`) rejects, testing each distinct one once."""
+
+    def __init__(self, speakers: Mapping[str, str], rule: Callable[[str], object]) -> None:
+        self.code = RoleCodes(speakers)
+        self.valid = signature_test(rule)
+
+    def failing(self, signatures: Sequence[str]) -> set[int]:
+        """Indices of the rows whose signature the rule rejects."""
+        return failing_signatures(signatures, self.valid)

@@ -13,14 +13,7 @@ import msgspec
 from largeforge.contracts import DataFormat, RowError
 from largeforge.data.conversation import Conversation, Message, tools_text, tools_value
 from largeforge.data.formats.sharegpt import check_alternation
-from largeforge.data.screen import (
-    PLACEHOLDER_OPEN,
-    SHORT_RESPONSE_CHARS,
-    RoleCodes,
-    failing_signatures,
-    roles_of,
-    signature_test,
-)
+from largeforge.data.screen import PLACEHOLDER_OPEN, SHORT_RESPONSE_CHARS, TurnOrder, roles_of
 from largeforge.data.tools import calls_of, loads_arguments
 
 _ROLES = {"system": "system", "user": "user", "assistant": "assistant", "tool": "tool", "function": "tool"}
@@ -98,8 +91,7 @@ def check_role_order(roles: list[str]) -> None:
     check_alternation(roles, field="messages")
 
 
-_CODE = RoleCodes(_ROLES)  # screening
-_valid_signature = signature_test(lambda signature: check_role_order(roles_of(signature)))
+_TURNS = TurnOrder(_ROLES, lambda signature: check_role_order(roles_of(signature)))  # screening
 
 
 class MessagesFormat(DataFormat):
@@ -117,7 +109,7 @@ class MessagesFormat(DataFormat):
         return Conversation(messages, label=row.label, tools=tools_text(row.tools))
 
     def screen(self, rows: Sequence[MessagesRow], *, placeholders: bool = False) -> set[int]:
-        short, code = SHORT_RESPONSE_CHARS, _CODE  # plain comprehensions: they run once per message
+        short, code = SHORT_RESPONSE_CHARS, _TURNS.code  # plain comprehensions: they run once per message
         suspects = {
             i
             for i, r in enumerate(rows)
@@ -135,7 +127,7 @@ class MessagesFormat(DataFormat):
         # Each row's roles as a string, one character per message; the turn rules then run once
         # per distinct string rather than once per row.
         signatures = ["".join([code[m.role] for m in r.messages]) for r in rows]
-        return suspects | failing_signatures(signatures, _valid_signature)
+        return suspects | _TURNS.failing(signatures)
 
     def from_conversation(self, conversation: Conversation) -> dict[str, Any]:
         if conversation.task == "preference":

@@ -11,14 +11,7 @@ import msgspec
 
 from largeforge.contracts import DataFormat, RowError
 from largeforge.data.conversation import Conversation, Message, is_blank, tools_text
-from largeforge.data.screen import (
-    PLACEHOLDER_OPEN,
-    SHORT_RESPONSE_CHARS,
-    RoleCodes,
-    failing_signatures,
-    roles_of,
-    signature_test,
-)
+from largeforge.data.screen import PLACEHOLDER_OPEN, SHORT_RESPONSE_CHARS, TurnOrder, roles_of
 
 #: ShareGPT speaker → internal role. ``user``/``assistant``/``tool`` appear in some exports.
 ROLE_MAP = {
@@ -116,9 +109,8 @@ def check_speaker_order(roles: list[str], *, system_field: bool) -> None:
 
 
 # Screening: "S" opens the signature of a row with a ``system`` field.
-_CODE = RoleCodes(ROLE_MAP)
-_valid_signature = signature_test(
-    lambda s: check_speaker_order(roles_of(s.removeprefix("S")), system_field=s.startswith("S"))
+_TURNS = TurnOrder(
+    ROLE_MAP, lambda s: check_speaker_order(roles_of(s.removeprefix("S")), system_field=s.startswith("S"))
 )
 
 
@@ -134,7 +126,7 @@ class ShareGPTFormat(DataFormat):
         return [t.text for t, role in zip(row.conversations, roles, strict=True) if role in _ANSWERS]  # type: ignore[misc]
 
     def screen(self, rows: Sequence[ShareGPTRow], *, placeholders: bool = False) -> set[int]:
-        short, code = SHORT_RESPONSE_CHARS, _CODE  # plain comprehensions: they run once per turn
+        short, code = SHORT_RESPONSE_CHARS, _TURNS.code  # plain comprehensions: they run once per turn
         # role/content turns (value None) always get the exact check
         suspects = {
             i
@@ -157,7 +149,7 @@ class ShareGPTFormat(DataFormat):
         # Each row's speakers as a string, one character per turn; the turn rules then run once
         # per distinct string rather than once per row.
         signatures = [("S" if r.system else "") + "".join([code[t.from_] for t in r.conversations]) for r in rows]
-        return suspects | failing_signatures(signatures, _valid_signature)
+        return suspects | _TURNS.failing(signatures)
 
     @staticmethod
     def _checked_roles(row: ShareGPTRow) -> list[str]:
