@@ -34,33 +34,31 @@ class ServerMetrics:
             ["endpoint", "status"],
             registry=self.registry,
         )
-        self.latency = Histogram(
+        self.latency = self._seconds(
             "largeforge_request_latency_seconds",
             "Time from request to the end of the response",
-            ["endpoint"],
-            registry=self.registry,
-            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
         )
         self.tokens = Counter("largeforge_tokens_generated", "Completion tokens generated", registry=self.registry)
         self.prompt_tokens = Counter("largeforge_prompt_tokens", "Prompt tokens processed", registry=self.registry)
-        self.first_token = Histogram(
+        self.first_token = self._seconds(
             "largeforge_time_to_first_token_seconds",
             "Time from request to the first streamed chunk",
-            ["endpoint"],
-            registry=self.registry,
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
-        self.inter_token = Histogram(
+        self.inter_token = self._seconds(
             "largeforge_inter_token_latency_seconds",
             "Time between two generated tokens of a request",
-            ["endpoint"],
-            registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         queue = Gauge("largeforge_queue_depth", "Requests waiting for a batch slot", registry=self.registry)
         queue.set_function(lambda: engine_stats().queued)
         active = Gauge("largeforge_active_requests", "Requests being generated", registry=self.registry)
         active.set_function(lambda: engine_stats().active)
+
+    def _seconds(self, name: str, documentation: str, buckets: tuple[float, ...]) -> Histogram:
+        """A histogram of durations by endpoint."""
+        return Histogram(name, documentation, ["endpoint"], registry=self.registry, buckets=buckets)
 
     def observe(self, path: str, status: int, seconds: float) -> None:
         label = endpoint_label(path)
