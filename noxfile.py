@@ -9,6 +9,7 @@ proving it stands alone), plus lint, typecheck, e2e, bench and demo.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nox
@@ -24,11 +25,11 @@ nox.options.sessions = ["lint", "typecheck", *DISTRIBUTIONS]
 nox.options.reuse_existing_virtualenvs = True
 
 
-def build_wheels(session: nox.Session) -> None:
-    """Build every distribution's wheel into ./wheelhouse."""
+def build_wheels(session: nox.Session, dists: tuple[str, ...] = DISTRIBUTIONS) -> list[str]:
+    """Build the distributions' wheels into ./wheelhouse; their paths."""
     session.install("hatchling", "pip")
     WHEELHOUSE.mkdir(exist_ok=True)
-    for dist in DISTRIBUTIONS:
+    for dist in dists:
         session.run(
             "pip",
             "wheel",
@@ -39,25 +40,41 @@ def build_wheels(session: nox.Session) -> None:
             str(WHEELHOUSE),
             str(ROOT / f"largeforge-{dist}"),
         )
+    return [str(WHEELHOUSE / f"largeforge_{dist}-{_version(dist)}-py3-none-any.whl") for dist in dists]
 
 
-def install_from_wheels(session: nox.Session, requirement: str) -> None:
-    build_wheels(session)
-    session.install(TORCH)
+def _version(dist: str) -> str:
+    """The ``version`` in the distribution's pyproject.toml (the noxfile may run on Python 3.10: no tomllib)."""
+    about = (ROOT / f"largeforge-{dist}" / "pyproject.toml").read_text()
+    found = re.search(r'^version = "([^"]+)"$', about, re.MULTILINE)
+    assert found, f"no version in largeforge-{dist}/pyproject.toml"
+    return found.group(1)
+
+
+def install_wheels(session: nox.Session, requirement: str, dists: tuple[str, ...]) -> None:
+    """``requirement`` with its dependencies from the wheels of ``dists``, and the test tools."""
+    wheels = build_wheels(session, dists)
     session.install("--find-links", str(WHEELHOUSE), requirement, "-r", "tests/requirements.txt")
+    # The version does not change from one build to the next, so pip keeps what a reused
+    # virtualenv already has: put this checkout's build in place.
+    session.install("--no-deps", "--force-reinstall", "--quiet", *wheels)
+
+
+def install_from_wheels(session: nox.Session, requirement: str, dists: tuple[str, ...] = DISTRIBUTIONS) -> None:
+    session.install(TORCH)
+    install_wheels(session, requirement, dists)
     session.run("largeforge", "models", "pull", "smollm2-135m-instruct", silent=True)
 
 
 @nox.session(python="3.11", name="core")
 def core(session: nox.Session) -> None:
     """largeforge-core alone: no torch, no siblings."""
-    build_wheels(session)
-    session.install("--find-links", str(WHEELHOUSE), "largeforge-core", "-r", "tests/requirements.txt")
+    install_wheels(session, "largeforge-core", ("core",))
     session.run("pytest", "tests/core", *session.posargs, env=TEST_ENV)
 
 
 def _sibling(session: nox.Session, dist: str) -> None:
-    install_from_wheels(session, f"largeforge-core[{dist}]")
+    install_from_wheels(session, f"largeforge-core[{dist}]", ("core", dist))
     session.run("pytest", f"tests/{dist}", *session.posargs, env=TEST_ENV)
 
 
