@@ -1,4 +1,5 @@
-"""Plain helpers shared by test modules: a free port, a tiny model, small training data, forge pipelines.
+"""Plain helpers shared by test modules: a free port, a tiny model, small training data, forge
+pipelines, a fake plugin distribution and the ``largeforge`` command in a subprocess.
 
 Fixtures live in the ``conftest.py`` files; test modules import helpers from here (or from a
 folder's own helper module, such as ``router/router_testing.py``), never from each other."""
@@ -6,8 +7,18 @@ folder's own helper module, such as ``router/router_testing.py``), never from ea
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
+
+#: The README's quickstart pipeline (its data in ``data/`` beside it).
+QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart" / "pipeline.yaml"
 
 #: Six short question/answer pairs: SFT rows, preference pairs, reward prompts.
 QA = [
@@ -39,6 +50,19 @@ experts:
     {stage}
 router:
   classifier: {{classifier_type: keyword, fallback_expert: helper, keyword_weight: 1.0, neural_weight: 0.0}}
+"""
+
+#: A third party's plugin module registering the reward ``shouts`` (1.0 for an all-caps completion).
+SHOUTS_PLUGIN = """
+from largeforge import hookimpl
+from largeforge.rewards import completion_text
+
+@hookimpl
+def register_rewards(register):
+    def shouts(completions, **kwargs):
+        return [float(completion_text(c).isupper()) for c in completions]
+
+    register("shouts", shouts)
 """
 
 
@@ -92,3 +116,84 @@ def write_alpha_beta(tmp_path: Path) -> None:
         for i in range(6)
     ]
     (tmp_path / "beta.jsonl").write_text("\n".join(json.dumps(row) for row in beta) + "\n")
+
+
+def fake_distribution(root: Path, dist: str, version: str, ep_name: str, module: str, code: str) -> None:
+    """Write a module and a .dist-info with a ``largeforge`` entry point onto a path entry."""
+    (root / f"{module}.py").write_text(textwrap.dedent(code))
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[largeforge]\n{ep_name} = {module}\n")
+
+
+def with_path_entry(path_entry: Path, **env: str) -> dict[str, str]:
+    """This process's environment with ``path_entry`` first on PYTHONPATH (plus ``env``)."""
+    paths = [str(path_entry), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths), **env)
+
+
+def run_largeforge(args: list[str], path_entry: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``largeforge ARGS`` in a subprocess with ``path_entry`` (a :func:`fake_distribution`'s root)
+    first on PYTHONPATH."""
+    return subprocess.run(
+        [sys.executable, "-m", "largeforge.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=with_path_entry(path_entry, **env),
+        timeout=120,
+    )
+
+
+def quickstart_copy(tmp_path: Path, text: str | None = None) -> Path:
+    """The quickstart pipeline (``text`` in its place when given) and its data in ``tmp_path``."""
+    shutil.copytree(QUICKSTART.parent / "data", tmp_path / "data")
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(QUICKSTART.read_text() if text is None else text)
+    return pipeline
+
+
+def bf16_and_fp16_pipeline(tmp_path: Path) -> Path:
+    """The quickstart with ``bf16: true`` and ``fp16: true`` in its SFT defaults: a cross-field error."""
+    text = QUICKSTART.read_text().replace("    bf16: false\n", "    bf16: true\n    fp16: true\n")
+    return quickstart_copy(tmp_path, text)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")  # a zombie has exited; nobody may reap it in a container
+
+
+def assert_child_dies_with_parent(parent_code: str, args: list[str], how: signal.Signals, **env: str) -> None:
+    """Run ``parent_code`` (it starts a child and prints the child's pid), signal only the parent
+    with ``how`` and assert the child exits too (Linux: reads /proc)."""
+    # Ctrl+C as a terminal delivers it: a SIGINT left ignored by whatever ran before in this test
+    # process would be inherited, and Python then installs no KeyboardInterrupt handler.
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, **env),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert parent.stdout is not None and parent.stderr is not None
+        line = parent.stdout.readline().strip()
+        if not line.isdigit():
+            parent.kill()
+            raise AssertionError(f"the parent printed no child pid ({line!r}):\n{parent.stderr.read()}")
+        child = int(line)
+        assert not _gone(child)
+        parent.send_signal(how)  # only the parent: as if its own run were stopped or killed
+        parent.wait(60)
+        deadline = time.monotonic() + 30
+        while not _gone(child) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _gone(child), f"child {child} outlived its parent"
+    finally:
+        parent.kill()
+        parent.communicate()

@@ -63,12 +63,34 @@ def test_unresolvable_models_say_what_to_do(monkeypatch, tmp_path):
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(ModelSourceError, match="not in the local Hugging Face cache and HF_HUB_OFFLINE"):
-        resolve_model("some-org/some-model")
     with pytest.raises(ModelSourceError, match="does not exist"):
         resolve_model(str(tmp_path / "nope"))
     with pytest.raises(ModelSourceError, match="not a model directory"):
         resolve_model(str(tmp_path))
+
+
+def test_a_hub_id_without_huggingface_hub_says_what_to_install(monkeypatch):
+    from largeforge.errors import ModelSourceError
+    from largeforge.models import resolve_model
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # as if not installed
+    with pytest.raises(ModelSourceError) as caught:
+        resolve_model("some-org/some-model")
+    assert str(caught.value) == (
+        "resolving hub id 'some-org/some-model' needs huggingface_hub (installed with "
+        "largeforge-core[train] or [serve]); or pass a local model directory"
+    )
+
+
+def test_an_uncached_hub_id_offline_says_what_to_do(monkeypatch, tmp_path):
+    pytest.importorskip("huggingface_hub")  # largeforge-train and -serve bring it
+    from largeforge.errors import ModelSourceError
+    from largeforge.models import resolve_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(ModelSourceError, match="not in the local Hugging Face cache and HF_HUB_OFFLINE"):
+        resolve_model("some-org/some-model")
 
 
 @pytest.mark.slow

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 
 import pytest
 
@@ -10,6 +12,10 @@ from largeforge.data import DatasetFactory, DataValidator, detect_format, load_c
 from largeforge.data.conversation import Conversation, Message
 from largeforge.errors import DataError
 
+#: DatasetFactory hands rows to TRL as a ``datasets.Dataset`` (largeforge-train brings it).
+needs_datasets = pytest.mark.skipif(
+    importlib.util.find_spec("datasets") is None, reason="datasets is not installed (largeforge-train brings it)"
+)
 REAL = {
     "alpaca_en_demo.json": ("alpaca", 999),
     "identity.json": ("alpaca", 91),
@@ -36,6 +42,7 @@ def test_tool_call_roles_are_supported(shared_data):
     assert first_call.to_openai()["role"] == "assistant"
 
 
+@needs_datasets
 def test_sharegpt_style_preference_rows(shared_data):
     ds = DatasetFactory.load(shared_data / "dpo_en_demo.json")
     assert ds.column_names == ["prompt", "chosen", "rejected"]
@@ -44,12 +51,14 @@ def test_sharegpt_style_preference_rows(shared_data):
     assert row["chosen"][0]["role"] == "assistant" and row["chosen"] != row["rejected"]
 
 
+@needs_datasets
 def test_kto_rows_keep_their_label(shared_data):
     ds = DatasetFactory.load(shared_data / "kto_en_demo.json")
     assert set(ds.column_names) == {"prompt", "completion", "label"}
     assert set(ds["label"]) == {True, False}
 
 
+@needs_datasets
 def test_alpaca_dataset_is_conversational(shared_data):
     ds = DatasetFactory.load(shared_data / "alpaca_en_demo.json", format="alpaca")
     assert ds.column_names == ["messages"] and len(ds) == 999
@@ -170,3 +179,15 @@ def test_mixed_kinds_cannot_share_a_dataset():
     pref = Conversation([Message("user", "q")], chosen=Message("assistant", "a"), rejected=Message("assistant", "b"))
     with pytest.raises(DataError, match="cannot mix"):
         conversations_to_dataset([sft, pref])
+
+
+def test_without_datasets_a_dataset_says_what_to_install(monkeypatch):
+    from largeforge.data import conversations_to_dataset
+
+    monkeypatch.setitem(sys.modules, "datasets", None)  # as if not installed
+    with pytest.raises(DataError) as caught:
+        conversations_to_dataset([Conversation([Message("user", "q"), Message("assistant", "a")])])
+    assert str(caught.value) == (
+        "building a training dataset needs the `datasets` package, which largeforge-train brings: "
+        'pip install "largeforge-core[train]" (or pip install datasets)'
+    )

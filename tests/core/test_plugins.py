@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -15,6 +10,7 @@ from largeforge import hookimpl
 from largeforge.errors import PluginError, RegistryError
 from largeforge.plugins import make_plugin_manager
 from largeforge.registry import Registry
+from tests.helpers import fake_distribution, run_largeforge
 
 
 def test_registry_records_provider_and_rejects_duplicates():
@@ -91,25 +87,9 @@ def test_hook_argument_typo_fails_at_registration(pm):
 # -- real entry points, through a subprocess ---------------------------------------------------
 
 
-def _fake_distribution(root: Path, dist: str, version: str, ep_name: str, module: str, code: str) -> None:
-    """Write a module and a .dist-info with a ``largeforge`` entry point onto a path entry."""
-    (root / f"{module}.py").write_text(textwrap.dedent(code))
-    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(f"[largeforge]\n{ep_name} = {module}\n")
-
-
-def _largeforge(args: list[str], path_entry: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = dict(os.environ, PYTHONPATH=str(path_entry), **env)
-    return subprocess.run(
-        [sys.executable, "-m", "largeforge.cli.main", *args], capture_output=True, text=True, env=environ, timeout=120
-    )
-
-
 @pytest.fixture()
 def site(tmp_path):
-    _fake_distribution(
+    fake_distribution(
         tmp_path,
         "lf-broken",
         "0.0.1",
@@ -117,7 +97,7 @@ def site(tmp_path):
         "lf_broken_plugin",
         "raise ImportError('missing dependency frobnicate')\n",
     )
-    _fake_distribution(
+    fake_distribution(
         tmp_path,
         "lf-extra",
         "1.2.3",
@@ -140,7 +120,7 @@ def site(tmp_path):
 
 
 def test_broken_plugin_is_listed_as_failed_and_cli_keeps_working(site, shared_data):
-    listing = _largeforge(["plugins", "--json"], site)
+    listing = run_largeforge(["plugins", "--json"], site)
     assert listing.returncode == 0, listing.stderr
     data = json.loads(listing.stdout)
     plugins = {p["name"]: p for p in data["plugins"]}
@@ -153,15 +133,15 @@ def test_broken_plugin_is_listed_as_failed_and_cli_keeps_working(site, shared_da
     assert "missing dependency frobnicate" in failed["error"]
     assert "plugin 'broken' (distribution lf-broken 0.0.1) failed in import" in listing.stderr
     # Every other command keeps working, including the good third-party format.
-    ok = _largeforge(["data", "validate", str(shared_data / "identity.json"), "--format", "instr"], site)
+    ok = run_largeforge(["data", "validate", str(shared_data / "identity.json"), "--format", "instr"], site)
     assert ok.returncode == 0 and "format: instr" in ok.stdout
 
 
 def test_strict_env_and_load_filter_through_entry_points(site):
-    strict = _largeforge(["plugins"], site, LARGEFORGE_STRICT_PLUGINS="1")
+    strict = run_largeforge(["plugins"], site, LARGEFORGE_STRICT_PLUGINS="1")
     assert strict.returncode == 1
     assert strict.stderr.strip().startswith("error: plugin 'broken'")
     assert "Traceback" not in strict.stderr
-    only = _largeforge(["plugins", "--json"], site, LARGEFORGE_LOAD_PLUGINS="extra")
+    only = run_largeforge(["plugins", "--json"], site, LARGEFORGE_LOAD_PLUGINS="extra")
     data = json.loads(only.stdout)
     assert {p["name"] for p in data["plugins"]} == {"core", "extra"} and data["failed"] == []

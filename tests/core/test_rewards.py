@@ -11,6 +11,7 @@ import pytest
 from largeforge import hookimpl
 from largeforge.errors import ConfigError
 from largeforge.rewards import contains_answer, exact_match, format_regex, json_valid, resolve_rewards
+from tests.helpers import SHOUTS_PLUGIN, fake_distribution, run_largeforge, with_path_entry
 
 CHAT = [{"role": "assistant", "content": "  Paris "}]
 
@@ -90,46 +91,19 @@ def test_plugins_command_lists_rewards(tmp_path):
 
 def test_third_party_reward_through_an_entry_point(tmp_path):
     """A distribution announcing a reward in the ``largeforge`` entry-point group: listed by
-    ``largeforge plugins`` and usable by name in ``train grpo`` (resolved before anything loads)."""
-    from tests.core.test_plugins import _fake_distribution, _largeforge
-
-    _fake_distribution(
-        tmp_path,
-        "lf-rewards",
-        "0.3.0",
-        "rewards",
-        "lf_rewards_plugin",
-        """
-        from largeforge import hookimpl
-        from largeforge.rewards import completion_text
-
-        @hookimpl
-        def register_rewards(register):
-            def shouts(completions, **kwargs):
-                return [float(completion_text(c).isupper()) for c in completions]
-
-            register("shouts", shouts)
-        """,
-    )
-    listing = _largeforge(["plugins", "--json"], tmp_path)
+    ``largeforge plugins`` and resolved by name beside a built-in, scoring completions."""
+    fake_distribution(tmp_path, "lf-rewards", "0.3.0", "rewards", "lf_rewards_plugin", SHOUTS_PLUGIN)
+    listing = run_largeforge(["plugins", "--json"], tmp_path)
     assert listing.returncode == 0, listing.stderr
     plugins = {p["name"]: p for p in json.loads(listing.stdout)["plugins"]}
     assert plugins["rewards"]["provides"] == {"rewards": ["shouts"]}
-    data = tmp_path / "prompts.jsonl"
-    data.write_text('{"prompt": "Say hi."}\n')
-    shown = _largeforge(
-        [
-            "train",
-            "grpo",
-            "--dataset",
-            str(data),
-            "--output",
-            str(tmp_path / "o"),
-            "--reward",
-            "shouts,json_valid",
-            "--print-config",
-        ],
-        tmp_path,
+    code = (
+        "from largeforge.rewards import resolve_rewards\n"
+        "for name, reward in resolve_rewards(['shouts', 'json_valid']):\n"
+        "    print(name, reward(['HI', 'hi', '{}']))\n"
     )
-    assert shown.returncode == 0, shown.stderr
-    assert "reward_funcs:\n- shouts\n- json_valid\n" in shown.stdout
+    scored = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=with_path_entry(tmp_path), timeout=120
+    )
+    assert scored.returncode == 0, scored.stderr
+    assert scored.stdout.splitlines() == ["shouts [1.0, 0.0, 0.0]", "json_valid [0.0, 0.0, 1.0]"]

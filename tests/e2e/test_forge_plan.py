@@ -11,6 +11,7 @@ import pytest
 from largeforge.cli.main import main
 from largeforge.errors import ConfigError
 from largeforge.forge import PlanError, load_pipeline, plan_pipeline
+from tests.helpers import quickstart_copy
 
 PIPELINE = """\
 name: t
@@ -120,6 +121,11 @@ def test_dry_run_prints_plan(tmp_path, capsys):
     assert main(["forge", str(write(tmp_path)), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "forge plan: t" in out and out.count("to run") == 8
+
+
+def test_the_quickstart_dry_run_accepts_its_embedded_base_model(tmp_path, capsys):
+    assert main(["forge", str(quickstart_copy(tmp_path)), "--dry-run"]) == 0
+    assert "forge plan: quickstart" in capsys.readouterr().out
 
 
 def test_adapters_mode_requires_adapters(tmp_path):

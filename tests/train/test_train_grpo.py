@@ -12,6 +12,7 @@ import pytest
 from largeforge import hookimpl
 from largeforge.cli.main import main
 from largeforge_train.base import read_log
+from tests.helpers import SHOUTS_PLUGIN, fake_distribution, run_largeforge
 
 PROMPTS = ["Is the sky blue?", "Is water wet?", "Do cats purr?", "Is fire hot?"]
 #: 4 completions of 2 prompts a step, 4 new tokens each: seconds a step on the tiny model
@@ -229,6 +230,16 @@ def test_print_config_shows_rewards_and_trl_fields(tiny_model_dir, prompt_file, 
     shown = yaml.safe_load(capsys.readouterr().out)
     assert shown["reward_funcs"] == ["exact_match", "json_valid"] and shown["reward_weights"] == [2.0, 1.0]
     assert shown["generation_batch_size"] == 8 and shown["num_generations"] == 8
+
+
+def test_a_third_party_reward_is_usable_by_name(tmp_path, prompt_file):
+    """A reward a distribution announces through an entry point is resolved by ``train grpo``
+    before anything loads."""
+    fake_distribution(tmp_path, "lf-rewards", "0.3.0", "rewards", "lf_rewards_plugin", SHOUTS_PLUGIN)
+    args = ["--dataset", str(prompt_file), "--output", str(tmp_path / "o"), "--reward", "shouts,json_valid"]
+    shown = run_largeforge(["train", "grpo", *args, "--print-config"], tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "reward_funcs:\n- shouts\n- json_valid\n" in shown.stdout
 
 
 @pytest.mark.slow

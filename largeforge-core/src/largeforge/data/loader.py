@@ -61,6 +61,9 @@ def conversations_to_dataset(conversations: list[Conversation]) -> datasets.Data
     """A ``datasets.Dataset`` in TRL's conversational layout (see ``Conversation.to_record``).
 
     ``datasets`` is not a dependency of largeforge-core (largeforge-train brings it)."""
+    tasks = {c.task for c in conversations}
+    if len(tasks) > 1:
+        raise DataError(f"cannot mix example kinds in one dataset: {', '.join(sorted(tasks))}")
     try:
         import datasets
     except ImportError:
@@ -68,10 +71,6 @@ def conversations_to_dataset(conversations: list[Conversation]) -> datasets.Data
             "building a training dataset needs the `datasets` package, which largeforge-train "
             'brings: pip install "largeforge-core[train]" (or pip install datasets)'
         ) from None
-
-    tasks = {c.task for c in conversations}
-    if len(tasks) > 1:
-        raise DataError(f"cannot mix example kinds in one dataset: {', '.join(sorted(tasks))}")
     records = [c.to_record() for c in conversations]
     if any(c.tools for c in conversations):  # every row needs the column, for datasets' schema
         for record in records:
