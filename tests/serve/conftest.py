@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.serve.serve_testing import running_server
 
 
 @pytest.fixture(scope="module")
@@ -20,22 +21,6 @@ def tiny_engine(tiny_model_dir: Path) -> Iterator[Any]:
     engine.load()
     yield engine
     engine.unload()
-
-
-@contextmanager
-def running_server(engine: Any, **settings: Any) -> Iterator[Any]:
-    """An InferenceServer for ``engine`` on a free loopback port, stopped on exit."""
-    from largeforge_serve.server.app import ServerSettings
-    from largeforge_serve.server.runner import InferenceServer
-
-    settings.setdefault("model_name", "tiny")
-    settings.setdefault("drain_timeout", 5.0)
-    server = InferenceServer(engine, ServerSettings(**settings), host="127.0.0.1", port=0)
-    server.start_background()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -10,39 +10,9 @@ from typing import Any
 
 import openai
 import pytest
-import torch
 
-from largeforge_serve.engines.base import SamplingParams
 from largeforge_serve.engines.transformers_engine import TransformersEngine
-
-GREEDY = SamplingParams(temperature=0, max_tokens=8)
-PROMPT = "The weather today is"
-
-
-def make_adapter(base: Path, target: Path, seed: int) -> Path:
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_pretrained(base)
-    # init_lora_weights=False: random A and B, so each adapter visibly changes the output.
-    config = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
-    get_peft_model(model, config).save_pretrained(target)
-    return target
-
-
-def reference(base: Path, adapter: Path | None) -> str:
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    model: Any = AutoModelForCausalLM.from_pretrained(base)
-    if adapter is not None:
-        model = PeftModel.from_pretrained(model, adapter)
-    ids = tokenizer(PROMPT, return_tensors="pt")
-    with torch.inference_mode():
-        out = model.generate(**ids, max_new_tokens=GREEDY.max_tokens, do_sample=False)
-    return str(tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True))
+from tests.serve.serve_testing import GREEDY, PROMPT, make_adapter, reference
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,7 @@ from largeforge.config import InferenceConfig
 from largeforge_serve.engines import select_backend_name
 from largeforge_serve.engines.llamacpp import llamacpp_available
 from largeforge_serve.launch import ServerProcess
-
-from .test_adapters import GREEDY, PROMPT, make_adapter, reference
+from tests.serve.serve_testing import GREEDY, PROMPT, make_adapter, reference
 
 needs_llamacpp = pytest.mark.skipif(
     not llamacpp_available() or os.environ.get("LARGEFORGE_SKIP_LLAMACPP") == "1",

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from largeforge_serve import tool_calls
-from tests.serve.conftest import running_server
+from tests.serve.serve_testing import running_server
 
 WEATHER = {
     "type": "function",

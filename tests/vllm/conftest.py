@@ -59,7 +59,7 @@ def alive(pid: int) -> bool:
 
 def make_adapters(base: Path, root: Path) -> dict[str, Path]:
     """Two PEFT LoRA adapters with random weights (r 4), so each visibly changes the output."""
-    from tests.serve.test_adapters import make_adapter
+    from tests.serve.serve_testing import make_adapter
 
     return {"alpha": make_adapter(base, root / "alpha", 1), "beta": make_adapter(base, root / "beta", 2)}
 

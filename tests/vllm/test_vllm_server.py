@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from tests.serve.test_adapters import PROMPT, reference
+from tests.serve.serve_testing import PROMPT, reference
 from tests.vllm.conftest import API_KEY, CAPACITY, MAX_MODEL_LEN, MODEL, VLLMServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

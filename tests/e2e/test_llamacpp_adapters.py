@@ -20,8 +20,7 @@ import pytest
 
 from largeforge.errors import ConfigError
 from largeforge_serve.engines.llamacpp import LlamaCppEngine, llamacpp_available
-
-from .test_adapters import GREEDY, PROMPT, make_adapter, reference
+from tests.serve.serve_testing import GREEDY, PROMPT, make_adapter, reference, running_server
 
 pytestmark = [
     pytest.mark.e2e,
@@ -47,7 +46,7 @@ def gguf_team(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="module")
-def llama_server(gguf_team: dict[str, Path], server_factory: Any) -> Iterator[Any]:
+def llama_server(gguf_team: dict[str, Path]) -> Iterator[Any]:
     from largeforge.config import InferenceConfig
 
     engine = LlamaCppEngine(
@@ -60,7 +59,7 @@ def llama_server(gguf_team: dict[str, Path], server_factory: Any) -> Iterator[An
     )
     engine.load()
     try:
-        with server_factory(engine, model_name="tiny", api_keys=("k",)) as server:
+        with running_server(engine, model_name="tiny", api_keys=("k",)) as server:
             yield server
     finally:
         engine.unload()
