@@ -66,6 +66,22 @@ def register_rewards(register):
 """
 
 
+#: A forge pipeline of one expert, ``alpha``, whose SFT stage takes ``{extra}`` (TRL fields) on line 8.
+TRL_PIPELINE = """\
+name: t
+base_model: smollm2-135m-instruct
+workdir: runs
+experts:
+  - name: alpha
+    data: a.json
+    keywords: [alpha]
+    sft: {{max_steps: 1, max_length: 256, {extra}}}
+    lora: {{r: 4, target_modules: all-linear}}
+router:
+  classifier: {{classifier_type: keyword, fallback_expert: alpha, keyword_weight: 1.0, neural_weight: 0.0}}
+"""
+
+
 def free_port() -> int:
     """A port nobody listens on right now (bound to 0, then released)."""
     with socket.socket() as sock:
@@ -180,6 +196,7 @@ def assert_child_dies_with_parent(parent_code: str, args: list[str], how: signal
         env=dict(os.environ, **env),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    child = 0
     try:
         assert parent.stdout is not None and parent.stderr is not None
         line = parent.stdout.readline().strip()
@@ -197,3 +214,13 @@ def assert_child_dies_with_parent(parent_code: str, args: list[str], how: signal
     finally:
         parent.kill()
         parent.communicate()
+        if child and not _gone(child):  # the check failed: leave no orphan behind
+            os.kill(child, signal.SIGKILL)
+
+
+def write_trl_pipeline(tmp_path: Path, extra: str) -> Path:
+    """``a.json`` (four Alpaca rows) and ``pipeline.yaml`` (:data:`TRL_PIPELINE` with ``extra``)."""
+    (tmp_path / "a.json").write_text(json.dumps([{"instruction": f"q{i}", "output": f"a{i}"} for i in range(4)]))
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(TRL_PIPELINE.format(extra=extra))
+    return path

@@ -7,11 +7,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from largeforge.cli.main import main
 from largeforge.errors import ConfigError
 from largeforge.forge import PlanError, load_pipeline, plan_pipeline
-from tests.helpers import quickstart_copy
+from tests.helpers import quickstart_copy, write_trl_pipeline
 
 PIPELINE = """\
 name: t
@@ -126,6 +127,20 @@ def test_dry_run_prints_plan(tmp_path, capsys):
 def test_the_quickstart_dry_run_accepts_its_embedded_base_model(tmp_path, capsys):
     assert main(["forge", str(quickstart_copy(tmp_path)), "--dry-run"]) == 0
     assert "forge plan: quickstart" in capsys.readouterr().out
+
+
+def test_print_config_shows_each_stage_with_its_trl_fields(tmp_path, capsys):
+    pipeline = write_trl_pipeline(tmp_path, "optim: sgd, neftune_noise_alpha: 5")
+    assert main(["forge", str(pipeline), "--print-config"]) == 0
+    stages = yaml.safe_load(capsys.readouterr().out)
+    sft = stages["alpha.sft"]
+    assert (sft["train"]["optim"], sft["train"]["neftune_noise_alpha"], sft["train"]["max_seq_length"]) == (
+        "sgd",
+        5,
+        256,
+    )
+    assert sft["lora"]["target_modules"] == "all-linear" and sft["train"]["num_train_epochs"] == 3
+    assert not (tmp_path / "runs" / "experts").exists()
 
 
 def test_adapters_mode_requires_adapters(tmp_path):
