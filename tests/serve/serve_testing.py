@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import openai
 import torch
 
 from largeforge_serve.engines.base import SamplingParams
@@ -57,3 +58,10 @@ def running_server(engine: Any, **settings: Any) -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+def complete(url: str, model: str) -> str:
+    """The greedy completion of :data:`PROMPT` by ``model`` at the server ``url``."""
+    client = openai.OpenAI(base_url=url, api_key="-", max_retries=0)
+    out = client.completions.create(model=model, prompt=PROMPT, max_tokens=GREEDY.max_tokens, temperature=0)
+    return str(out.choices[0].text)
