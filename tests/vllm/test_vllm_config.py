@@ -15,7 +15,7 @@ from largeforge.config import InferenceConfig
 from largeforge.errors import ConfigError, ModelSourceError
 from largeforge_serve.engines import vllm_env
 from largeforge_serve.engines.vllm_server import VLLMServerEngine
-from tests.vllm.conftest import needs_vllm
+from tests.vllm.vllm_testing import needs_vllm
 
 pytestmark = needs_vllm
 

@@ -11,7 +11,7 @@ import pytest
 from tests.contract.openai_schema import Record
 from tests.contract.suite import REFUSED, refusals, run_door
 from tests.serve.serve_testing import running_server
-from tests.vllm.conftest import API_KEY, MODEL, VLLMServer
+from tests.vllm.vllm_testing import API_KEY, MODEL, VLLMServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 #: Not "tools": vLLM refuses `tool_choice: auto` unless started with a tool-call parser for the model.

@@ -12,7 +12,7 @@ import pytest
 
 from largeforge.cli.main import main
 from tests.helpers import build_tiny_model, free_port
-from tests.vllm.conftest import needs_vllm
+from tests.vllm.vllm_testing import needs_vllm
 
 pytestmark = [needs_vllm, pytest.mark.e2e, pytest.mark.slow]
 

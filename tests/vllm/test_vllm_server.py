@@ -18,7 +18,7 @@ import openai
 import pytest
 
 from tests.serve.serve_testing import PROMPT, reference
-from tests.vllm.conftest import API_KEY, CAPACITY, MAX_MODEL_LEN, MODEL, VLLMServer
+from tests.vllm.vllm_testing import API_KEY, CAPACITY, MAX_MODEL_LEN, MODEL, VLLMServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
