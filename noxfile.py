@@ -17,6 +17,8 @@ import nox
 ROOT = Path(__file__).parent
 WHEELHOUSE = ROOT / "wheelhouse"
 DISTRIBUTIONS = ("core", "train", "serve", "router", "quant")
+#: The distributions whose tests run llama.cpp (serving GGUF, exporting and quantizing to it).
+LLAMACPP_USERS = ("serve", "quant")
 # CPU build of torch: an unpinned torch resolves to a multi-GB CUDA build.
 TORCH = "torch==2.13.0"
 TEST_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -73,8 +75,16 @@ def core(session: nox.Session) -> None:
     session.run("pytest", "tests/core", *session.posargs, env=TEST_ENV)
 
 
+def install_llamacpp(session: nox.Session) -> None:
+    """llama.cpp's Python bindings and converter requirements in the session's virtualenv, as
+    ``scripts/install.sh`` puts them in a user's (seconds once its one build is cached)."""
+    session.run("bash", "scripts/install_llamacpp.sh", env={"PYTHON": f"{session.bin}/python"}, external=True)
+
+
 def _sibling(session: nox.Session, dist: str) -> None:
     install_from_wheels(session, f"largeforge-core[{dist}]", ("core", dist))
+    if dist in LLAMACPP_USERS:
+        install_llamacpp(session)
     session.run("pytest", f"tests/{dist}", *session.posargs, env=TEST_ENV)
 
 
@@ -106,6 +116,7 @@ def quant(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """Everything installed (largeforge-core[all]); tests/e2e."""
     install_from_wheels(session, "largeforge-core[all]")
+    install_llamacpp(session)
     session.run("pytest", "tests/e2e", *session.posargs, env=TEST_ENV)
 
 
