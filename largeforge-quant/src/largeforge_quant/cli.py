@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
+from largeforge.cli.table_command import Param, table_command
 from largeforge.errors import ConfigError
 
 SECTION = "quant"
@@ -75,8 +75,6 @@ CONFIG = typer.Option(None, "--config", help="QuantizationConfig file (YAML/TOML
 EVAL = typer.Option(40, "--eval-samples", help="Held-out rows for perplexity before/after (0 to skip).")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace an existing output directory.")
 
-#: A parameter of a calibrated command: its type and its ``typer.Option``.
-Param = tuple[Any, Any]
 #: The options every calibrated method takes before its own ...
 LEADING: dict[str, Param] = {
     "model": (str, MODEL),
@@ -126,19 +124,7 @@ CALIBRATED: dict[str, tuple[str, dict[str, Param]]] = {
 
 def _calibrated_command(method: str, help: str, own: dict[str, Param]) -> Any:
     """The ``quant <method>`` command: the shared options around the method's own."""
-
-    def command(ctx: typer.Context, **options: Any) -> None:
-        _run(ctx, method, **options)
-
-    keyword = inspect.Parameter.KEYWORD_ONLY
-    params = [inspect.Parameter("ctx", keyword, annotation=typer.Context)]
-    params += [
-        inspect.Parameter(name, keyword, annotation=kind, default=option)
-        for name, (kind, option) in {**LEADING, **own, **TRAILING}.items()
-    ]
-    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    command.__doc__ = help
-    return command
+    return table_command(lambda ctx, **options: _run(ctx, method, **options), {**LEADING, **own, **TRAILING}, help)
 
 
 def build() -> typer.Typer:

@@ -5,13 +5,12 @@ method's config (``config``), of LoRA's (``lora``), a setting of the run read be
 (``run``: model, data, templates), an argument of the trainer (``trainer``), or a choice of the
 command itself (``command``: ``--print-config``). A method takes
 :data:`SHARED` (minus what it leaves out) plus its own options, which may also replace a shared one
-(SFT's ``--max-length`` sets ``max_seq_length``). :func:`signature` turns a method's options into
+(SFT's ``--max-length`` sets ``max_seq_length``). :func:`parameters` turns a method's options into
 the parameters Typer reads.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, Literal, Optional
 import typer
 
 from largeforge.cli.data_options import COLUMNS, DATASET_INFO
+from largeforge.cli.table_command import Param
 
 Kind = Literal["config", "lora", "run", "trainer", "command"]
 
@@ -98,17 +98,11 @@ REF_MODEL = Option(
 )
 
 
-def signature(options: dict[str, Option]) -> inspect.Signature:
-    """The keyword parameters Typer reads for ``options`` (after ``ctx``): each defaults to ``None``
-    (unset: the config file or the config's default decides), a switch to ``False``."""
-    params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]
-    params += [
-        inspect.Parameter(
-            name,
-            inspect.Parameter.KEYWORD_ONLY,
-            annotation=option.type,
-            default=typer.Option(False if option.switch else None, *option.flags, help=option.help),
-        )
+def parameters(options: dict[str, Option]) -> dict[str, Param]:
+    """The keyword parameters Typer reads for ``options`` (:func:`~largeforge.cli.table_command.
+    table_command`): each defaults to ``None`` (unset: the config file or the config's default
+    decides), a switch to ``False``."""
+    return {
+        name: (option.type, typer.Option(False if option.switch else None, *option.flags, help=option.help))
         for name, option in options.items()
-    ]
-    return inspect.Signature(params)
+    }

@@ -14,11 +14,12 @@ from typing import Any, Optional
 import msgspec
 import typer
 
+from largeforge.cli.table_command import table_command
 from largeforge.config import LoRAConfig
 from largeforge.errors import ConfigError
 from largeforge.plugins import registries
 from largeforge_train.cli_methods import METHODS, Method
-from largeforge_train.cli_options import Option, signature
+from largeforge_train.cli_options import Option, parameters
 
 
 def _trainer_class(method: str | None) -> Any:
@@ -90,14 +91,12 @@ def _show_defaults(params: list[Any], config_cls: Any, options: dict[str, Option
 
 
 def _command(name: str, method: Method) -> Any:
-    def command(**options: Any) -> None:
+    def run(**options: Any) -> None:
         from largeforge_train.cli_run import train_method  # the body loads when the command runs
 
         train_method(name, method, options)
 
-    command.__signature__ = signature(method.all_options())  # type: ignore[attr-defined]
-    command.__doc__ = method.help
-    return command
+    return table_command(run, parameters(method.all_options()), method.help)
 
 
 def merge(
