@@ -12,8 +12,9 @@ from typing import Any
 
 import yaml
 
-from largeforge.forge.launchers import ROUTER, ForgeService, RouterLaunch, ServiceSpec, largeforge_command
+from largeforge.forge.launchers import ROUTER, ForgeService, RouterLaunch, ServiceSpec
 from largeforge.utils.io import atomic_write, save_jsonl
+from largeforge.utils.process import largeforge_command
 
 CONFIG_FILE = "router.yaml"
 TRAINING_FILE = "router-train.jsonl"

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from largeforge.forge.launchers import EXPERTS, ExpertsLaunch, ForgeService, ServiceSpec, largeforge_command
+from largeforge.forge.launchers import EXPERTS, ExpertsLaunch, ForgeService, ServiceSpec
+from largeforge.utils.process import largeforge_command
 
 if TYPE_CHECKING:
     from largeforge.forge.spec import ServeSpec

@@ -19,7 +19,6 @@ distribution provides either role the same way largeforge-serve and largeforge-r
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,8 +106,3 @@ class ForgeService:
     name: str
     role: Role
     launch: Callable[[Any], list[ServiceSpec]]
-
-
-def largeforge_command(*args: str) -> list[str]:
-    """``largeforge ARGS`` run by this interpreter: the argv of a command a plugin adds."""
-    return [sys.executable, "-m", "largeforge.cli.main", *args]

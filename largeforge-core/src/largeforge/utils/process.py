@@ -30,6 +30,11 @@ _RUNNING: weakref.WeakSet[CommandProcess] = weakref.WeakSet()
 _PR_SET_PDEATHSIG = 1
 
 
+def largeforge_command(*args: str) -> list[str]:
+    """The argv of ``largeforge ARGS`` run by this interpreter (a child process, a plugin's service)."""
+    return [sys.executable, "-m", "largeforge.cli.main", *args]
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: ask Linux for SIGTERM when the parent dies."""
     import ctypes
@@ -84,9 +89,8 @@ class CommandProcess:
 
     def start(self) -> str:
         """Launch, wait for the ready line and return the URL it names."""
-        command = [sys.executable, "-m", "largeforge.cli.main", *self.args]
         self.proc = subprocess.Popen(
-            command,
+            largeforge_command(*self.args),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
