@@ -1,7 +1,8 @@
 """Bounded load on 127.0.0.1: 500 requests from 32 concurrent clients, 10% malformed.
 
-Every malformed request gets a 4xx, every valid one a 200 or a 503/429 with Retry-After (the
-queue is kept small so the limit is really hit), no 5xx, and the server is healthy afterwards.
+Every malformed request gets a 4xx; every valid one is pushed back with 503/429 and Retry-After
+while the (deliberately small) queue is full and served with a 200 when retried; no other 5xx, and
+the server is healthy afterwards.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ def valid(i: int) -> tuple[str, dict[str, Any]]:
     return "/v1/completions", {"model": "tiny", "prompt": f"Item {i}:", "max_tokens": 4}
 
 
-async def send(client: httpx.AsyncClient, i: int) -> tuple[bool, int, httpx.Headers, str]:
+Result = tuple[bool, int, httpx.Headers, str]
+
+
+async def send(client: httpx.AsyncClient, i: int) -> Result:
     """Request ``i``: every tenth is malformed. Returns (malformed, status, headers, body)."""
     if i % 10 == 0:
         path, raw = MALFORMED[(i // 10) % len(MALFORMED)]
@@ -54,51 +58,63 @@ async def send(client: httpx.AsyncClient, i: int) -> tuple[bool, int, httpx.Head
     return False, response.status_code, response.headers, text
 
 
-async def hammer(base: str) -> list[tuple[bool, int, httpx.Headers, str]]:
+async def hammer(base: str) -> tuple[list[Result], list[Result]]:
+    """Send every request until it is answered; returns (final answers, push-backs on the way).
+
+    A request pushed back with 429/503 goes to the end of the queue, as a polite client retries it,
+    so how many requests end in 200 does not depend on how fast this machine generates.
+    """
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(TOTAL):
         queue.put_nowait(i)
-    results: list[tuple[bool, int, httpx.Headers, str]] = []
+    answers: list[Result] = []
+    pushbacks: list[Result] = []
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
     async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as client:
 
         async def worker() -> None:
             while not queue.empty():
-                result = await send(client, queue.get_nowait())
-                results.append(result)
-                if result[1] in (429, 503):
+                i = queue.get_nowait()
+                result = await send(client, i)
+                malformed, status = result[0], result[1]
+                if not malformed and status in (429, 503):
+                    pushbacks.append(result)
+                    queue.put_nowait(i)
                     await asyncio.sleep(0.05)  # a polite client backs off (briefly, to keep this short)
+                else:
+                    answers.append(result)
 
-        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
-    return results
+        # A server that never frees its queue fails here instead of hanging the suite.
+        await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(CLIENTS))), timeout=600)
+    return answers, pushbacks
 
 
 def test_500_requests_32_clients_10_percent_malformed(tiny_model_dir: Path, server_factory: Any) -> None:
     engine = TransformersEngine(str(tiny_model_dir), max_batch_size=4, max_queue=8, threads=1)
     with server_factory(engine, max_body_size=10_000) as server:
         base = server.url.removesuffix("/v1")
-        results = asyncio.run(hammer(base))
+        results, pushbacks = asyncio.run(hammer(base))
         health = httpx.get(f"{base}/health").json()
         metrics = httpx.get(f"{base}/metrics").text
     engine.unload()
 
     assert len(results) == TOTAL
     statuses = Counter((malformed, status) for malformed, status, _, _ in results)
-    assert not [s for (_, s) in statuses if s >= 500 and s != 503], statuses
+    assert not [s for (_, s) in statuses if s >= 500], statuses
     for malformed, status, headers, body in results:
         if malformed:
             assert 400 <= status < 500, (status, body)
             assert "error" in json.loads(body)
-        elif status == 200:
+        else:
+            assert status == 200, (status, body)
             if "text/event-stream" in headers["content-type"]:
                 assert body.rstrip().endswith("data: [DONE]")
                 assert '"error"' not in body
-        else:
-            assert status in (429, 503), (status, body)
-            assert int(headers["retry-after"]) >= 1
-    assert statuses[(True, 503)] == 0
-    assert statuses[(False, 200)] >= 30  # well beyond the 12 requests the server holds at once
-    assert statuses[(False, 503)] > 0  # and the bounded queue really pushed back
+    for _, status, headers, body in pushbacks:
+        assert status in (429, 503), (status, body)
+        assert int(headers["retry-after"]) >= 1
+    assert statuses[(False, 200)] == TOTAL - TOTAL // 10  # every valid request was served in the end
+    assert pushbacks  # and the bounded queue really pushed back on the way
     assert health["status"] == "healthy"
     assert (health["active_requests"], health["queued_requests"]) == (0, 0)
     assert 'status="500"' not in metrics
