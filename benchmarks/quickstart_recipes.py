@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from largeforge.utils.process import largeforge_command
+
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "examples" / "quickstart"
 RESULTS = ROOT / "benchmarks" / "results" / "quickstart_recipes.json"
@@ -78,9 +80,7 @@ def main() -> None:
         args.workdirs.mkdir(parents=True, exist_ok=True)
         path = args.workdirs / f"{name}.yaml"
         path.write_text(yaml.safe_dump(pipeline(name, args.workdirs), sort_keys=False))
-        proc = subprocess.run(
-            [sys.executable, "-m", "largeforge.cli.main", "forge", str(path)], capture_output=True, text=True
-        )
+        proc = subprocess.run(largeforge_command("forge", str(path)), capture_output=True, text=True)
         if proc.returncode != 0:
             sys.exit(f"{name}: forge failed:\n{proc.stderr[-2000:]}")
         results["variants"][name] = {"change": VARIANTS[name], "experts": figures(args.workdirs / name / "report.json")}

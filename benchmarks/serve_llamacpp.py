@@ -42,6 +42,8 @@ from typing import Any
 
 import httpx
 
+from largeforge.utils.process import largeforge_command
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 RESULTS = Path(__file__).parent / "results" / "serve_llamacpp.json"
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle."
@@ -203,7 +205,7 @@ def contenders(args: argparse.Namespace, gguf: Path) -> dict[str, Server]:
     llama_server = os.environ.get("LARGEFORGE_LLAMA_SERVER") or find_binary("llama-server")
     if llama_server is None:
         sys.exit("llama-server not found: bash scripts/install_llamacpp.sh")
-    largeforge = [sys.executable, "-m", "largeforge.cli.main", "serve", "inference", "--served-model-name", "m"]
+    largeforge = largeforge_command("serve", "inference", "--served-model-name", "m")
     servers = {
         BASELINE: Server(BASELINE, [str(llama_server), "-m", str(gguf), "--host", "127.0.0.1"]),
         "largeforge_gguf": Server("largeforge_gguf", [*largeforge, "--model", str(gguf)]),

@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from largeforge.utils.process import largeforge_command
 from serve_llamacpp import Server, answer, concurrent, round_ratios, stream_once
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -54,7 +55,7 @@ def team(pipeline_file: Path) -> tuple[str, dict[str, Path], int, list[str]]:
 
 
 def contenders(base: str, adapters: dict[str, Path], concurrency: int) -> dict[str, Server]:
-    command = [sys.executable, "-m", "largeforge.cli.main", "serve", "inference", "--model", base]
+    command = largeforge_command("serve", "inference", "--model", base)
     command += ["--max-concurrency", str(concurrency)]
     command += [arg for name, path in adapters.items() for arg in ("--adapter", f"{name}={path}")]
     return {
