@@ -62,30 +62,46 @@ async def hammer(base: str) -> tuple[list[Result], list[Result]]:
     """Send every request until it is answered; returns (final answers, push-backs on the way).
 
     A request pushed back with 429/503 goes to the end of the queue, as a polite client retries it,
-    so how many requests end in 200 does not depend on how fast this machine generates.
+    so how many requests end in 200 does not depend on how fast this machine generates. Every
+    client keeps going until the last request is answered.
     """
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(TOTAL):
         queue.put_nowait(i)
     answers: list[Result] = []
     pushbacks: list[Result] = []
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    # Idle connections are dropped after 1 s, well inside uvicorn's 5 s keep-alive: with equal
+    # limits (httpx's default is also 5 s) a connection can be reused just as the server closes it.
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS, keepalive_expiry=1.0)
     async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as client:
 
         async def worker() -> None:
-            while not queue.empty():
-                i = queue.get_nowait()
-                result = await send(client, i)
-                malformed, status = result[0], result[1]
-                if not malformed and status in (429, 503):
-                    pushbacks.append(result)
-                    queue.put_nowait(i)
-                    await asyncio.sleep(0.05)  # a polite client backs off (briefly, to keep this short)
-                else:
-                    answers.append(result)
+            while True:
+                i = await queue.get()
+                try:
+                    result = await send(client, i)
+                    malformed, status = result[0], result[1]
+                    if not malformed and status in (429, 503):
+                        pushbacks.append(result)
+                        await asyncio.sleep(0.05)  # a polite client backs off (briefly, to keep this short)
+                        queue.put_nowait(i)
+                    else:
+                        answers.append(result)
+                finally:
+                    queue.task_done()
 
-        # A server that never frees its queue fails here instead of hanging the suite.
-        await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(CLIENTS))), timeout=600)
+        workers = [asyncio.create_task(worker()) for _ in range(CLIENTS)]
+        joined = asyncio.ensure_future(queue.join())
+        # Until every request is answered, a client fails (a dropped connection…), or the server
+        # has not freed its queue in 10 minutes: the suite is never left hanging.
+        done, _ = await asyncio.wait([joined, *workers], timeout=600, return_when=asyncio.FIRST_COMPLETED)
+        for task in [joined, *workers]:
+            task.cancel()
+        await asyncio.gather(joined, *workers, return_exceptions=True)
+    if not done:
+        raise TimeoutError("the server did not answer every request within 600 s")
+    for task in done:
+        task.result()  # re-raises a client's error
     return answers, pushbacks
 
 
