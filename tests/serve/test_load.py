@@ -80,7 +80,7 @@ async def hammer(base: str) -> tuple[list[Result], list[Result]]:
                 i = await queue.get()
                 try:
                     result = await send(client, i)
-                    malformed, status = result[0], result[1]
+                    malformed, status, _, _ = result
                     if not malformed and status in (429, 503):
                         pushbacks.append(result)
                         await asyncio.sleep(0.05)  # a polite client backs off (briefly, to keep this short)
@@ -126,8 +126,7 @@ def test_500_requests_32_clients_10_percent_malformed(tiny_model_dir: Path, serv
             if "text/event-stream" in headers["content-type"]:
                 assert body.rstrip().endswith("data: [DONE]")
                 assert '"error"' not in body
-    for _, status, headers, body in pushbacks:
-        assert status in (429, 503), (status, body)
+    for _, _, headers, _ in pushbacks:  # (429 or 503 by construction)
         assert int(headers["retry-after"]) >= 1
     assert statuses[(False, 200)] == TOTAL - TOTAL // 10  # every valid request was served in the end
     assert pushbacks  # and the bounded queue really pushed back on the way
